@@ -1,0 +1,188 @@
+"""Read the hand-kept Ansible YAML inventory under ``inventory/``.
+
+This is a reader, not Ansible's inventory manager: it keeps where every value
+was written (for ``file:line:col`` errors) and refuses what Ansible would
+silently accept (duplicate keys, the same host given variables twice). Plays
+still use Ansible's own inventory; both read the same files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from planner import yamlio
+from planner.errors import InventoryError
+
+YAML_SUFFIXES = (".yml", ".yaml")
+#: Groups Ansible always has.
+IMPLICIT_GROUPS = ("all", "ungrouped")
+_GROUP_KEYS = {"hosts", "children", "vars"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in the inventory, with where it was written."""
+
+    location: yamlio.Location
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+@dataclass
+class Source:
+    """A loaded YAML file: its document and the path shown to people."""
+
+    path: Path
+    display: str
+    doc: Any
+
+
+@dataclass
+class Inventory:
+    """Hosts, groups and the variables files of one inventory directory."""
+
+    root: Path
+    hosts: dict[str, list[str]] = field(default_factory=dict)  # host -> groups, in file order
+    groups: dict[str, list[str]] = field(default_factory=dict)  # group -> child groups
+    host_defs: dict[str, list[tuple[Source, Any]]] = field(default_factory=dict)
+    group_vars: dict[str, list[Source]] = field(default_factory=dict)
+    host_vars: dict[str, list[Source]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def hostvars(self, host: str) -> dict[str, Any]:
+        """Documented variables of one host, as plain data (host_vars files win over hosts.yml)."""
+        merged: dict[str, Any] = {}
+        for _source, vars_ in self.host_defs.get(host, []):
+            if isinstance(vars_, dict):
+                merged.update(yamlio.plain(vars_))
+        for source in self.host_vars.get(host, []):
+            if isinstance(source.doc, dict):
+                merged.update(yamlio.plain(source.doc))
+        return merged
+
+    def groupvars(self, group: str) -> dict[str, Any]:
+        """Variables from ``group_vars/<group>`` files, as plain data."""
+        merged: dict[str, Any] = {}
+        for source in self.group_vars.get(group, []):
+            if isinstance(source.doc, dict):
+                merged.update(yamlio.plain(source.doc))
+        return merged
+
+
+def _yaml_files(path: Path) -> list[Path]:
+    """A vars entry is a file, or a directory of files read in name order (as Ansible does)."""
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in YAML_SUFFIXES)
+    return [path]
+
+
+def _load(path: Path, root: Path, inv: Inventory) -> Source | None:
+    display = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
+    try:
+        return Source(path, display, yamlio.load(path, display))
+    except yamlio.YamlSyntaxError as err:
+        inv.problems.append(Problem(err.location, err.problem))
+        return None
+
+
+def _walk_group(inv: Inventory, source: Source, name: str, body: Any, node: Any) -> None:
+    inv.groups.setdefault(name, [])
+    if body is None:
+        return
+    if not isinstance(body, dict):
+        inv.problems.append(Problem(yamlio.locate(node, (name,), source.display),
+                                    f"group {name!r} must be a mapping with hosts, children or vars"))
+        return
+    for key in body:
+        if key not in _GROUP_KEYS:
+            inv.problems.append(Problem(yamlio.locate(body, (key,), source.display),
+                                        f"group {name!r}: unknown key {key!r} (expected hosts, children or vars)"))
+    hosts = body.get("hosts") or {}
+    if not isinstance(hosts, dict):
+        inv.problems.append(Problem(yamlio.locate(body, ("hosts",), source.display),
+                                    f"group {name!r}: hosts must be a mapping of host names"))
+        hosts = {}
+    for host, vars_ in hosts.items():
+        host = str(host)
+        groups = inv.hosts.setdefault(host, [])
+        if name not in groups:
+            groups.append(name)
+        inv.host_defs.setdefault(host, []).append((source, vars_))
+        if vars_ is not None and not isinstance(vars_, dict):
+            inv.problems.append(Problem(yamlio.locate(hosts, (host,), source.display),
+                                        f"host {host!r}: variables must be a mapping"))
+    children = body.get("children") or {}
+    if not isinstance(children, dict):
+        inv.problems.append(Problem(yamlio.locate(body, ("children",), source.display),
+                                    f"group {name!r}: children must be a mapping of group names"))
+        children = {}
+    for child, child_body in children.items():
+        child = str(child)
+        if child not in inv.groups[name]:
+            inv.groups[name].append(child)
+        _walk_group(inv, source, child, child_body, children)
+
+
+def _check_duplicates(inv: Inventory) -> None:
+    """A host given variables in two places is almost always a copy-paste mistake."""
+    for host, defs in inv.host_defs.items():
+        with_vars = [(s, v) for s, v in defs if v]
+        if len(with_vars) > 1:
+            where = [str(yamlio.Location(s.display, v.lc.line, v.lc.col)) for s, v in with_vars]
+            inv.problems.append(Problem(
+                yamlio.Location(with_vars[1][0].display, with_vars[1][1].lc.line, with_vars[1][1].lc.col),
+                f"duplicate host {host!r}: variables given in {len(where)} places ({', '.join(where)});"
+                " keep them in one place (host_vars/{host}.yml)"))
+    overlap = set(inv.hosts) & set(inv.groups)
+    for name in sorted(overlap):
+        source, vars_ = inv.host_defs[name][0]
+        inv.problems.append(Problem(yamlio.Location(source.display, 1, 1),
+                                    f"{name!r} is both a host and a group; Ansible patterns become ambiguous"))
+
+
+def load_inventory(root: Path) -> Inventory:
+    """Parse every file of an inventory directory; problems are collected, not raised."""
+    if not root.is_dir():
+        raise InventoryError(f"no inventory directory at {root}", "create inventory/hosts.yml (see README)")
+    inv = Inventory(root=root)
+    for path in sorted(p for p in root.iterdir() if p.is_file() and p.suffix in YAML_SUFFIXES):
+        source = _load(path, root, inv)
+        if source is None or source.doc is None:
+            continue
+        if not isinstance(source.doc, dict):
+            inv.problems.append(Problem(yamlio.Location(source.display, 1, 1),
+                                        "an inventory file must be a mapping of group names"))
+            continue
+        for group, body in source.doc.items():
+            _walk_group(inv, source, str(group), body, source.doc)
+    for kind, target in (("group_vars", inv.group_vars), ("host_vars", inv.host_vars)):
+        base = root / kind
+        if not base.is_dir():
+            continue
+        for entry in sorted(base.iterdir()):
+            name = entry.stem if entry.is_file() else entry.name
+            if entry.is_file() and entry.suffix not in YAML_SUFFIXES:
+                continue
+            for path in _yaml_files(entry):
+                source = _load(path, root, inv)
+                if source is not None:
+                    target.setdefault(name, []).append(source)
+    _check_duplicates(inv)
+    for group in IMPLICIT_GROUPS:
+        inv.groups.setdefault(group, [])
+    return inv
+
+
+def require_valid(inv: Inventory) -> Inventory:
+    """Raise InventoryError listing every problem found while loading and validating."""
+    if inv.problems:
+        raise InventoryError(
+            f"the inventory has {len(inv.problems)} problem{'s' if len(inv.problems) > 1 else ''}",
+            "fix the lines named above; nothing was written",
+            details=[str(p) for p in inv.problems],
+        )
+    return inv

@@ -1,0 +1,116 @@
+"""The one place that talks to ruamel.yaml.
+
+Files people edit by hand are read in round-trip mode so every value keeps
+the line and column it came from: validation errors can then point at
+``file:line:col``. (The round-trip *writer* that keeps comments and quoting
+lives here too once the tool writes inventory.) ruamel.yaml is imported on
+first use to keep ``homelab --help`` fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Location:
+    """A 1-based position in a file, printed as ``file:line:col``."""
+
+    path: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+class YamlSyntaxError(Exception):
+    """A file is not valid YAML (or has a duplicate key); carries where."""
+
+    def __init__(self, location: Location, problem: str):
+        super().__init__(f"{location}: {problem}")
+        self.location = location
+        self.problem = problem
+
+
+def _yaml():
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    # Duplicate keys are a mistake in a hand-kept inventory: refuse them
+    # instead of silently keeping the last one, as Ansible does.
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def load(path: Path, display: str | None = None) -> Any:
+    """Load one YAML file in round-trip mode; raise YamlSyntaxError with its position."""
+    from ruamel.yaml.error import MarkedYAMLError
+
+    shown = display or str(path)
+    try:
+        with path.open("rb") as fh:
+            return _yaml().load(fh)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = " ".join(str(p).strip() for p in (err.context, err.problem) if p)
+        problem = problem.replace("\n", " ") or "invalid YAML"
+        raise YamlSyntaxError(Location(shown, line, col), problem) from None
+
+
+def location_of(node: Any, key: Any, display: str) -> Location | None:
+    """Where ``node[key]`` is written (its value, else its key), or None when unknown."""
+    lc = getattr(node, "lc", None)
+    if lc is None:
+        return None
+    try:
+        if isinstance(key, int):
+            line, col = lc.item(key)
+        else:
+            line, col = lc.value(key)
+    except (KeyError, IndexError, TypeError, AttributeError):
+        try:
+            line, col = lc.key(key)
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return None
+    return Location(display, line + 1, col + 1)
+
+
+def locate(doc: Any, path: tuple[Any, ...], display: str) -> Location:
+    """Best position for a dotted path into a loaded document (deepest node that exists)."""
+    best = Location(display, 1, 1)
+    node = doc
+    for key in path:
+        loc = location_of(node, key, display)
+        if loc is not None:
+            best = loc
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            break
+    return best
+
+
+def plain(value: Any) -> Any:
+    """Convert round-trip containers and scalars to plain Python types (for pydantic)."""
+    from ruamel.yaml.comments import TaggedScalar
+
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, TaggedScalar):
+        # e.g. !vault: keep the tag visible, never the decrypted value
+        return f"{value.tag.value if hasattr(value.tag, 'value') else value.tag} <tagged>"
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
