@@ -48,7 +48,7 @@ class Inventory:
     root: Path
     hosts: dict[str, list[str]] = field(default_factory=dict)  # host -> groups, in file order
     groups: dict[str, list[str]] = field(default_factory=dict)  # group -> child groups
-    host_defs: dict[str, list[tuple[Source, Any]]] = field(default_factory=dict)
+    host_defs: dict[str, list[tuple[Source, Any, yamlio.Location]]] = field(default_factory=dict)
     group_vars: dict[str, list[Source]] = field(default_factory=dict)
     host_vars: dict[str, list[Source]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
@@ -56,7 +56,7 @@ class Inventory:
     def hostvars(self, host: str) -> dict[str, Any]:
         """Documented variables of one host, as plain data (host_vars files win over hosts.yml)."""
         merged: dict[str, Any] = {}
-        for _source, vars_ in self.host_defs.get(host, []):
+        for _source, vars_, _where in self.host_defs.get(host, []):
             if isinstance(vars_, dict):
                 merged.update(yamlio.plain(vars_))
         for source in self.host_vars.get(host, []):
@@ -111,10 +111,14 @@ def _walk_group(inv: Inventory, source: Source, name: str, body: Any, node: Any)
         groups = inv.hosts.setdefault(host, [])
         if name not in groups:
             groups.append(name)
-        inv.host_defs.setdefault(host, []).append((source, vars_))
+        where = yamlio.location_of(hosts, host, source.display) or yamlio.Location(source.display, 1, 1)
+        key_lc = getattr(hosts, "lc", None)
+        if key_lc is not None:
+            line, col = key_lc.key(host)
+            where = yamlio.Location(source.display, line + 1, col + 1)
+        inv.host_defs.setdefault(host, []).append((source, vars_, where))
         if vars_ is not None and not isinstance(vars_, dict):
-            inv.problems.append(Problem(yamlio.locate(hosts, (host,), source.display),
-                                        f"host {host!r}: variables must be a mapping"))
+            inv.problems.append(Problem(where, f"host {host!r}: variables must be a mapping"))
     children = body.get("children") or {}
     if not isinstance(children, dict):
         inv.problems.append(Problem(yamlio.locate(body, ("children",), source.display),
@@ -130,17 +134,15 @@ def _walk_group(inv: Inventory, source: Source, name: str, body: Any, node: Any)
 def _check_duplicates(inv: Inventory) -> None:
     """A host given variables in two places is almost always a copy-paste mistake."""
     for host, defs in inv.host_defs.items():
-        with_vars = [(s, v) for s, v in defs if v]
+        with_vars = [where for _s, v, where in defs if v]
         if len(with_vars) > 1:
-            where = [str(yamlio.Location(s.display, v.lc.line, v.lc.col)) for s, v in with_vars]
             inv.problems.append(Problem(
-                yamlio.Location(with_vars[1][0].display, with_vars[1][1].lc.line, with_vars[1][1].lc.col),
-                f"duplicate host {host!r}: variables given in {len(where)} places ({', '.join(where)});"
-                " keep them in one place (host_vars/{host}.yml)"))
+                with_vars[1],
+                f"duplicate host {host!r}: variables given in {len(with_vars)} places"
+                f" ({', '.join(map(str, with_vars))}); keep them in one place (host_vars/{host}.yml)"))
     overlap = set(inv.hosts) & set(inv.groups)
     for name in sorted(overlap):
-        source, vars_ = inv.host_defs[name][0]
-        inv.problems.append(Problem(yamlio.Location(source.display, 1, 1),
+        inv.problems.append(Problem(inv.host_defs[name][0][2],
                                     f"{name!r} is both a host and a group; Ansible patterns become ambiguous"))
 
 

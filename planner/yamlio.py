@@ -9,6 +9,7 @@ first use to keep ``homelab --help`` fast.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,16 +59,22 @@ def load(path: Path, display: str | None = None) -> Any:
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = " ".join(str(p).strip() for p in (err.context, err.problem) if p)
         problem = problem.replace("\n", " ") or "invalid YAML"
+        duplicate = re.search(r'found duplicate key "(.*?)"', problem)
+        if duplicate:
+            first = f" (in the mapping that starts at line {err.context_mark.line + 1})" if err.context_mark else ""
+            problem = f"duplicate key {duplicate.group(1)!r}{first}; Ansible would silently keep only the last"
         raise YamlSyntaxError(Location(shown, line, col), problem) from None
 
 
-def location_of(node: Any, key: Any, display: str) -> Location | None:
-    """Where ``node[key]`` is written (its value, else its key), or None when unknown."""
+def location_of(node: Any, key: Any, display: str, at_key: bool = False) -> Location | None:
+    """Where ``node[key]`` is written (its value, else its key; the key itself with ``at_key``)."""
     lc = getattr(node, "lc", None)
     if lc is None:
         return None
     try:
-        if isinstance(key, int):
+        if at_key and not isinstance(key, int):
+            line, col = lc.key(key)
+        elif isinstance(key, int):
             line, col = lc.item(key)
         else:
             line, col = lc.value(key)
@@ -79,12 +86,16 @@ def location_of(node: Any, key: Any, display: str) -> Location | None:
     return Location(display, line + 1, col + 1)
 
 
-def locate(doc: Any, path: tuple[Any, ...], display: str) -> Location:
-    """Best position for a dotted path into a loaded document (deepest node that exists)."""
+def locate(doc: Any, path: tuple[Any, ...], display: str, at_key: bool = False) -> Location:
+    """Best position for a path into a loaded document (deepest node that exists).
+
+    With ``at_key`` the last step points at the key rather than its value
+    (for "unknown key" errors).
+    """
     best = Location(display, 1, 1)
     node = doc
-    for key in path:
-        loc = location_of(node, key, display)
+    for i, key in enumerate(path):
+        loc = location_of(node, key, display, at_key=at_key and i == len(path) - 1)
         if loc is not None:
             best = loc
         try:
@@ -114,3 +125,17 @@ def plain(value: Any) -> Any:
     if isinstance(value, str):
         return str(value)
     return value
+
+
+def dump_plain(data: Any) -> str:
+    """Serialise plain data (dicts, lists, scalars) as block-style YAML, keys in insertion order."""
+    import io
+
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False
+    out = io.StringIO()
+    yaml.dump(data, out)
+    return out.getvalue()

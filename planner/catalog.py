@@ -1,0 +1,202 @@
+"""The catalog: the vetted playbooks a plan may use, read from their sidecars.
+
+A playbook is pickable when ``playbooks/<id>.yml`` has ``playbooks/<id>.meta.yml``.
+The sidecar is ansible-core's play argument spec file (enforced at run time by
+``validate_argspec``) plus the keys the planner needs: a description written
+for a model, example intents, tags, the risk (``read`` | ``change``) and, for
+deployments, the tier. Variables are declared once, as argument spec options;
+schemas, validation and docs are built from them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from planner import yamlio
+from planner.errors import CatalogError
+
+META_SUFFIX = ".meta.yml"
+
+# The option types Ansible's argument spec validator accepts
+# (ansible.module_utils.common.parameters.DEFAULT_TYPE_VALIDATORS). Listed here
+# rather than imported so loading the catalog does not import ansible; a unit
+# test keeps the two in step.
+ANSIBLE_OPTION_TYPES = ("str", "list", "dict", "bool", "int", "float", "path", "raw", "jsonarg", "json", "bytes", "bits")
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+def _check_type(value: str | None) -> str | None:
+    if value is not None and value not in ANSIBLE_OPTION_TYPES:
+        close = difflib.get_close_matches(value, ANSIBLE_OPTION_TYPES, n=1, cutoff=0.5)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (one of {', '.join(ANSIBLE_OPTION_TYPES)})"
+        raise ValueError(f"{value!r} is not an Ansible option type{hint}")
+    return value
+
+
+class OptionSpec(BaseModel):
+    """One variable of a playbook, in Ansible's argument spec format."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: Text | list[Text]
+    type: str = "str"
+    required: bool = False
+    default: Any = None
+    choices: list[Any] | None = None
+    elements: str | None = None
+    options: dict[str, OptionSpec] | None = None
+    no_log: bool = False
+    version_added: str | None = None
+
+    _type = field_validator("type", "elements")(_check_type)
+
+
+class ArgumentSpec(BaseModel):
+    """A named argument spec (one per play that validates its arguments)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    short_description: Text
+    description: Text | list[Text] | None = None
+    author: str | list[str] | None = None
+    options: dict[str, OptionSpec] = {}
+
+
+class CatalogMeta(BaseModel):
+    """A ``<id>.meta.yml`` sidecar: what the planner knows about one playbook."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=20)]
+    examples: Annotated[list[Text], Field(min_length=1)]
+    tags: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]] = []
+    risk: Literal["read", "change"]
+    tier: Literal["k3s", "orchestrator"] | None = None
+    argument_specs: Annotated[dict[str, ArgumentSpec], Field(min_length=1)]
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A validated, pickable playbook."""
+
+    id: str
+    playbook: Path
+    meta_path: Path
+    meta: CatalogMeta
+    spec_name: str
+
+    @property
+    def options(self) -> dict[str, OptionSpec]:
+        """The playbook's variables, from its argument spec."""
+        return self.meta.argument_specs[self.spec_name].options
+
+    @property
+    def summary(self) -> str:
+        """The first sentence-ish line of the description."""
+        return self.meta.description.strip().splitlines()[0]
+
+
+def _problems(exc: PydanticValidationError, doc: Any, display: str) -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        where = yamlio.locate(doc, loc, display, at_key=err["type"] == "extra_forbidden")
+        dotted = ".".join(str(p) for p in loc) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            known = list(CatalogMeta.model_fields) if len(loc) == 1 else []
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            msg = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        out.append(f"{where}: {dotted}: {msg}")
+    return out
+
+
+def _spec_names_used(playbook: Path, display: str) -> list[str]:
+    """The argument spec names the playbook's plays validate against."""
+    try:
+        plays = yamlio.load(playbook, display)
+    except yamlio.YamlSyntaxError as err:
+        raise CatalogError(f"{err.location}: {err.problem}", "fix the playbook's YAML") from None
+    names = []
+    for play in plays or []:
+        if isinstance(play, dict) and "validate_argspec" in play:
+            value = play["validate_argspec"]
+            names.append(str(play.get("name")) if value is True else str(value))
+    return names
+
+
+def load_entry(meta_path: Path, root: Path) -> CatalogEntry:
+    """Load and validate one sidecar and the playbook beside it."""
+    display = str(meta_path.relative_to(root)) if meta_path.is_relative_to(root) else str(meta_path)
+    entry_id = meta_path.name.removesuffix(META_SUFFIX)
+    playbook = meta_path.with_name(f"{entry_id}.yml")
+    try:
+        doc = yamlio.load(meta_path, display)
+    except yamlio.YamlSyntaxError as err:
+        raise CatalogError(f"{err.location}: {err.problem}", "fix the YAML of the catalog sidecar") from None
+    try:
+        meta = CatalogMeta.model_validate(yamlio.plain(doc) if doc is not None else {})
+    except PydanticValidationError as exc:
+        raise CatalogError(f"catalog entry {entry_id!r} is invalid", "fix the keys named above in its .meta.yml",
+                           details=_problems(exc, doc, display)) from None
+    if not playbook.is_file():
+        raise CatalogError(f"{display}: no playbook {playbook.name} beside it",
+                           f"add playbooks/{playbook.name} or remove the sidecar")
+    used = _spec_names_used(playbook, str(playbook.relative_to(root)) if playbook.is_relative_to(root) else str(playbook))
+    if not used:
+        raise CatalogError(f"playbook {playbook.name} does not validate its arguments",
+                           f"set `validate_argspec: {next(iter(meta.argument_specs))}` on its play")
+    for name in used:
+        if name not in meta.argument_specs:
+            raise CatalogError(f"playbook {playbook.name} validates against spec {name!r}, which {display} lacks",
+                               f"name the spec {name!r} under argument_specs, or change validate_argspec")
+    return CatalogEntry(entry_id, playbook, meta_path, meta, used[0])
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every pickable playbook of a project, by id."""
+
+    entries: dict[str, CatalogEntry]
+
+    def get(self, entry_id: str) -> CatalogEntry:
+        """The entry with this id, or a CatalogError that names the closest ones."""
+        if entry_id in self.entries:
+            return self.entries[entry_id]
+        close = difflib.get_close_matches(entry_id, list(self.entries), n=3, cutoff=0.4)
+        hint = f"did you mean {', '.join(close)}?" if close else "homelab catalog lists them"
+        raise CatalogError(f"no playbook {entry_id!r} in the catalog", hint)
+
+
+def load_catalog(root: Path) -> Catalog:
+    """Load every ``playbooks/*.meta.yml``; a playbook without a sidecar is an error too."""
+    playbooks_dir = root / "playbooks"
+    metas = sorted(playbooks_dir.glob(f"*{META_SUFFIX}"))
+    entries: dict[str, CatalogEntry] = {}
+    problems: list[str] = []
+    for meta_path in metas:
+        try:
+            entry = load_entry(meta_path, root)
+        except CatalogError as err:
+            problems.extend(err.details or [err.message])
+            continue
+        entries[entry.id] = entry
+    for playbook in sorted(playbooks_dir.glob("*.yml")):
+        if playbook.name.endswith(META_SUFFIX):
+            continue
+        if not playbook.with_name(playbook.stem + META_SUFFIX).is_file():
+            problems.append(f"playbooks/{playbook.name}: no sidecar {playbook.stem}{META_SUFFIX}; every catalog"
+                            " playbook needs one")
+    if problems:
+        raise CatalogError(f"the catalog has {len(problems)} problem{'s' if len(problems) > 1 else ''}",
+                           "fix the files named above", details=problems)
+    return Catalog(entries)

@@ -1,0 +1,1 @@
+"""One module per ``homelab`` command; each is imported only when it runs."""

@@ -1,0 +1,30 @@
+"""Options shared by several commands, declared once."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+
+def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--format`` with the given choices; the first is the default."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(choices), default=choices[0], show_default=True,
+        help="Output format: people read 'table'/'text'; scripts read 'json' (on stdout).",
+    )
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output goes to stdout, and only there."""
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def console(stderr: bool = False):
+    """A rich console (imported here, not at start-up); colour only on a TTY."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)

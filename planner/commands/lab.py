@@ -1,0 +1,102 @@
+"""``homelab lab``: the sandbox lab that tests and the demo run against."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import click
+
+from planner.commands._options import console, format_option, print_json
+from planner.paths import cache_dir, project_root, state_dir
+
+
+def _config():
+    from planner.lab.spec import LabConfig
+
+    root = project_root()
+    return LabConfig.from_env(root, state_dir(root))
+
+
+@click.group()
+def lab() -> None:
+    """Start, stop and reach the sandbox lab.
+
+    The lab mirrors inventory/: one systemd-nspawn container per host, each on
+    its own loopback address (127.0.1.11, .12, …), reached over real SSH with
+    the key and pinned known_hosts under .homelab/lab/. Needs root.
+
+    \b
+    Examples:
+      homelab lab up
+      homelab lab status
+      homelab lab ssh still-fawn -- nvidia-smi -L
+      ansible-playbook -i .homelab/lab/inventory playbooks/gather_facts.yml
+      homelab lab down
+    """
+
+
+@lab.command()
+def up() -> None:
+    """Start every inventory host (idempotent; the root filesystem is built once and cached)."""
+    from planner.lab import runtime
+
+    config = _config()
+    started = time.monotonic()
+    states = runtime.up(config, cache_dir(), progress=lambda msg: click.echo(msg, err=True))
+    click.echo(f"Lab up: {len(states)} hosts in {time.monotonic() - started:.1f} s; "
+               f"inventory {os.path.relpath(config.lab_dir / 'inventory')}", err=True)
+
+
+@lab.command()
+def down() -> None:
+    """Stop every lab host and remove its mounts and files."""
+    from planner.lab import runtime
+
+    names = runtime.down(_config())
+    click.echo(f"Lab down: stopped {len(names)} hosts." if names else "Lab was not running.", err=True)
+
+
+@lab.command()
+@format_option("table", "json")
+def status(fmt: str) -> None:
+    """Show each lab host: address, process, whether SSH answers, hardware profile."""
+    from planner.lab import runtime
+
+    rows = runtime.status(_config())
+    if fmt == "json":
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title="Sandbox lab", title_justify="left")
+    for col in ("host", "address", "groups", "state", "ssh", "hardware profile"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["host"], r["address"] or "-", ",".join(r["groups"]),
+                      f"running (pid {r['pid']})" if r["running"] else "stopped",
+                      "answers" if r["ssh"] else "-", r["hardware"] or "-")
+    console().print(table)
+
+
+@lab.command(context_settings={"ignore_unknown_options": True})
+@click.argument("host")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def ssh(host: str, command: tuple[str, ...]) -> None:
+    """Open a shell on a lab host as its admin user (or run COMMAND there)."""
+    from planner.errors import LabError
+    from planner.lab import runtime
+    from planner.lab.hostsetup import KEY_NAME
+
+    config = _config()
+    states = runtime.read_state(config)
+    state = states.get(host)
+    if state is None or not runtime.is_ours(state):
+        import difflib
+
+        close = difflib.get_close_matches(host, list(states), n=1)
+        raise LabError(f"lab host {host!r} is not running" + (f" (did you mean {close[0]!r}?)" if close else ""),
+                       "homelab lab status shows the hosts; homelab lab up starts them")
+    argv = ["ssh", "-i", str(config.lab_dir / KEY_NAME), "-o", f"UserKnownHostsFile={config.lab_dir / 'known_hosts'}",
+            "-o", "StrictHostKeyChecking=yes", "-p", str(state.port), f"admin@{state.address}", *command]
+    os.execvp("ssh", argv)

@@ -1,0 +1,154 @@
+"""``homelab inventory validate``: everything that can be wrong in a hand-kept inventory.
+
+Checks, each reported as ``file:line:col: what is wrong``: YAML syntax and
+duplicate keys, the same host given variables twice, group_vars/host_vars
+for groups and hosts that do not exist, documented fields of the wrong type
+or unit, and references between documented things (a VM's hypervisor, a
+NIC's switch, a service's host) that point nowhere. Nothing is written.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from planner import documented, yamlio
+from planner.inventory import Inventory, Problem, Source, load_inventory, require_valid
+
+
+def _did_you_mean(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _model_problems(model: type[BaseModel], source: Source, data: Any) -> list[Problem]:
+    """Validate plain data against a model; map each error back to its line."""
+    try:
+        model.model_validate(yamlio.plain(data))
+    except PydanticValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            # pydantic appends the failing union branch or type to the location
+            loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "float", "str"))))
+            msg = err["msg"]
+            value = err.get("input")
+            if err["type"] == "extra_forbidden":
+                msg = f"unknown field{_did_you_mean(str(loc[-1]), _field_names(model, loc[:-1]))}"
+            elif loc and str(loc[-1]).endswith("_mbps"):
+                hint = documented.speed_hint(value)
+                msg = f"{value!r} is not an integer number of Mbps" + (f" (did you mean {hint}?)" if hint else "")
+            elif loc and str(loc[-1]).endswith("_gib") and isinstance(value, str):
+                msg = f"{value!r} is not a number of GiB (write the number alone, e.g. 64)"
+            elif isinstance(value, (str, int, float, bool)):
+                msg = f"{msg} (got {value!r})"
+            where = yamlio.locate(data, loc, source.display, at_key=err["type"] == "extra_forbidden")
+            problems.append(Problem(where, f"{_dotted(loc)}: {msg}"))
+        return problems
+    return []
+
+
+def _field_names(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the nested model at ``loc`` (for 'did you mean')."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(current, "model_fields", {}).get(str(part))
+        if field is None:
+            return []
+        annotation = field.annotation
+        for arg in (*getattr(annotation, "__args__", ()), annotation):
+            if isinstance(arg, type) and issubclass(arg, BaseModel):
+                current = arg
+                break
+            for inner in getattr(arg, "__args__", ()):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    current = inner
+    return list(getattr(current, "model_fields", {}))
+
+
+def _check_vars_targets(inv: Inventory) -> None:
+    groups, hosts = sorted(inv.groups), sorted(inv.hosts)
+    for name, sources in inv.group_vars.items():
+        if name not in inv.groups:
+            inv.problems.append(Problem(yamlio.Location(sources[0].display, 1, 1),
+                                        f"group_vars for unknown group {name!r}{_did_you_mean(name, groups)}"))
+    for name, sources in inv.host_vars.items():
+        if name not in inv.hosts:
+            inv.problems.append(Problem(yamlio.Location(sources[0].display, 1, 1),
+                                        f"host_vars for unknown host {name!r}{_did_you_mean(name, hosts)}"))
+
+
+def _check_documented(inv: Inventory) -> None:
+    for host, sources in inv.host_vars.items():
+        for source in sources:
+            if isinstance(source.doc, dict):
+                inv.problems.extend(_model_problems(documented.HostDoc, source, source.doc))
+    for host, defs in inv.host_defs.items():
+        for source, vars_, _where in defs:
+            if isinstance(vars_, dict):
+                inv.problems.extend(_model_problems(documented.HostDoc, source, vars_))
+    for source in inv.group_vars.get("all", []):
+        if isinstance(source.doc, dict):
+            inv.problems.extend(_model_problems(documented.SiteDoc, source, source.doc))
+
+
+def _check_references(inv: Inventory) -> None:
+    """Documented names must point at things that exist."""
+    hosts, groups = sorted(inv.hosts), sorted(inv.groups)
+    devices: dict[str, Any] = {}
+    for source in inv.group_vars.get("all", []):
+        if isinstance(source.doc, dict) and isinstance(source.doc.get("network_devices"), dict):
+            devices.update(source.doc["network_devices"])
+    device_names = sorted(str(d) for d in devices)
+
+    def ref(source: Source, node: Any, path: tuple[Any, ...], value: Any, allowed: list[str], what: str) -> None:
+        if isinstance(value, str) and value not in allowed:
+            inv.problems.append(Problem(yamlio.locate(node, path, source.display),
+                                        f"{_dotted(path)}: unknown {what} {value!r}{_did_you_mean(value, allowed)}"))
+
+    for host, sources in inv.host_vars.items():
+        for source in sources:
+            doc = source.doc if isinstance(source.doc, dict) else {}
+            ref(source, doc, ("hypervisor",), doc.get("hypervisor"), hosts, "host")
+            nics = (doc.get("hardware") or {}).get("nics") if isinstance(doc.get("hardware"), dict) else None
+            for i, nic in enumerate(nics if isinstance(nics, list) else []):
+                if isinstance(nic, dict):
+                    ref(source, doc, ("hardware", "nics", i, "switch"), nic.get("switch"), device_names,
+                        "network device")
+    for source in inv.group_vars.get("all", []):
+        doc = source.doc if isinstance(source.doc, dict) else {}
+        services = doc.get("services")
+        for i, svc in enumerate(services if isinstance(services, list) else []):
+            if isinstance(svc, dict):
+                ref(source, doc, ("services", i, "host"), svc.get("host"), hosts + groups, "host or group")
+        for name, dev in devices.items():
+            if isinstance(dev, dict) and "uplink" in dev:
+                ref(source, doc, ("network_devices", name, "uplink"), dev.get("uplink"), device_names,
+                    "network device")
+
+
+def validate_inventory(root: Path) -> Inventory:
+    """Load and check an inventory directory; raise InventoryError listing every problem."""
+    inv = load_inventory(root)
+    unreadable = bool(inv.problems)
+    _check_documented(inv)
+    if not unreadable:
+        # Cross-file checks only make sense when every file was read: a
+        # syntax error in hosts.yml would otherwise make every host "unknown".
+        _check_vars_targets(inv)
+        _check_references(inv)
+
+    return require_valid(inv)

@@ -1,0 +1,137 @@
+"""What makes one overlay a distinct host, and how the controller reaches the lab.
+
+Per host: hostname, /etc/hosts naming every lab host (standing in for the
+homelab's DNS), a machine-id, its own SSH host key, sshd bound to the host's
+loopback address, the admin's authorized key and the hardware profile's
+replayed tools. For the controller: one SSH key pair, a pinned known_hosts
+and an Ansible inventory directory that layers the lab's connection
+variables over the project's own inventory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+from planner import yamlio
+from planner.errors import LabError
+from planner.lab.hardware import render_files, render_sys_class_net
+from planner.lab.rootfs import ADMIN_UID, ADMIN_USER
+from planner.lab.spec import LabConfig, LabHost
+
+KEY_NAME = "id_ed25519"
+
+
+def _keygen(path: Path, comment: str) -> None:
+    proc = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(path)],
+                          capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise LabError(f"ssh-keygen failed: {proc.stderr.strip()}", "install openssh-client")
+
+
+def ensure_client_files(config: LabConfig) -> Path:
+    """The controller's lab key (created once per lab directory); returns its path."""
+    key = config.lab_dir / KEY_NAME
+    if not key.exists():
+        _keygen(key, f"homelab-lab-admin@{config.machine_prefix}")
+    return key
+
+
+def _write(root: Path, rel: str, content: bytes | str, mode: int = 0o644, owner: int | None = None) -> None:
+    path = root / rel.lstrip("/")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    path.chmod(mode)
+    if owner is not None:
+        os.chown(path, owner, owner)
+
+
+def configure(config: LabConfig, host: LabHost, merged: Path, hdir: Path, all_hosts: list[LabHost]) -> list[tuple[Path, str]]:
+    """Write the host's own files into its overlay; returns the read-only binds nspawn must add."""
+    _write(merged, "/etc/hostname", f"{host.name}\n")
+    names = "\n".join(f"{h.address}\t{h.name}" for h in all_hosts)
+    _write(merged, "/etc/hosts", f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                                 f"# Sandbox lab hosts (standing in for the homelab's DNS)\n{names}\n")
+    _write(merged, "/etc/machine-id", hashlib.sha256(f"{config.machine_prefix}/{host.name}".encode()).hexdigest()[:32] + "\n")
+    hostkey = merged / "etc" / "ssh" / "ssh_host_ed25519_key"
+    hostkey.parent.mkdir(parents=True, exist_ok=True)
+    _keygen(hostkey, f"root@{host.name}")
+    _write(merged, "/etc/ssh/sshd_config.d/10-lab-listen.conf",
+           f"# This host's own loopback address: lab hosts share the machine's network namespace.\n"
+           f"ListenAddress {host.address}:{host.port}\nHostKey /etc/ssh/ssh_host_ed25519_key\n")
+    home = merged / "home" / ADMIN_USER / ".ssh"
+    home.mkdir(parents=True, exist_ok=True)
+    os.chown(home, ADMIN_UID, ADMIN_UID)
+    home.chmod(0o700)
+    pub = (config.lab_dir / f"{KEY_NAME}.pub").read_text()
+    _write(merged, f"/home/{ADMIN_USER}/.ssh/authorized_keys", pub, 0o600, ADMIN_UID)
+    for rel, (content, mode) in render_files(host.hardware).items():
+        _write(merged, rel, content, mode)
+    binds: list[tuple[Path, str]] = []
+    if host.hardware.nics:
+        sysnet = hdir / "sys-class-net"
+        render_sys_class_net(host.hardware, sysnet)
+        binds.append((sysnet, "/sys/class/net"))
+    return binds
+
+
+def host_public_key(config: LabConfig, name: str) -> str:
+    """The host key generated for a lab host (for the pinned known_hosts)."""
+    path = config.lab_dir / "hosts" / name / "upper" / "etc" / "ssh" / "ssh_host_ed25519_key.pub"
+    return " ".join(path.read_text().split()[:2])
+
+
+def write_inventory(config: LabConfig, hosts: list[LabHost]) -> Path:
+    """Write known_hosts and the lab inventory directory; returns the inventory path.
+
+    The directory links the project's own inventory files and adds ``zz-lab.yml``,
+    read last, with each host's loopback address and the lab's SSH settings, so
+    group_vars and documented facts apply unchanged.
+    """
+    known = config.lab_dir / "known_hosts"
+    lines = []
+    for h in hosts:
+        target = h.address if h.port == 22 else f"[{h.address}]:{h.port}"
+        lines.append(f"{target} {host_public_key(config, h.name)}")
+    known.write_text("\n".join(lines) + "\n")
+    inv_dir = config.lab_dir / "inventory"
+    inv_dir.mkdir(parents=True, exist_ok=True)
+    source = config.project / "inventory"
+    for entry in inv_dir.iterdir():
+        if entry.is_symlink():
+            entry.unlink()
+    for entry in sorted(source.iterdir()):
+        (inv_dir / entry.name).symlink_to(os.path.relpath(entry, inv_dir))
+    key = config.lab_dir / KEY_NAME
+    lab = {
+        "all": {
+            "hosts": {
+                h.name: {
+                    "ansible_host": h.address,
+                    "ansible_port": h.port,
+                    "listen_address": h.address,
+                } for h in hosts
+            },
+            "vars": {
+                "ansible_user": ADMIN_USER,
+                "ansible_ssh_private_key_file": str(key),
+                "ansible_ssh_common_args": f"-o UserKnownHostsFile={known} -o StrictHostKeyChecking=yes",
+                "homelab_sandbox_lab": True,
+            },
+        }
+    }
+    header = "# Generated by `homelab lab up`: the sandbox lab's connection settings. Do not edit.\n"
+    (inv_dir / "zz-lab.yml").write_text(header + yamlio.dump_plain(lab))
+    return inv_dir
+
+
+def hardware_summary(host: LabHost) -> str:
+    """A short line for `homelab lab status`: GPUs and NIC speeds."""
+    parts = [f"{g.model} {g.memory_mib // 1024} GiB" for g in host.hardware.gpus]
+    for nic in host.hardware.nics:
+        speed = f"{nic.speed_mbps}" if nic.speed_mbps else "?"
+        top = max(nic.supported_mbps) if nic.supported_mbps else "?"
+        parts.append(f"{nic.name} {speed}/{top} Mbps")
+    return "; ".join(parts)

@@ -1,0 +1,51 @@
+"""Say clearly, before anything starts, when this machine cannot run the lab."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import socket
+
+from planner.errors import LabError
+from planner.lab.spec import LabConfig
+
+
+def check(config: LabConfig) -> None:
+    """Root, the tools, overlayfs: one clear error for the first thing missing."""
+    if os.geteuid() != 0:
+        raise LabError("the sandbox lab needs root: it mounts overlay filesystems and boots containers",
+                       "run it as root (sudo -E homelab lab up); the rest of homelab does not need root")
+    for tool, package in (("systemd-nspawn", "systemd-container"), ("ssh-keygen", "openssh-client"),
+                          ("mount", "mount")):
+        if not shutil.which(tool):
+            raise LabError(f"{tool} is not installed", f"apt-get install {package}")
+    with open("/proc/filesystems") as fh:
+        if not any(line.split()[-1] == "overlay" for line in fh if line.strip()):
+            raise LabError("the kernel does not offer overlayfs, which the lab's hosts are built on",
+                           "modprobe overlay, or run the lab on a machine (or VM) whose kernel has it")
+
+
+def check_port_free(address: str, port: int) -> None:
+    """A wildcard listener on the SSH port would shadow the lab host's sshd."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((address, port))
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise LabError(f"{address}:{port} is already in use (an sshd listening on all addresses?)",
+                               "set HOMELAB_LAB_SSH_PORT to a free port, e.g. 2222") from None
+            raise LabError(f"cannot bind {address}:{port}: {err.strerror}",
+                           "the lab needs the 127.0.0.0/8 loopback range") from None
+
+
+def explain(console_tail: list[str]) -> str:
+    """Turn systemd-nspawn's last words into advice."""
+    text = "\n".join(console_tail)
+    if "Failed to open system bus" in text:
+        return "systemd-nspawn needs --register=no --keep-unit here; is an old homelab version installed?"
+    if "namespace" in text.lower() or "Operation not permitted" in text:
+        return "the kernel refused the namespaces the lab needs (user, mount, pid, uts); run on a host or VM that allows them"
+    if "cgroup" in text.lower():
+        return "systemd-nspawn could not set up cgroups on this machine"
+    return "see the console log named above; `homelab lab down` cleans up"

@@ -1,0 +1,257 @@
+"""Start, stop and inspect the lab's hosts.
+
+Each host: an overlayfs (lower = the shared root filesystem, upper = the
+host's own directory) booted by ``systemd-nspawn --boot`` with its own
+systemd, sharing this machine's network namespace; its sshd listens on the
+host's loopback address only. Every process and mount the lab creates is
+recorded in ``lab.json`` and removed by ``down``, by pid and path, never by
+name.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from planner.errors import LabError
+from planner.lab import hostsetup, preflight
+from planner.lab.rootfs import ensure_rootfs
+from planner.lab.spec import LabConfig, LabHost, lab_hosts
+
+BOOT_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class HostState:
+    """What the lab started for one host (persisted in lab.json)."""
+
+    name: str
+    address: str
+    port: int
+    machine: str
+    pid: int
+    merged: str
+    started_at: float
+
+
+def _state_path(config: LabConfig) -> Path:
+    return config.lab_dir / "lab.json"
+
+
+def read_state(config: LabConfig) -> dict[str, HostState]:
+    """The hosts this lab started, by name (empty when none)."""
+    try:
+        raw = json.loads(_state_path(config).read_text())
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as err:
+        raise LabError(f"{_state_path(config)} is damaged ({err})",
+                       "stop leftover processes by hand, then remove the file") from None
+    return {name: HostState(**h) for name, h in raw.get("hosts", {}).items()}
+
+
+def _write_state(config: LabConfig, hosts: dict[str, HostState]) -> None:
+    path = _state_path(config)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"hosts": {n: asdict(h) for n, h in hosts.items()}}, indent=2) + "\n")
+    tmp.replace(path)
+
+
+@contextmanager
+def _locked(config: LabConfig) -> Iterator[None]:
+    """One up/down at a time per lab: two hosts must never share an upper directory."""
+    config.lab_dir.mkdir(parents=True, exist_ok=True)
+    with (config.lab_dir / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def is_ours(state: HostState) -> bool:
+    """True when ``state.pid`` is still the nspawn we started (not a reused pid, not a zombie)."""
+    try:
+        cmdline = Path(f"/proc/{state.pid}/cmdline").read_bytes().split(b"\0")
+        stat = Path(f"/proc/{state.pid}/stat").read_text()
+    except OSError:
+        return False
+    if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+        return False
+    return b"systemd-nspawn" in (cmdline[0] if cmdline else b"") and state.machine.encode() in cmdline
+
+
+def answers(address: str, port: int, timeout: float = 0.5) -> bool:
+    """Whether an SSH server greets on address:port."""
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            return sock.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def _mounted(path: Path) -> bool:
+    target = str(path)
+    with open("/proc/self/mountinfo") as fh:
+        return any(line.split()[4] == target for line in fh)
+
+
+def _stop_host(state: HostState) -> None:
+    """Power the host off (nspawn turns SIGTERM into a clean shutdown), then remove its mount."""
+    if is_ours(state):
+        os.kill(state.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while is_ours(state) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if is_ours(state):
+            os.kill(state.pid, signal.SIGKILL)
+            for _ in range(50):
+                if not is_ours(state):
+                    break
+                time.sleep(0.1)
+    merged = Path(state.merged)
+    for _ in range(20):
+        if not _mounted(merged):
+            break
+        if subprocess.run(["umount", str(merged)], capture_output=True, check=False).returncode != 0:
+            time.sleep(0.2)
+    if _mounted(merged):
+        # Last resort, so `down` never leaves a mount behind: detach it lazily.
+        subprocess.run(["umount", "--lazy", str(merged)], capture_output=True, check=False)
+
+
+def _start_host(config: LabConfig, host: LabHost, rootfs: Path, all_hosts: list[LabHost]) -> HostState:
+    hdir = config.lab_dir / "hosts" / host.name
+    shutil.rmtree(hdir, ignore_errors=True)  # a fresh host on every start
+    upper, work, merged = hdir / "upper", hdir / "work", hdir / "merged"
+    for d in (upper, work, merged):
+        d.mkdir(parents=True)
+    proc = subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                           f"lowerdir={rootfs},upperdir={upper},workdir={work}", str(merged)],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise LabError(f"could not mount the overlay for {host.name}: {proc.stderr.strip()}",
+                       "the lab needs overlayfs (modprobe overlay) and a filesystem that supports it for .homelab/")
+    machine = f"{config.machine_prefix}-{host.name}"[:64]
+    try:
+        binds = hostsetup.configure(config, host, merged, hdir, all_hosts)
+        cmd = ["systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit", "--link-journal=no",
+               "--console=passive", f"--machine={machine}", f"--hostname={host.name}", f"--directory={merged}",
+               *(f"--bind-ro={src}:{dst}" for src, dst in binds)]
+        with (hdir / "console.log").open("wb") as log:
+            child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+    except BaseException:
+        subprocess.run(["umount", str(merged)], capture_output=True, check=False)
+        raise
+    return HostState(host.name, host.address, host.port, machine, child.pid, str(merged), time.time())
+
+
+def _wait_until_answering(config: LabConfig, states: list[HostState]) -> None:
+    deadline = time.monotonic() + BOOT_TIMEOUT_S
+    pending = list(states)
+    while pending and time.monotonic() < deadline:
+        for state in list(pending):
+            if answers(state.address, state.port, timeout=0.3):
+                pending.remove(state)
+            elif not is_ours(state):
+                log = config.lab_dir / "hosts" / state.name / "console.log"
+                tail = log.read_text(errors="replace").strip().splitlines()[-6:] if log.exists() else []
+                raise LabError(f"lab host {state.name} stopped while booting", preflight.explain(tail),
+                               details=tail)
+        if pending:
+            time.sleep(0.2)
+    if pending:
+        names = ", ".join(s.name for s in pending)
+        raise LabError(f"lab hosts did not answer on SSH within {BOOT_TIMEOUT_S:.0f} s: {names}",
+                       f"see {config.lab_dir}/hosts/<host>/console.log; `homelab lab down` cleans up")
+
+
+def up(config: LabConfig, cache: Path, progress: Progress = print) -> list[HostState]:
+    """Bring every inventory host up (idempotent: running hosts are kept as they are)."""
+    preflight.check(config)
+    hosts = lab_hosts(config)
+    rootfs = ensure_rootfs(cache, progress)
+    with _locked(config):
+        hostsetup.ensure_client_files(config)
+        states = read_state(config)
+        wanted = {h.name for h in hosts}
+        for name in [n for n in states if n not in wanted]:
+            _stop_host(states.pop(name))
+        started: list[HostState] = []
+        try:
+            for host in hosts:
+                old = states.get(host.name)
+                if old and is_ours(old) and old.address == host.address and answers(old.address, old.port):
+                    continue
+                if old:
+                    _stop_host(old)
+                preflight.check_port_free(host.address, host.port)
+                states[host.name] = _start_host(config, host, rootfs, hosts)
+                started.append(states[host.name])
+                _write_state(config, states)
+            if started:
+                progress(f"Booting {len(started)} lab host(s)…")
+            _wait_until_answering(config, started)
+        except BaseException:
+            # Leave nothing half-started behind: stop what this call started.
+            for state in started:
+                _stop_host(state)
+                states.pop(state.name, None)
+            _write_state(config, states)
+            raise
+        hostsetup.write_inventory(config, hosts)
+        return [states[h.name] for h in hosts]
+
+
+def down(config: LabConfig) -> list[str]:
+    """Stop every host this lab started and remove its mounts and files; returns the names."""
+    with _locked(config):
+        states = read_state(config)
+        for state in states.values():
+            _stop_host(state)
+        leftover = [s.name for s in states.values() if is_ours(s) or _mounted(Path(s.merged))]
+        if leftover:
+            _write_state(config, {n: s for n, s in states.items() if n in leftover})
+            raise LabError(f"could not stop: {', '.join(leftover)}", "see lab.json; stop them by pid")
+        shutil.rmtree(config.lab_dir / "hosts", ignore_errors=True)
+        shutil.rmtree(config.lab_dir / "inventory", ignore_errors=True)
+        _state_path(config).unlink(missing_ok=True)
+        return list(states)
+
+
+def status(config: LabConfig) -> list[dict]:
+    """Per host: address, whether its process runs and whether SSH answers."""
+    states = read_state(config)
+    try:
+        hosts = lab_hosts(config)
+    except Exception:  # an invalid inventory must not hide what is running
+        hosts = []
+    names = list(dict.fromkeys([h.name for h in hosts] + list(states)))
+    by_name = {h.name: h for h in hosts}
+    rows = []
+    for name in names:
+        state = states.get(name)
+        host = by_name.get(name)
+        running = bool(state and is_ours(state))
+        rows.append({
+            "host": name,
+            "address": state.address if state else (host.address if host else None),
+            "groups": list(host.groups) if host else [],
+            "running": running,
+            "ssh": bool(running and state and answers(state.address, state.port)),
+            "pid": state.pid if running and state else None,
+            "hardware": hostsetup.hardware_summary(host) if host else "",
+        })
+    return rows

@@ -1,0 +1,73 @@
+"""Which hosts the lab runs and how they are reached, derived from the inventory.
+
+The lab mirrors the reference inventory: same host names, groups and
+documented hardware; only the addresses differ (loopback, one per host).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from planner.inventory import Inventory, load_inventory, require_valid
+from planner.lab.hardware import HardwareProfile, profile_from_hostvars
+
+#: First host octet; .1 is often the machine's own name in /etc/hosts on Debian.
+FIRST_HOST_OCTET = 11
+
+
+@dataclass(frozen=True)
+class LabHost:
+    """One simulated host."""
+
+    name: str
+    address: str
+    port: int
+    groups: tuple[str, ...]
+    hardware: HardwareProfile
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    """Where a lab lives and which addresses it uses (several labs may run side by side)."""
+
+    project: Path
+    lab_dir: Path
+    net_prefix: str
+    ssh_port: int
+
+    @property
+    def machine_prefix(self) -> str:
+        """Prefix of nspawn machine names, unique per lab directory (two labs never share names)."""
+        return "hl" + hashlib.sha256(str(self.lab_dir.resolve()).encode()).hexdigest()[:6]
+
+    @classmethod
+    def from_env(cls, project: Path, state_dir: Path) -> LabConfig:
+        """Defaults, overridable with HOMELAB_LAB_DIR, HOMELAB_LAB_NET and HOMELAB_LAB_SSH_PORT."""
+        lab_dir = Path(os.environ.get("HOMELAB_LAB_DIR") or state_dir / "lab")
+        net = os.environ.get("HOMELAB_LAB_NET", "127.0.1").rstrip(".")
+        parts = net.split(".")
+        if len(parts) != 3 or parts[0] != "127" or not all(p.isdigit() and int(p) < 256 for p in parts):
+            from planner.errors import LabError
+
+            raise LabError(f"HOMELAB_LAB_NET={net!r} is not a loopback /24 prefix",
+                           "use three octets inside 127.0.0.0/8, e.g. 127.0.1")
+        return cls(project, lab_dir.resolve(), net, int(os.environ.get("HOMELAB_LAB_SSH_PORT", "22")))
+
+
+def lab_hosts(config: LabConfig, inventory: Inventory | None = None) -> list[LabHost]:
+    """Every inventory host, in inventory order, with its lab address and hardware profile."""
+    inv = require_valid(inventory or load_inventory(config.project / "inventory"))
+    hosts = []
+    for index, (name, groups) in enumerate(inv.hosts.items()):
+        octet = FIRST_HOST_OCTET + index
+        if octet > 254:
+            from planner.errors import LabError
+
+            raise LabError(f"the inventory has {len(inv.hosts)} hosts; one lab holds at most "
+                           f"{255 - FIRST_HOST_OCTET}", "split the inventory or raise HOMELAB_LAB_NET")
+        hosts.append(LabHost(name, f"{config.net_prefix}.{octet}", config.ssh_port, tuple(groups),
+                             profile_from_hostvars(name, inv.hostvars(name))))
+    return hosts

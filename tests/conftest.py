@@ -1,0 +1,46 @@
+"""Shared fixtures: the project root and a way to run the real ``homelab`` CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a CLI run printed and returned."""
+
+    rc: int
+    stdout: str
+    stderr: str
+
+
+def run_homelab(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 300) -> Result:
+    """Run ``homelab`` in a subprocess, as a person would (stdout and stderr kept apart)."""
+    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "planner", *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def tree_digest(path: Path) -> str:
+    """A digest of every file under ``path`` (names and bytes), to prove nothing was written."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(str(f.relative_to(path)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def homelab():
+    """The CLI runner."""
+    return run_homelab

@@ -1,0 +1,62 @@
+"""``homelab inventory validate`` against good and bad inventories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from planner.errors import InventoryError
+from planner.inventory_check import validate_inventory
+from tests.conftest import FIXTURES, ROOT, tree_digest
+
+VALID = sorted((FIXTURES / "inventory" / "valid").iterdir())
+INVALID = sorted((FIXTURES / "inventory" / "invalid").iterdir())
+
+
+@pytest.mark.parametrize("case", VALID, ids=[p.name for p in VALID])
+def test_valid_inventories(case: Path) -> None:
+    inv = validate_inventory(case)
+    assert inv.hosts
+
+
+@pytest.mark.parametrize("case", INVALID, ids=[p.name for p in INVALID])
+def test_invalid_inventories_point_at_the_line(case: Path) -> None:
+    with pytest.raises(InventoryError) as info:
+        validate_inventory(case / "inventory")
+    text = "\n".join(info.value.details)
+    for expected in (case / "expected.txt").read_text().splitlines():
+        assert expected in text, f"{expected!r} not in:\n{text}"
+
+
+def test_reference_inventory_is_valid() -> None:
+    inv = validate_inventory(ROOT / "inventory")
+    assert {"proxmox", "k3s", "infra", "monitoring"} <= set(inv.groups)
+    assert set(inv.hosts) == {
+        "still-fawn", "pumped-piglet", "chief-horse", "fun-bedbug",
+        "k3s-vm-still-fawn", "k3s-vm-pumped-piglet", "k3s-vm-chief-horse", "maas", "uptime-kuma",
+    }
+    piglet = inv.hostvars("pumped-piglet")["hardware"]
+    nic = piglet["nics"][0]
+    assert (nic["supported_mbps"], nic["speed_mbps"]) == (2500, 1000)
+    assert piglet["gpus"][0]["memory_gib"] == 24
+
+
+def test_cli_reports_error_hint_and_exit_2_without_writing(homelab) -> None:
+    case = FIXTURES / "inventory" / "invalid" / "speed-with-unit" / "inventory"
+    before = tree_digest(case)
+    result = homelab("inventory", "validate", "--path", str(case))
+    assert result.rc == 2
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("Error: the inventory has 1 problem")
+    assert any(line.startswith("Hint:  ") for line in lines)
+    assert "host_vars/node-a.yml:16:19: hardware.nics[0].speed_mbps: '2.5GbE'" in result.stderr
+    assert tree_digest(case) == before
+
+
+def test_cli_json_for_scripts(homelab) -> None:
+    result = homelab("inventory", "validate", "--format", "json")
+    assert result.rc == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["valid"] and "still-fawn" in data["hosts"]
