@@ -88,7 +88,7 @@ def is_ours(state: HostState) -> bool:
         return False
     if stat.rsplit(")", 1)[-1].split()[0] == "Z":
         return False
-    return b"systemd-nspawn" in (cmdline[0] if cmdline else b"") and state.machine.encode() in cmdline
+    return b"systemd-nspawn" in (cmdline[0] if cmdline else b"") and f"--machine={state.machine}".encode() in cmdline
 
 
 def answers(address: str, port: int, timeout: float = 0.5) -> bool:
@@ -168,8 +168,8 @@ def _wait_until_answering(config: LabConfig, states: list[HostState]) -> None:
             elif not is_ours(state):
                 log = config.lab_dir / "hosts" / state.name / "console.log"
                 tail = log.read_text(errors="replace").strip().splitlines()[-6:] if log.exists() else []
-                raise LabError(f"lab host {state.name} stopped while booting", preflight.explain(tail),
-                               details=tail)
+                raise LabError(f"lab host {state.name} stopped while booting (console log: {log})",
+                               preflight.explain(tail), details=tail)
         if pending:
             time.sleep(0.2)
     if pending:

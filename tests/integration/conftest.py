@@ -1,0 +1,72 @@
+"""The sandbox lab for integration tests: one lab per test session, torn down at the end.
+
+It runs on its own loopback /24 (127.0.3.0) and in its own directory, so a
+lab left up by `make demo` (127.0.1.0, .homelab/lab) is not disturbed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_homelab
+
+LAB_NET = "127.0.3"
+
+
+@dataclass(frozen=True)
+class Lab:
+    """A running lab: where it lives and the environment that points homelab at it."""
+
+    dir: Path
+    env: dict[str, str]
+
+    @property
+    def inventory(self) -> Path:
+        """The lab's Ansible inventory directory."""
+        return self.dir / "inventory"
+
+    def state(self) -> dict:
+        """lab.json: what the lab started."""
+        return json.loads((self.dir / "lab.json").read_text())
+
+
+def pid_alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below ``path``."""
+    prefix = str(path)
+    with open("/proc/self/mountinfo") as fh:
+        return [line.split()[4] for line in fh if line.split()[4].startswith(prefix)]
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """Bring the lab up once for the session; bring it down and prove nothing is left."""
+    if os.geteuid() != 0:
+        pytest.fail("the lab integration tests need root (overlayfs mounts, systemd-nspawn)")
+    lab_dir = tmp_path_factory.mktemp("lab")
+    env = {"HOMELAB_LAB_DIR": str(lab_dir), "HOMELAB_LAB_NET": LAB_NET}
+    result = run_homelab("lab", "up", env=env, timeout=600)
+    assert result.rc == 0, f"lab up failed:\n{result.stderr}"
+    lab = Lab(lab_dir, env)
+    pids = [h["pid"] for h in lab.state()["hosts"].values()]
+    try:
+        yield lab
+    finally:
+        down = run_homelab("lab", "down", env=env, timeout=300)
+        assert down.rc == 0, down.stderr
+        assert [p for p in pids if pid_alive(p)] == [], "lab down left processes running"
+        assert mounts_under(lab_dir) == [], "lab down left mounts behind"
