@@ -2,12 +2,10 @@
 
 A lab host is a container on a machine that usually lacks the homelab's
 hardware. Discovery code must still run unchanged on it, so the lab places a
-*replay* where the real tool would be (``/usr/bin/nvidia-smi``,
-``/usr/sbin/ethtool``) and bind-mounts a rendered tree over
-``/sys/class/net``. The replays print real captured output (an idle H100,
-``planner/lab/replay/h100-80gb-idle.*``) adapted to the profile: the model
-name, the memory, the UUID and the PCI address change; every other value stays
-as captured.
+*replay* where the real tool would be (``/usr/bin/nvidia-smi``, ``/usr/sbin/ethtool``)
+and bind-mounts a rendered tree over ``/sys/class/net``. nvidia-smi replays real
+captured output (an idle H100, ``replay/h100-80gb-idle.*``) adapted to the profile:
+model name, memory, UUID and PCI address change; every other value stays as captured.
 """
 
 from __future__ import annotations
@@ -105,10 +103,7 @@ def profile_from_hostvars(hostname: str, hostvars: dict) -> HardwareProfile:
 
 
 def _bad(hostname: str, key: str, problem: str) -> InventoryError:
-    return InventoryError(
-        f"host {hostname}: {key} {problem}",
-        "see the documented shape of the `hardware` key in host_vars",
-    )
+    return InventoryError(f"host {hostname}: {key} {problem}", "see the documented shape of `hardware` in host_vars")
 
 
 def _entries(hostname: str, hardware: dict, key: str) -> list[dict]:
@@ -275,11 +270,10 @@ def _adapt_xml(template: str, cards: list[dict[str, Any]], captured_bus: str) ->
 def render_sys_class_net(profile: HardwareProfile, dest: Path) -> None:
     """Write a sysfs-like ``/sys/class/net`` for the profile's NICs plus ``lo`` under ``dest``.
 
-    Files hold what sysfs prints (newline-terminated); speed is -1 and duplex "unknown" when
-    the speed is unknown or there is no link. ``<nic>/device`` is a symlink named like the
-    real device (``0000:04:00.0``, ``virtio0``) and ``device/driver`` a symlink whose basename
-    is the driver; its target need not exist. Rendering again over the same ``dest`` works,
-    but interfaces from an earlier render are not removed.
+    Files hold what sysfs prints; speed is -1 and duplex "unknown" when the speed is unknown or
+    there is no link. ``<nic>/device`` links to a directory named like the real device
+    (``0000:04:00.0``, ``virtio0``) whose ``driver`` link's basename is the driver (the target
+    need not exist). Rendering again over ``dest`` works; interfaces no longer in the profile stay.
     """
     for index, nic in enumerate(profile.nics):
         up = nic.link
