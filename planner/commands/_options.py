@@ -27,4 +27,6 @@ def console(stderr: bool = False):
     """A rich console (imported here, not at start-up); colour only on a TTY."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    # Piped output keeps whole table rows on one line instead of rich's 80-column default.
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, width=None if stream.isatty() else 160)

@@ -26,8 +26,8 @@ from planner.lab.hardware import (
 REPLAY = Path(hardware.__file__).parent / "replay"
 CAPTURE = "h100-80gb-idle.nvidia-smi"
 CAPTURED_UUID = "GPU-8ddc5723-e9d6-5338-9a89-90e28f156bb2"
-# The shared fixtures the packaged captures were copied from, where this checkout has them.
-SHARED = Path(os.environ.get("HOMELAB_FIXTURES_DIR", Path(__file__).resolve().parents[3] / "shared" / "fixtures"))
+# The captured output the packaged replay data was copied from (tests/fixtures/nvidia-smi/README.md).
+CAPTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ALL_FIELDS = (
     "index,name,uuid,pci.bus_id,driver_version,memory.total,memory.used,memory.free,"
     "utilization.gpu,temperature.gpu,power.draw,power.limit,compute_cap"
@@ -97,11 +97,10 @@ def piglet(tmp_path_factory: pytest.TempPathFactory) -> Host:
 # --- the packaged captures -------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not (SHARED / "nvidia-smi/h100-80gb").is_dir(), reason="shared fixtures not here")
 @pytest.mark.parametrize("name", ["nvidia-smi.txt", "nvidia-smi-L.txt", "nvidia-smi-q.xml",
                                   "nvidia-smi-query-gpu.csv", "nvidia-smi-apps.csv"])
-def test_packaged_captures_are_the_shared_fixtures_verbatim(name: str) -> None:
-    assert (REPLAY / f"h100-80gb-idle.{name}").read_bytes() == (SHARED / "nvidia-smi/h100-80gb" / name).read_bytes()
+def test_packaged_captures_are_the_captured_output_verbatim(name: str) -> None:
+    assert (REPLAY / f"h100-80gb-idle.{name}").read_bytes() == (CAPTURES / "nvidia-smi/h100-80gb" / name).read_bytes()
 
 
 @pytest.mark.parametrize("script", ["nvidia-smi", "ethtool"])
