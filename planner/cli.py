@@ -20,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "lab": ("planner.commands.lab", "lab", "Start, stop and reach the sandbox lab."),
     "catalog": ("planner.commands.catalog", "catalog", "List the vetted playbooks a plan may use."),
     "inventory": ("planner.commands.inventory", "inventory", "Check the inventory people keep by hand."),
+    "plan": ("planner.commands.plan", "plan", "Plan catalog playbooks and review them in check mode."),
+    "apply": ("planner.commands.apply", "apply", "Apply a reviewed plan, exactly as reviewed."),
+    "plans": ("planner.commands.plans", "plans", "List saved plans."),
+    "show": ("planner.commands.plans", "show", "Show a saved plan and its review in any format."),
 }
 
 
@@ -52,6 +56,8 @@ def cli() -> None:
       homelab lab up                 # start the sandbox lab
       homelab catalog                # what a plan may use
       homelab inventory validate     # check the hand-kept inventory
+      homelab plan -p apply_baseline # review a change in check mode
+      homelab apply                  # apply the latest plan, as reviewed
     """
 
 

@@ -6,6 +6,7 @@ import errno
 import os
 import shutil
 import socket
+import subprocess
 
 from planner.errors import LabError
 from planner.lab.spec import LabConfig
@@ -24,6 +25,13 @@ def check(config: LabConfig) -> None:
         if not any(line.split()[-1] == "overlay" for line in fh if line.strip()):
             raise LabError("the kernel does not offer overlayfs, which the lab's hosts are built on",
                            "modprobe overlay, or run the lab on a machine (or VM) whose kernel has it")
+    # The namespaces systemd-nspawn needs; probing costs a few milliseconds and
+    # turns a cryptic failure in the middle of booting into one clear error.
+    probe = subprocess.run(["unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "true"],
+                           capture_output=True, text=True, check=False)
+    if probe.returncode != 0:
+        raise LabError(f"the kernel refused new namespaces: {probe.stderr.strip() or 'unshare failed'}",
+                       "run the lab where mount, uts, ipc and pid namespaces are allowed (a VM or a privileged container)")
 
 
 def check_port_free(address: str, port: int) -> None:

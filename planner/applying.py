@@ -1,0 +1,122 @@
+"""Apply a reviewed plan: exactly what was reviewed, or nothing.
+
+Before anything runs: the plan's seal must hold (no hand edits), it must not
+have been applied already, and every input digest must match (naming each
+file that moved). Then, under the inventory's apply lock, each ``change``
+step runs through ansible-runner; read steps already ran during review.
+Outcomes are recorded per host; a run that produced no stats, or a runner
+that was killed, is ``outcome_unknown`` — never success.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from planner import planfile
+from planner.digests import input_digests, installed_versions, moved_inputs
+from planner.errors import ExitCode, HomelabError
+from planner.lock import apply_lock
+from planner.planfile import ApplyRecord, HostOutcome, Plan, StepReview, TaskResult
+from planner.planning import Workspace, run_step
+
+
+class StalePlanError(HomelabError):
+    """The plan's inputs changed since it was reviewed."""
+
+    exit_code = ExitCode.REFUSED
+
+
+def stale_inputs(ws: Workspace, plan: Plan) -> list[str]:
+    """Every recorded input that moved, as readable lines (empty when the plan is fresh)."""
+    current = input_digests(ws.root, ws.inventory, [ws.playbook(s.playbook) for s in plan.steps])
+    moved = moved_inputs(plan.inputs.files, current)
+    versions = installed_versions(ws.root)
+    for name in sorted(set(plan.inputs.versions) | set(versions)):
+        if plan.inputs.versions.get(name) != versions.get(name):
+            moved.append(f"{name} {plan.inputs.versions.get(name, 'absent')} → {versions.get(name, 'absent')}")
+    return moved
+
+
+def check_applyable(ws: Workspace, plan: Plan) -> None:
+    """Refuse a plan that was applied already or whose inputs moved."""
+    if plan.status in ("applied", "applying") or any(a.status == "succeeded" for a in plan.applies):
+        raise StalePlanError(f"plan {plan.id} was already applied", "homelab plan again: hosts have changed since")
+    if plan.review.skipped:
+        raise StalePlanError(f"plan {plan.id} was made with --no-check and has no review to approve",
+                             "homelab plan again without --no-check")
+    incomplete = [r.playbook for r in plan.review.steps if r.status not in ("successful", "failed")]
+    if incomplete:
+        raise StalePlanError(f"plan {plan.id} has an incomplete review ({', '.join(incomplete)} did not finish its"
+                             " check run)", "fix what the review reports, then homelab plan again")
+    moved = stale_inputs(ws, plan)
+    if moved:
+        first = moved[0]
+        raise StalePlanError(f"plan {plan.id} is stale — {first} since it was made"
+                             + (f" (and {len(moved) - 1} more)" if len(moved) > 1 else ""),
+                             "homelab plan again", details=moved if len(moved) > 1 else [])
+
+
+def _outcomes(plan: Plan, reviews: list[StepReview], stats_missing: bool) -> dict[str, HostOutcome]:
+    outcomes: dict[str, HostOutcome] = {}
+    targeted = sorted({h for s in plan.steps if s.risk == "change" for h in s.hosts})
+    for host in targeted:
+        summaries = [r.hosts[host] for r in reviews if host in r.hosts]
+        reported = any(s.ok or s.changed or s.failed or s.skipped or s.unreachable for s in summaries)
+        if stats_missing or not reported:
+            outcomes[host] = HostOutcome(outcome="outcome_unknown")
+            continue
+        changed = sum(s.changed for s in summaries)
+        failed = sum(s.failed for s in summaries)
+        outcome = ("unreachable" if any(s.unreachable for s in summaries) else "failed" if failed
+                   else "changed" if changed else "ok")
+        outcomes[host] = HostOutcome(outcome=outcome, changed=changed, failed=failed)
+    return outcomes
+
+
+def apply_plan(ws: Workspace, plan: Plan, *, on_result: Callable[[TaskResult], None] | None = None,
+               cancel: Callable[[], bool] = lambda: False, notice: Callable[[str], None] = lambda m: None) -> Plan:
+    """Run the plan's change steps and record the outcome in the plan file."""
+    check_applyable(ws, plan)
+    with apply_lock(ws.state, ws.inventory, plan.id, notice):
+        # Checked again under the lock: another apply may have finished meanwhile.
+        plan = planfile.load(ws.state, plan.id)
+        check_applyable(ws, plan)
+        record = ApplyRecord(started_at=planfile.now(), status="running")
+        plan.applies.append(record)
+        plan.status = "applying"
+        planfile.save(plan, ws.state)
+        started = time.monotonic()
+        reviews: list[StepReview] = []
+        stats_missing = False
+        interrupted = False
+        try:
+            for index, step in enumerate(plan.steps):
+                if step.risk != "change":
+                    continue
+                review = run_step(ws, plan.id, index, step, check=False, purpose="apply", on_result=on_result,
+                                  cancel=cancel)
+                reviews.append(review)
+                if review.status == "canceled":
+                    interrupted = True
+                    break
+                if review.status not in ("successful", "failed"):
+                    stats_missing = True
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            record.steps = reviews
+            record.hosts = _outcomes(plan, reviews, stats_missing or interrupted)
+            duration = round(time.monotonic() - started, 1)
+            for outcome in record.hosts.values():
+                outcome.duration_s = duration
+            record.rc = reviews[-1].rc if reviews else None
+            record.finished_at = planfile.now()
+            bad = {o.outcome for o in record.hosts.values()} & {"failed", "unreachable"}
+            unknown = any(o.outcome == "outcome_unknown" for o in record.hosts.values())
+            record.status = ("interrupted" if interrupted else "outcome_unknown" if unknown
+                             else "hosts_failed" if bad else "succeeded")
+            plan.status = {"interrupted": "interrupted", "outcome_unknown": "outcome_unknown",
+                           "hosts_failed": "failed", "succeeded": "applied"}[record.status]
+            planfile.save(plan, ws.state)
+    return plan

@@ -1,0 +1,69 @@
+"""Rendering a plan in the format asked for; shared by plan, show and apply."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from planner.commands._options import console, print_json
+
+FORMATS = ("text", "json", "markdown", "html")
+
+
+def review_format_options(func):
+    """``--format`` and ``--output`` for commands that print a plan."""
+    func = click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
+                        help="Write the rendering to this file instead of stdout (markdown: FILE, FILE-2.md, … "
+                             "when split).")(func)
+    return click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+                        help="text for people, json for scripts, markdown for a pull-request comment, html for a "
+                             "browser.")(func)
+
+
+def emit(plan, fmt: str, output: str | None) -> list[Path]:
+    """Render ``plan``; returns the files written (none when printed)."""
+    if fmt == "json":
+        text_parts = [plan.model_dump_json(indent=2) + "\n"]
+    elif fmt == "markdown":
+        from planner.render import markdown
+
+        text_parts = markdown.render(plan)
+    elif fmt == "html":
+        from planner.render import html
+
+        text_parts = [html.render(plan)]
+    else:
+        if output:
+            from rich.console import Console
+
+            with open(output, "w") as fh:
+                from planner.render import terminal
+
+                terminal.render(plan, Console(file=fh, width=160, no_color=True))
+            return [Path(output)]
+        from planner.render import terminal
+
+        terminal.render(plan, console())
+        return []
+    if output is None:
+        if fmt == "json":
+            print_json_text(text_parts[0])
+        else:
+            click.echo("\n<!-- homelab: next part -->\n".join(text_parts), nl=False)
+        return []
+    base = Path(output)
+    written = []
+    for i, part in enumerate(text_parts):
+        path = base if i == 0 else base.with_name(f"{base.stem}-{i + 1}{base.suffix}")
+        path.write_text(part)
+        written.append(path)
+    return written
+
+
+def print_json_text(text: str) -> None:
+    """JSON already serialised: to stdout as is."""
+    click.echo(text, nl=False)
+
+
+__all__ = ["FORMATS", "emit", "print_json", "review_format_options"]

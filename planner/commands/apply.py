@@ -1,0 +1,82 @@
+"""``homelab apply``: run exactly the reviewed plan, after the person says yes."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from planner.commands._options import console
+from planner.commands._plans import emit
+from planner.errors import ExitCode, HomelabError
+
+
+@click.command()
+@click.argument("plan_ref", metavar="[ID|latest]", default="latest")
+@click.option("--yes", "-y", is_flag=True, help="Approve without asking (required without a terminal).")
+@click.option("--inventory", "-i", metavar="DIR", help="The inventory the plan was made against (default: the "
+              "one recorded in the plan).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json prints the plan document with its apply record on stdout.")
+def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:
+    """Apply a reviewed plan.
+
+    Refuses a plan whose inputs changed since review (naming each file), a
+    plan edited by hand, and a second apply on the same inventory while one
+    runs. Manual checklist items are shown, never executed. Ctrl-C cancels
+    cleanly and marks the plan interrupted.
+
+    \b
+    Exit codes: 0 applied, 1 hosts failed or outcome unknown, 2 bad input,
+    4 refused (stale, edited, locked, already applied), 130 interrupted.
+
+    \b
+    Examples:
+      homelab apply              # the latest plan, asks y/N
+      homelab apply 7f3a --yes   # for scripts and CI
+    """
+    from planner import planfile
+    from planner.applying import apply_plan, check_applyable
+    from planner.paths import project_root, state_dir
+    from planner.planning import Workspace
+    from planner.progress import Interrupt, Progress
+
+    state = state_dir(project_root())
+    plan = planfile.load(state, plan_ref)
+    ws = Workspace.find(inventory or str(project_root() / plan.inputs.inventory))
+    check_applyable(ws, plan)
+    err = console(stderr=True)
+    change_steps = [s for s in plan.steps if s.risk == "change"]
+    err.print(f"[bold]Plan {plan.id}[/bold]: {plan.intent}")
+    for s in plan.steps:
+        note = "" if s.risk == "change" else "  (read-only: already ran during review)"
+        err.print(f"  {s.playbook} on {len(s.hosts)} host(s): {', '.join(s.hosts)}{note}")
+    if plan.manual:
+        err.print("[bold]Your checklist[/bold] (not executed by the tool):")
+        for m in plan.manual:
+            err.print(f"  [ ] {m.title} — {m.reason}")
+    if not change_steps:
+        err.print("Nothing to apply: every step is read-only and ran during review.")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise HomelabError("no terminal to ask for approval", f"review it (homelab show {plan.id}), then "
+                               f"homelab apply {plan.id} --yes")
+        if not click.confirm(f"Apply plan {plan.id}?", default=False, err=True):
+            err.print("Not applied.")
+            raise SystemExit(int(ExitCode.REFUSED))
+    hosts = sorted({h for s in change_steps for h in s.hosts})
+    interrupt = Interrupt()
+    progress = Progress(hosts, f"Applying plan {plan.id}")
+    with interrupt.armed(), progress.shown():
+        done = apply_plan(ws, plan, on_result=progress.on_result, cancel=interrupt, notice=err.print)
+    record = done.applies[-1]
+    if fmt == "json":
+        emit(done, "json", None)
+    for host, outcome in record.hosts.items():
+        err.print(f"  {host}: {outcome.outcome}" + (f" ({outcome.changed} changed)" if outcome.changed else ""))
+    err.print(f"Apply {record.status}.")
+    code = {"succeeded": ExitCode.OK, "hosts_failed": ExitCode.HOSTS_FAILED, "outcome_unknown": ExitCode.HOSTS_FAILED,
+            "interrupted": ExitCode.INTERRUPTED}[record.status]
+    if code:
+        raise SystemExit(int(code))

@@ -1,0 +1,101 @@
+"""``homelab plan``: validated steps, a check-mode review, a sealed plan file."""
+
+from __future__ import annotations
+
+import click
+
+from planner.commands._options import console
+from planner.commands._plans import emit, review_format_options
+from planner.errors import ExitCode, HomelabError
+
+
+@click.command()
+@click.argument("intent", required=False)
+@click.option("--playbook", "-p", "playbooks", multiple=True, metavar="ID",
+              help="A catalog playbook to run; repeat for several steps, in order.")
+@click.option("--limit", "-l", default="all", show_default=True, metavar="PATTERN",
+              help="Ansible host pattern the steps target.")
+@click.option("--extra-vars", "-e", "extra", multiple=True, metavar="KEY=VALUE",
+              help="A variable for the steps whose playbook declares it (JSON for lists: -e 'k=[\"a\"]').")
+@click.option("--exclude", metavar="PATTERN",
+              help="Revise: make a new plan from plan INTENT (an id) without the hosts PATTERN selects.")
+@click.option("--inventory", "-i", metavar="DIR", help="Inventory to plan against (default: inventory/, or "
+              "$HOMELAB_INVENTORY).")
+@click.option("--no-check", is_flag=True, help="Validate and save without the check run (cannot be applied).")
+@review_format_options
+def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tuple[str, ...], exclude: str | None,
+         inventory: str | None, no_check: bool, fmt: str, output: str | None) -> None:
+    """Plan catalog playbooks and review them in check mode.
+
+    Read-only steps run for real right away (their findings are in the
+    review); change steps run with --check --diff and wait for
+    `homelab apply`. The plan is saved under .homelab/plans/.
+
+    \b
+    Examples:
+      homelab plan --playbook apply_baseline
+      homelab plan "tighten journald" -p apply_baseline -l k3s -e baseline_journald_system_max_use=100M
+      homelab plan --exclude k3s latest          # the same plan without the k3s hosts
+      homelab plan -p gather_facts --format json
+    """
+    from planner import planfile
+    from planner.planning import StepRequest, Workspace, exclude_hosts, make_plan
+    from planner.progress import Interrupt, Progress
+    from planner.stepcheck import parse_extra_vars
+
+    ws = Workspace.find(inventory)
+    interrupt = Interrupt()
+    if exclude:
+        if playbooks or extra:
+            raise HomelabError("--exclude revises an existing plan; it takes no --playbook or -e",
+                               "homelab plan --exclude PATTERN PLAN_ID")
+        parent = planfile.load(ws.state, intent or "latest")
+        hosts = sorted({h for s in parent.steps for h in s.hosts})
+        progress = Progress(hosts, f"Checking plan {parent.id} without {exclude}")
+        with interrupt.armed(), progress.shown():
+            new = exclude_hosts(ws, parent, exclude, check=not no_check, on_result=progress.on_result,
+                                cancel=interrupt)
+        _finish(new, fmt, output)
+        return
+    if not playbooks:
+        raise HomelabError("planning from plain words arrives with the planner; name the steps for now",
+                           "homelab plan --playbook ID [--limit PATTERN] [-e key=value]  (homelab catalog lists IDs)")
+    from planner.catalog import load_catalog
+
+    catalog = load_catalog(ws.root)
+    given = parse_extra_vars(extra)
+    requests = []
+    claimed: set[str] = set()
+    for pb in playbooks:
+        entry = catalog.get(pb)
+        mine = {k: v for k, v in given.items() if k in entry.options}
+        claimed |= set(mine)
+        requests.append(StepRequest(pb, limit, mine, rationale="named on the command line"))
+    unclaimed = {k: v for k, v in given.items() if k not in claimed}
+    if unclaimed:
+        # Let validation of the first step name it, with its "did you mean".
+        requests[0] = StepRequest(requests[0].playbook, limit, {**requests[0].vars, **unclaimed},
+                                  requests[0].rationale)
+    text = intent or " then ".join(playbooks) + ("" if limit == "all" else f" on {limit}")
+    hosts_hint = [limit]
+    progress = Progress([], f"Reviewing in check mode ({', '.join(playbooks)} on {', '.join(hosts_hint)})")
+    with interrupt.armed(), progress.shown():
+        made = make_plan(ws, requests, intent=text, check=not no_check, on_result=progress.on_result,
+                         cancel=interrupt)
+    _finish(made, fmt, output)
+
+
+def _finish(made, fmt: str, output: str | None) -> None:
+    written = emit(made, fmt, output)
+    err = console(stderr=True)
+    for path in written:
+        err.print(f"Wrote {path}")
+    if any(s.risk == "change" for s in made.steps):
+        err.print(f"Plan {made.id} saved. Apply it with: homelab apply {made.id}")
+    else:
+        err.print(f"Plan {made.id} saved (read-only: it ran during review; nothing to apply).")
+    failed = any(s.failed or s.unreachable for r in made.review.steps for s in r.hosts.values())
+    if any(r.error for r in made.review.steps):
+        raise HomelabError(f"the check run of plan {made.id} did not finish", "see the output above")
+    if failed:
+        raise SystemExit(int(ExitCode.HOSTS_FAILED))

@@ -1,0 +1,58 @@
+"""``homelab plans`` and ``homelab show``: the saved plans."""
+
+from __future__ import annotations
+
+import click
+
+from planner.commands._options import console, format_option, print_json
+from planner.commands._plans import emit, review_format_options
+
+
+@click.command()
+@format_option("table", "json")
+def plans(fmt: str) -> None:
+    """List saved plans, oldest first.
+
+    \b
+    Example:
+      homelab plans --format json
+    """
+    from planner import planfile
+    from planner.paths import project_root, state_dir
+
+    found = planfile.list_plans(state_dir(project_root()))
+    rows = [{"id": p.id, "created_at": p.created_at, "status": p.status, "intent": p.intent, "planner": p.planner,
+             "steps": [s.playbook for s in p.steps], "hosts": len({h for s in p.steps for h in s.hosts}),
+             "parent": p.parent} for p in found]
+    if fmt == "json":
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title="Plans", title_justify="left")
+    for col in ("id", "created", "status", "steps", "hosts", "parent", "intent"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["id"], r["created_at"], r["status"], ", ".join(r["steps"]), str(r["hosts"]),
+                      r["parent"] or "-", r["intent"])
+    console().print(table)
+
+
+@click.command()
+@click.argument("plan_ref", metavar="ID|latest", default="latest")
+@review_format_options
+def show(plan_ref: str, fmt: str, output: str | None) -> None:
+    """Show a saved plan and its review in any format.
+
+    \b
+    Examples:
+      homelab show latest
+      homelab show 7f3a --format markdown -o review.md
+      homelab show 7f3a --format html -o review.html
+    """
+    from planner import planfile
+    from planner.paths import project_root, state_dir
+
+    plan = planfile.load(state_dir(project_root()), plan_ref)
+    for path in emit(plan, fmt, output):
+        console(stderr=True).print(f"Wrote {path}")

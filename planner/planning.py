@@ -1,0 +1,138 @@
+"""Make a plan: validate the steps, record the inputs, run the check review, seal, save.
+
+Read steps run for real here (their tasks are read-only by construction), so
+their findings are in the review at once; change steps run with
+``--check --diff`` and wait for ``homelab apply``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from planner import planfile
+from planner.catalog import Catalog, load_catalog
+from planner.digests import display_path, input_digests, installed_versions
+from planner.paths import project_root, state_dir
+from planner.planfile import Inputs, ManualItem, Plan, Review, Step, StepReview, TaskResult
+from planner.review import ReviewCollector
+from planner.stepcheck import PlanValidationError, check_step
+from planner.taskscan import check_mode_violations, scan_playbook
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The project, its state directory and the inventory plans run against."""
+
+    root: Path
+    state: Path
+    inventory: Path
+
+    @classmethod
+    def find(cls, inventory: str | None = None) -> Workspace:
+        """``--inventory``, else ``$HOMELAB_INVENTORY``, else the project's ``inventory/``."""
+        root = project_root()
+        chosen = inventory or os.environ.get("HOMELAB_INVENTORY")
+        inv = Path(chosen).resolve() if chosen else root / "inventory"
+        if not inv.exists():
+            raise PlanValidationError(f"no inventory at {chosen or inv}",
+                                      "give --inventory DIR (the lab's is .homelab/lab/inventory)")
+        return cls(root, state_dir(root), inv)
+
+    def playbook(self, entry_id: str) -> Path:
+        """The playbook file of a catalog entry."""
+        return self.root / "playbooks" / f"{entry_id}.yml"
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """A step as asked for, before validation."""
+
+    playbook: str
+    limit: str = "all"
+    vars: dict[str, Any] = field(default_factory=dict)
+    rationale: str = ""
+
+
+Progress = Callable[[str], None]
+
+
+def validate_steps(ws: Workspace, catalog: Catalog, requests: list[StepRequest]) -> list[Step]:
+    """Every step checked against the catalog, its argument specs, check-mode rules and the inventory."""
+    if not requests:
+        raise PlanValidationError("a plan needs at least one step", "homelab plan --playbook ID [--limit PATTERN]")
+    steps = []
+    for request in requests:
+        entry = catalog.get(request.playbook)
+        problems = check_mode_violations(ws.root, entry.playbook, entry.meta.risk)
+        if problems:
+            raise PlanValidationError(f"playbook {entry.id!r} is not safe to review in check mode",
+                                      "fix the tasks named above", details=problems)
+        checked = check_step(entry, request.limit, request.vars, ws.inventory)
+        steps.append(Step(playbook=entry.id, limit=request.limit, vars=checked.vars, rationale=request.rationale,
+                          risk=entry.meta.risk, hosts=list(checked.hosts)))
+    return steps
+
+
+def record_inputs(ws: Workspace, steps: list[Step]) -> Inputs:
+    """Digests of every input the steps depend on."""
+    playbooks = [ws.playbook(s.playbook) for s in steps]
+    return Inputs(inventory=display_path(ws.inventory, ws.root.resolve()),
+                  files=input_digests(ws.root, ws.inventory, playbooks), versions=installed_versions(ws.root))
+
+
+def run_step(ws: Workspace, plan_id: str, index: int, step: Step, check: bool, purpose: str,
+             on_result: Callable[[TaskResult], None] | None, cancel: Callable[[], bool]) -> StepReview:
+    """Run one step through ansible-runner and collect its review."""
+    from planner.runner import run_playbook
+
+    playbook = ws.playbook(step.playbook)
+    collector = ReviewCollector(index, step.playbook, check, scan_playbook(ws.root, playbook), on_result)
+    run_dir = ws.state / "runs" / f"{plan_id}-{purpose}-{index}-{planfile.new_id()}"
+    result = run_playbook(root=ws.root, inventory=ws.inventory, playbook=playbook, limit=",".join(step.hosts),
+                          extravars=step.vars, check=check, run_dir=run_dir, event_handler=collector.handle,
+                          cancel=cancel)
+    return collector.finish(result, step.hosts)
+
+
+def make_plan(ws: Workspace, requests: list[StepRequest], *, intent: str, planner: str = "manual",
+              parent: str | None = None, excluded: list[str] | None = None, manual: list[ManualItem] | None = None,
+              check: bool = True, on_result: Callable[[TaskResult], None] | None = None,
+              cancel: Callable[[], bool] = lambda: False) -> Plan:
+    """Validate, review in check mode (unless ``check`` is False), seal and save a plan."""
+    catalog = load_catalog(ws.root)
+    steps = validate_steps(ws, catalog, requests)
+    inputs = record_inputs(ws, steps)
+    plan = Plan(id=planfile.new_id(), created_at=planfile.now(), intent=intent, planner=planner, parent=parent,
+                excluded=excluded or [], steps=steps, manual=manual or [], inputs=inputs)
+    if check:
+        reviews = [run_step(ws, plan.id, i, step, check=step.risk != "read", purpose="check",
+                            on_result=on_result, cancel=cancel)
+                   for i, step in enumerate(steps)]
+        plan.review = Review(checked_at=planfile.now(), steps=reviews)
+    else:
+        plan.review = Review(skipped=True)
+    plan = planfile.seal(plan, ws.state)
+    planfile.save(plan, ws.state)
+    return plan
+
+
+def exclude_hosts(ws: Workspace, parent: Plan, pattern: str, **kwargs: Any) -> Plan:
+    """A new plan from ``parent`` without the hosts ``pattern`` selects, linked to it and checked again."""
+    from planner.stepcheck import resolve_hosts
+
+    dropped = set(resolve_hosts(ws.inventory, pattern))
+    requests = []
+    for step in parent.steps:
+        keep = [h for h in step.hosts if h not in dropped]
+        if keep:
+            requests.append(StepRequest(step.playbook, ",".join(keep), dict(step.vars), step.rationale))
+    if not requests:
+        raise PlanValidationError(f"excluding {pattern!r} leaves plan {parent.id} with no hosts",
+                                  "exclude fewer hosts, or drop the plan")
+    return make_plan(ws, requests, intent=parent.intent, planner=parent.planner, parent=parent.id,
+                     excluded=sorted(set(parent.excluded) | (dropped & {h for s in parent.steps for h in s.hosts})),
+                     manual=list(parent.manual), **kwargs)

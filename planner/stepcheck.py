@@ -1,0 +1,128 @@
+"""Validate one plan step before anything runs: playbook, variables, targets.
+
+Variables are checked against the playbook's argument specs with ansible-core's
+own validator, so types are coerced exactly as Ansible would (``"5"`` → 5,
+``"a,b"`` → a list, ``yes`` → True). Unknown keys get a "did you mean". Values
+that carry Jinja are refused, never templated: a plan's variables are data.
+Targets are resolved with Ansible's inventory manager, so patterns mean what
+they mean to ``ansible-playbook --limit``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from planner.catalog import CatalogEntry, OptionSpec
+from planner.errors import ValidationError
+
+_JINJA = re.compile(r"\{\{|\{%|\{#")
+
+
+class PlanValidationError(ValidationError):
+    """A step asks for something the catalog, its argument specs or the inventory do not allow."""
+
+
+@dataclass(frozen=True)
+class CheckedStep:
+    """A step that passed validation: coerced variables and the hosts it targets."""
+
+    playbook: str
+    limit: str
+    vars: dict[str, Any]
+    hosts: tuple[str, ...]
+
+
+def parse_extra_vars(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """``-e key=value`` pairs; a value that is a JSON list or object is parsed as JSON."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise PlanValidationError(f"-e {pair!r} is not key=value", "write -e name=value, e.g. -e baseline_timezone=Europe/Berlin")
+        value = value.strip()
+        if value[:1] in "[{":
+            try:
+                out[key.strip()] = json.loads(value)
+                continue
+            except json.JSONDecodeError as err:
+                raise PlanValidationError(f"-e {key}: {value!r} is not valid JSON ({err.msg})",
+                                          'quote lists as JSON: -e \'name=["a", "b"]\'') from None
+        out[key.strip()] = value
+    return out
+
+
+def _has_jinja(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(_JINJA.search(value))
+    if isinstance(value, dict):
+        return any(_has_jinja(k) or _has_jinja(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_jinja(v) for v in value)
+    return False
+
+
+def _spec_for_ansible(options: dict[str, OptionSpec]) -> dict[str, dict[str, Any]]:
+    spec: dict[str, dict[str, Any]] = {}
+    for name, opt in options.items():
+        entry = opt.model_dump(exclude_none=True, exclude={"description", "version_added"})
+        if opt.options:
+            entry["options"] = _spec_for_ansible(opt.options)
+        spec[name] = entry
+    return spec
+
+
+def check_vars(entry: CatalogEntry, given: dict[str, Any]) -> dict[str, Any]:
+    """Validate and coerce variables against the entry's argument specs; only given keys are returned."""
+    problems: list[str] = []
+    known = list(entry.options)
+    for key, value in given.items():
+        if key not in entry.options:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
+            problems.append(f"vars.{key}: unknown variable for {entry.id}"
+                            + (f" (did you mean {close[0]!r}?)" if close else f" (it takes: {', '.join(known) or 'none'})"))
+        elif _has_jinja(value):
+            problems.append(f"vars.{key}: Jinja is not allowed in plan variables ({value!r}); give the value itself")
+    if problems:
+        raise PlanValidationError(f"step {entry.id!r} has invalid variables", f"homelab catalog show {entry.id}",
+                                  details=problems)
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    result = ArgumentSpecValidator(_spec_for_ansible(entry.options)).validate(dict(given))
+    if result.error_messages:
+        raise PlanValidationError(f"step {entry.id!r} has invalid variables", f"homelab catalog show {entry.id}",
+                                  details=[f"vars: {msg}" for msg in result.error_messages])
+    # Keep only what the person gave: defaults stay the role's, so the plan
+    # records intent, not a snapshot of every default.
+    return {k: result.validated_parameters[k] for k in given}
+
+
+def resolve_hosts(inventory: Path, pattern: str) -> tuple[str, ...]:
+    """The inventory hosts a --limit pattern selects, or a PlanValidationError naming the closest names."""
+    if _has_jinja(pattern):
+        raise PlanValidationError(f"limit {pattern!r} contains Jinja", "give host or group names")
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+
+    # Ansible prints "could not match" warnings itself; this function reports instead.
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        manager = InventoryManager(loader=DataLoader(), sources=[str(inventory)])
+        hosts = tuple(h.name for h in manager.get_hosts(pattern))
+        names = sorted(set(manager.hosts) | set(manager.groups))
+    if not hosts:
+        words = [w for w in re.split(r"[:,&!]+", pattern) if w and w not in names]
+        close = sorted({c for w in words for c in difflib.get_close_matches(w, names, n=3, cutoff=0.5)})
+        hint = f"closest host and group names: {', '.join(close)}" if close else f"hosts and groups: {', '.join(names)}"
+        raise PlanValidationError(f"limit {pattern!r} matches no host in {inventory}", hint)
+    return hosts
+
+
+def check_step(entry: CatalogEntry, limit: str, given: dict[str, Any], inventory: Path) -> CheckedStep:
+    """Validate a whole step."""
+    return CheckedStep(entry.id, limit, check_vars(entry, given), resolve_hosts(inventory, limit))

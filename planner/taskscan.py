@@ -1,0 +1,133 @@
+"""What each task of a catalog playbook does under ``--check``, read from its YAML.
+
+Check mode is only honest when every task either supports it or says it runs
+anyway. The scan finds, per task (by ``file:line``, the same key Ansible puts
+in ``task_path``): its action, ``check_mode``, ``changed_when``, whether a
+command has ``creates``/``removes``. The plan uses it to refuse a change
+playbook whose tasks would run for real during review, and the review uses it
+to say which results are real and which check mode could not see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from planner import yamlio
+from planner.digests import ROLE_ACTIONS
+
+COMMAND_ACTIONS = {f"{p}{a}" for p in ("", "ansible.builtin.", "ansible.legacy.")
+                   for a in ("command", "shell", "raw", "script")}
+_INCLUDE_TASKS = {f"{p}{a}" for p in ("", "ansible.builtin.", "ansible.legacy.")
+                  for a in ("include_tasks", "import_tasks")}
+_NESTED = ("block", "rescue", "always")
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """One task as written."""
+
+    path: str  # "<absolute file>:<line>", as in ansible-runner's task_path
+    name: str
+    action: str
+    check_mode: bool | None
+    changed_when: bool
+    creates_or_removes: bool
+
+    @property
+    def runs_in_check_mode(self) -> bool:
+        """True when the task runs for real even under --check."""
+        return self.check_mode is False
+
+    @property
+    def unseen_by_check(self) -> bool:
+        """A command without creates/removes: check mode cannot tell what it would do."""
+        return self.action in COMMAND_ACTIONS and not self.creates_or_removes and self.check_mode is not False
+
+
+@cache
+def _task_keywords() -> frozenset[str]:
+    from ansible.playbook.block import Block
+    from ansible.playbook.task import Task
+
+    return frozenset(Task.fattributes) | frozenset(Block.fattributes) | {"local_action", "action"}
+
+
+def _action_of(task: dict[str, Any]) -> str:
+    for key in task:
+        if key not in _task_keywords() and not str(key).startswith("with_"):
+            return str(key)
+    return str(task.get("action") or "")
+
+
+def _walk(tasks: Any, file: Path, root: Path, out: list[TaskInfo]) -> None:
+    for index, task in enumerate(tasks if isinstance(tasks, list) else []):
+        if not isinstance(task, dict):
+            continue
+        if any(k in task for k in _NESTED):
+            for key in _NESTED:
+                _walk(task.get(key), file, root, out)
+            continue
+        action = _action_of(task)
+        line = tasks.lc.item(index)[0] + 1 if hasattr(tasks, "lc") else 0
+        args = task.get(action)
+        mode = task.get("check_mode")
+        out.append(TaskInfo(
+            path=f"{file}:{line}", name=str(task.get("name") or action), action=action,
+            check_mode=mode if isinstance(mode, bool) else None,
+            changed_when="changed_when" in task,
+            creates_or_removes=isinstance(args, dict) and bool({"creates", "removes"} & set(args)),
+        ))
+        if action in _INCLUDE_TASKS:
+            name = args.get("file") if isinstance(args, dict) else args
+            if isinstance(name, str) and "{{" not in name and (file.parent / name).is_file():
+                _walk(yamlio.load(file.parent / name), file.parent / name, root, out)
+        if action in ROLE_ACTIONS and isinstance(args, dict) and isinstance(args.get("name"), str):
+            _scan_role(root, args["name"], out)
+
+
+def _scan_role(root: Path, role: str, out: list[TaskInfo]) -> None:
+    role_dir = root / "roles" / role
+    for part in ("tasks", "handlers"):
+        main = role_dir / part / "main.yml"
+        if main.is_file():
+            _walk(yamlio.load(main), main.resolve(), root, out)
+
+
+def scan_playbook(root: Path, playbook: Path) -> list[TaskInfo]:
+    """Every task a playbook would run, from the play and the roles it applies."""
+    out: list[TaskInfo] = []
+    for play in yamlio.load(playbook) or []:
+        if not isinstance(play, dict):
+            continue
+        for key in ("pre_tasks",):
+            _walk(play.get(key), playbook.resolve(), root, out)
+        for role in play.get("roles") or []:
+            name = role.get("role") or role.get("name") if isinstance(role, dict) else role
+            if isinstance(name, str):
+                _scan_role(root, name, out)
+        for key in ("tasks", "post_tasks", "handlers"):
+            _walk(play.get(key), playbook.resolve(), root, out)
+    return out
+
+
+def check_mode_violations(root: Path, playbook: Path, risk: str) -> list[str]:
+    """Tasks that would run for real during a check run where that is not allowed.
+
+    Allowed only in a ``read`` playbook, and only for a task that declares
+    itself read-only with ``changed_when``.
+    """
+    problems = []
+    for task in scan_playbook(root, playbook):
+        if not task.runs_in_check_mode:
+            continue
+        where = str(Path(task.path.rsplit(":", 1)[0]).relative_to(root.resolve())) + ":" + task.path.rsplit(":", 1)[1]
+        if risk != "read":
+            problems.append(f"{where}: task {task.name!r} has check_mode: false, so it would run for real while"
+                            " the plan is only being reviewed; only read playbooks may do that")
+        elif not task.changed_when:
+            problems.append(f"{where}: task {task.name!r} runs for real under --check but does not declare itself"
+                            " read-only (add changed_when: false)")
+    return problems
