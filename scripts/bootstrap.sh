@@ -58,10 +58,13 @@ if ! { "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrad
 fi
 
 # The sandbox lab needs debootstrap (to build its Debian root filesystem once)
-# and systemd-nspawn (to boot each host). Install them when we may.
+# and systemd-nspawn (to boot each host); the tests need ssh. Install them when we may.
 need=()
+command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 command -v systemd-nspawn >/dev/null 2>&1 || need+=(systemd-container)
+# The HTML review is checked in a real browser: Debian's headless Chromium.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "Installing ${need[*]} for the sandbox lab" >&2
