@@ -1,0 +1,85 @@
+"""Plan files: versioned, sealed, refused when edited or of an unknown version."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from planner import planfile
+from planner.errors import ExitCode
+from planner.planfile import Inputs, Plan, PlanFileError, Step
+
+
+def make(state: Path, **changes) -> Plan:
+    plan = Plan(id=planfile.new_id(), created_at=planfile.now(), intent="test", planner="manual",
+                steps=[Step(playbook="apply_baseline", limit="all", risk="change", hosts=["a", "b"],
+                            vars={"baseline_timezone": "Etc/UTC"})],
+                inputs=Inputs(inventory="inventory", files={"ansible.cfg": "0" * 64}, versions={"ansible-core": "2.21"}),
+                **changes)
+    plan = planfile.seal(plan, state)
+    planfile.save(plan, state)
+    return plan
+
+
+def test_round_trip_and_latest(tmp_path: Path) -> None:
+    first = make(tmp_path)
+    second = make(tmp_path)
+    assert planfile.load(tmp_path, first.id) == first
+    assert planfile.load(tmp_path, "latest").id in (first.id, second.id)
+    assert planfile.load(tmp_path, first.id[:5]).id == first.id
+    assert (tmp_path / "plan.key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("edit", [
+    lambda d: d["steps"][0]["vars"].update(baseline_timezone="Europe/Berlin"),
+    lambda d: d["steps"][0]["hosts"].append("c"),
+    lambda d: d["inputs"]["files"].update({"ansible.cfg": "1" * 64}),
+    lambda d: d.update(intent="something else"),
+])
+def test_any_hand_edit_of_reviewed_content_is_refused(tmp_path: Path, edit) -> None:
+    plan = make(tmp_path)
+    path = tmp_path / "plans" / f"{plan.id}.json"
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PlanFileError) as info:
+        planfile.load(tmp_path, plan.id)
+    assert "was changed after it was made" in info.value.message
+    assert info.value.exit_code == ExitCode.REFUSED
+
+
+def test_apply_records_do_not_break_the_seal(tmp_path: Path) -> None:
+    plan = make(tmp_path)
+    plan.status = "applied"
+    plan.applies.append(planfile.ApplyRecord(started_at=planfile.now(), status="succeeded"))
+    planfile.save(plan, tmp_path)
+    assert planfile.load(tmp_path, plan.id).status == "applied"
+
+
+def test_unknown_format_version_is_refused(tmp_path: Path) -> None:
+    plan = make(tmp_path)
+    path = tmp_path / "plans" / f"{plan.id}.json"
+    doc = json.loads(path.read_text())
+    doc["format_version"] = 2
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PlanFileError) as info:
+        planfile.load(tmp_path, plan.id)
+    assert "format_version 2" in info.value.message
+
+
+def test_unknown_keys_are_refused(tmp_path: Path) -> None:
+    plan = make(tmp_path)
+    path = tmp_path / "plans" / f"{plan.id}.json"
+    doc = json.loads(path.read_text())
+    doc["steps"][0]["become_root_everywhere"] = True
+    path.write_text(json.dumps(doc))
+    with pytest.raises(PlanFileError):
+        planfile.load(tmp_path, plan.id)
+
+
+def test_missing_plan_names_the_way_out(tmp_path: Path) -> None:
+    with pytest.raises(PlanFileError) as info:
+        planfile.load(tmp_path, "latest")
+    assert "homelab plan" in (info.value.hint or "")

@@ -1,0 +1,72 @@
+"""Step validation: variables coerced as Ansible would, unknown keys and Jinja refused, limits resolved."""
+
+from __future__ import annotations
+
+import pytest
+
+from planner.catalog import load_catalog
+from planner.stepcheck import PlanValidationError, check_vars, parse_extra_vars, resolve_hosts
+from planner.taskscan import check_mode_violations
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def entry():
+    return load_catalog(ROOT).get("gather_facts")
+
+
+def test_types_are_coerced_the_ansible_way(entry) -> None:
+    got = check_vars(entry, parse_extra_vars(["discovery_gather_timeout=5", "discovery_gather_subset=min,hardware"]))
+    assert got == {"discovery_gather_timeout": 5, "discovery_gather_subset": ["min", "hardware"]}
+
+
+def test_json_lists_are_accepted(entry) -> None:
+    got = check_vars(entry, parse_extra_vars(['discovery_gather_subset=["min", "network"]']))
+    assert got == {"discovery_gather_subset": ["min", "network"]}
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ({"discovery_gather_timout": "3"}, "did you mean 'discovery_gather_timeout'?"),
+    ({"discovery_gather_timeout": "abc"}, "unable to convert to int"),
+    ({"discovery_nvidia_smi_path": "{{ lookup('pipe', 'id') }}"}, "Jinja is not allowed"),
+    ({"discovery_gather_subset": ["min", "{% raw %}"]}, "Jinja is not allowed"),
+])
+def test_bad_variables_are_refused(entry, given, expected) -> None:
+    with pytest.raises(PlanValidationError) as info:
+        check_vars(entry, given)
+    assert expected in "\n".join(info.value.details)
+
+
+def test_bad_extra_var_syntax() -> None:
+    with pytest.raises(PlanValidationError):
+        parse_extra_vars(["novalue"])
+    with pytest.raises(PlanValidationError):
+        parse_extra_vars(["x=[1, 2"])
+
+
+def test_limits_resolve_like_ansible() -> None:
+    inv = ROOT / "inventory"
+    assert resolve_hosts(inv, "k3s") == ("k3s-vm-still-fawn", "k3s-vm-pumped-piglet", "k3s-vm-chief-horse")
+    assert set(resolve_hosts(inv, "proxmox:!still-fawn")) == {"pumped-piglet", "chief-horse", "fun-bedbug"}
+    assert resolve_hosts(inv, "k3s-vm-still-fawn") == ("k3s-vm-still-fawn",)
+
+
+def test_a_limit_that_matches_nothing_names_the_closest() -> None:
+    with pytest.raises(PlanValidationError) as info:
+        resolve_hosts(ROOT / "inventory", "k3ss")
+    assert "matches no host" in info.value.message
+    assert "k3s" in (info.value.hint or "")
+
+
+def test_read_playbook_may_run_read_only_commands_for_real() -> None:
+    assert check_mode_violations(ROOT, ROOT / "playbooks" / "gather_facts.yml", "read") == []
+
+
+def test_change_playbook_may_not_run_anything_for_real_in_check_mode() -> None:
+    problems = check_mode_violations(ROOT, ROOT / "playbooks" / "gather_facts.yml", "change")
+    assert problems and "check_mode: false" in problems[0] and "roles/discovery/tasks/main.yml:" in problems[0]
+
+
+def test_every_catalog_playbook_is_safe_in_check_mode() -> None:
+    for entry in load_catalog(ROOT).entries.values():
+        assert check_mode_violations(ROOT, entry.playbook, entry.meta.risk) == [], entry.id
