@@ -19,7 +19,14 @@ demo: setup  ## Start the sandbox lab and run the main job against it
 	$(BIN)/homelab catalog
 	$(BIN)/homelab lab up
 	$(BIN)/homelab lab status
+	@echo "== Every catalog playbook also runs directly, as CI would run it:" >&2
 	$(BIN)/ansible-playbook -i $(LAB_INV) playbooks/gather_facts.yml
+	@echo "== Plan a change: check-mode review with diffs, nothing changes on the hosts yet:" >&2
+	$(BIN)/homelab plan --playbook apply_baseline --inventory $(LAB_INV)
+	@echo "== Apply exactly the reviewed plan:" >&2
+	$(BIN)/homelab apply latest --yes
+	@echo "== Plan again: nothing left to change (idempotent):" >&2
+	$(BIN)/homelab plan --playbook apply_baseline --inventory $(LAB_INV)
 	@echo "The lab stays up: try 'homelab lab ssh still-fawn -- nvidia-smi -L'; stop it with 'make lab-down'." >&2
 
 lab-down: setup

@@ -37,6 +37,8 @@ def check(config: LabConfig) -> None:
 def check_port_free(address: str, port: int) -> None:
     """A wildcard listener on the SSH port would shadow the lab host's sshd."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # Without SO_REUSEADDR, connections of a just-stopped host in TIME_WAIT look like a listener.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((address, port))
         except OSError as err:

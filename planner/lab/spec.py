@@ -14,6 +14,8 @@ from pathlib import Path
 from planner.inventory import Inventory, load_inventory, require_valid
 from planner.lab.hardware import HardwareProfile, profile_from_hostvars
 
+_CONNECTION_VARS = {"ansible_host", "ansible_port", "ansible_user", "ansible_connection", "ansible_ssh_host"}
+
 #: First host octet; .1 is often the machine's own name in /etc/hosts on Debian.
 FIRST_HOST_OCTET = 11
 
@@ -68,6 +70,15 @@ def lab_hosts(config: LabConfig, inventory: Inventory | None = None) -> list[Lab
 
             raise LabError(f"the inventory has {len(inv.hosts)} hosts; one lab holds at most "
                            f"{255 - FIRST_HOST_OCTET}", "split the inventory or raise HOMELAB_LAB_NET")
+        hostvars = inv.hostvars(name)
+        clash = sorted(k for k in hostvars if k in _CONNECTION_VARS or k.startswith("ansible_ssh_"))
+        if clash:
+            from planner.errors import LabError
+
+            # host_vars outrank the lab's inventory file: the lab would reach the real machine.
+            raise LabError(f"host {name} sets {', '.join(clash)} in the project inventory; the lab cannot override "
+                           "them and would connect to the real machine", "move connection settings out of "
+                           "host_vars (real hosts resolve by name), or use a separate inventory for them")
         hosts.append(LabHost(name, f"{config.net_prefix}.{octet}", config.ssh_port, tuple(groups),
-                             profile_from_hostvars(name, inv.hostvars(name))))
+                             profile_from_hostvars(name, hostvars)))
     return hosts
