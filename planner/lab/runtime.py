@@ -107,6 +107,17 @@ def _mounted(path: Path) -> bool:
         return any(line.split()[4] == target for line in fh)
 
 
+def _children(pid: int) -> list[int]:
+    """Direct children of a process (the container's init, for nspawn)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
 def _stop_host(state: HostState) -> None:
     """Power the host off (nspawn turns SIGTERM into a clean shutdown), then remove its mount."""
     if is_ours(state):
@@ -115,6 +126,12 @@ def _stop_host(state: HostState) -> None:
         while is_ours(state) and time.monotonic() < deadline:
             time.sleep(0.1)
         if is_ours(state):
+            # SIGKILL on nspawn alone would orphan the container's init (and its sshd): kill that first.
+            for child in _children(state.pid):
+                try:
+                    os.kill(child, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             os.kill(state.pid, signal.SIGKILL)
             for _ in range(50):
                 if not is_ours(state):

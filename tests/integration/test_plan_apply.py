@@ -67,7 +67,7 @@ def test_baseline_plan_shows_diffs_changes_nothing_applies_and_is_idempotent(lab
     assert len(review["hosts"]) == HOSTS
     assert all(s["changed"] > 0 and not s["unreachable"] for s in review["hosts"].values())
     diffs = [d for t in review["tasks"] if t["status"] == "changed" for d in t["diffs"]]
-    assert any("/etc/motd" in (d.get("after_header") or "") for d in diffs)
+    assert any("motd" in (d.get("before_header") or "") + (d.get("after_header") or "") for d in diffs)
     assert {h: fingerprint(lab, h) for h in before} == before, "check mode changed a host"
 
     applied = run_homelab("apply", plan["id"], "--yes", env=env)
