@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from pydantic import ValidationError as PydanticValidationError
 
 from planner import yamlio
-from planner.errors import CatalogError
+from planner.errors import CatalogError, did_you_mean
 
 META_SUFFIX = ".meta.yml"
 
@@ -34,8 +34,7 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 def _check_type(value: str | None) -> str | None:
     if value is not None and value not in ANSIBLE_OPTION_TYPES:
-        close = difflib.get_close_matches(value, ANSIBLE_OPTION_TYPES, n=1, cutoff=0.5)
-        hint = f" (did you mean {close[0]!r}?)" if close else f" (one of {', '.join(ANSIBLE_OPTION_TYPES)})"
+        hint = did_you_mean(value, ANSIBLE_OPTION_TYPES, cutoff=0.5) or f" (one of {', '.join(ANSIBLE_OPTION_TYPES)})"
         raise ValueError(f"{value!r} is not an Ansible option type{hint}")
     return value
 
@@ -112,8 +111,7 @@ def _problems(exc: PydanticValidationError, doc: Any, display: str) -> list[str]
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             known = list(CatalogMeta.model_fields) if len(loc) == 1 else []
-            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            msg = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+            msg = "unknown key" + did_you_mean(str(loc[-1]), known)
         elif err["type"] == "missing":
             msg = "required key is missing"
         out.append(f"{where}: {dotted}: {msg}")

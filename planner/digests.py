@@ -52,16 +52,19 @@ def _roles_in_tasks(tasks: Any) -> set[str]:
     return found
 
 
+def role_name(entry: Any) -> str | None:
+    """The role a play's ``roles:`` entry names (``- name``, ``- role: name`` or ``- name: name``)."""
+    name = entry.get("role") or entry.get("name") if isinstance(entry, dict) else entry
+    return name if isinstance(name, str) else None
+
+
 def roles_of_playbook(playbook: Path) -> set[str]:
     """Role names a playbook applies (``roles:`` and import/include_role with a literal name)."""
     found: set[str] = set()
     for play in yamlio.load(playbook) or []:
         if not isinstance(play, dict):
             continue
-        for role in play.get("roles") or []:
-            name = role.get("role") or role.get("name") if isinstance(role, dict) else role
-            if isinstance(name, str):
-                found.add(name)
+        found |= {n for n in map(role_name, play.get("roles") or []) if n}
         for key in _TASK_LISTS:
             found |= _roles_in_tasks(play.get(key))
     return found

@@ -26,6 +26,14 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
 
 
+def did_you_mean(name: str, candidates, cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidate, or an empty string when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=cutoff)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 class HomelabError(Exception):
     """Base class: a message for the person, a hint on what to do next."""
 

@@ -106,16 +106,13 @@ def _walk_group(inv: Inventory, source: Source, name: str, body: Any, node: Any)
         inv.problems.append(Problem(yamlio.locate(body, ("hosts",), source.display),
                                     f"group {name!r}: hosts must be a mapping of host names"))
         hosts = {}
-    for host, vars_ in hosts.items():
-        host = str(host)
+    for key, vars_ in hosts.items():
+        host = str(key)
         groups = inv.hosts.setdefault(host, [])
         if name not in groups:
             groups.append(name)
-        where = yamlio.location_of(hosts, host, source.display) or yamlio.Location(source.display, 1, 1)
-        key_lc = getattr(hosts, "lc", None)
-        if key_lc is not None:
-            line, col = key_lc.key(host)
-            where = yamlio.Location(source.display, line + 1, col + 1)
+        where = (yamlio.location_of(hosts, key, source.display, at_key=True)
+                 or yamlio.Location(source.display, 1, 1))
         inv.host_defs.setdefault(host, []).append((source, vars_, where))
         if vars_ is not None and not isinstance(vars_, dict):
             inv.problems.append(Problem(where, f"host {host!r}: variables must be a mapping"))

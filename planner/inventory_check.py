@@ -9,7 +9,6 @@ NIC's switch, a service's host) that point nowhere. Nothing is written.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,8 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from planner import documented, yamlio
+from planner.errors import did_you_mean
 from planner.inventory import Inventory, Problem, Source, load_inventory, require_valid
-
-
-def _did_you_mean(name: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -45,7 +40,7 @@ def _model_problems(model: type[BaseModel], source: Source, data: Any) -> list[P
             msg = err["msg"]
             value = err.get("input")
             if err["type"] == "extra_forbidden":
-                msg = f"unknown field{_did_you_mean(str(loc[-1]), _field_names(model, loc[:-1]))}"
+                msg = f"unknown field{did_you_mean(str(loc[-1]), _field_names(model, loc[:-1]))}"
             elif loc and str(loc[-1]).endswith("_mbps"):
                 hint = documented.speed_hint(value)
                 msg = f"{value!r} is not an integer number of Mbps" + (f" (did you mean {hint}?)" if hint else "")
@@ -84,11 +79,11 @@ def _check_vars_targets(inv: Inventory) -> None:
     for name, sources in inv.group_vars.items():
         if name not in inv.groups:
             inv.problems.append(Problem(yamlio.Location(sources[0].display, 1, 1),
-                                        f"group_vars for unknown group {name!r}{_did_you_mean(name, groups)}"))
+                                        f"group_vars for unknown group {name!r}{did_you_mean(name, groups)}"))
     for name, sources in inv.host_vars.items():
         if name not in inv.hosts:
             inv.problems.append(Problem(yamlio.Location(sources[0].display, 1, 1),
-                                        f"host_vars for unknown host {name!r}{_did_you_mean(name, hosts)}"))
+                                        f"host_vars for unknown host {name!r}{did_you_mean(name, hosts)}"))
 
 
 def _check_documented(inv: Inventory) -> None:
@@ -117,7 +112,7 @@ def _check_references(inv: Inventory) -> None:
     def ref(source: Source, node: Any, path: tuple[Any, ...], value: Any, allowed: list[str], what: str) -> None:
         if isinstance(value, str) and value not in allowed:
             inv.problems.append(Problem(yamlio.locate(node, path, source.display),
-                                        f"{_dotted(path)}: unknown {what} {value!r}{_did_you_mean(value, allowed)}"))
+                                        f"{_dotted(path)}: unknown {what} {value!r}{did_you_mean(value, allowed)}"))
 
     for host, sources in inv.host_vars.items():
         for source in sources:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.catalog import CatalogEntry, OptionSpec
-from planner.errors import ValidationError
+from planner.errors import ValidationError, did_you_mean
 
 _JINJA = re.compile(r"\{\{|\{%|\{#")
 
@@ -84,9 +84,8 @@ def check_vars(entry: CatalogEntry, given: dict[str, Any]) -> dict[str, Any]:
     known = list(entry.options)
     for key, value in given.items():
         if key not in entry.options:
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.5)
             problems.append(f"vars.{key}: unknown variable for {entry.id}"
-                            + (f" (did you mean {close[0]!r}?)" if close else f" (it takes: {', '.join(known) or 'none'})"))
+                            + (did_you_mean(key, known, cutoff=0.5) or f" (it takes: {', '.join(known) or 'none'})"))
         elif _has_jinja(value):
             problems.append(f"vars.{key}: Jinja is not allowed in plan variables ({value!r}); give the value itself")
     if problems:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from planner import yamlio
-from planner.digests import ROLE_ACTIONS
+from planner.digests import ROLE_ACTIONS, role_name
 
 COMMAND_ACTIONS = {f"{p}{a}" for p in ("", "ansible.builtin.", "ansible.legacy.")
                    for a in ("command", "shell", "raw", "script")}
@@ -104,10 +104,8 @@ def scan_playbook(root: Path, playbook: Path) -> list[TaskInfo]:
             continue
         for key in ("pre_tasks",):
             _walk(play.get(key), playbook.resolve(), root, out)
-        for role in play.get("roles") or []:
-            name = role.get("role") or role.get("name") if isinstance(role, dict) else role
-            if isinstance(name, str):
-                _scan_role(root, name, out)
+        for name in filter(None, map(role_name, play.get("roles") or [])):
+            _scan_role(root, name, out)
         for key in ("tasks", "post_tasks", "handlers"):
             _walk(play.get(key), playbook.resolve(), root, out)
     return out

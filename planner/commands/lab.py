@@ -84,7 +84,7 @@ def status(fmt: str) -> None:
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def ssh(host: str, command: tuple[str, ...]) -> None:
     """Open a shell on a lab host as its admin user (or run COMMAND there)."""
-    from planner.errors import LabError
+    from planner.errors import LabError, did_you_mean
     from planner.lab import runtime
     from planner.lab.hostsetup import KEY_NAME
 
@@ -92,10 +92,7 @@ def ssh(host: str, command: tuple[str, ...]) -> None:
     states = runtime.read_state(config)
     state = states.get(host)
     if state is None or not runtime.is_ours(state):
-        import difflib
-
-        close = difflib.get_close_matches(host, list(states), n=1)
-        raise LabError(f"lab host {host!r} is not running" + (f" (did you mean {close[0]!r}?)" if close else ""),
+        raise LabError(f"lab host {host!r} is not running" + did_you_mean(host, states),
                        "homelab lab status shows the hosts; homelab lab up starts them")
     argv = ["ssh", "-i", str(config.lab_dir / KEY_NAME), "-o", f"UserKnownHostsFile={config.lab_dir / 'known_hosts'}",
             "-o", "StrictHostKeyChecking=yes", "-p", str(state.port), f"admin@{state.address}", *command]
