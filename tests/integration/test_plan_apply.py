@@ -235,3 +235,90 @@ argument_specs:
         assert all(canary not in text for text in outputs), f"{canary} in terminal output"
         leaked = [str(p) for p in files if canary.encode() in p.read_bytes()]
         assert leaked == [], f"{canary} leaked into {leaked}"
+
+
+def _on_a_terminal(slave: int):
+    """preexec_fn: a new session whose controlling terminal is the pty, as in a person's shell."""
+    def become_foreground() -> None:
+        import fcntl
+        import termios
+
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+    return become_foreground
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if text.encode() in (proc / "cmdline").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_ctrl_c_on_a_terminal_cancels_marks_the_plan_interrupted_and_releases_the_lock(project: Path) -> None:
+    """Live hosts × tasks progress on a real terminal; Ctrl-C typed there stops the run cleanly."""
+    import pty
+    import threading
+
+    made = plan_json(homelab_in(project, "plan", "-p", "apply_baseline", "-l", "k3s",
+                                "-e", "baseline_journald_max_retention=3weeks", "--format", "json"))
+    master, slave = pty.openpty()
+    env = {**os.environ, "HOMELAB_INVENTORY": str(project / ".homelab" / "lab-inventory"),
+           "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "planner", "apply", made["id"], "--yes"], cwd=project, env=env,
+                            stdin=slave, stdout=slave, stderr=slave, preexec_fn=_on_a_terminal(slave),
+                            close_fds=True)
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO once the last process holding the pty exits
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    runs = project / ".homelab" / "runs"
+    deadline = time.monotonic() + 120
+    # Wait until tasks are really running on the hosts and the live table has shown a result.
+    while time.monotonic() < deadline and not (
+            len(list(runs.glob(f"{made['id']}-apply-*/artifacts/*/job_events/*"))) > 20
+            and b"k3s-vm-still-fawn" in b"".join(chunks)):
+        time.sleep(0.05)
+    run_dirs = list(runs.glob(f"{made['id']}-apply-*"))
+    assert run_dirs, "the apply never started"
+    os.write(master, b"\x03")  # Ctrl-C, typed on the terminal: SIGINT to the foreground process group
+    try:
+        rc = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        reader.join(timeout=5)
+        os.close(master)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert rc == 130, screen[-3000:]
+    assert "Interrupting: cancelling the run cleanly" in screen
+    # The live table: one row per host with its counts, drawn with rich's box characters.
+    assert all(h in screen for h in ("k3s-vm-still-fawn", "k3s-vm-pumped-piglet", "k3s-vm-chief-horse"))
+    assert "changed" in screen and "━" in screen
+    assert not _processes_mentioning(str(run_dirs[0])), "the runner left ansible processes behind"
+
+    shown = plan_json(homelab_in(project, "show", made["id"], "--format", "json"))
+    assert shown["status"] == "interrupted"
+    assert shown["applies"][-1]["status"] == "interrupted"
+    lock_dir = project / ".homelab" / "locks"
+    assert not any(p.read_text().strip() for p in lock_dir.glob("*.lock")), "the lock was kept"
+    # Nothing stale, nothing locked: the same reviewed plan can be finished.
+    again = homelab_in(project, "apply", made["id"], "--yes")
+    assert again.rc == 0, again.stderr
