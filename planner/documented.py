@@ -65,6 +65,9 @@ class HostDoc(BaseModel):
 
     host_description: StrictStr | None = None
     lan_ip: IPv4 | None = None
+    # How lan_ip is given: a static configuration on the host, or a DHCP lease
+    # (reserved in MAAS). Drift and troubleshooting read it; None means not documented.
+    addressing: Literal["static", "dhcp"] | None = None
     hypervisor: StrictStr | None = None
     hardware: Hardware | None = None
 

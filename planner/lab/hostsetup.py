@@ -18,6 +18,7 @@ from pathlib import Path
 from planner import yamlio
 from planner.errors import LabError
 from planner.lab.hardware import render_files, render_sys_class_net
+from planner.lab import scenario as lab_scenario
 from planner.lab.rootfs import ADMIN_UID, ADMIN_USER
 from planner.lab.spec import LabConfig, LabHost
 
@@ -69,6 +70,15 @@ def configure(config: LabConfig, host: LabHost, merged: Path, hdir: Path, all_ho
     _write(merged, f"/home/{ADMIN_USER}/.ssh/authorized_keys", pub, 0o600, ADMIN_UID)
     for rel, (content, mode) in render_files(host.hardware).items():
         _write(merged, rel, content, mode)
+    files, links = lab_scenario.render_files(host.scenario, host.hardware, host.address)
+    for rel, (content, mode) in files.items():
+        _write(merged, rel, content, mode)
+    for rel, target in links.items():
+        link = merged / rel.lstrip("/")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target)
     binds: list[tuple[Path, str]] = []
     if host.hardware.nics:
         sysnet = hdir / "sys-class-net"

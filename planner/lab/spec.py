@@ -13,6 +13,7 @@ from pathlib import Path
 
 from planner.inventory import Inventory, load_inventory, require_valid
 from planner.lab.hardware import HardwareProfile, profile_from_hostvars
+from planner.lab.scenario import Scenario, host_scenario, load_planted
 
 _CONNECTION_VARS = {"ansible_host", "ansible_port", "ansible_user", "ansible_connection", "ansible_ssh_host"}
 
@@ -29,6 +30,7 @@ class LabHost:
     port: int
     groups: tuple[str, ...]
     hardware: HardwareProfile
+    scenario: Scenario = Scenario()
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class LabConfig:
 def lab_hosts(config: LabConfig, inventory: Inventory | None = None) -> list[LabHost]:
     """Every inventory host, in inventory order, with its lab address and hardware profile."""
     inv = require_valid(inventory or load_inventory(config.project / "inventory"))
+    site = inv.groupvars("all")
+    planted = load_planted()
     hosts = []
     for index, (name, groups) in enumerate(inv.hosts.items()):
         octet = FIRST_HOST_OCTET + index
@@ -79,6 +83,8 @@ def lab_hosts(config: LabConfig, inventory: Inventory | None = None) -> list[Lab
             raise LabError(f"host {name} sets {', '.join(clash)} in the project inventory; the lab cannot override "
                            "them and would connect to the real machine", "move connection settings out of "
                            "host_vars (real hosts resolve by name), or use a separate inventory for them")
-        hosts.append(LabHost(name, f"{config.net_prefix}.{octet}", config.ssh_port, tuple(groups),
-                             profile_from_hostvars(name, hostvars)))
+        address = f"{config.net_prefix}.{octet}"
+        scenario, profile = host_scenario(name, tuple(groups), {**site, **hostvars},
+                                          profile_from_hostvars(name, hostvars), planted.get(name) or {})
+        hosts.append(LabHost(name, address, config.ssh_port, tuple(groups), profile, scenario))
     return hosts
