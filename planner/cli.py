@@ -19,9 +19,12 @@ from planner.errors import ExitCode, HomelabError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "lab": ("planner.commands.lab", "lab", "Start, stop and reach the sandbox lab."),
     "catalog": ("planner.commands.catalog", "catalog", "List the vetted playbooks a plan may use."),
+    "history": ("planner.commands.history", "history", "Read the session logs: plans, decisions, applies."),
     "inventory": ("planner.commands.inventory", "inventory", "Check the inventory people keep by hand."),
     "plan": ("planner.commands.plan", "plan", "Plan catalog playbooks and review them in check mode."),
     "apply": ("planner.commands.apply", "apply", "Apply a reviewed plan, exactly as reviewed."),
+    "drift": ("planner.commands.drift", "drift", "Compare what is documented with what was discovered."),
+    "facts": ("planner.commands.facts", "facts", "Read the hosts; write what they are into the inventory."),
     "plans": ("planner.commands.plans", "plans", "List saved plans."),
     "show": ("planner.commands.plans", "show", "Show a saved plan and its review in any format."),
 }

@@ -46,6 +46,12 @@ class HomelabError(Exception):
         self.details = details or []
 
 
+class HostsFailedError(HomelabError):
+    """Some hosts could not be read or changed; the others were."""
+
+    exit_code = ExitCode.HOSTS_FAILED
+
+
 class ValidationError(HomelabError):
     """One or more problems in a file the person maintains; ``details`` lists each."""
 

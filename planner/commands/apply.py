@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -40,11 +42,13 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:
     from planner.paths import project_root, state_dir
     from planner.planning import Workspace
     from planner.progress import Interrupt, Progress
+    from planner.sessions import log_event
 
     state = state_dir(project_root())
     plan = planfile.load(state, plan_ref)
     ws = Workspace.find(inventory or str(project_root() / plan.inputs.inventory))
-    check_applyable(ws, plan)
+    with _refusals_logged(ws, plan):
+        check_applyable(ws, plan)
     err = console(stderr=True)
     change_steps = [s for s in plan.steps if s.risk == "change"]
     err.print(f"[bold]Plan {plan.id}[/bold]: {plan.intent}")
@@ -64,13 +68,20 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:
                                f"homelab apply {plan.id} --yes")
         if not click.confirm(f"Apply plan {plan.id}?", default=False, err=True):
             err.print("Not applied.")
+            log_event(ws.root, "refusal", f"Plan {plan.id} was not approved.", plan, decision="declined at the prompt")
             raise SystemExit(int(ExitCode.REFUSED))
+    log_event(ws.root, "approval", f"Plan {plan.id} approved for apply.", plan,
+              decision="approved with --yes" if yes else "approved at the prompt")
     hosts = sorted({h for s in change_steps for h in s.hosts})
     interrupt = Interrupt()
     progress = Progress(hosts, f"Applying plan {plan.id}")
-    with interrupt.armed(), progress.shown():
+    with interrupt.armed(), progress.shown(), _refusals_logged(ws, plan):
         done = apply_plan(ws, plan, on_result=progress.on_result, cancel=interrupt, notice=err.print)
     record = done.applies[-1]
+    log_event(ws.root, "apply", f"Plan {plan.id} apply {record.status.replace('_', ' ')}.", done,
+              outcome={h: o.outcome for h, o in record.hosts.items()})
+    if record.status != "interrupted":
+        _knowledge_loop(ws, done, err)
     if fmt == "json":
         emit(done, "json", None)
     for host, outcome in record.hosts.items():
@@ -80,3 +91,44 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:
             "interrupted": ExitCode.INTERRUPTED}[record.status]
     if code:
         raise SystemExit(int(code))
+
+
+@contextmanager
+def _refusals_logged(ws, plan) -> Iterator[None]:
+    """A refusal (stale, edited, locked, already applied) goes into the session log, then on to the person."""
+    from planner.applying import StalePlanError
+    from planner.lock import LockHeldError
+    from planner.planfile import PlanFileError
+    from planner.sessions import log_event
+
+    try:
+        yield
+    except (StalePlanError, LockHeldError, PlanFileError, HomelabError) as err:
+        if err.exit_code == ExitCode.REFUSED:
+            log_event(ws.root, "refusal", f"Apply of plan {plan.id} refused: {err.message}", plan,
+                      decision="refused by the tool")
+        raise
+
+
+def _knowledge_loop(ws, plan, err) -> None:
+    """Read back the hosts the apply touched, write their facts, regenerate the docs and show what changed."""
+    from planner.facts import refresh
+
+    record = plan.applies[-1]
+    touched = sorted(h for h, o in record.hosts.items() if o.outcome not in ("unreachable", "outcome_unknown"))
+    if not touched:
+        return
+    err.print(f"Reading {len(touched)} host(s) back into the inventory…")
+    try:
+        result = refresh(ws, touched, plan.id, notice=err.print)
+    except HomelabError as problem:
+        # The apply itself is done and recorded; a failed read-back is reported, not fatal.
+        err.print(f"[yellow]Facts not written:[/yellow] {problem.message}")
+        return
+    for host, path in result.written.items():
+        err.print(f"  facts updated: {host} ({path.name})")
+    for host, why in {**result.stale, **result.skipped}.items():
+        err.print(f"  [yellow]facts not read[/yellow]: {host}: {why}")
+    from planner.commands.docs import regenerate
+
+    regenerate(ws, err)

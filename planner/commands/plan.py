@@ -55,6 +55,7 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
         with interrupt.armed(), progress.shown():
             new = exclude_hosts(ws, parent, exclude, check=not no_check, on_result=progress.on_result,
                                 cancel=interrupt)
+        _log(ws, new, "revise")
         _finish(new, fmt, output)
         return
     if not playbooks:
@@ -82,7 +83,14 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
     with interrupt.armed(), progress.shown():
         made = make_plan(ws, requests, intent=text, check=not no_check, on_result=progress.on_result,
                          cancel=interrupt)
+    _log(ws, made, "plan")
     _finish(made, fmt, output)
+
+
+def _log(ws, plan, kind: str) -> None:
+    from planner.sessions import log_plan
+
+    log_plan(ws.root, plan, kind)
 
 
 def _finish(made, fmt: str, output: str | None) -> None:

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_homelab
+import shutil
+
+from tests.conftest import ROOT, Result, run_homelab
 
 LAB_NET = "127.0.3"
 
@@ -70,3 +72,32 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         assert down.rc == 0, down.stderr
         assert [p for p in pids if pid_alive(p)] == [], "lab down left processes running"
         assert mounts_under(lab_dir) == [], "lab down left mounts behind"
+
+
+def plan_json(result: Result) -> dict:
+    assert result.stdout, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def project(lab: Lab, tmp_path: Path) -> Path:
+    """A copy of the project whose lab inventory links to the copy's own inventory files.
+
+    Tests that edit inputs (to make a plan stale) edit the copy, never the repository.
+    """
+    copy = tmp_path / "project"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".homelab", ".git", "__pycache__",
+                                                              ".pytest_cache", "tests"))
+    inv = copy / ".homelab" / "lab-inventory"
+    inv.mkdir(parents=True)
+    for entry in (copy / "inventory").iterdir():
+        (inv / entry.name).symlink_to(entry)
+    shutil.copy(lab.inventory / "zz-lab.yml", inv / "zz-lab.yml")
+    return copy
+
+
+def homelab_in(project: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+    inv = str(project / ".homelab" / "lab-inventory")
+    return run_homelab(*args, cwd=project, env={"HOMELAB_INVENTORY": inv, **(env or {})})
+
+

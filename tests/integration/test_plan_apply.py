@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Result, run_homelab
-from tests.integration.conftest import Lab, pid_alive
+from tests.conftest import run_homelab
+from tests.integration.conftest import Lab, homelab_in, pid_alive, plan_json
 
 HOSTS = 9
 # Everything a baseline run may touch, hashed on a host before and after a check run.
@@ -31,37 +30,9 @@ def fingerprint(lab: Lab, host: str) -> str:
     return proc.stdout
 
 
-def plan_json(result: Result) -> dict:
-    assert result.stdout, result.stderr
-    return json.loads(result.stdout)
-
-
-@pytest.fixture
-def project(lab: Lab, tmp_path: Path) -> Path:
-    """A copy of the project whose lab inventory links to the copy's own inventory files.
-
-    Tests that edit inputs (to make a plan stale) edit the copy, never the repository.
-    """
-    copy = tmp_path / "project"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".homelab", ".git", "__pycache__",
-                                                              ".pytest_cache", "tests"))
-    inv = copy / ".homelab" / "lab-inventory"
-    inv.mkdir(parents=True)
-    for entry in (copy / "inventory").iterdir():
-        (inv / entry.name).symlink_to(entry)
-    shutil.copy(lab.inventory / "zz-lab.yml", inv / "zz-lab.yml")
-    return copy
-
-
-def homelab_in(project: Path, *args: str, env: dict[str, str] | None = None) -> Result:
-    inv = str(project / ".homelab" / "lab-inventory")
-    return run_homelab(*args, cwd=project, env={"HOMELAB_INVENTORY": inv, **(env or {})})
-
-
-def test_baseline_plan_shows_diffs_changes_nothing_applies_and_is_idempotent(lab: Lab) -> None:
-    env = {"HOMELAB_INVENTORY": str(lab.inventory)}
+def test_baseline_plan_shows_diffs_changes_nothing_applies_and_is_idempotent(lab: Lab, project: Path) -> None:
     before = {h: fingerprint(lab, h) for h in ("still-fawn", "maas", "k3s-vm-chief-horse")}
-    made = run_homelab("plan", "-p", "apply_baseline", "--format", "json", env=env)
+    made = homelab_in(project, "plan", "-p", "apply_baseline", "--format", "json")
     assert made.rc == 0, made.stderr
     plan = plan_json(made)
     review = plan["review"]["steps"][0]
@@ -71,20 +42,20 @@ def test_baseline_plan_shows_diffs_changes_nothing_applies_and_is_idempotent(lab
     assert any("motd" in (d.get("before_header") or "") + (d.get("after_header") or "") for d in diffs)
     assert {h: fingerprint(lab, h) for h in before} == before, "check mode changed a host"
 
-    applied = run_homelab("apply", plan["id"], "--yes", env=env)
+    applied = homelab_in(project, "apply", plan["id"], "--yes")
     assert applied.rc == 0, applied.stderr
     assert "Apply succeeded." in applied.stderr
-    shown = plan_json(run_homelab("show", plan["id"], "--format", "json"))
+    shown = plan_json(homelab_in(project, "show", plan["id"], "--format", "json"))
     assert shown["status"] == "applied"
     record = shown["applies"][-1]
     assert record["status"] == "succeeded" and len(record["hosts"]) == HOSTS
     assert all(o["outcome"] in ("changed", "ok") for o in record["hosts"].values())
 
-    again = plan_json(run_homelab("plan", "-p", "apply_baseline", "--format", "json", env=env))
+    again = plan_json(homelab_in(project, "plan", "-p", "apply_baseline", "--format", "json"))
     counts = again["review"]["steps"][0]["hosts"]
     assert all(s["changed"] == 0 and s["failed"] == 0 for s in counts.values()), counts
 
-    twice = run_homelab("apply", plan["id"], "--yes", env=env)
+    twice = homelab_in(project, "apply", plan["id"], "--yes")
     assert twice.rc == 4 and "already applied" in twice.stderr
 
 

@@ -1,0 +1,256 @@
+"""What discovery found on a host, as it is kept in the inventory under ``discovered:``.
+
+A host controls its own facts, so everything here is untrusted text: the
+models cap string and list sizes, and the writer marks strings ``!unsafe`` so
+Ansible never templates them. The shape is deliberately smaller than
+Ansible's facts: what drift, docs and the planner read, and little that
+changes on every run (no uptime, no free-memory counters except the GPU's,
+which capacity questions need).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+MAX_TEXT = 256
+MAX_ITEMS = 256
+#: Filesystem types that are real storage; the rest (proc, tmpfs, cgroup, overlay of a container…) is left out.
+_STORAGE_FS = {"ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "vfat", "f2fs", "nfs", "nfs4", "cifs", "ntfs"}
+
+
+def _cap_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return value[:MAX_TEXT]
+    return value
+
+
+def _cap_list(value: Any) -> Any:
+    if isinstance(value, list):
+        return value[:MAX_ITEMS]
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_cap_text)]
+
+
+def CappedList(item: Any) -> Any:  # noqa: N802 - reads as a type
+    return Annotated[list[item], BeforeValidator(_cap_list)]
+
+
+class _Model(BaseModel):
+    # Unknown keys from a newer module are dropped rather than refused: discovery must not
+    # fail a host because it learned something new.
+    model_config = ConfigDict(extra="ignore")
+
+
+class OsInfo(_Model):
+    name: Text | None = None
+    version: Text | None = None
+    kernel: Text | None = None
+
+
+class CpuInfo(_Model):
+    model: Text | None = None
+    cores: int | None = None
+    threads: int | None = None
+
+
+class Virtualization(_Model):
+    role: Text | None = None  # host or guest
+    type: Text | None = None  # kvm, systemd-nspawn, …
+
+
+class Disk(_Model):
+    name: Text
+    size_gib: float | None = None
+    model: Text | None = None
+    rotational: bool | None = None
+
+
+class Filesystem(_Model):
+    mount: Text
+    device: Text | None = None
+    fstype: Text | None = None
+    size_gib: float | None = None
+    used_pct: int | None = None
+
+
+class Nic(_Model):
+    name: Text
+    mac: Text | None = None
+    driver: Text | None = None
+    state: Text | None = None
+    carrier: bool | None = None
+    speed_mbps: int | None = None  # None: unknown (virtual NICs, no link) — never 0
+    duplex: Text | None = None
+    max_speed_mbps: int | None = None
+    virtual: bool | None = None
+
+
+class Address(_Model):
+    interface: Text
+    address: Text
+    prefix: int | None = None
+    family: Literal["inet", "inet6"] = "inet"
+    method: Text | None = None  # dhcp, static, unknown
+    manager: Text | None = None  # networkd, NetworkManager, ifupdown, netplan
+    lease_expires: Text | None = None
+
+
+class GpuProcess(_Model):
+    pid: int | None = None
+    name: Text | None = None
+    used_memory_mib: int | None = None
+
+
+class Gpu(_Model):
+    index: int | None = None
+    model: Text
+    uuid: Text | None = None
+    driver: Text | None = None
+    cuda_version: Text | None = None
+    memory_total_mib: int | None = None
+    memory_used_mib: int | None = None
+    memory_free_mib: int | None = None
+    utilization_pct: int | None = None
+    temperature_c: int | None = None
+    mig_mode: Text | None = None
+    processes: CappedList(GpuProcess) = []
+
+
+class Listener(_Model):
+    address: Text
+    port: int
+    process: Text | None = None
+
+
+class Container(_Model):
+    runtime: Text
+    name: Text
+    image: Text | None = None
+    state: Text | None = None
+
+
+class K3s(_Model):
+    present: bool = False
+    role: Text | None = None
+    version: Text | None = None
+
+
+class Services(_Model):
+    units: CappedList(Text) = []  # active service units, without ".service"
+    listening: CappedList(Listener) = []  # TCP listeners whose process the host shows
+    containers: CappedList(Container) = []
+    k3s: K3s = K3s()
+
+
+class Discovered(_Model):
+    """One host's ``discovered:`` block."""
+
+    gathered_at: Text | None = None  # when these facts were last read from the host (UTC, ISO 8601)
+    reachable: bool = True
+    stale_since: Text | None = None  # first failed gathering since the facts were read
+    last_error: Text | None = None
+    os: OsInfo = OsInfo()
+    cpu: CpuInfo = CpuInfo()
+    memory_mib: int | None = None
+    virtualization: Virtualization = Virtualization()
+    disks: CappedList(Disk) = []
+    filesystems: CappedList(Filesystem) = []
+    nics: CappedList(Nic) = []
+    addresses: CappedList(Address) = []
+    default_gateway: Text | None = None
+    gpus: CappedList(Gpu) = []
+    nvidia_smi: Text | None = None  # ok, absent, or "error: …"
+    services: Services = Services()
+    probe_errors: CappedList(Text) = Field(default_factory=list)
+
+    def for_inventory(self) -> dict[str, Any]:
+        """Plain data for the YAML writer: empty and unknown values left out, stable key order."""
+        return _prune(self.model_dump(mode="json"))
+
+
+def _prune(value: Any) -> Any:
+    if isinstance(value, dict):
+        out = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v not in (None, [], {})}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+def _gib(size_bytes: Any) -> float | None:
+    return round(size_bytes / 2**30, 1) if isinstance(size_bytes, (int, float)) and size_bytes > 0 else None
+
+
+def _disk_gib(text: Any) -> float | None:
+    """Ansible's device sizes are text like "238.47 GB" (GiB, despite the unit) or "500.00 MB"."""
+    if not isinstance(text, str) or " " not in text:
+        return None
+    number, unit = text.split(" ", 1)
+    try:
+        value = float(number)
+    except ValueError:
+        return None
+    return round(value * {"KB": 2**-20, "MB": 2**-10, "GB": 1, "TB": 2**10, "PB": 2**20}.get(unit.strip(), 0), 1) or None
+
+
+def from_facts(facts: dict[str, Any], gathered_at: str) -> Discovered:
+    """Combine Ansible's setup facts with the homelab.ops.host_facts result."""
+    hl = facts.get("homelab_discovered") or {}
+    processor = facts.get("processor") or []
+    models = [p for p in processor[2::3]] if isinstance(processor, list) else []
+    cores, per_core, count = (facts.get(k) for k in ("processor_cores", "processor_threads_per_core",
+                                                      "processor_count"))
+    threads = cores * per_core * count if all(isinstance(v, int) for v in (cores, per_core, count)) else None
+    disks = [Disk(name=name, size_gib=_disk_gib(d.get("size")), model=d.get("model"),
+                  rotational=None if d.get("rotational") is None else d.get("rotational") == "1")
+             for name, d in sorted((facts.get("devices") or {}).items())
+             if isinstance(d, dict) and not name.startswith(("loop", "ram", "zram", "dm-", "sr"))]
+    filesystems = []
+    for m in facts.get("mounts") or []:
+        if isinstance(m, dict) and m.get("fstype") in _STORAGE_FS:
+            total, free = m.get("size_total"), m.get("size_available")
+            used = round(100 * (total - free) / total) if isinstance(total, int) and total and isinstance(free, int) else None
+            filesystems.append(Filesystem(mount=m.get("mount", "?"), device=m.get("device"), fstype=m.get("fstype"),
+                                          size_gib=_gib(total), used_pct=used))
+    configs = {c.get("interface"): c for c in hl.get("ip_config") or [] if isinstance(c, dict)}
+    addresses = []
+    for a in hl.get("addresses") or []:
+        if not isinstance(a, dict) or a.get("interface") == "lo":
+            continue
+        cfg = configs.get(a.get("interface")) or {}
+        addresses.append(Address(interface=a.get("interface"), address=a.get("address"), prefix=a.get("prefix"),
+                                 family=a.get("family", "inet"),
+                                 method=cfg.get("method") or ("dhcp" if a.get("dynamic") else None),
+                                 manager=cfg.get("manager"), lease_expires=cfg.get("lease_expires")))
+    svc = hl.get("services") or {}
+    units = sorted({u["name"].removesuffix(".service") for u in svc.get("units") or []
+                    if isinstance(u, dict) and u.get("active") == "active" and isinstance(u.get("name"), str)})
+    listening = sorted({(entry["address"], entry["port"], entry.get("process"))
+                        for entry in svc.get("listening") or []
+                        if isinstance(entry, dict) and entry.get("process") and isinstance(entry.get("port"), int)},
+                       key=lambda t: (t[1], t[0]))
+    route = hl.get("default_route") or {}
+    return Discovered(
+        gathered_at=gathered_at,
+        os=OsInfo(name=facts.get("distribution"), version=facts.get("distribution_version"),
+                  kernel=facts.get("kernel")),
+        cpu=CpuInfo(model=models[0] if models else None, cores=cores if isinstance(cores, int) else None,
+                    threads=threads),
+        memory_mib=facts.get("memtotal_mb"),
+        virtualization=Virtualization(role=facts.get("virtualization_role"), type=facts.get("virtualization_type")),
+        disks=disks, filesystems=filesystems,
+        nics=[Nic(**n) for n in hl.get("nics") or [] if isinstance(n, dict)],
+        addresses=addresses,
+        default_gateway=route.get("gateway") if isinstance(route, dict) else None,
+        gpus=[Gpu(**g) for g in hl.get("gpus") or [] if isinstance(g, dict)],
+        nvidia_smi=hl.get("nvidia_smi"),
+        services=Services(units=units, listening=[Listener(address=a, port=p, process=n) for a, p, n in listening],
+                          containers=[Container(**c) for c in svc.get("containers") or [] if isinstance(c, dict)],
+                          k3s=K3s(**(svc.get("k3s") or {}))),
+        probe_errors=[f"{e.get('probe')}: {e.get('message')}" for e in hl.get("probe_errors") or []
+                      if isinstance(e, dict)],
+    )

@@ -1,0 +1,153 @@
+"""Facts from the hosts back into the inventory: ``homelab facts`` and after every apply.
+
+The gather_facts playbook runs through ansible-runner; its events carry each
+host's Ansible facts and the ``homelab.ops.host_facts`` result. Each host's
+``discovered:`` block is then written through the round-trip writer, one
+host_vars file per host, under the inventory's apply lock: only what changed
+is touched, the person's keys never are. A host that cannot be reached keeps
+its last facts, marked stale since the first failed attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from planner import planfile
+from planner.discovered import Discovered, from_facts
+from planner.errors import InventoryError
+from planner.planning import Workspace
+
+DISCOVERED_KEY = "discovered"
+_HEADER = ("Written by `homelab facts`: what discovery found on this host. "
+           "The discovered: block is replaced on every gathering; edit the rest freely.")
+
+
+@dataclass
+class Gathered:
+    """Per-host outcome of one gathering run."""
+
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unreachable: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def handle(self, event: dict[str, Any]) -> None:
+        """ansible-runner event handler."""
+        kind, data = event.get("event"), event.get("event_data") or {}
+        host = data.get("host")
+        if not host:
+            return
+        res = data.get("res") or {}
+        if kind == "runner_on_ok" and isinstance(res.get("ansible_facts"), dict):
+            self.facts.setdefault(host, {}).update(res["ansible_facts"])
+        elif kind == "runner_on_unreachable":
+            self.unreachable[host] = str(res.get("msg") or "unreachable")[:256]
+        elif kind == "runner_on_failed" and not data.get("ignore_errors"):
+            self.failed[host] = str(res.get("msg") or "failed")[:256]
+
+
+@dataclass(frozen=True)
+class WriteBack:
+    """What one gathering wrote."""
+
+    written: dict[str, Path]  # host -> file that changed
+    unchanged: list[str]
+    stale: dict[str, str]  # host -> since when
+    skipped: dict[str, str]  # host -> why nothing could be written
+
+
+def host_vars_file(inventory: Path, host: str) -> Path:
+    """Where a host's discovered block lives: ``host_vars/<host>/discovered.yml`` when the host keeps a
+    directory of vars files, else its ``host_vars/<host>.yml`` (.yaml when that is what exists)."""
+    base = inventory / "host_vars"
+    if (base / host).is_dir():
+        return base / host / "discovered.yml"
+    for ext in (".yml", ".yaml"):
+        if (base / f"{host}{ext}").exists():
+            return base / f"{host}{ext}"
+    return base / f"{host}.yml"
+
+
+def read_discovered(inventory: Path, host: str) -> Discovered | None:
+    """The host's current discovered block, if any (fast loader: nothing is written here)."""
+    from planner.yamlio.edit import load_fast
+
+    path = host_vars_file(inventory, host)
+    if not path.exists():
+        return None
+    try:
+        data = load_fast(path)
+    except Exception:  # noqa: BLE001 - a broken file is reported by `inventory validate`, not here
+        return None
+    block = data.get(DISCOVERED_KEY) if isinstance(data, dict) else None
+    return Discovered.model_validate(block) if isinstance(block, dict) else None
+
+
+def gather(ws: Workspace, hosts: list[str], cancel: Callable[[], bool] = lambda: False) -> Gathered:
+    """Run gather_facts on ``hosts`` and collect their facts from the runner's events."""
+    from planner.runner import run_playbook
+
+    gathered = Gathered()
+    run_dir = ws.state / "runs" / f"facts-{planfile.new_id()}"
+    result = run_playbook(root=ws.root, inventory=ws.inventory, playbook=ws.playbook("gather_facts"),
+                          limit=",".join(hosts), extravars={}, check=False, run_dir=run_dir,
+                          event_handler=gathered.handle, cancel=cancel)
+    if result.stats is None:
+        raise InventoryError(f"gathering facts ended without a result ({result.status})",
+                             "see .homelab/runs/ for the run's output" + (f": {result.output_tail}"
+                                                                          if result.output_tail else ""))
+    for host in hosts:
+        if host not in gathered.facts and host not in gathered.unreachable:
+            gathered.failed.setdefault(host, "no facts came back")
+    return gathered
+
+
+def write_back(ws: Workspace, gathered: Gathered, hosts: list[str]) -> WriteBack:
+    """Write every host's discovered block (caller holds the inventory lock)."""
+    from planner.yamlio.edit import YamlEditError, set_in_file
+
+    now = planfile.now()
+    written: dict[str, Path] = {}
+    unchanged: list[str] = []
+    stale: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    for host in hosts:
+        path = host_vars_file(ws.inventory, host)
+        if host in gathered.facts and "homelab_discovered" in gathered.facts[host]:
+            block = from_facts(gathered.facts[host], now)
+        else:
+            reason = gathered.unreachable.get(host) or gathered.failed.get(host) or "no facts came back"
+            previous = read_discovered(ws.inventory, host) or Discovered()
+            since = previous.stale_since or now
+            block = previous.model_copy(update={"reachable": host not in gathered.unreachable,
+                                                "stale_since": since, "last_error": reason})
+            stale[host] = since
+        try:
+            changed = set_in_file(path, (DISCOVERED_KEY,), block.for_inventory(), unsafe=True, header=_HEADER)
+        except (YamlEditError, OSError) as err:
+            skipped[host] = f"{_shown(ws, path)}: {err}"
+            continue
+        if changed:
+            written[host] = path
+        else:
+            unchanged.append(host)
+    return WriteBack(written, unchanged, stale, skipped)
+
+
+def _shown(ws: Workspace, path: Path) -> str:
+    try:
+        return str(path.relative_to(ws.root))
+    except ValueError:
+        return str(path)
+
+
+def refresh(ws: Workspace, hosts: list[str], plan_id: str = "facts",
+            cancel: Callable[[], bool] = lambda: False, notice: Callable[[str], None] = lambda m: None) -> WriteBack:
+    """Gather and write back under the inventory's apply lock (``homelab facts``)."""
+    from planner.lock import apply_lock
+
+    gathered = gather(ws, hosts, cancel)
+    with apply_lock(ws.state, ws.inventory, plan_id, notice):
+        return write_back(ws, gathered, hosts)

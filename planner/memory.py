@@ -1,0 +1,55 @@
+"""What the tool remembers about some hosts, within a size budget (the planner's context).
+
+For the hosts a request concerns: the latest session-log entries that touched
+them, newest first, and the knowledge-base entries that name them or one of
+their groups. Whole entries only, so nothing is cut mid-sentence; what did not
+fit is counted, so the caller can say so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from planner import knowledge, sessions
+
+DEFAULT_BUDGET_CHARS = 6000
+
+
+@dataclass(frozen=True)
+class Recall:
+    entries: list[dict]
+    issues: list[dict]
+    used_chars: int
+    budget_chars: int
+    dropped: int  # entries and issues left out for the budget
+
+
+def recall(root: Path, hosts: list[str], groups_of: dict[str, list[str]],
+           budget_chars: int = DEFAULT_BUDGET_CHARS, today: dt.date | None = None) -> Recall:
+    """Session entries and known issues for ``hosts``, newest first, whole, within ``budget_chars``."""
+    wanted = set(hosts)
+    groups = {g for h in hosts for g in groups_of.get(h, [])}
+    today = today or dt.datetime.now(dt.UTC).date()
+    issue_dicts = []
+    for issue in knowledge.load(root).matching(wanted, groups):
+        item = issue.model_dump(mode="json", exclude={"seen"})
+        item["seen_count"] = len(issue.seen)
+        item["seen_last_30_days"] = issue.seen_within(knowledge.RECURRING_DAYS, today)
+        item["last_seen"] = max(issue.seen).isoformat() if issue.seen else None
+        issue_dicts.append(item)
+    entry_dicts = [asdict(e) for e in reversed(sessions.read(root))
+                   if wanted & (set(e.hosts) | set(e.outcome))]
+    used, kept_issues, kept_entries, dropped = 0, [], [], 0
+    # Known issues first: they carry the diagnosis; then as many recent entries as fit.
+    for bucket, kept in ((issue_dicts, kept_issues), (entry_dicts, kept_entries)):
+        for item in bucket:
+            size = len(json.dumps(item, ensure_ascii=False))
+            if used + size > budget_chars:
+                dropped += 1
+                continue
+            used += size
+            kept.append(item)
+    return Recall(kept_entries, kept_issues, used, budget_chars, dropped)

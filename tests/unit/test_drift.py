@@ -1,0 +1,107 @@
+"""Drift rules: each finds what it should, and a healthy host shows nothing."""
+
+from __future__ import annotations
+
+from planner.discovered import Discovered, from_facts
+from planner.documented import HostDoc, SiteDoc
+from planner.drift import _host_findings, _service_findings
+
+DOC = HostDoc.model_validate({
+    "host_description": "hypervisor", "lan_ip": "192.168.4.11",
+    "hardware": {"cpu": "AMD Ryzen 7 5800X", "cores": 8, "threads": 16, "memory_gib": 64,
+                 "gpus": [{"model": "NVIDIA GeForce RTX 3070", "memory_gib": 8}],
+                 "nics": [{"name": "enp5s0", "model": "RTL8111", "driver": "r8169", "supported_mbps": 1000,
+                           "speed_mbps": 1000}]},
+})
+SITE = SiteDoc.model_validate({"services": [
+    {"name": "prometheus", "tier": "orchestrator", "host": "mon", "port": 9090},
+    {"name": "uptime-kuma", "tier": "orchestrator", "host": "mon", "port": 3001},
+    {"name": "home-assistant", "tier": "k3s", "host": "k3s", "port": 8123},
+]})
+
+
+def healthy(**changes) -> Discovered:
+    base = {
+        "memory_mib": 63897, "nvidia_smi": "ok",
+        "gpus": [{"model": "NVIDIA GeForce RTX 3070", "memory_total_mib": 8192}],
+        "nics": [{"name": "enp5s0", "speed_mbps": 1000, "carrier": True, "state": "up", "max_speed_mbps": 1000}],
+        "addresses": [{"interface": "enp5s0", "address": "192.168.4.11", "prefix": 24}],
+    }
+    base.update(changes)
+    return Discovered.model_validate(base)
+
+
+def fields(findings) -> list[str]:
+    return sorted(f.field for f in findings)
+
+
+def test_a_host_that_matches_its_documentation_shows_no_drift() -> None:
+    assert _host_findings("still-fawn", DOC, healthy()) == []
+
+
+def test_each_documented_fact_drifts_on_its_own() -> None:
+    slow = healthy(nics=[{"name": "enp5s0", "speed_mbps": 100, "carrier": True, "state": "up"}])
+    [finding] = _host_findings("still-fawn", DOC, slow)
+    assert finding.field == "link_speed" and "100 Mbps" in finding.message
+    assert fields(_host_findings("h", DOC, healthy(nics=[{"name": "enp5s0", "carrier": False, "state": "down"}]))) \
+        == ["link_speed"]
+    assert fields(_host_findings("h", DOC, healthy(memory_mib=48 * 1024))) == ["memory"]
+    assert fields(_host_findings("h", DOC, healthy(gpus=[]))) == ["gpu"]
+    moved = _host_findings("h", DOC, healthy(addresses=[{"interface": "enp5s0", "address": "192.168.4.57"}]))
+    assert fields(moved) == ["address"] and moved[0].discovered == "192.168.4.57"
+
+
+def test_unknown_values_are_not_drift() -> None:
+    # A virtual NIC reports no speed; a host without nvidia-smi data was not asked about GPUs.
+    unknown = healthy(nics=[{"name": "enp5s0", "speed_mbps": None, "carrier": True, "state": "up"}],
+                      nvidia_smi=None, gpus=[], memory_mib=None, addresses=[])
+    assert _host_findings("h", DOC, unknown) == []
+
+
+def test_services_documented_but_missing_and_running_but_undocumented() -> None:
+    running = Discovered.model_validate({"services": {"listening": [
+        {"address": "192.168.4.60", "port": 3001, "process": "node"},
+        {"address": "0.0.0.0", "port": 22, "process": "sshd"},
+        {"address": "127.0.0.1", "port": 5432, "process": "postgres"},
+        {"address": "0.0.0.0", "port": 11434, "process": "ollama"},
+    ]}})
+    found = {(f.field, f.documented.split()[0] if f.field == "service_missing" else f.discovered.split()[0])
+             for f in _service_findings("mon", {"monitoring"}, SITE, running, set())}
+    # sshd is management and postgres only listens on loopback: neither is a finding.
+    assert found == {("service_missing", "prometheus"), ("service_undocumented", "ollama")}
+
+
+def test_a_unit_of_the_service_name_counts_as_running() -> None:
+    by_unit = Discovered.model_validate({"services": {"units": ["prometheus", "uptime-kuma"]}})
+    assert _service_findings("mon", {"monitoring"}, SITE, by_unit, set()) == []
+
+
+def test_host_facts_are_normalised_from_ansible_and_the_module() -> None:
+    facts = {
+        "distribution": "Debian", "distribution_version": "12", "kernel": "6.1.0",
+        "processor": ["0", "AuthenticAMD", "AMD Ryzen 7 5800X", "1", "AuthenticAMD", "AMD Ryzen 7 5800X"],
+        "processor_cores": 8, "processor_threads_per_core": 2, "processor_count": 1, "memtotal_mb": 63897,
+        "devices": {"sda": {"size": "931.51 GB", "model": "Samsung SSD", "rotational": "0"}, "loop0": {}},
+        "mounts": [{"mount": "/", "device": "/dev/sda1", "fstype": "ext4", "size_total": 100 * 2**30,
+                    "size_available": 25 * 2**30}, {"mount": "/proc", "fstype": "proc"}],
+        "homelab_discovered": {
+            "nics": [{"name": "enp5s0", "speed_mbps": 1000, "x-new-field": 1}],
+            "addresses": [{"interface": "lo", "address": "127.0.0.1", "prefix": 8},
+                          {"interface": "enp5s0", "address": "192.168.4.11", "prefix": 24, "dynamic": True}],
+            "ip_config": [{"interface": "enp5s0", "method": "dhcp", "manager": "ifupdown",
+                           "lease_expires": "2026-11-27T01:00:00Z"}],
+            "services": {"listening": [{"address": "0.0.0.0", "port": 22, "process": "sshd"},
+                                       {"address": "127.0.1.5", "port": 22, "process": None}],
+                         "units": [{"name": "ssh.service", "active": "active"}]},
+            "nvidia_smi": "absent", "gpus": [], "probe_errors": [{"probe": "ss", "message": "x" * 1000}],
+        },
+    }
+    d = from_facts(facts, "2026-11-25T00:00:00+00:00")
+    assert (d.cpu.model, d.cpu.cores, d.cpu.threads) == ("AMD Ryzen 7 5800X", 8, 16)
+    assert [x.name for x in d.disks] == ["sda"] and d.disks[0].size_gib == 931.5
+    assert [(f.mount, f.used_pct) for f in d.filesystems] == [("/", 75)]
+    assert [(a.address, a.method, a.manager) for a in d.addresses] == [("192.168.4.11", "dhcp", "ifupdown")]
+    assert [(entry.port, entry.process) for entry in d.services.listening] == [(22, "sshd")]
+    assert d.services.units == ["ssh"]
+    assert len(d.probe_errors[0]) == 256
+    assert "gpus" not in d.for_inventory()
