@@ -23,6 +23,11 @@ def review_format_options(func):
 
 def emit(plan, fmt: str, output: str | None) -> list[Path]:
     """Render ``plan``; returns the files written (none when printed)."""
+    if output is not None and not Path(output).resolve().parent.is_dir():
+        from planner.errors import HomelabError
+
+        raise HomelabError(f"cannot write {output}: its directory does not exist",
+                           f"create it first (mkdir -p {Path(output).parent}) or choose another --output")
     if fmt == "json":
         text_parts = [plan.model_dump_json(indent=2) + "\n"]
     elif fmt == "markdown":

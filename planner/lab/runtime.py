@@ -102,9 +102,9 @@ def answers(address: str, port: int, timeout: float = 0.5) -> bool:
 
 
 def _mounted(path: Path) -> bool:
-    target = str(path)
-    with open("/proc/self/mountinfo") as fh:
-        return any(line.split()[4] == target for line in fh)
+    # ismount compares devices with the parent: right for overlays, and immune to the octal
+    # escapes (a space is \040) that /proc/self/mountinfo uses for unusual paths.
+    return os.path.ismount(path)
 
 
 def _children(pid: int) -> list[int]:
@@ -234,6 +234,9 @@ def up(config: LabConfig, cache: Path, progress: Progress = print) -> list[HostS
 
 def down(config: LabConfig) -> list[str]:
     """Stop every host this lab started and remove its mounts and files; returns the names."""
+    if os.geteuid() != 0 and _state_path(config).exists():
+        raise LabError("stopping the lab needs root (it unmounts overlays and signals root's containers)",
+                       "run it as root: sudo homelab lab down")
     with _locked(config):
         states = read_state(config)
         for state in states.values():

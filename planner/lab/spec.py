@@ -58,7 +58,11 @@ class LabConfig:
 
             raise LabError(f"HOMELAB_LAB_NET={net!r} is not a loopback /24 prefix",
                            "use three octets inside 127.0.0.0/8, e.g. 127.0.1")
-        return cls(project, lab_dir.resolve(), net, int(os.environ.get("HOMELAB_LAB_SSH_PORT", "22")))
+        port = os.environ.get("HOMELAB_LAB_SSH_PORT", "22")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            from planner.errors import LabError
+            raise LabError(f"HOMELAB_LAB_SSH_PORT={port!r} is not a TCP port", "use a number from 1 to 65535, e.g. 2222")
+        return cls(project, lab_dir.resolve(), net, int(port))
 
 
 def lab_hosts(config: LabConfig, inventory: Inventory | None = None) -> list[LabHost]:
