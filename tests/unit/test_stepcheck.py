@@ -28,7 +28,7 @@ def test_json_lists_are_accepted(entry) -> None:
 @pytest.mark.parametrize(("given", "expected"), [
     ({"discovery_gather_timout": "3"}, "did you mean 'discovery_gather_timeout'?"),
     ({"discovery_gather_timeout": "abc"}, "unable to convert to int"),
-    ({"discovery_nvidia_smi_path": "{{ lookup('pipe', 'id') }}"}, "Jinja is not allowed"),
+    ({"discovery_gather_subset": "{{ lookup('pipe', 'id') }}"}, "Jinja is not allowed"),
     ({"discovery_gather_subset": ["min", "{% raw %}"]}, "Jinja is not allowed"),
 ])
 def test_bad_variables_are_refused(entry, given, expected) -> None:
@@ -62,9 +62,16 @@ def test_read_playbook_may_run_read_only_commands_for_real() -> None:
     assert check_mode_violations(ROOT, ROOT / "playbooks" / "gather_facts.yml", "read") == []
 
 
-def test_change_playbook_may_not_run_anything_for_real_in_check_mode() -> None:
-    problems = check_mode_violations(ROOT, ROOT / "playbooks" / "gather_facts.yml", "change")
-    assert problems and "check_mode: false" in problems[0] and "roles/discovery/tasks/main.yml:" in problems[0]
+def test_change_playbook_may_not_run_anything_for_real_in_check_mode(tmp_path) -> None:
+    (tmp_path / "roles" / "probe" / "tasks").mkdir(parents=True)
+    (tmp_path / "roles" / "probe" / "tasks" / "main.yml").write_text(
+        "- name: Ask the host\n  ansible.builtin.command: uptime\n  changed_when: false\n  check_mode: false\n")
+    (tmp_path / "playbooks").mkdir()
+    playbook = tmp_path / "playbooks" / "probe.yml"
+    playbook.write_text("- name: Probe\n  hosts: all\n  roles:\n    - probe\n")
+    assert check_mode_violations(tmp_path, playbook, "read") == []
+    problems = check_mode_violations(tmp_path, playbook, "change")
+    assert problems and "check_mode: false" in problems[0] and "roles/probe/tasks/main.yml:" in problems[0]
 
 
 def test_every_catalog_playbook_is_safe_in_check_mode() -> None:
