@@ -2,9 +2,9 @@
 
 Files people edit by hand are read in round-trip mode so every value keeps
 the line and column it came from: validation errors can then point at
-``file:line:col``. (The round-trip *writer* that keeps comments and quoting
-lives here too once the tool writes inventory.) ruamel.yaml is imported on
-first use to keep ``homelab --help`` fast.
+``file:line:col``. The writer that puts discovered values back into such
+files without disturbing anything else is :mod:`planner.yamlio.edit`.
+ruamel.yaml is imported on first use to keep ``homelab --help`` fast.
 """
 
 from __future__ import annotations
@@ -114,8 +114,12 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(v) for v in value]
     if isinstance(value, TaggedScalar):
+        tag = value.tag.value if hasattr(value.tag, "value") else value.tag
+        if tag == "!unsafe":
+            # Ansible reads it as the plain string (it only refuses to template it)
+            return str(value.value)
         # e.g. !vault: keep the tag visible, never the decrypted value
-        return f"{value.tag.value if hasattr(value.tag, 'value') else value.tag} <tagged>"
+        return f"{tag} <tagged>"
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):
