@@ -17,10 +17,16 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 MAX_TEXT = 256
 MAX_ITEMS = 256
 #: Filesystem types that are real storage; the rest (proc, tmpfs, cgroup, overlay of a container…) is left out.
+_RUNTIME_TREES = ("/run/", "/proc/", "/sys/", "/dev/")
 _STORAGE_FS = {"ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "vfat", "f2fs", "nfs", "nfs4", "cifs", "ntfs"}
 
 
 def _cap_text(value: Any) -> Any:
+    # A version like 12.15 or 13.0 may come back from YAML as a number: it is still text here.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    elif hasattr(value, "isoformat"):  # a timestamp a YAML 1.1 loader turned into a datetime
+        value = value.isoformat()
     if isinstance(value, str):
         return value[:MAX_TEXT]
     return value
@@ -140,7 +146,7 @@ class K3s(_Model):
 
 
 class Services(_Model):
-    units: CappedList(Text) = []  # active service units, without ".service"
+    units: CappedList(Text) = []  # running service units (not one-shot ones that exited), without ".service"
     listening: CappedList(Listener) = []  # TCP listeners whose process the host shows
     containers: CappedList(Container) = []
     k3s: K3s = K3s()
@@ -210,8 +216,10 @@ def from_facts(facts: dict[str, Any], gathered_at: str) -> Discovered:
              for name, d in sorted((facts.get("devices") or {}).items())
              if isinstance(d, dict) and not name.startswith(("loop", "ram", "zram", "dm-", "sr"))]
     filesystems = []
-    for m in facts.get("mounts") or []:
-        if isinstance(m, dict) and m.get("fstype") in _STORAGE_FS:
+    # Sorted, because the order of mounts is not stable between boots; runtime trees (/run, /proc…)
+    # hold bind mounts of single files (a container's /run/host/os-release), not storage.
+    for m in sorted((m for m in facts.get("mounts") or [] if isinstance(m, dict)), key=lambda m: str(m.get("mount"))):
+        if m.get("fstype") in _STORAGE_FS and not str(m.get("mount", "")).startswith(_RUNTIME_TREES):
             total, free = m.get("size_total"), m.get("size_available")
             used = round(100 * (total - free) / total) if isinstance(total, int) and total and isinstance(free, int) else None
             filesystems.append(Filesystem(mount=m.get("mount", "?"), device=m.get("device"), fstype=m.get("fstype"),
@@ -228,7 +236,7 @@ def from_facts(facts: dict[str, Any], gathered_at: str) -> Discovered:
                                  manager=cfg.get("manager"), lease_expires=cfg.get("lease_expires")))
     svc = hl.get("services") or {}
     units = sorted({u["name"].removesuffix(".service") for u in svc.get("units") or []
-                    if isinstance(u, dict) and u.get("active") == "active" and isinstance(u.get("name"), str)})
+                    if isinstance(u, dict) and u.get("sub") == "running" and isinstance(u.get("name"), str)})
     listening = sorted({(entry["address"], entry["port"], entry.get("process"))
                         for entry in svc.get("listening") or []
                         if isinstance(entry, dict) and entry.get("process") and isinstance(entry.get("port"), int)},

@@ -41,7 +41,10 @@ class Gathered:
             return
         res = data.get("res") or {}
         if kind == "runner_on_ok" and isinstance(res.get("ansible_facts"), dict):
-            self.facts.setdefault(host, {}).update(res["ansible_facts"])
+            # Modules return setup's facts as "ansible_<name>"; Ansible strips the prefix when
+            # it files them under ansible_facts, and so does this.
+            self.facts.setdefault(host, {}).update(
+                {k.removeprefix("ansible_"): v for k, v in res["ansible_facts"].items()})
         elif kind == "runner_on_unreachable":
             self.unreachable[host] = str(res.get("msg") or "unreachable")[:256]
         elif kind == "runner_on_failed" and not data.get("ignore_errors"):
@@ -82,7 +85,12 @@ def read_discovered(inventory: Path, host: str) -> Discovered | None:
     except Exception:  # noqa: BLE001 - a broken file is reported by `inventory validate`, not here
         return None
     block = data.get(DISCOVERED_KEY) if isinstance(data, dict) else None
-    return Discovered.model_validate(block) if isinstance(block, dict) else None
+    if not isinstance(block, dict):
+        return None
+    try:
+        return Discovered.model_validate(block)
+    except ValueError:  # edited by hand into something else: treated as never gathered, rewritten next time
+        return None
 
 
 def gather(ws: Workspace, hosts: list[str], cancel: Callable[[], bool] = lambda: False) -> Gathered:
@@ -130,7 +138,7 @@ def write_back(ws: Workspace, gathered: Gathered, hosts: list[str]) -> WriteBack
             skipped[host] = f"{_shown(ws, path)}: {err}"
             continue
         if changed:
-            written[host] = path
+            written[host] = path.resolve()
         else:
             unchanged.append(host)
     return WriteBack(written, unchanged, stale, skipped)

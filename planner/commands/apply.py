@@ -126,7 +126,7 @@ def _knowledge_loop(ws, plan, err) -> None:
         err.print(f"[yellow]Facts not written:[/yellow] {problem.message}")
         return
     for host, path in result.written.items():
-        err.print(f"  facts updated: {host} ({path.name})")
+        err.print(f"  facts updated: {host}")
     for host, why in {**result.stale, **result.skipped}.items():
         err.print(f"  [yellow]facts not read[/yellow]: {host}: {why}")
     from planner.commands.docs import regenerate

@@ -28,7 +28,7 @@ def discovered(project: Path, host: str) -> dict:
 def test_facts_land_in_the_inventory_and_drift_finds_only_what_the_lab_planted(lab: Lab, project: Path) -> None:
     before = {h: (project / "inventory" / "host_vars" / f"{h}.yml").read_bytes() for h in HOSTS}
     gathered = homelab_in(project, "facts", "--format", "json")
-    assert gathered.rc == 0, gathered.stderr
+    assert gathered.rc == 0, gathered.stdout + gathered.stderr
     assert set(json.loads(gathered.stdout)["written"]) == set(HOSTS)
     for host in HOSTS:
         after = (project / "inventory" / "host_vars" / f"{host}.yml").read_bytes()

@@ -565,31 +565,6 @@ def test_runs_on_python_39(path):
     ast.parse(path.read_text(encoding="utf-8"), feature_version=(3, 9))
 
 
-PY39_CHECK = """
-import json, sys
-sys.path.insert(0, sys.argv[1])
-from ansible_collections.homelab.ops.plugins.module_utils import host_facts
-busy = sys.argv[2] + "/"
-facts = host_facts.build_facts({"nvidia_smi": {"status": "ok",
-    "query": open(busy + "nvidia-smi-query-gpu.csv").read(), "xml": open(busy + "nvidia-smi-q.xml").read(),
-    "apps": open(busy + "nvidia-smi-apps.csv").read()}, "ss": sys.stdin.read()})
-print(json.dumps(host_facts.cap_facts(facts)))
-"""
-
-
-def test_parsers_under_python_39():
-    python = shutil.which("python3.9")
-    # A version-manager shim can be on PATH without a Python behind it.
-    if python is None or subprocess.run([python, "-c", "pass"], capture_output=True, timeout=30).returncode != 0:
-        pytest.skip("no working python3.9 here")
-    proc = subprocess.run([python, "-c", PY39_CHECK, str(COLLECTIONS), str(CAPTURES / "h100-80gb-busy")],
-                          input=SYNTHETIC_SS, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    facts = json.loads(proc.stdout)
-    assert facts["gpus"][0]["processes"] == [{"pid": 415, "name": "python3", "used_memory_mib": 20204}]
-    assert len(facts["services"]["listening"]) == 6 and facts["probe_errors"] == []
-
-
 # --- the sandbox lab's replayed hardware ---------------------------------------------------------------------------
 
 def lab_hosts() -> list[str]:

@@ -802,10 +802,15 @@ def parse_k3s_version(text: str) -> Optional[str]:
 
 
 def k3s_facts(present: bool, units: List[Dict[str, str]], version_text: Optional[str]) -> Dict[str, Any]:
-    """k3s presence, its role from the active unit (k3s.service: server, k3s-agent.service: agent) and version."""
+    """k3s presence, its role from the active unit (k3s.service: server, k3s-agent.service: agent) and version.
+
+    An active k3s unit counts as k3s present even when the binary is elsewhere than PATH or
+    /usr/local/bin (installs with INSTALL_K3S_BIN_DIR put it anywhere).
+    """
     active = {u["name"] for u in units if u["active"] == "active"}
     role = "server" if "k3s.service" in active else "agent" if "k3s-agent.service" in active else None
-    return {"present": bool(present), "role": role if present else None,
+    present = bool(present) or role is not None
+    return {"present": present, "role": role,
             "version": parse_k3s_version(version_text) if present and version_text else None}
 
 
