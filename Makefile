@@ -21,18 +21,25 @@ demo: setup  ## Start the sandbox lab and run the main job against it
 	$(BIN)/homelab lab status
 	@echo "== Every catalog playbook also runs directly, as CI would run it:" >&2
 	$(BIN)/ansible-playbook -i $(LAB_INV) playbooks/gather_facts.yml
-	@echo "== Plan a change: check-mode review with diffs, nothing changes on the hosts yet:" >&2
-	$(BIN)/homelab plan --playbook apply_baseline --inventory $(LAB_INV)
+	@echo "== Plan a change from plain words (offline planner): check-mode review with diffs, nothing changes yet:" >&2
+	$(BIN)/homelab plan "apply the baseline settings to every host" --inventory $(LAB_INV)
 	@echo "== Apply exactly the reviewed plan:" >&2
 	$(BIN)/homelab apply latest --yes
 	@echo "== Plan again: nothing left to change (idempotent):" >&2
 	$(BIN)/homelab plan --playbook apply_baseline --inventory $(LAB_INV)
+	@echo "== Facts from every host into the inventory, then what differs from the documentation:" >&2
+	$(BIN)/homelab facts --inventory $(LAB_INV)
+	$(BIN)/homelab drift --inventory $(LAB_INV)
+	@echo "== The docs, regenerated from inventory, facts, catalog, knowledge base and session logs:" >&2
+	$(BIN)/homelab docs --inventory $(LAB_INV)
+	$(BIN)/homelab history --since $$(date -u +%F)
 	@echo "The lab stays up: try 'homelab lab ssh still-fawn -- nvidia-smi -L'; stop it with 'make lab-down'." >&2
 
 lab-down: setup
 	$(BIN)/homelab lab down
 
 test: setup lint  ## Everything CI checks
+	$(BIN)/homelab docs --check
 	$(BIN)/pytest -q
 
 unit: setup

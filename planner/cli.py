@@ -24,9 +24,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "plan": ("planner.commands.plan", "plan", "Plan catalog playbooks and review them in check mode."),
     "apply": ("planner.commands.apply", "apply", "Apply a reviewed plan, exactly as reviewed."),
     "drift": ("planner.commands.drift", "drift", "Compare what is documented with what was discovered."),
+    "docs": ("planner.commands.docs", "docs", "Regenerate the markdown docs from inventory, facts and catalog."),
     "facts": ("planner.commands.facts", "facts", "Read the hosts; write what they are into the inventory."),
+    "revise": ("planner.commands.revise", "revise", "Revise a plan with an amendment in plain words."),
     "plans": ("planner.commands.plans", "plans", "List saved plans."),
     "show": ("planner.commands.plans", "show", "Show a saved plan and its review in any format."),
+    "eval": ("planner.commands.eval", "eval_", "Score a planner against golden intents."),
 }
 
 

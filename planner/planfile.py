@@ -58,6 +58,30 @@ class ManualItem(_Model):
     rule: str | None = None
 
 
+class OpenQuestion(_Model):
+    """Something the request left open, and the assumption the plan took instead of asking."""
+
+    question: str
+    assumption: str
+
+
+class Refusal(_Model):
+    """Why no step was planned, and the catalog entries that came closest."""
+
+    reason: str
+    closest: list[str] = []
+
+
+class Usage(_Model):
+    """What drafting cost, where the provider says: tokens, and money where litellm knows the price."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_s: float | None = None
+    attempts: int = 1
+
+
 class Diff(_Model):
     """One diff as Ansible reported it: before/after with headers, or a prepared text."""
 
@@ -154,6 +178,11 @@ class Plan(_Model):
     created_at: str
     intent: str
     planner: str
+    model: str | None = None  # the LLM that drafted it; None for the offline planner and named steps
+    usage: Usage | None = None
+    explanation: str = ""
+    questions: list[OpenQuestion] = []
+    refusal: Refusal | None = None
     parent: str | None = None
     excluded: list[str] = []
     steps: list[Step]

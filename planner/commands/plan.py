@@ -22,17 +22,33 @@ from planner.errors import ExitCode, HomelabError
 @click.option("--inventory", "-i", metavar="DIR", help="Inventory to plan against (default: inventory/, or "
               "$HOMELAB_INVENTORY).")
 @click.option("--no-check", is_flag=True, help="Validate and save without the check run (cannot be applied).")
+@click.option("--model", "-m", metavar="MODEL", help="The LLM that drafts the plan (litellm name, e.g. "
+              "openai/gpt-4o-mini, ollama/qwen2.5); default $HOMELAB_MODEL, then .homelab/config.yml; "
+              "'offline' forces the offline planner.")
+@click.option("--show-prompt", is_flag=True, help="Print exactly what would be sent to the planner, and send nothing.")
 @review_format_options
 def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tuple[str, ...], exclude: str | None,
-         inventory: str | None, no_check: bool, fmt: str, output: str | None) -> None:
-    """Plan catalog playbooks and review them in check mode.
+         inventory: str | None, no_check: bool, model: str | None, show_prompt: bool, fmt: str,
+         output: str | None) -> None:
+    """Plan from plain words, or from named catalog playbooks, and review in check mode.
 
-    Read-only steps run for real right away (their findings are in the
-    review); change steps run with --check --diff and wait for
-    `homelab apply`. The plan is saved under .homelab/plans/.
+    With INTENT alone a planner drafts the steps: an LLM through litellm
+    when a model is configured, else the offline planner. Either way it may
+    only choose catalog playbooks and fill their typed variables; the draft
+    is validated like any plan. Read-only steps run for real right away
+    (their findings are in the review); change steps run with --check --diff
+    and wait for `homelab apply`. The plan is saved under .homelab/plans/.
+
+    \b
+    Exit codes: 0 planned, 1 hosts failed in the check run, 2 bad input or
+    an invalid draft, 3 the model could not be reached, 4 the planner
+    refused (the plan document is still printed and saved).
 
     \b
     Examples:
+      homelab plan "check why k3s-vm-still-fawn seems slow"
+      homelab plan "apply the baseline settings to every host" --no-check --format json
+      homelab plan "upgrade the network to 2.5GbE" --show-prompt
       homelab plan --playbook apply_baseline
       homelab plan "tighten journald" -p apply_baseline -l k3s -e baseline_journald_system_max_use=100M
       homelab plan --exclude k3s latest          # the same plan without the k3s hosts
@@ -59,8 +75,14 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
         _finish(new, fmt, output)
         return
     if not playbooks:
-        raise HomelabError("planning from plain words arrives with the planner; name the steps for now",
-                           "homelab plan --playbook ID [--limit PATTERN] [-e key=value]  (homelab catalog lists IDs)")
+        if not intent:
+            raise HomelabError("nothing to plan", 'say what you want: homelab plan "check GPU availability on all '
+                               'nodes", or name the steps: homelab plan --playbook ID')
+        if extra or limit != "all":
+            raise HomelabError("--limit and -e go with --playbook; a planner takes hosts and values from the words",
+                               'name the hosts in the request ("… on the k3s nodes"), or use --playbook ID')
+        _plan_from_words(ws, intent, model, show_prompt, no_check, fmt, output, interrupt)
+        return
     from planner.catalog import load_catalog
 
     catalog = load_catalog(ws.root)
@@ -87,6 +109,49 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
     _finish(made, fmt, output)
 
 
+def _plan_from_words(ws, intent: str, model: str | None, show_prompt: bool, no_check: bool, fmt: str,
+                     output: str | None, interrupt) -> None:
+    from planner import context
+    from planner.intent import plan_intent
+    from planner.planners import choose, configured_model
+    from planner.progress import Progress
+
+    err = console(stderr=True)
+    pack = context.build(ws.root, ws.inventory, intent)
+    chosen = choose(ws.root, model)
+    if show_prompt:
+        from planner.planners.prompt import render_prompt
+
+        click.echo(render_prompt(chosen, pack))
+        err.print(f"Nothing was sent. Context: {pack.size_chars} characters, about {pack.tokens_estimate} tokens "
+                  f"(budget {pack.budget_tokens}); {pack.dropped_for_budget} memory item(s) left out for the budget.")
+        return
+    if configured_model(ws.root, model) in (None, "", "offline"):
+        err.print("[dim]Offline planner (no model configured): set --model, $HOMELAB_MODEL or `model:` in "
+                  ".homelab/config.yml to plan with an LLM.[/dim]")
+    progress = Progress([], f"Planning with the {chosen.name} planner")
+    with interrupt.armed(), progress.shown():
+        made = plan_intent(ws, intent, chosen, pack, check=not no_check, on_result=progress.on_result,
+                           cancel=interrupt)
+    _log(ws, made, "plan")
+    if made.refusal is not None and not made.steps:
+        emit(made, fmt, output)
+        from planner.sessions import log_event
+
+        log_event(ws.root, "refusal", f"The {made.planner} planner refused: {made.refusal.reason}", made,
+                  decision="refused by the planner")
+        closest = ", ".join(made.refusal.closest) or "none"
+        raise PlannerRefused(f"the planner refused: {made.refusal.reason}",
+                             f"closest catalog entries: {closest}; `homelab catalog` lists what a plan can do")
+    _finish(made, fmt, output)
+
+
+class PlannerRefused(HomelabError):
+    """The planner would not plan this request (destructive, outside the catalog, or too unclear)."""
+
+    exit_code = ExitCode.REFUSED
+
+
 def _log(ws, plan, kind: str) -> None:
     from planner.sessions import log_plan
 
@@ -98,7 +163,9 @@ def _finish(made, fmt: str, output: str | None) -> None:
     err = console(stderr=True)
     for path in written:
         err.print(f"Wrote {path}")
-    if any(s.risk == "change" for s in made.steps):
+    if not made.steps:
+        err.print(f"Plan {made.id} saved: a checklist for you; nothing for the tool to run.")
+    elif any(s.risk == "change" for s in made.steps):
         err.print(f"Plan {made.id} saved. Apply it with: homelab apply {made.id}")
     else:
         err.print(f"Plan {made.id} saved (read-only: it ran during review; nothing to apply).")

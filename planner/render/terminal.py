@@ -26,14 +26,31 @@ def render(plan: Plan, console) -> None:
     t = totals(plan)
     console.print(f"[bold]Plan {plan.id}[/bold]  {plan.intent}")
     console.print(f"planner: {plan.planner}   created: {plan.created_at}   inventory: {plan.inputs.inventory}"
+                  + (f"   model: {plan.model}" if plan.model else "")
                   + (f"   revises: {plan.parent} (excluded {', '.join(plan.excluded)})" if plan.parent else ""))
+    if plan.usage and (plan.usage.prompt_tokens or plan.usage.cost_usd is not None):
+        cost = f", ${plan.usage.cost_usd:.4f}" if plan.usage.cost_usd is not None else ", cost unknown"
+        console.print(f"drafting: {plan.usage.prompt_tokens or 0} + {plan.usage.completion_tokens or 0} tokens{cost}, "
+                      f"{plan.usage.attempts} attempt(s)")
+    if plan.explanation:
+        console.print(plan.explanation, markup=False, highlight=False)
+    if plan.refusal:
+        console.print(f"[red]Refused:[/red] {plan.refusal.reason}", highlight=False)
+        if plan.refusal.closest:
+            console.print(f"  closest catalog entries: {', '.join(plan.refusal.closest)}")
+    for q in plan.questions:
+        console.print(f"[bold]?[/bold] {q.question} [dim]Assumed:[/dim] {q.assumption}", highlight=False)
     steps = Table(title="Steps", title_justify="left")
     for col in ("#", "playbook", "risk", "limit", "hosts", "vars"):
         steps.add_column(col, overflow="fold")
     for i, s in enumerate(plan.steps):
         steps.add_row(str(i + 1), s.playbook, s.risk, s.limit, str(len(s.hosts)),
                       ", ".join(f"{k}={v!r}" for k, v in s.vars.items()) or "-")
-    console.print(steps)
+    if plan.steps:
+        console.print(steps)
+        for i, s in enumerate(plan.steps):
+            if s.rationale:
+                console.print(f"  step {i + 1}: {s.rationale}", markup=False, highlight=False)
     if plan.review.skipped:
         console.print("[yellow]No check run: made with --no-check; it cannot be applied.[/yellow]")
     else:

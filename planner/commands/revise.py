@@ -1,0 +1,89 @@
+"""``homelab revise ID "amendment"``: a new plan from an old one and the person's words."""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+from planner.commands._options import console
+from planner.commands._plans import review_format_options
+from planner.errors import HomelabError
+
+# Words that turn named hosts into hosts to leave out ("delay the k3s nodes", "skip maas", "not on still-fawn").
+_EXCLUDING = re.compile(r"\b(delay|postpone|defer|skip|exclude|without|leave out|leave|drop|hold off|hold back|"
+                        r"not on|except|but not|later)\b", re.I)
+
+
+@click.command()
+@click.argument("plan_ref", metavar="ID|latest")
+@click.argument("amendment")
+@click.option("--model", "-m", metavar="MODEL", help="The LLM that revises the plan (default: as for plan).")
+@click.option("--inventory", "-i", metavar="DIR", help="Inventory to plan against (default: the plan's).")
+@click.option("--no-check", is_flag=True, help="Validate and save without the check run.")
+@review_format_options
+def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | None, no_check: bool, fmt: str,
+           output: str | None) -> None:
+    """Revise a plan with an amendment in plain words; the new plan links to the old one.
+
+    With a model configured, the LLM drafts the revised plan from the original
+    request and the amendment. Without one (or as the fallback), amendments
+    that leave hosts out are understood deterministically: "delay the k3s
+    nodes until next weekend" plans the same steps without the k3s hosts and
+    adds a checklist item to come back to them.
+
+    \\b
+    Exit codes: 0 revised, 1 hosts failed in the check run, 2 bad input or
+    an amendment the offline planner cannot read, 4 refused.
+
+    \\b
+    Examples:
+      homelab revise latest "delay the k3s nodes until next weekend"
+      homelab revise 7f3a "skip maas" --format json
+    """
+    from planner import context, planfile
+    from planner.commands.plan import _finish, _log
+    from planner.inventory import load_inventory
+    from planner.paths import project_root, state_dir
+    from planner.planfile import ManualItem
+    from planner.planners import choose, configured_model
+    from planner.planning import Workspace, exclude_hosts
+    from planner.progress import Interrupt, Progress
+
+    state = state_dir(project_root())
+    parent = planfile.load(state, plan_ref)
+    ws = Workspace.find(inventory or str(project_root() / parent.inputs.inventory))
+    interrupt = Interrupt()
+    err = console(stderr=True)
+    hosts = sorted({h for s in parent.steps for h in s.hosts})
+    if configured_model(ws.root, model) not in (None, "", "offline"):
+        from planner.intent import plan_intent
+
+        intent = f"{parent.intent}\nAmendment to the plan above: {amendment}"
+        progress = Progress([], f"Revising plan {parent.id} with the LLM planner")
+        with interrupt.armed(), progress.shown():
+            new = plan_intent(ws, intent, choose(ws.root, model), context.build(ws.root, ws.inventory, intent),
+                              check=not no_check, on_result=progress.on_result, cancel=interrupt, parent=parent.id)
+    else:
+        inv = load_inventory(ws.inventory)
+        groups: dict[str, list[str]] = {}
+        for host, host_groups in inv.hosts.items():
+            for g in host_groups:
+                groups.setdefault(g, []).append(host)
+        named = [h for h in context.mentioned_hosts(amendment, list(inv.hosts), groups) if h in hosts]
+        if not named or not _EXCLUDING.search(amendment):
+            raise HomelabError("the offline planner can only revise a plan by leaving hosts out",
+                               f'name the hosts to leave out ("skip maas", "delay the k3s nodes"); plan {parent.id} '
+                               f"targets {', '.join(hosts)}. Configure a model for other amendments.")
+        later = ManualItem(title=f"Come back to {', '.join(named)}",
+                           reason=f"left out of plan {parent.id} on request: {amendment}", rule="revision")
+        progress = Progress([], f"Checking plan {parent.id} without {', '.join(named)}")
+        with interrupt.armed(), progress.shown():
+            new = exclude_hosts(ws, parent, ",".join(named), check=not no_check, on_result=progress.on_result,
+                                cancel=interrupt)
+        new = planfile.seal(new.model_copy(update={"manual": [*new.manual, later],
+                                                    "intent": f"{parent.intent} (revised: {amendment})"}), ws.state)
+        planfile.save(new, ws.state)
+    err.print(f"Plan {new.id} revises plan {parent.id}.")
+    _log(ws, new, "revise")
+    _finish(new, fmt, output)

@@ -1,0 +1,142 @@
+"""The project's own settings: ``.homelab/config.yml``, for now the LLM planner's.
+
+Every key is optional and the file itself may be absent::
+
+    model: openai/gpt-4o-mini          # litellm's provider/model; none means the offline planner
+    api_base: http://127.0.0.1:8080/v1 # an OpenAI-compatible server (llama.cpp, vLLM, Ollama...)
+    api_key_env: OPENAI_API_KEY        # the NAME of the variable holding the key, never the key
+    response_format: json_schema       # json_schema | json_object | tools | none
+    timeout_s: 60                      # per request
+    retries: 2                         # further tries after a 429, a timeout, a 5xx or an invalid answer
+    max_tokens: 4096
+
+``response_format`` defaults to ``json_schema`` (OpenAI-style structured
+output) whatever the provider, so what is sent never depends on guessing the
+server from its address. llama.cpp's server rejects it: use ``json_object``
+(it turns the schema into a grammar) or ``tools``; ``none`` asks for plain
+JSON in the text and parses it strictly.
+
+Environment variables override the file, for one run or for CI:
+``$HOMELAB_MODEL`` (read by :mod:`planner.planners`), ``$HOMELAB_MODEL_API_BASE``,
+``$HOMELAB_MODEL_RESPONSE_FORMAT`` and ``$HOMELAB_MODEL_TIMEOUT``.
+The API key is read from the environment when a model is called; it is never
+written to a file, a plan or a log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from planner.errors import ValidationError
+from planner.paths import state_dir
+
+CONFIG_NAME = "config.yml"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_OVERRIDES = {"api_base": "HOMELAB_MODEL_API_BASE", "response_format": "HOMELAB_MODEL_RESPONSE_FORMAT",
+                  "timeout_s": "HOMELAB_MODEL_TIMEOUT"}
+
+
+class ConfigError(ValidationError):
+    """``.homelab/config.yml`` or one of its environment overrides is invalid."""
+
+
+class Config(BaseModel):
+    """The settings, with their defaults."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    model: str | None = None
+    api_base: str | None = None
+    api_key_env: str | None = None
+    response_format: Literal["json_schema", "json_object", "tools", "none"] = "json_schema"
+    timeout_s: float = Field(60, gt=0, le=3600)
+    retries: int = Field(2, ge=0, le=10)
+    max_tokens: int | None = Field(None, gt=0)
+
+    @field_validator("model", "api_base", "api_key_env")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if isinstance(value, str) else value
+
+    @field_validator("api_base")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL (for example http://127.0.0.1:8080/v1)")
+        return value
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        # A value that cannot be a variable name is most likely the key itself, which must not sit in a file.
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            raise ValueError("must be the NAME of an environment variable (for example OPENAI_API_KEY), "
+                             "not the key itself")
+        return value
+
+
+def config_path(root: Path) -> Path:
+    """Where the settings live."""
+    return state_dir(root) / CONFIG_NAME
+
+
+def _problems(err: PydanticValidationError, where: str, doc: object = None) -> list[str]:
+    from planner import yamlio
+
+    out = []
+    for problem in err.errors():
+        key = ".".join(str(p) for p in problem["loc"]) or "(top level)"
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = ("unknown key (known: " + ", ".join(Config.model_fields) + ")"
+                       + ("; keep the key in an environment variable and name it with api_key_env"
+                          if "key" in key.lower() else ""))
+        at = str(yamlio.locate(doc, tuple(problem["loc"]), where, at_key=problem["type"] == "extra_forbidden")) \
+            if doc is not None else where
+        out.append(f"{at}: {key}: {message}")
+    return out
+
+
+def load_config(root: Path) -> Config:
+    """The settings for the project at ``root``: the file (when present), then the environment overrides."""
+    from planner import yamlio
+
+    path = config_path(root)
+    shown = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    doc: object = None
+    data: dict = {}
+    if path.is_file():
+        try:
+            doc = yamlio.load(path, shown)
+        except yamlio.YamlSyntaxError as err:
+            raise ConfigError(f"{shown} is not valid YAML", "fix the file, or remove it to use the defaults",
+                              details=[str(err)]) from None
+        except OSError as err:
+            raise ConfigError(f"cannot read {shown}: {err.strerror}", "check the file's permissions") from None
+        if doc is not None and not isinstance(doc, dict):
+            raise ConfigError(f"{shown} must be a mapping of settings",
+                              "for example: model: openai/gpt-4o-mini", details=[f"{shown}:1:1: found "
+                                                                                 f"{type(doc).__name__}"])
+        data = yamlio.plain(doc) if doc is not None else {}
+    try:
+        config = Config.model_validate(data)
+    except PydanticValidationError as err:
+        raise ConfigError(f"{shown} has invalid settings", "see the keys named below; the README lists them",
+                          details=_problems(err, shown, doc)) from None
+    overrides = {key: os.environ[var] for key, var in _ENV_OVERRIDES.items() if os.environ.get(var, "").strip()}
+    if not overrides:
+        return config
+    try:
+        return Config.model_validate({**config.model_dump(), **overrides})
+    except PydanticValidationError as err:
+        names = {key: var for key, var in _ENV_OVERRIDES.items()}
+        details = [f"${names.get(str(p['loc'][0]), p['loc'][0])}: {p['msg'].removeprefix('Value error, ')}"
+                   for p in err.errors()]
+        raise ConfigError("an environment override of the model settings is invalid",
+                          "fix or unset the variable named below", details=details) from None

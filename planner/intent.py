@@ -1,0 +1,92 @@
+"""``homelab plan "plain words"``: draft with a planner, validate like any plan, review, save.
+
+The draft is validated step by step and every problem is collected, so a
+planner that can repair (an LLM) gets all of them back in one round. After
+that round the plan fails with the errors shown. A refusal, or a draft that
+is only a checklist for the person, is still saved as a plan document (no
+executable steps), so scripts read the same shape either way.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from planner import planfile
+from planner.catalog import Catalog, load_catalog
+from planner.drafting import Draft, Drafted, Planner
+from planner.errors import CatalogError, HomelabError
+from planner.planfile import Plan, Review, Step, TaskResult
+from planner.planning import StepRequest, Workspace, record_inputs, run_step, validate_steps
+from planner.stepcheck import PlanValidationError
+
+
+class DraftRejected(PlanValidationError):
+    """The planner's draft failed validation, after its repair round where it had one."""
+
+
+def _requests(draft: Draft) -> list[StepRequest]:
+    return [StepRequest(s.playbook, s.limit or "all", dict(s.vars), s.rationale) for s in draft.steps]
+
+
+def validate_draft(ws: Workspace, catalog: Catalog, draft: Draft) -> tuple[list[Step], list[str]]:
+    """Validate each step on its own; returns the valid steps and every problem found."""
+    steps: list[Step] = []
+    errors: list[str] = []
+    for index, request in enumerate(_requests(draft), start=1):
+        try:
+            steps.extend(validate_steps(ws, catalog, [request]))
+        except (PlanValidationError, CatalogError) as err:
+            errors.append(f"step {index} ({request.playbook}): {err.message}")
+            errors.extend(f"step {index}: {d}" for d in err.details)
+            if err.hint:
+                errors.append(f"step {index}: hint: {err.hint}")
+    return steps, errors
+
+
+def draft_plan(ws: Workspace, intent: str, planner: Planner, pack: Any) -> tuple[Drafted, list[Step]]:
+    """Draft, validate, and give the planner one repair round when it can use it."""
+    catalog = load_catalog(ws.root)
+    started = time.monotonic()
+    drafted = planner.draft(intent, pack)
+    steps, errors = validate_draft(ws, catalog, drafted.draft)
+    attempts = 1
+    if errors and planner.can_repair:
+        # The planner's usage already covers both rounds (it is paid for both).
+        drafted = planner.draft(intent, pack, repair=errors)
+        steps, errors = validate_draft(ws, catalog, drafted.draft)
+        attempts = 2
+    if errors:
+        raise DraftRejected(f"the {planner.name} planner's draft is not a valid plan"
+                            + (" even after one repair round" if attempts == 2 else ""),
+                            "rephrase the request, or name the steps: homelab plan --playbook ID", details=errors)
+    if drafted.usage is not None:
+        latency = round(time.monotonic() - started, 2)
+        drafted = Drafted(drafted.draft, drafted.planner, drafted.model,
+                          drafted.usage.model_copy(update={"latency_s": latency}))
+    return drafted, steps
+
+
+def plan_intent(ws: Workspace, intent: str, planner: Planner, pack: Any, *, check: bool = True,
+                on_result: Callable[[TaskResult], None] | None = None, cancel: Callable[[], bool] = lambda: False,
+                parent: str | None = None) -> Plan:
+    """Draft, validate, review in check mode (unless ``check`` is False), seal and save."""
+    drafted, steps = draft_plan(ws, intent, planner, pack)
+    draft = drafted.draft
+    if not steps and not draft.manual and draft.refusal is None:
+        raise HomelabError(f"the {planner.name} planner proposed nothing for this request",
+                           "rephrase it, or name the steps: homelab plan --playbook ID")
+    inputs = record_inputs(ws, steps)
+    plan = Plan(id=planfile.new_id(), created_at=planfile.now(), intent=intent, planner=drafted.planner,
+                model=drafted.model, usage=drafted.usage, explanation=draft.explanation, questions=draft.questions,
+                refusal=draft.refusal, parent=parent, steps=steps, manual=list(draft.manual), inputs=inputs)
+    if check and steps:
+        reviews = [run_step(ws, plan.id, i, step, check=step.risk != "read", purpose="check",
+                            on_result=on_result, cancel=cancel) for i, step in enumerate(steps)]
+        plan.review = Review(checked_at=planfile.now(), steps=reviews)
+    else:
+        plan.review = Review(skipped=True)
+    plan = planfile.seal(plan, ws.state)
+    planfile.save(plan, ws.state)
+    return plan
