@@ -53,6 +53,18 @@ class OptionSpec(BaseModel):
     options: dict[str, OptionSpec] | None = None
     no_log: bool = False
     version_added: str | None = None
+    # The rest of what Ansible's argument spec validator accepts, so a valid spec is never refused here.
+    aliases: list[str] = []
+    deprecated_aliases: list[dict[str, Any]] = []
+    removed_in_version: str | None = None
+    removed_at_date: str | None = None
+    removed_from_collection: str | None = None
+    apply_defaults: bool = False
+    mutually_exclusive: list[list[str]] = []
+    required_together: list[list[str]] = []
+    required_one_of: list[list[str]] = []
+    required_if: list[list[Any]] = []
+    required_by: dict[str, str | list[str]] = {}
 
     _type = field_validator("type", "elements")(_check_type)
 
@@ -66,6 +78,15 @@ class ArgumentSpec(BaseModel):
     description: Text | list[Text] | None = None
     author: str | list[str] | None = None
     options: dict[str, OptionSpec] = {}
+    version_added: str | None = None
+    notes: list[Text] = []
+    seealso: list[dict[str, Any]] = []
+    requirements: list[Text] = []
+    mutually_exclusive: list[list[str]] = []
+    required_together: list[list[str]] = []
+    required_one_of: list[list[str]] = []
+    required_if: list[list[Any]] = []
+    required_by: dict[str, str | list[str]] = {}
 
 
 class CatalogMeta(BaseModel):

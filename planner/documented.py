@@ -14,11 +14,12 @@ import re
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 Mbps = Annotated[StrictInt, Field(gt=0, description="link speed in Mbps")]
 Count = Annotated[StrictInt, Field(gt=0)]
-GiB = Annotated[float, Field(gt=0, strict=False)]
+# int or float, never a string or a boolean ("64" and yes are mistakes, not sizes).
+GiB = Annotated[StrictInt | StrictFloat, Field(gt=0)]
 # Written as plain strings in YAML; parsed (not type-checked) into addresses.
 IPv4 = Annotated[IPv4Address, Field(strict=False)]
 

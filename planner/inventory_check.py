@@ -36,7 +36,7 @@ def _model_problems(model: type[BaseModel], source: Source, data: Any) -> list[P
         for err in exc.errors():
             loc = tuple(err["loc"])
             # pydantic appends the failing union branch or type to the location
-            loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "float", "str"))))
+            loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "float", "str", "bool"))))
             msg = err["msg"]
             value = err.get("input")
             if err["type"] == "extra_forbidden":
@@ -44,12 +44,14 @@ def _model_problems(model: type[BaseModel], source: Source, data: Any) -> list[P
             elif loc and str(loc[-1]).endswith("_mbps"):
                 hint = documented.speed_hint(value)
                 msg = f"{value!r} is not an integer number of Mbps" + (f" (did you mean {hint}?)" if hint else "")
-            elif loc and str(loc[-1]).endswith("_gib") and isinstance(value, str):
+            elif loc and str(loc[-1]).endswith("_gib") and isinstance(value, (str, bool)):
                 msg = f"{value!r} is not a number of GiB (write the number alone, e.g. 64)"
             elif isinstance(value, (str, int, float, bool)):
                 msg = f"{msg} (got {value!r})"
             where = yamlio.locate(data, loc, source.display, at_key=err["type"] == "extra_forbidden")
-            problems.append(Problem(where, f"{_dotted(loc)}: {msg}"))
+            problem = Problem(where, f"{_dotted(loc)}: {msg}")
+            if str(problem) not in {str(p) for p in problems}:  # a union type reports once per branch
+                problems.append(problem)
         return problems
     return []
 

@@ -71,7 +71,7 @@ def _has_jinja(value: Any) -> bool:
 def _spec_for_ansible(options: dict[str, OptionSpec]) -> dict[str, dict[str, Any]]:
     spec: dict[str, dict[str, Any]] = {}
     for name, opt in options.items():
-        entry = opt.model_dump(exclude_none=True, exclude={"description", "version_added"})
+        entry = opt.model_dump(exclude_defaults=True, exclude={"description", "version_added"})
         if opt.options:
             entry["options"] = _spec_for_ansible(opt.options)
         spec[name] = entry
@@ -82,8 +82,9 @@ def check_vars(entry: CatalogEntry, given: dict[str, Any]) -> dict[str, Any]:
     """Validate and coerce variables against the entry's argument specs; only given keys are returned."""
     problems: list[str] = []
     known = list(entry.options)
+    aliases = {alias for opt in entry.options.values() for alias in opt.aliases}
     for key, value in given.items():
-        if key not in entry.options:
+        if key not in entry.options and key not in aliases:
             problems.append(f"vars.{key}: unknown variable for {entry.id}"
                             + (did_you_mean(key, known, cutoff=0.5) or f" (it takes: {', '.join(known) or 'none'})"))
         elif _has_jinja(value):
@@ -93,13 +94,20 @@ def check_vars(entry: CatalogEntry, given: dict[str, Any]) -> dict[str, Any]:
                                   details=problems)
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-    result = ArgumentSpecValidator(_spec_for_ansible(entry.options)).validate(dict(given))
+    spec = entry.meta.argument_specs[entry.spec_name]
+    result = ArgumentSpecValidator(
+        _spec_for_ansible(entry.options), mutually_exclusive=spec.mutually_exclusive or None,
+        required_together=spec.required_together or None, required_one_of=spec.required_one_of or None,
+        required_if=spec.required_if or None, required_by=spec.required_by or None,
+    ).validate(dict(given))
     if result.error_messages:
         raise PlanValidationError(f"step {entry.id!r} has invalid variables", f"homelab catalog show {entry.id}",
                                   details=[f"vars: {msg}" for msg in result.error_messages])
     # Keep only what the person gave: defaults stay the role's, so the plan
     # records intent, not a snapshot of every default.
-    return {k: result.validated_parameters[k] for k in given}
+    # An alias is stored under its option's own name: that is the variable the playbook reads.
+    canonical = {alias: name for name, opt in entry.options.items() for alias in opt.aliases}
+    return {canonical.get(k, k): result.validated_parameters[canonical.get(k, k)] for k in given}
 
 
 def resolve_hosts(inventory: Path, pattern: str) -> tuple[str, ...]:

@@ -48,12 +48,17 @@ def _yaml():
 
 def load(path: Path, display: str | None = None) -> Any:
     """Load one YAML file in round-trip mode; raise YamlSyntaxError with its position."""
-    from ruamel.yaml.error import MarkedYAMLError
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     shown = display or str(path)
     try:
         with path.open("rb") as fh:
             return _yaml().load(fh)
+    except ReaderError as err:  # not text: a binary file or a wrong encoding
+        raise YamlSyntaxError(Location(shown, 1, 1), f"not readable as YAML text: {err}") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as err:
+        raise YamlSyntaxError(Location(shown, 1, 1), f"cannot be read: {err}") from None
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -64,6 +69,8 @@ def load(path: Path, display: str | None = None) -> Any:
             first = f" (in the mapping that starts at line {err.context_mark.line + 1})" if err.context_mark else ""
             problem = f"duplicate key {duplicate.group(1)!r}{first}; Ansible would silently keep only the last"
         raise YamlSyntaxError(Location(shown, line, col), problem) from None
+    except YAMLError as err:
+        raise YamlSyntaxError(Location(shown, 1, 1), str(err).replace("\n", " ")) from None
 
 
 def location_of(node: Any, key: Any, display: str, at_key: bool = False) -> Location | None:
@@ -120,6 +127,10 @@ def plain(value: Any) -> Any:
             return str(value.value)
         # e.g. !vault: keep the tag visible, never the decrypted value
         return f"{tag} <tagged>"
+    from ruamel.yaml.scalarbool import ScalarBoolean
+
+    if isinstance(value, ScalarBoolean):  # an anchored boolean: an int subclass that means True/False
+        return bool(value)
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int):

@@ -77,3 +77,25 @@ def test_change_playbook_may_not_run_anything_for_real_in_check_mode(tmp_path) -
 def test_every_catalog_playbook_is_safe_in_check_mode() -> None:
     for entry in load_catalog(ROOT).entries.values():
         assert check_mode_violations(ROOT, entry.playbook, entry.meta.risk) == [], entry.id
+
+
+def test_the_rest_of_ansibles_argument_spec_is_honoured() -> None:
+    from planner.catalog import CatalogEntry, CatalogMeta
+
+    meta = CatalogMeta.model_validate({
+        "description": "A playbook with aliases and constraints between its variables.",
+        "examples": ["resize things"], "risk": "read",
+        "argument_specs": {"resize": {
+            "short_description": "Resize.",
+            "mutually_exclusive": [["size_gib", "size_percent"]],
+            "options": {
+                "size_gib": {"description": "Size.", "type": "int", "aliases": ["gib"]},
+                "size_percent": {"description": "Share.", "type": "int"},
+            },
+        }},
+    })
+    entry = CatalogEntry("resize", ROOT / "x.yml", ROOT / "x.meta.yml", meta, "resize")
+    assert check_vars(entry, {"gib": "5"}) == {"size_gib": 5}
+    with pytest.raises(PlanValidationError) as info:
+        check_vars(entry, {"size_gib": 5, "size_percent": 10})
+    assert "mutually exclusive" in "\n".join(info.value.details)
