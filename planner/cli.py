@@ -91,7 +91,17 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Aborted.", err=True)
         sys.exit(int(ExitCode.INTERRUPTED))
     except click.ClickException as err:
-        err.show()
+        # Click's own wording, in the tool's Error:/Hint: shape.
+        ctx = getattr(err, "ctx", None)
+        path = ctx.command_path if ctx is not None else "homelab"
+        hint = f"see `{path} --help` for the options and examples"
+        if isinstance(err, click.UsageError) and "No such command" in err.format_message():
+            from planner.errors import did_you_mean
+
+            wrong = err.format_message().split("'")[1] if "'" in err.format_message() else ""
+            close = did_you_mean(wrong, list(COMMANDS)).strip(" ()")
+            hint = (close[0].upper() + close[1:] + " " if close else "") + f"`{path} --help` lists the commands"
+        report_error(HomelabError(err.format_message().rstrip("."), hint))
         sys.exit(int(ExitCode.USAGE) if err.exit_code == 2 else err.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

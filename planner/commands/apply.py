@@ -61,6 +61,8 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:
             err.print(f"  [ ] {m.title} — {m.reason}")
     if not change_steps:
         err.print("Nothing to apply: every step is read-only and ran during review.")
+        if fmt == "json":
+            emit(plan, "json", None)
         return
     if not yes:
         if not sys.stdin.isatty():

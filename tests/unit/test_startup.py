@@ -29,3 +29,15 @@ def test_help_imports_no_heavy_library(argv: list[str]) -> None:
     assert "Usage:" in proc.stdout
     heavy = proc.stderr.strip().splitlines()[-1]
     assert heavy == "HEAVY=", f"--help imported {heavy}"
+
+
+def test_usage_errors_say_error_and_hint_with_exit_2() -> None:
+    from tests.conftest import run_homelab
+
+    wrong = run_homelab("histroy")
+    assert wrong.rc == 2
+    assert wrong.stderr.splitlines() == ["Error: No such command 'histroy'",
+                                         "Hint:  Did you mean 'history'? `homelab --help` lists the commands"]
+    option = run_homelab("plan", "--bogus")
+    assert option.rc == 2 and option.stderr.startswith("Error: No such option '--bogus'")
+    assert "Hint:  see `homelab plan --help`" in option.stderr
