@@ -51,8 +51,9 @@ integration: setup
 lint: setup
 	$(BIN)/ansible-lint --offline -q
 
-bench: setup
-	@echo "No benchmarks yet: they arrive with plan/apply (bench/)." >&2
+bench: setup  ## Overhead against plain ansible-playbook (needs the lab up), and the YAML writer at scale
+	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/yaml_writeback.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

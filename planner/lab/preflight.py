@@ -21,10 +21,13 @@ def check(config: LabConfig) -> None:
                           ("mount", "mount")):
         if not shutil.which(tool):
             raise LabError(f"{tool} is not installed", f"apt-get install {package}")
-    with open("/proc/filesystems") as fh:
-        if not any(line.split()[-1] == "overlay" for line in fh if line.strip()):
-            raise LabError("the kernel does not offer overlayfs, which the lab's hosts are built on",
-                           "modprobe overlay, or run the lab on a machine (or VM) whose kernel has it")
+    if not _has_overlay() and shutil.which("modprobe"):
+        # overlay is usually a module that is simply not loaded yet: load it before giving up.
+        subprocess.run(["modprobe", "overlay"], capture_output=True, check=False, timeout=30)
+    if not _has_overlay():
+        raise LabError("the kernel does not offer overlayfs, which the lab's hosts are built on",
+                       "modprobe overlay failed or is not allowed here; run the lab on a machine (or VM) whose "
+                       "kernel has it")
     # The namespaces systemd-nspawn needs; probing costs a few milliseconds and
     # turns a cryptic failure in the middle of booting into one clear error.
     probe = subprocess.run(["unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "true"],
@@ -59,3 +62,8 @@ def explain(console_tail: list[str]) -> str:
     if "cgroup" in text.lower():
         return "systemd-nspawn could not set up cgroups on this machine"
     return "see the console log named above; `homelab lab down` cleans up"
+
+
+def _has_overlay() -> bool:
+    with open("/proc/filesystems") as fh:
+        return any(line.split()[-1] == "overlay" for line in fh if line.strip())

@@ -96,15 +96,20 @@ def ensure_rootfs(cache: Path, progress=print) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (final / ".homelab-rootfs").is_file():
             return final
+        # Under the lock no build is running, so any .build-* left here is from one that died: clear them.
+        for stale in base.glob(".build-*"):
+            shutil.rmtree(stale, ignore_errors=True)
         build = base / f".build-{os.getpid()}"
-        shutil.rmtree(build, ignore_errors=True)
         log = base / "build.log"
         log.write_text("")
         progress(f"Building the lab's Debian {SUITE} root filesystem (once, about a minute) in {final}")
-        _run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(build), _mirror()],
-             "debootstrap", log)
-        _prepare(build)
-        (build / ".homelab-rootfs").write_text(json.dumps({"key": cache_key(), "packages": PACKAGES}) + "\n")
-        shutil.rmtree(final, ignore_errors=True)
-        build.rename(final)
+        try:
+            _run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, str(build),
+                  _mirror()], "debootstrap", log)
+            _prepare(build)
+            (build / ".homelab-rootfs").write_text(json.dumps({"key": cache_key(), "packages": PACKAGES}) + "\n")
+            shutil.rmtree(final, ignore_errors=True)
+            build.rename(final)
+        finally:
+            shutil.rmtree(build, ignore_errors=True)  # a failed or interrupted build leaves nothing half-made
     return final

@@ -204,8 +204,11 @@ def up(config: LabConfig, cache: Path, progress: Progress = print) -> list[HostS
         hostsetup.ensure_client_files(config)
         states = read_state(config)
         wanted = {h.name for h in hosts}
-        for name in [n for n in states if n not in wanted]:
+        removed = [n for n in states if n not in wanted]
+        for name in removed:  # hosts taken out of the inventory leave the lab too
             _stop_host(states.pop(name))
+        if removed:
+            _write_state(config, states)
         started: list[HostState] = []
         try:
             for host in hosts:
