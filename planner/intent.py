@@ -17,8 +17,8 @@ from planner import planfile
 from planner.catalog import Catalog, load_catalog
 from planner.drafting import Draft, Drafted, Planner
 from planner.errors import CatalogError, HomelabError
-from planner.planfile import Plan, Review, Step, TaskResult
-from planner.planning import StepRequest, Workspace, record_inputs, run_step, validate_steps
+from planner.planfile import Plan, Step, TaskResult
+from planner.planning import StepRequest, Workspace, record_inputs, review_and_save, validate_steps
 from planner.stepcheck import PlanValidationError
 
 
@@ -81,12 +81,4 @@ def plan_intent(ws: Workspace, intent: str, planner: Planner, pack: Any, *, chec
     plan = Plan(id=planfile.new_id(), created_at=planfile.now(), intent=intent, planner=drafted.planner,
                 model=drafted.model, usage=drafted.usage, explanation=draft.explanation, questions=draft.questions,
                 refusal=draft.refusal, parent=parent, steps=steps, manual=list(draft.manual), inputs=inputs)
-    if check and steps:
-        reviews = [run_step(ws, plan.id, i, step, check=step.risk != "read", purpose="check",
-                            on_result=on_result, cancel=cancel) for i, step in enumerate(steps)]
-        plan.review = Review(checked_at=planfile.now(), steps=reviews)
-    else:
-        plan.review = Review(skipped=True)
-    plan = planfile.seal(plan, ws.state)
-    planfile.save(plan, ws.state)
-    return plan
+    return review_and_save(ws, plan, check=check, on_result=on_result, cancel=cancel)

@@ -108,10 +108,16 @@ def make_plan(ws: Workspace, requests: list[StepRequest], *, intent: str, planne
     inputs = record_inputs(ws, steps)
     plan = Plan(id=planfile.new_id(), created_at=planfile.now(), intent=intent, planner=planner, parent=parent,
                 excluded=excluded or [], steps=steps, manual=manual or [], inputs=inputs)
-    if check:
+    return review_and_save(ws, plan, check=check, on_result=on_result, cancel=cancel)
+
+
+def review_and_save(ws: Workspace, plan: Plan, *, check: bool, on_result: Callable[[TaskResult], None] | None,
+                    cancel: Callable[[], bool]) -> Plan:
+    """Run the check-mode review of every step (unless ``check`` is False or there are none), seal, save."""
+    if check and plan.steps:
         reviews = [run_step(ws, plan.id, i, step, check=step.risk != "read", purpose="check",
                             on_result=on_result, cancel=cancel)
-                   for i, step in enumerate(steps)]
+                   for i, step in enumerate(plan.steps)]
         plan.review = Review(checked_at=planfile.now(), steps=reviews)
     else:
         plan.review = Review(skipped=True)
