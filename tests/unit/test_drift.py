@@ -105,3 +105,26 @@ def test_host_facts_are_normalised_from_ansible_and_the_module() -> None:
     assert d.services.units == ["ssh"]
     assert len(d.probe_errors[0]) == 256
     assert "gpus" not in d.for_inventory()
+
+
+def test_compute_reads_the_inventory_and_reports_reachability(tmp_path) -> None:
+    from planner.drift import compute
+    from planner.yamlio.edit import set_in_file
+
+    inv = tmp_path / "inventory"
+    (inv / "host_vars").mkdir(parents=True)
+    (inv / "hosts.yml").write_text("all:\n  hosts:\n    documented:\n    stranger:\n    gone:\n    never:\n")
+    for host in ("documented", "gone", "never"):
+        (inv / "host_vars" / f"{host}.yml").write_text(f"host_description: the {host} host\nlan_ip: 192.168.4.9\n")
+    here = {"gathered_at": "2026-11-25T00:00:00+00:00", "reachable": True,
+            "addresses": [{"interface": "eth0", "address": "192.168.4.9", "prefix": 24}]}
+    set_in_file(inv / "host_vars" / "documented.yml", ("discovered",), here, unsafe=True)
+    set_in_file(inv / "host_vars" / "stranger.yml", ("discovered",), here, unsafe=True)
+    set_in_file(inv / "host_vars" / "gone.yml", ("discovered",),
+                {**here, "reachable": False, "stale_since": "2026-11-20T00:00:00+00:00", "last_error": "timed out"},
+                unsafe=True)
+    report = compute(inv)
+    assert {(f.host, f.field) for f in report.findings} == {("stranger", "undocumented"), ("gone", "unreachable")}
+    gone = next(f for f in report.findings if f.host == "gone")
+    assert "2026-11-20" in gone.message and "timed out" in gone.message
+    assert report.not_discovered == ["never"]
