@@ -153,13 +153,19 @@ def render_files(scenario: Scenario, profile: HardwareProfile, lab_address: str,
         files[f"{_PROC_DATA}/cpuinfo"] = (_cpuinfo(*scenario.cpu).encode(), 0o444)
         binds.append("cpuinfo")
     if binds:
-        mounts = "".join(f"ExecStart=/bin/mount --bind {_PROC_DATA}/{b} /proc/{b}\n" for b in binds)
+        # One process for both mounts, started once the host's cgroups are set up (a unit that runs
+        # before sysinit.target sometimes fails to be placed in its cgroup under nspawn: status 219),
+        # and before sshd, so nothing can read the real /proc first. Retried, because a lab host
+        # that showed this machine's memory would plant drift nobody asked for.
+        mounts = "; ".join(f"findmnt /proc/{b} >/dev/null || mount --bind {_PROC_DATA}/{b} /proc/{b}" for b in binds)
         files["/etc/systemd/system/homelab-lab-proc.service"] = ((
             "# Sandbox lab: show the documented memory and CPU instead of this machine's.\n"
-            "[Unit]\nDescription=Sandbox lab /proc replays\nDefaultDependencies=no\n"
-            "Before=sysinit.target\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n" + mounts
-            + "\n[Install]\nWantedBy=sysinit.target\n").encode(), 0o644)
-        links["/etc/systemd/system/sysinit.target.wants/homelab-lab-proc.service"] = \
+            "[Unit]\nDescription=Sandbox lab /proc replays\nBefore=ssh.service\n"
+            "StartLimitIntervalSec=0\n\n[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+            f"ExecStart=/bin/sh -ec '{mounts}'\n"
+            "Restart=on-failure\nRestartSec=200ms\n"
+            "\n[Install]\nWantedBy=multi-user.target\n").encode(), 0o644)
+        links["/etc/systemd/system/multi-user.target.wants/homelab-lab-proc.service"] = \
             "/etc/systemd/system/homelab-lab-proc.service"
     replay = (_REPLAY_SRC / "ip").read_bytes()
     for path in ("/bin/ip", "/usr/bin/ip"):
