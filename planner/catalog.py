@@ -124,18 +124,17 @@ class CatalogEntry:
 
 
 def _problems(exc: PydanticValidationError, doc: Any, display: str) -> list[str]:
+    from planner.problems import field_problems
+
     out = []
-    for err in exc.errors():
-        loc = tuple(err["loc"])
-        where = yamlio.locate(doc, loc, display, at_key=err["type"] == "extra_forbidden")
-        dotted = ".".join(str(p) for p in loc) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            known = list(CatalogMeta.model_fields) if len(loc) == 1 else []
-            msg = "unknown key" + did_you_mean(str(loc[-1]), known)
-        elif err["type"] == "missing":
+    for fp in field_problems(exc, doc, display):
+        msg = fp.msg
+        if fp.kind == "extra_forbidden":
+            known = list(CatalogMeta.model_fields) if len(fp.loc) == 1 else []
+            msg = "unknown key" + did_you_mean(str(fp.loc[-1]), known)
+        elif fp.kind == "missing":
             msg = "required key is missing"
-        out.append(f"{where}: {dotted}: {msg}")
+        out.append(f"{fp.where}: {fp.dotted}: {msg}")
     return out
 
 

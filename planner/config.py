@@ -87,19 +87,16 @@ def config_path(root: Path) -> Path:
 
 
 def _problems(err: PydanticValidationError, where: str, doc: object = None) -> list[str]:
-    from planner import yamlio
+    from planner.problems import field_problems
 
     out = []
-    for problem in err.errors():
-        key = ".".join(str(p) for p in problem["loc"]) or "(top level)"
-        message = problem["msg"].removeprefix("Value error, ")
-        if problem["type"] == "extra_forbidden":
+    for fp in field_problems(err, doc, where):
+        message = fp.msg
+        if fp.kind == "extra_forbidden":
             message = ("unknown key (known: " + ", ".join(Config.model_fields) + ")"
                        + ("; keep the key in an environment variable and name it with api_key_env"
-                          if "key" in key.lower() else ""))
-        at = str(yamlio.locate(doc, tuple(problem["loc"]), where, at_key=problem["type"] == "extra_forbidden")) \
-            if doc is not None else where
-        out.append(f"{at}: {key}: {message}")
+                          if "key" in fp.dotted.lower() else ""))
+        out.append(f"{fp.where or where}: {fp.dotted}: {message}")
     return out
 
 

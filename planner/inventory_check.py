@@ -18,13 +18,7 @@ from pydantic import ValidationError as PydanticValidationError
 from planner import documented, yamlio
 from planner.errors import did_you_mean
 from planner.inventory import Inventory, Problem, Source, load_inventory, require_valid
-
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+from planner.problems import dotted, field_problems
 
 
 def _model_problems(model: type[BaseModel], source: Source, data: Any) -> list[Problem]:
@@ -33,13 +27,9 @@ def _model_problems(model: type[BaseModel], source: Source, data: Any) -> list[P
         model.model_validate(yamlio.plain(data))
     except PydanticValidationError as exc:
         problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            # pydantic appends the failing union branch or type to the location
-            loc = tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p in ("int", "float", "str", "bool"))))
-            msg = err["msg"]
-            value = err.get("input")
-            if err["type"] == "extra_forbidden":
+        for fp in field_problems(exc, data, source.display):
+            loc, value, msg = fp.loc, fp.value, fp.msg
+            if fp.kind == "extra_forbidden":
                 msg = f"unknown field{did_you_mean(str(loc[-1]), _field_names(model, loc[:-1]))}"
             elif loc and str(loc[-1]).endswith("_mbps"):
                 hint = documented.speed_hint(value)
@@ -48,10 +38,7 @@ def _model_problems(model: type[BaseModel], source: Source, data: Any) -> list[P
                 msg = f"{value!r} is not a number of GiB (write the number alone, e.g. 64)"
             elif isinstance(value, (str, int, float, bool)):
                 msg = f"{msg} (got {value!r})"
-            where = yamlio.locate(data, loc, source.display, at_key=err["type"] == "extra_forbidden")
-            problem = Problem(where, f"{_dotted(loc)}: {msg}")
-            if str(problem) not in {str(p) for p in problems}:  # a union type reports once per branch
-                problems.append(problem)
+            problems.append(Problem(fp.where, f"{fp.dotted}: {msg}"))
         return problems
     return []
 
@@ -114,7 +101,7 @@ def _check_references(inv: Inventory) -> None:
     def ref(source: Source, node: Any, path: tuple[Any, ...], value: Any, allowed: list[str], what: str) -> None:
         if isinstance(value, str) and value not in allowed:
             inv.problems.append(Problem(yamlio.locate(node, path, source.display),
-                                        f"{_dotted(path)}: unknown {what} {value!r}{did_you_mean(value, allowed)}"))
+                                        f"{dotted(path)}: unknown {what} {value!r}{did_you_mean(value, allowed)}"))
 
     for host, sources in inv.host_vars.items():
         for source in sources:

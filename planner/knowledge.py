@@ -64,12 +64,15 @@ def load(root: Path) -> KnowledgeBase:
     path = root / KB_FILE
     if not path.exists():
         return KnowledgeBase()
+    from planner.problems import field_problems
+
+    doc = None
     try:
-        data = yamlio.plain(yamlio.load(path, str(KB_FILE))) or {}
-        return KnowledgeBase.model_validate(data)
+        doc = yamlio.load(path, str(KB_FILE))
+        return KnowledgeBase.model_validate(yamlio.plain(doc) or {})
     except yamlio.YamlSyntaxError as err:
         raise HomelabValidationError(f"{KB_FILE} is not valid YAML", "fix the file", details=[str(err)]) from None
     except ValidationError as err:
-        details = [f"{KB_FILE}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()]
+        details = [f"{fp.where}: {fp.dotted}: {fp.msg}" for fp in field_problems(err, doc, str(KB_FILE))]
         raise HomelabValidationError(f"{KB_FILE} has {len(details)} problem(s)", "fix the entries named",
                                      details=details) from None

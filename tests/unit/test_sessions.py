@@ -60,8 +60,8 @@ def test_a_broken_knowledge_base_names_the_entry(tmp_path: Path) -> None:
     (tmp_path / "docs" / "knowledge-base.yml").write_text("issues:\n  - id: Bad Id\n    title: x\n")
     with pytest.raises(ValidationError) as info:
         knowledge.load(tmp_path)
-    assert any("issues.0.id" in d for d in info.value.details)
-    assert any("issues.0.symptoms" in d for d in info.value.details)
+    assert any("issues[0].id" in d for d in info.value.details)
+    assert any("issues[0].symptoms" in d for d in info.value.details)
 
 
 def test_recall_returns_whole_entries_newest_first_within_the_budget(tmp_path: Path) -> None:
