@@ -27,6 +27,19 @@ class LockHeldError(HomelabError):
     exit_code = ExitCode.REFUSED
 
 
+@contextmanager
+def waiting_lock(path: Path) -> Iterator[None]:
+    """Wait for, then hold, an exclusive lock on ``path`` (created if missing) for the block.
+
+    For work that is short and must simply not run twice at once (a lab's up/down, a root
+    filesystem build); the kernel drops the lock if the holder dies.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
 def lock_path(state: Path, inventory: Path) -> Path:
     """The lock file for one inventory (by its resolved path)."""
     key = hashlib.sha256(str(inventory.resolve()).encode()).hexdigest()[:12]

@@ -7,7 +7,6 @@ machine, so it lives in the user cache, keyed by what went into it.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -92,8 +91,9 @@ def ensure_rootfs(cache: Path, progress=print) -> Path:
     if not shutil.which("debootstrap"):
         raise LabError("debootstrap is not installed; the lab builds its Debian root filesystem with it",
                        "apt-get install debootstrap (make setup does this when run as root)")
-    with (base / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    from planner.lock import waiting_lock
+
+    with waiting_lock(base / ".lock"):
         if (final / ".homelab-rootfs").is_file():
             return final
         # Under the lock no build is running, so any .build-* left here is from one that died: clear them.

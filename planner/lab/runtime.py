@@ -10,7 +10,6 @@ name.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -73,9 +72,9 @@ def _write_state(config: LabConfig, hosts: dict[str, HostState]) -> None:
 @contextmanager
 def _locked(config: LabConfig) -> Iterator[None]:
     """One up/down at a time per lab: two hosts must never share an upper directory."""
-    config.lab_dir.mkdir(parents=True, exist_ok=True)
-    with (config.lab_dir / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    from planner.lock import waiting_lock
+
+    with waiting_lock(config.lab_dir / ".lock"):
         yield
 
 
