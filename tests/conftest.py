@@ -15,6 +15,22 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
+def copy_project(dest: Path) -> Path:
+    """A copy of the project without its virtualenv, state, tests or session logs; returns ``dest``."""
+    import shutil
+
+    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".venv", ".homelab", ".git", "__pycache__",
+                                                              ".pytest_cache", "*.egg-info", "tests", "sessions"))
+    return dest
+
+
+def vault_encrypt(value: str, name: str, password_file: Path) -> str:
+    """``name: !vault |`` YAML for ``value``, made by the real ansible-vault."""
+    tool = str(Path(sys.executable).with_name("ansible-vault"))
+    return subprocess.run([tool, "encrypt_string", "--vault-password-file", str(password_file), value, "--name", name],
+                          capture_output=True, text=True, check=True).stdout
+
+
 @dataclass(frozen=True)
 class Result:
     """What a CLI run printed and returned."""

@@ -16,7 +16,7 @@ import pytest
 
 import shutil
 
-from tests.conftest import ROOT, Result, run_homelab
+from tests.conftest import Result, copy_project, run_homelab
 
 LAB_NET = "127.0.3"
 
@@ -88,8 +88,7 @@ def project(lab: Lab, tmp_path: Path) -> Path:
     from planner.yamlio.edit import delete_text
 
     copy = tmp_path / "project"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".homelab", ".git", "__pycache__",
-                                                              ".pytest_cache", "tests", "sessions"))
+    copy_project(copy)
     # A checkout where `make demo` ran holds the lab's facts; tests start from the documentation alone.
     for path in (copy / "inventory" / "host_vars").glob("*.yml"):
         text = path.read_text()

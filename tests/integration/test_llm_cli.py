@@ -4,14 +4,11 @@ scripted OpenAI-compatible server on 127.0.0.1. Nothing is executed: the plans a
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_homelab
+from tests.conftest import copy_project, run_homelab, vault_encrypt
 from tests.fakellm import FakeLLM, answer
 
 CANARY_VAULT = "canary-vault-cli-9e1d"
@@ -26,13 +23,10 @@ GOOD = {"steps": [{"playbook": "gather_facts", "limit": "k3s-vm-still-fawn", "va
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     copy = tmp_path / "project"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".homelab", ".git", "__pycache__",
-                                                              ".pytest_cache", "tests", "sessions"))
+    copy_project(copy)
     secret = tmp_path / "vault-pass"
     secret.write_text("cli-vault-password\n")
-    vaulted = subprocess.run([str(Path(sys.executable).with_name("ansible-vault")), "encrypt_string",
-                              "--vault-password-file", str(secret), CANARY_VAULT, "--name", "maas_api_value"],
-                             capture_output=True, text=True, check=True).stdout
+    vaulted = vault_encrypt(CANARY_VAULT, "maas_api_value", secret)
     hv = copy / "inventory" / "host_vars"
     with (hv / "maas.yml").open("a") as fh:
         fh.write(vaulted + f"\nadmin_password: {CANARY_PASSWORD}\n")

@@ -7,7 +7,6 @@ import ast
 import json
 import os
 import re
-import shutil
 import stat
 import subprocess
 import sys

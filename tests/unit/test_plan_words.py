@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_homelab
+from tests.conftest import copy_project, run_homelab
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     copy = tmp_path / "project"
-    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".git", ".homelab", "__pycache__",
-                                                              ".pytest_cache", "tests", "sessions"))
+    copy_project(copy)
     return {"HOMELAB_ROOT": str(copy), "HOMELAB_INVENTORY": str(copy / "inventory"), "HOMELAB_MODEL": ""}
 
 
