@@ -25,103 +25,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 from planner.yamlio import Location, YamlSyntaxError
+from planner.yamlio.text import (
+    _DOC_END,
+    _NEEDS_ESCAPES,
+    _RESOLVERS,
+    _STD,
+    _TEMPLATE,
+    Tagged,
+    YamlEditError,
+    flow_text,
+    implicit_tag,
+    key_text,
+    scalar_text,
+)
 
 __all__ = ["Tagged", "YamlEditError", "delete_text", "edit_text", "load_fast", "set_in_file"]
-
-_STD = "tag:yaml.org,2002:"
-_SIMPLE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
-# Words some YAML reader takes for a boolean or null; a key spelled so is quoted.
-_SPECIAL_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
-_TEMPLATE = re.compile(r"{{|{%|{#")
-# What a one-line single-quoted scalar cannot hold: line breaks fold, and
-# non-printable characters are refused by readers.
-_NEEDS_ESCAPES = re.compile("[^\t\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_ESCAPES = {"\\": "\\\\", '"': '\\"', "\0": "\\0", "\a": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n",
-            "\v": "\\v", "\f": "\\f", "\r": "\\r", "\x1b": "\\e", "\x85": "\\N", "\u2028": "\\L", "\u2029": "\\P"}
-_DOC_END = re.compile(r"^\.\.\.[ \t]*(#.*)?$", re.MULTILINE)
-
-# PyYAML's implicit resolvers, which Ansible uses: YAML 1.1, but unlike ruamel's
-# 1.1 table ``y``/``n`` stay strings and ``1e3`` (no dot) is a string.
-_YAML11_RESOLVERS = [
-    ("bool", r"""^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$""",
-     "yYnNtTfFoO"),
-    ("float", r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
-                  |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
-                  |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*
-                  |[-+]?\.(?:inf|Inf|INF)
-                  |\.(?:nan|NaN|NAN))$""", "-+0123456789."),
-    ("int", r"""^(?:[-+]?0b[0-1_]+
-                |[-+]?0[0-7_]+
-                |[-+]?(?:0|[1-9][0-9_]*)
-                |[-+]?0x[0-9a-fA-F_]+
-                |[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$""", "-+0123456789"),
-    ("merge", r"^(?:<<)$", "<"),
-    ("null", r"^(?: ~ |null|Null|NULL | )$", ["~", "n", "N", ""]),
-    ("timestamp", r"""^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
-                      |[0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?
-                       (?:[Tt]|[ \t]+)[0-9][0-9]?
-                       :[0-9][0-9] :[0-9][0-9] (?:\.[0-9]*)?
-                       (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$""", "0123456789"),
-    ("value", r"^(?:=)$", "="),
-]
-
-
-_RESOLVERS: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
-for _name, _pattern, _first in _YAML11_RESOLVERS:
-    for _ch in _first:
-        _RESOLVERS.setdefault(_ch, []).append((_STD + _name, re.compile(_pattern, re.VERBOSE)))
-
-
-def _implicit_tag(text: str) -> str:
-    """The tag a plain (unquoted) scalar with this text resolves to, as Ansible reads it."""
-    for tag, pattern in _RESOLVERS.get(text[:1], ()):
-        if pattern.match(text):
-            return tag
-    return _STD + "str"
-
-
-class YamlEditError(Exception):
-    """A file cannot be edited safely; ``location`` (1-based) says where, when known."""
-
-    def __init__(self, problem: str, location: Location | None = None, hint: str | None = None):
-        super().__init__(f"{location}: {problem}" if location else problem)
-        self.problem = problem
-        self.location = location
-        self.hint = hint
-
-
-class Tagged(str):
-    """A scalar under a tag Ansible gives meaning to (``!vault``): its text, never its meaning.
-
-    Equal only to a ``Tagged`` with the same tag and text, so a vault value read
-    with :func:`load_fast` and handed back unchanged leaves the file alone, and
-    no plain string ever passes for it.
-    """
-
-    tag: str
-
-    def __new__(cls, tag: str, text: str) -> Self:
-        obj = super().__new__(cls, text)
-        obj.tag = tag
-        return obj
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Tagged):
-            return self.tag == other.tag and str.__eq__(self, other)
-        return False if isinstance(other, str) else NotImplemented
-
-    def __ne__(self, other: object) -> bool:
-        result = self.__eq__(other)
-        return result if result is NotImplemented else not result
-
-    __hash__ = str.__hash__
-
-    def __repr__(self) -> str:
-        return f"Tagged({self.tag!r}, {str.__repr__(self)})"
-
 
 @dataclass(eq=False)
 class _Alias:
@@ -208,7 +129,7 @@ def _ruamel() -> Any:
 def _construct_unsafe(constructor: Any, node: Any) -> Any:
     # Ansible marks the value untrusted but resolves its text as if it were
     # plain: `!unsafe '123'` is the int 123 and `!unsafe ''` is None.
-    build = constructor.yaml_constructors.get(_implicit_tag(node.value))
+    build = constructor.yaml_constructors.get(implicit_tag(node.value))
     return build(constructor, node) if build else str(node.value)
 
 
@@ -436,77 +357,6 @@ def _full(changes: dict[Any, tuple[Any, Any]]) -> dict:
 
 def _dotted(where: tuple) -> str:
     return ".".join(str(k) for k in where) or "the top level"
-
-
-# --- rendering new values ---------------------------------------------------
-
-
-def _quote(s: str) -> str:
-    if _NEEDS_ESCAPES.search(s) or any(ch in s for ch in "\x85\u2028\u2029"):
-        out = []
-        for ch in s:
-            if ch in _ESCAPES:
-                out.append(_ESCAPES[ch])
-            elif _NEEDS_ESCAPES.match(ch):
-                code = ord(ch)
-                out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000
-                           else f"\\U{code:08x}")
-            else:
-                out.append(ch)
-        return '"' + "".join(out) + '"'
-    return "'" + s.replace("'", "''") + "'"
-
-
-def _float_text(value: float) -> str:
-    if math.isnan(value):
-        return ".nan"
-    if math.isinf(value):
-        return ".inf" if value > 0 else "-.inf"
-    text = repr(value)
-    mantissa, e, exponent = text.partition("e")
-    if e and "." not in mantissa:  # YAML 1.1 reads 1e-05 as a string
-        text = f"{mantissa}.0e{exponent}"
-    return text
-
-
-def _scalar_text(value: Any, unsafe: bool) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Tagged):
-        return f"{value.tag} {_quote(value)}"
-    if isinstance(value, int):
-        return str(int(value))
-    if isinstance(value, float):
-        return _float_text(value)
-    if isinstance(value, str):
-        # Text that reads as a number, boolean, date or null cannot hold a
-        # template, and Ansible would read `!unsafe '123'` as the int 123.
-        if unsafe and _implicit_tag(value) == _STD + "str":
-            return f"!unsafe {_quote(value)}"
-        return _quote(value)
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    raise YamlEditError(f"cannot write a value of type {type(value).__name__} ({value!r:.60})")
-
-
-def _key_text(key: Any) -> str:
-    if isinstance(key, str) and not isinstance(key, Tagged):
-        if _SIMPLE_KEY.match(key) and key.lower() not in _SPECIAL_WORDS:
-            return key
-        return _quote(key)
-    if key is None or isinstance(key, (bool, int, float)):
-        return _scalar_text(key, False)
-    raise YamlEditError(f"cannot write a mapping key of type {type(key).__name__} ({key!r:.60})")
-
-
-def _flow_text(value: Any, unsafe: bool) -> str:
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{_key_text(k)}: {_flow_text(v, unsafe)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_flow_text(v, unsafe) for v in value) + "]"
-    return _scalar_text(value, unsafe)
 
 
 class _Editor:
@@ -985,7 +835,7 @@ class _Editor:
 
     def _flow_insert(self, node: Any, inserts: list[tuple[Any, Any]], guard: tuple) -> None:
         """Add entries to a flow mapping the way it is written: one per line when it spans lines."""
-        entries = [f"{_key_text(k)}: {_flow_text(v, self.unsafe)}" for k, v in inserts]
+        entries = [f"{key_text(k)}: {flow_text(v, self.unsafe)}" for k, v in inserts]
         key, value = node.value[-1]
         end = self._pair_end(key, value)
         after = self._next_token(end)
@@ -1039,17 +889,17 @@ class _Editor:
             elif isinstance(new, _Patch) and not (isinstance(value, self.r.ScalarNode) and value.tag == _STD + "null"):
                 raise YamlEditError(f"{key_src} is not a mapping, so it has no key to set", self._loc(value))
             else:
-                parts.append(f"{key_src}: {_flow_text(_materialize(new), self.unsafe)}")
+                parts.append(f"{key_src}: {flow_text(_materialize(new), self.unsafe)}")
         for key, new in pending.values():
             if new is not _DELETE:
-                parts.append(f"{_key_text(key)}: {_flow_text(_materialize(new), self.unsafe)}")
+                parts.append(f"{key_text(key)}: {flow_text(_materialize(new), self.unsafe)}")
         return "{" + ", ".join(parts) + "}"
 
     def _replace(self, node: Any, value: Any, slot: tuple, guard: tuple, where: tuple) -> None:
         """Write ``value`` where ``node`` was: only its span when it fits on the line, else its lines."""
         text = self.text
         if slot[0] == "flow":
-            return self._emit(self._start(node), self._end(node), _flow_text(value, self.unsafe), guard)
+            return self._emit(self._start(node), self._end(node), flow_text(value, self.unsafe), guard)
         if slot[0] == "root":
             head, lines = self._render(value, 0)
             new = head if head is not None else self.nl.join(lines)
@@ -1107,7 +957,7 @@ class _Editor:
 
     def _render_pair(self, key: Any, value: Any, column: int) -> list[str]:
         head, lines = self._render_value(value, column)
-        return [" " * column + _key_text(key) + ":" + (f" {head}" if head is not None else ""), *lines]
+        return [" " * column + key_text(key) + ":" + (f" {head}" if head is not None else ""), *lines]
 
     def _render(self, value: Any, column: int) -> tuple[str | None, list[str]]:
         """``(head, lines)``: head is written after ``key:`` or ``- ``; lines (indented) follow."""
@@ -1135,7 +985,7 @@ class _Editor:
             body = value.removesuffix("\n")
             chomp = "" if value.endswith("\n") else "-"
             return f"{value.tag} |{chomp}", [pad + line if line else "" for line in body.split("\n")]
-        return _scalar_text(value, self.unsafe), []
+        return scalar_text(value, self.unsafe), []
 
     def result(self) -> str | None:
         if not self.edits:
