@@ -17,6 +17,7 @@ from typing import Any
 
 from planner import planfile
 from planner.discovered import Discovered, from_facts
+from planner.digests import display_path
 from planner.errors import InventoryError
 from planner.planning import Workspace
 
@@ -135,20 +136,13 @@ def write_back(ws: Workspace, gathered: Gathered, hosts: list[str]) -> WriteBack
         try:
             changed = set_in_file(path, (DISCOVERED_KEY,), block.for_inventory(), unsafe=True, header=_HEADER)
         except (YamlEditError, OSError) as err:
-            skipped[host] = f"{_shown(ws, path)}: {err}"
+            skipped[host] = f"{display_path(path, ws.root.resolve())}: {err}"
             continue
         if changed:
             written[host] = path.resolve()
         else:
             unchanged.append(host)
     return WriteBack(written, unchanged, stale, skipped)
-
-
-def _shown(ws: Workspace, path: Path) -> str:
-    try:
-        return str(path.relative_to(ws.root))
-    except ValueError:
-        return str(path)
 
 
 def refresh(ws: Workspace, hosts: list[str], plan_id: str = "facts",

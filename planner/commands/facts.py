@@ -31,6 +31,7 @@ def facts(limit: str, inventory: str | None, fmt: str) -> None:
       homelab facts
       homelab facts -l k3s --format json
     """
+    from planner.digests import display_path
     from planner.errors import HostsFailedError
     from planner.facts import refresh
     from planner.planning import Workspace
@@ -42,11 +43,11 @@ def facts(limit: str, inventory: str | None, fmt: str) -> None:
     err.print(f"Gathering facts from {len(hosts)} host(s)…")
     result = refresh(ws, hosts, notice=err.print)
     if fmt == "json":
-        print_json({"written": {h: _shown(ws.root, p) for h, p in result.written.items()}, "unchanged": result.unchanged,
+        print_json({"written": {h: display_path(p, ws.root.resolve()) for h, p in result.written.items()}, "unchanged": result.unchanged,
                     "stale": result.stale, "skipped": result.skipped})
     else:
         for host, path in result.written.items():
-            err.print(f"  [green]updated[/green]   {host}: {_shown(ws.root, path)}")
+            err.print(f"  [green]updated[/green]   {host}: {display_path(path, ws.root.resolve())}")
         for host in result.unchanged:
             err.print(f"  unchanged {host}")
         for host, since in result.stale.items():
@@ -57,9 +58,3 @@ def facts(limit: str, inventory: str | None, fmt: str) -> None:
         raise HostsFailedError(f"{len(result.stale) + len(result.skipped)} host(s) could not be read or written",
                                "see the lines above; `homelab lab status` or ssh shows whether a host is up")
 
-
-def _shown(root, path) -> str:
-    try:
-        return str(path.relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
