@@ -43,7 +43,9 @@ def facts(limit: str, inventory: str | None, fmt: str) -> None:
     err.print(f"Gathering facts from {len(hosts)} host(s)…")
     result = refresh(ws, hosts, notice=err.print)
     if fmt == "json":
-        print_json({"written": {h: display_path(p, ws.root.resolve()) for h, p in result.written.items()}, "unchanged": result.unchanged,
+        root = ws.root.resolve()
+        print_json({"written": {h: display_path(p, root) for h, p in result.written.items()},
+                    "unchanged": result.unchanged,
                     "stale": result.stale, "skipped": result.skipped})
     else:
         for host, path in result.written.items():
