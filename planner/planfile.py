@@ -193,6 +193,11 @@ class Plan(_Model):
     status: Literal["planned", "applying", "applied", "failed", "interrupted", "outcome_unknown"] = "planned"
     applies: list[ApplyRecord] = []
 
+    @property
+    def hosts(self) -> list[str]:
+        """Every host the plan's steps target, sorted."""
+        return sorted({h for s in self.steps for h in s.hosts})
+
 
 def now() -> str:
     """The current time, ISO 8601 in UTC, to the second."""

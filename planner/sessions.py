@@ -119,7 +119,7 @@ def steps_of(plan: Any) -> list[str]:
 
 def log_plan(root: Path, plan: Any, kind: str = "plan") -> None:
     """Record a plan that was made (or a revision of one)."""
-    hosts = sorted({h for s in plan.steps for h in s.hosts})
+    hosts = plan.hosts
     summary = f"Plan {plan.id} made by the {plan.planner} planner" + (
         f", revising {plan.parent} without {', '.join(plan.excluded)}" if plan.parent else "") + "."
     append(root, Entry(time=plan.created_at, kind=kind, summary=summary, plan=plan.id, intent=plan.intent,
@@ -131,7 +131,7 @@ def log_event(root: Path, kind: str, summary: str, plan: Any = None, decision: s
     """Record a refusal, approval, apply or facts run."""
     from planner.planfile import now
 
-    plan_hosts = sorted({h for s in plan.steps for h in s.hosts}) if plan is not None else []
+    plan_hosts = plan.hosts if plan is not None else []
     append(root, Entry(time=now(), kind=kind, summary=summary, plan=plan.id if plan is not None else None,
                        intent=plan.intent if plan is not None else None,
                        hosts=sorted(set(plan_hosts) | set(hosts) | set(outcome or {})), decision=decision,

@@ -66,7 +66,7 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
             raise HomelabError("--exclude revises an existing plan; it takes no --playbook or -e",
                                "homelab plan --exclude PATTERN PLAN_ID")
         parent = planfile.load(ws.state, intent or "latest")
-        hosts = sorted({h for s in parent.steps for h in s.hosts})
+        hosts = parent.hosts
         progress = Progress(hosts, f"Checking plan {parent.id} without {exclude}")
         with interrupt.armed(), progress.shown():
             new = exclude_hosts(ws, parent, exclude, check=not no_check, on_result=progress.on_result,

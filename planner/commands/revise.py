@@ -55,7 +55,7 @@ def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | No
     ws = Workspace.find(inventory or str(project_root() / parent.inputs.inventory))
     interrupt = Interrupt()
     err = console(stderr=True)
-    hosts = sorted({h for s in parent.steps for h in s.hosts})
+    hosts = parent.hosts
     if configured_model(ws.root, model) not in (None, "", "offline"):
         from planner.intent import plan_intent
 
