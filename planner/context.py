@@ -133,10 +133,7 @@ def build(root: Path, inventory: Path, intent: str, budget_tokens: int = DEFAULT
     from planner.inventory import load_inventory, require_valid
 
     inv = require_valid(load_inventory(inventory))
-    groups: dict[str, list[str]] = {}
-    for host, host_groups in inv.hosts.items():
-        for g in host_groups:
-            groups.setdefault(g, []).append(host)
+    groups = inv.group_hosts()
     hosts = []
     for host, host_groups in inv.hosts.items():
         hv = inv.hostvars(host)

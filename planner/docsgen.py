@@ -289,22 +289,11 @@ DEPLOYED = {"k3s": "GitOps on the k3s cluster", "orchestrator": "catalog playboo
             "manual": "by a person, from a checklist"}
 
 
-def members(inv: Any, name: str) -> list[str]:
-    """The hosts a host or group name stands for (child groups included), in inventory order."""
-    if name in inv.hosts:
-        return [name]
-    groups, todo = {name}, [name]
-    while todo:
-        for child in inv.groups.get(todo.pop(), []):
-            if child not in groups:
-                groups.add(child)
-                todo.append(child)
-    return [h for h, g in inv.hosts.items() if name == "all" or groups & set(g)]
-
-
 def _running(svc: Any, inv: Any, found: dict[str, Any]) -> str:
-    """Whether discovery saw the service, by the same rules as drift (its unit, its port, its container)."""
-    read = [(h, found[h]) for h in members(inv, svc.host) if h in found]
+    """Whether discovery saw the service: drift's rule (its unit, its port), or a running container of its name."""
+    from planner.drift import service_running
+
+    read = [(h, found[h]) for h in inv.members(svc.host) if h in found]
     if not read:
         return "not gathered"
     stale = sorted(d.stale_since for _, d in read if d.stale_since)
@@ -313,8 +302,7 @@ def _running(svc: Any, inv: Any, found: dict[str, Any]) -> str:
         up = any(d.reachable and d.services.k3s.present for _, d in read)
         return ("runs in k3s" if up else f"not running (no k3s on {svc.host})") + note
     running = [h for h, d in read
-               if svc.name in d.services.units or (svc.port is not None and svc.port in {x.port for x in
-                                                                                           d.services.listening})
+               if service_running(svc, d)
                or any(c.name == svc.name and (c.state or "").lower().startswith(("running", "up"))
                       for c in d.services.containers)]
     if not running:
@@ -374,7 +362,7 @@ def troubleshooting(root: Path, inv: Any, kb: Any, today: dt.date) -> dict[str, 
     entries = sessions.read(root)
     issues = []
     for issue in kb.issues:
-        hosts = {h for name in issue.affected for h in members(inv, name)}
+        hosts = {h for name in issue.affected for h in inv.members(name)}
         touching = [e for e in entries if hosts & (set(e.hosts) | set(e.outcome))][-RECENT_SESSIONS:]
         issues.append({"issue": issue, "seen": sorted(issue.seen), "recent": issue.seen_within(RECURRING_DAYS, today),
                        "recurring": issue.recurring(today),
@@ -397,21 +385,15 @@ def generate(root: Path, inventory: Path, today: dt.date | None = None) -> dict[
     """Every doc's content by path relative to ``root``, with the existing hand-written sections kept."""
     from planner import knowledge
     from planner.catalog import load_catalog
-    from planner.documented import HostDoc, SiteDoc
-    from planner.drift import compute
-    from planner.facts import read_discovered
-    from planner.inventory import load_inventory, require_valid
+    from planner.drift import compare, load_known
     from planner.render.drift import drift_markdown
 
-    inv = require_valid(load_inventory(inventory))
-    site = SiteDoc.model_validate(inv.groupvars("all"))
-    docs = {h: HostDoc.model_validate({k: v for k, v in inv.hostvars(h).items() if k != "discovered"})
-            for h in inv.hosts}
-    found = {h: d for h in inv.hosts if (d := read_discovered(inventory, h)) is not None}
+    known = load_known(inventory)
+    inv, site, docs, found = known.inv, known.site, known.docs, known.found
     kb = knowledge.load(root)
     day = today or default_today(root, kb)
     contexts = {
-        "docs/INFRASTRUCTURE.md": infrastructure(inv, site, docs, found, drift_markdown(compute(inventory))),
+        "docs/INFRASTRUCTURE.md": infrastructure(inv, site, docs, found, drift_markdown(compare(known))),
         "docs/SERVICES.md": services(inv, site, found),
         "docs/PROCEDURES.md": procedures(load_catalog(root)),
         "docs/TROUBLESHOOTING.md": troubleshooting(root, inv, kb, day),

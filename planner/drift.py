@@ -23,10 +23,13 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.discovered import Discovered
-from planner.documented import HostDoc, SiteDoc
+from planner.documented import HostDoc, Service, SiteDoc
+
+if TYPE_CHECKING:
+    from planner.inventory import Inventory
 
 MEMORY_TOLERANCE = 0.10
 #: Ports every managed host listens on without anyone documenting a service for them.
@@ -109,10 +112,15 @@ def _host_findings(host: str, doc: HostDoc, found: Discovered) -> list[Finding]:
     return out
 
 
-def _service_findings(host: str, groups: set[str], site: SiteDoc, found: Discovered,
-                      k3s_groups: set[str]) -> list[Finding]:
+def service_running(svc: Service, found: Discovered) -> bool:
+    """A documented service counts as running when a unit of its name is active or a process listens on its port."""
+    return svc.name in found.services.units or (
+        svc.port is not None and svc.port in {entry.port for entry in found.services.listening})
+
+
+def _service_findings(host: str, groups: set[str], site: SiteDoc, found: Discovered) -> list[Finding]:
+    """``groups``: every group the host is in (Inventory.groups_of)."""
     out: list[Finding] = []
-    ports = {entry.port for entry in found.services.listening}
     documented_ports: set[int] = set()
     for svc in site.services:
         here = svc.host == host or (svc.host in groups and svc.tier != "k3s")
@@ -123,7 +131,7 @@ def _service_findings(host: str, groups: set[str], site: SiteDoc, found: Discove
             continue
         if not here:
             continue
-        if svc.name in found.services.units or (svc.port is not None and svc.port in ports):
+        if service_running(svc, found):
             continue
         where = f"port {svc.port}" if svc.port else f"unit {svc.name}"
         out.append(Finding(host, "service_missing", f"{svc.name} ({where})", "not running",
@@ -141,23 +149,40 @@ def _service_findings(host: str, groups: set[str], site: SiteDoc, found: Discove
     return out
 
 
-def compute(inventory: Path) -> DriftReport:
-    """Compare every host of the inventory with its discovered block."""
+@dataclass(frozen=True)
+class Known:
+    """What is documented and what was discovered, read once for drift and docs alike."""
+
+    inv: Inventory
+    site: SiteDoc
+    docs: dict[str, HostDoc]
+    found: dict[str, Discovered]  # hosts never gathered are absent
+
+
+def load_known(inventory: Path) -> Known:
+    """Read the inventory, each host's documentation and its discovered block."""
     from planner.facts import read_discovered
     from planner.inventory import load_inventory, require_valid
 
     inv = require_valid(load_inventory(inventory))
-    site = SiteDoc.model_validate(inv.groupvars("all"))
-    docs: dict[str, HostDoc] = {}
-    found: dict[str, Discovered] = {}
-    for host in inv.hosts:
-        docs[host] = HostDoc.model_validate({k: v for k, v in inv.hostvars(host).items() if k != "discovered"})
-        block = read_discovered(inventory, host)
-        if block is not None:
-            found[host] = block
-    k3s_groups = {g for host, d in found.items() if d.reachable and d.services.k3s.present for g in inv.hosts[host]}
+    docs = {h: HostDoc.model_validate({k: v for k, v in inv.hostvars(h).items() if k != "discovered"})
+            for h in inv.hosts}
+    found = {h: d for h in inv.hosts if (d := read_discovered(inventory, h)) is not None}
+    return Known(inv, SiteDoc.model_validate(inv.groupvars("all")), docs, found)
+
+
+def compute(inventory: Path) -> DriftReport:
+    """Compare every host of the inventory with its discovered block."""
+    return compare(load_known(inventory))
+
+
+def compare(known: Known) -> DriftReport:
+    """Drift findings for already loaded documentation and facts."""
+    inv, site, docs, found = known.inv, known.site, known.docs, known.found
+    k3s_groups = {g for host, d in found.items() if d.reachable and d.services.k3s.present
+                  for g in inv.groups_of(host)}
     findings: list[Finding] = []
-    for host, groups in inv.hosts.items():
+    for host in inv.hosts:
         d = found.get(host)
         if d is None:
             continue
@@ -171,18 +196,18 @@ def compute(inventory: Path) -> DriftReport:
                                     "answers, but nothing about it is documented (no description, address or hardware)"))
             continue
         findings.extend(_host_findings(host, doc, d))
-        findings.extend(_service_findings(host, set(groups), site, d, k3s_groups))
-    findings.extend(_k3s_findings(inv.hosts, site, found, k3s_groups))
+        findings.extend(_service_findings(host, inv.groups_of(host), site, d))
+    findings.extend(_k3s_findings(inv, site, found, k3s_groups))
     return DriftReport(findings, sorted(found), [h for h in inv.hosts if h not in found])
 
 
-def _k3s_findings(hosts: dict[str, list[str]], site: SiteDoc, found: dict[str, Discovered],
+def _k3s_findings(inv: Inventory, site: SiteDoc, found: dict[str, Discovered],
                   k3s_groups: set[str]) -> list[Finding]:
     out = []
     for svc in site.services:
         if svc.tier != "k3s" or svc.host in k3s_groups:
             continue
-        members = [h for h, groups in hosts.items() if svc.host in groups and h in found and found[h].reachable]
+        members = [h for h in inv.members(svc.host) if h in found and found[h].reachable]
         if members:  # hosts of the group were read and none runs k3s
             out.append(Finding(svc.host, "service_missing", f"{svc.name} (k3s on {svc.host})", "k3s not running",
                                f"{svc.name} runs in k3s, but no host of {svc.host} runs k3s"))

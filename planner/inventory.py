@@ -64,6 +64,28 @@ class Inventory:
                 merged.update(yamlio.plain(source.doc))
         return merged
 
+    def groups_of(self, host: str) -> set[str]:
+        """Every group ``host`` is in: its own, their parents up to ``all``."""
+        found = set(self.hosts.get(host, [])) | {"all"}
+        todo = list(found)
+        while todo:
+            group = todo.pop()
+            for parent, children in self.groups.items():
+                if group in children and parent not in found:
+                    found.add(parent)
+                    todo.append(parent)
+        return found
+
+    def members(self, name: str) -> list[str]:
+        """The hosts a host or group name stands for (child groups included), in inventory order."""
+        if name in self.hosts:
+            return [name]
+        return [h for h in self.hosts if name in self.groups_of(h)]
+
+    def group_hosts(self) -> dict[str, list[str]]:
+        """Each group but ``all`` with its hosts, child groups' included; groups with none left out."""
+        return {g: members for g in self.groups if g != "all" and (members := self.members(g))}
+
     def groupvars(self, group: str) -> dict[str, Any]:
         """Variables from ``group_vars/<group>`` files, as plain data."""
         merged: dict[str, Any] = {}

@@ -66,11 +66,7 @@ def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | No
                               check=not no_check, on_result=progress.on_result, cancel=interrupt, parent=parent.id)
     else:
         inv = load_inventory(ws.inventory)
-        groups: dict[str, list[str]] = {}
-        for host, host_groups in inv.hosts.items():
-            for g in host_groups:
-                groups.setdefault(g, []).append(host)
-        named = [h for h in context.mentioned_hosts(amendment, list(inv.hosts), groups) if h in hosts]
+        named = [h for h in context.mentioned_hosts(amendment, list(inv.hosts), inv.group_hosts()) if h in hosts]
         if not named or not _EXCLUDING.search(amendment):
             raise HomelabError("the offline planner can only revise a plan by leaving hosts out",
                                f'name the hosts to leave out ("skip maas", "delay the k3s nodes"); plan {parent.id} '

@@ -66,14 +66,14 @@ def test_services_documented_but_missing_and_running_but_undocumented() -> None:
         {"address": "0.0.0.0", "port": 11434, "process": "ollama"},
     ]}})
     found = {(f.field, f.documented.split()[0] if f.field == "service_missing" else f.discovered.split()[0])
-             for f in _service_findings("mon", {"monitoring"}, SITE, running, set())}
+             for f in _service_findings("mon", {"monitoring", "all"}, SITE, running)}
     # sshd is management and postgres only listens on loopback: neither is a finding.
     assert found == {("service_missing", "prometheus"), ("service_undocumented", "ollama")}
 
 
 def test_a_unit_of_the_service_name_counts_as_running() -> None:
     by_unit = Discovered.model_validate({"services": {"units": ["prometheus", "uptime-kuma"]}})
-    assert _service_findings("mon", {"monitoring"}, SITE, by_unit, set()) == []
+    assert _service_findings("mon", {"monitoring", "all"}, SITE, by_unit) == []
 
 
 def test_host_facts_are_normalised_from_ansible_and_the_module() -> None:
