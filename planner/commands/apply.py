@@ -98,14 +98,11 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:
 @contextmanager
 def _refusals_logged(ws, plan) -> Iterator[None]:
     """A refusal (stale, edited, locked, already applied) goes into the session log, then on to the person."""
-    from planner.applying import StalePlanError
-    from planner.lock import LockHeldError
-    from planner.planfile import PlanFileError
     from planner.sessions import log_event
 
     try:
         yield
-    except (StalePlanError, LockHeldError, PlanFileError, HomelabError) as err:
+    except HomelabError as err:  # stale, edited, locked, already applied: the REFUSED ones are logged
         if err.exit_code == ExitCode.REFUSED:
             log_event(ws.root, "refusal", f"Apply of plan {plan.id} refused: {err.message}", plan,
                       decision="refused by the tool")

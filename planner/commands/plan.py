@@ -113,7 +113,7 @@ def _plan_from_words(ws, intent: str, model: str | None, show_prompt: bool, no_c
                      output: str | None, interrupt) -> None:
     from planner import context
     from planner.intent import plan_intent
-    from planner.planners import choose, configured_model
+    from planner.planners import choose
     from planner.progress import Progress
 
     err = console(stderr=True)
@@ -126,7 +126,7 @@ def _plan_from_words(ws, intent: str, model: str | None, show_prompt: bool, no_c
         err.print(f"Nothing was sent. Context: {pack.size_chars} characters, about {pack.tokens_estimate} tokens "
                   f"(budget {pack.budget_tokens}); {pack.dropped_for_budget} memory item(s) left out for the budget.")
         return
-    if configured_model(ws.root, model) in (None, "", "offline"):
+    if chosen.name == "offline":
         err.print("[dim]Offline planner (no model configured): set --model, $HOMELAB_MODEL or `model:` in "
                   ".homelab/config.yml to plan with an LLM.[/dim]")
     progress = Progress([], f"Planning with the {chosen.name} planner")

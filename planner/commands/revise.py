@@ -46,7 +46,7 @@ def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | No
     from planner.inventory import load_inventory
     from planner.paths import project_root, state_dir
     from planner.planfile import ManualItem
-    from planner.planners import choose, configured_model
+    from planner.planners import choose
     from planner.planning import Workspace, exclude_hosts
     from planner.progress import Interrupt, Progress
 
@@ -56,13 +56,14 @@ def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | No
     interrupt = Interrupt()
     err = console(stderr=True)
     hosts = parent.hosts
-    if configured_model(ws.root, model) not in (None, "", "offline"):
+    chosen = choose(ws.root, model)
+    if chosen.name != "offline":
         from planner.intent import plan_intent
 
         intent = f"{parent.intent}\nAmendment to the plan above: {amendment}"
         progress = Progress([], f"Revising plan {parent.id} with the LLM planner")
         with interrupt.armed(), progress.shown():
-            new = plan_intent(ws, intent, choose(ws.root, model), context.build(ws.root, ws.inventory, intent),
+            new = plan_intent(ws, intent, chosen, context.build(ws.root, ws.inventory, intent),
                               check=not no_check, on_result=progress.on_result, cancel=interrupt, parent=parent.id)
     else:
         inv = load_inventory(ws.inventory)
