@@ -18,7 +18,7 @@ from typing import Any
 
 SESSIONS_DIR = Path("docs") / "sessions"
 _MARK = "<!-- homelab-entry "
-_KINDS = ("plan", "revise", "refusal", "approval", "apply")
+_KINDS = ("plan", "revise", "refusal", "approval", "apply", "facts")
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def log_plan(root: Path, plan: Any, kind: str = "plan") -> None:
 
 def log_event(root: Path, kind: str, summary: str, plan: Any = None, decision: str | None = None,
               outcome: dict[str, str] | None = None, hosts: Iterable[str] = ()) -> None:
-    """Record a refusal, an approval or an apply."""
+    """Record a refusal, approval, apply or facts run."""
     from planner.planfile import now
 
     plan_hosts = plan.hosts if plan is not None else []
