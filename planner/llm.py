@@ -17,6 +17,9 @@ logging integration configured through the environment would ship prompts
 somewhere else). Time is bounded here, not by litellm: one request per call,
 ``timeout`` on it, and no retries inside litellm or the OpenAI client
 (``num_retries`` also needs ``tenacity``, which litellm does not declare).
+That ``timeout`` bounds each read, not the request: a server that sends an
+answer a byte at a time would hold the call for minutes. So the request runs
+in a worker thread and the caller stops waiting at the same deadline.
 The planner runs its own retry loop, which also covers invalid output.
 
 litellm's exceptions become :class:`LlmError` subclasses with a message a
@@ -29,7 +32,9 @@ import email.utils
 import os
 import re
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -157,11 +162,53 @@ def complete(model: str, messages: list[dict[str, Any]], *, api_base: str | None
         kwargs["max_tokens"] = max_tokens
     where = api_base or (f"the {model.split('/', 1)[0]} API" if "/" in model else "the provider's API")
     try:
-        response = litellm.completion(model=model, messages=messages, api_base=api_base, api_key=api_key,
-                                      timeout=timeout_s, num_retries=0, max_retries=0, **kwargs)
+        response = _within(timeout_s, lambda: litellm.completion(
+            model=model, messages=messages, api_base=api_base, api_key=api_key,
+            timeout=timeout_s, num_retries=0, max_retries=0, **kwargs))
+    except _DeadlinePassed:
+        raise _timed_out(model, where, timeout_s, "the answer was still arriving") from None
     except Exception as err:  # litellm raises its own classes, the OpenAI SDK's and plain ones
         raise _translate(litellm, err, model, where, timeout_s) from None
     return _reply(litellm, response, response_format_mode, tool)
+
+
+class _DeadlinePassed(Exception):
+    pass
+
+
+#: Beyond the timeout, for the client's own timeout to fire first when it can (its error says more).
+_DEADLINE_GRACE_S = 0.5
+
+
+def _within(timeout_s: float, call: Callable[[], Any]) -> Any:
+    """``call()``, or :class:`_DeadlinePassed` once ``timeout_s`` has gone by.
+
+    The worker is a daemon thread left to finish on its own: the HTTP client
+    offers no way to cancel a request from another thread, and the process
+    must not wait for it at exit.
+    """
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as err:  # handed to the caller, which re-raises it
+            box["error"] = err
+
+    worker = threading.Thread(target=run, name="llm-request", daemon=True)
+    worker.start()
+    worker.join(timeout_s + _DEADLINE_GRACE_S)
+    if worker.is_alive():
+        raise _DeadlinePassed
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _timed_out(model: str, where: str, timeout_s: float, said: str) -> LlmTimeout:
+    return LlmTimeout(f"no answer from {model} at {where} within {timeout_s:g} s",
+                      "a large local model may need longer: raise timeout_s in .homelab/config.yml "
+                      "(or $HOMELAB_MODEL_TIMEOUT)", details=[said])
 
 
 def _reply(litellm: Any, response: Any, mode: str, tool: str) -> LlmReply:
@@ -247,9 +294,7 @@ def _translate(litellm: Any, err: Exception, model: str, where: str, timeout_s: 
     # A timeout is also an APIConnectionError in the OpenAI SDK: test it first. litellm reports a refused
     # connection as a 500 InternalServerError, so the cause chain decides, not the outer class.
     if any(isinstance(c, exc.Timeout | openai.APITimeoutError) for c in causes):
-        return LlmTimeout(f"no answer from {model} at {where} within {timeout_s:g} s",
-                          "a large local model may need longer: raise timeout_s in .homelab/config.yml "
-                          "(or $HOMELAB_MODEL_TIMEOUT)", details=[said])
+        return _timed_out(model, where, timeout_s, said)
     if any(isinstance(c, exc.APIConnectionError | openai.APIConnectionError) for c in causes):
         reason = _server_text(causes[-1])
         return LlmUnreachable(f"cannot reach {where} for {model}: {reason}",

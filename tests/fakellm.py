@@ -33,6 +33,7 @@ class Behaviour:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     error: str = ""
+    trickle_s: float = 0.0  # seconds between the body's bytes, once the headers are out
 
 
 def answer(draft: dict[str, Any] | str) -> Behaviour:
@@ -48,6 +49,11 @@ def tool_call(draft: dict[str, Any] | str) -> Behaviour:
 def slow(seconds: float, draft: dict[str, Any] | str = "{}") -> Behaviour:
     """An answer that comes only after ``seconds``."""
     return Behaviour(content=draft if isinstance(draft, str) else json.dumps(draft), delay_s=seconds)
+
+
+def trickle(seconds_per_byte: float, draft: dict[str, Any] | str = "{}") -> Behaviour:
+    """Headers at once, then the body a byte at a time: every read succeeds, the whole answer never comes."""
+    return Behaviour(content=draft if isinstance(draft, str) else json.dumps(draft), trickle_s=seconds_per_byte)
 
 
 def http_error(status: int, message: str = "scripted failure", headers: dict[str, str] | None = None) -> Behaviour:
@@ -147,9 +153,10 @@ class FakeLLM:
                     self._send(behaviour.status, {"error": {"message": behaviour.error, "type": kind,
                                                             "code": kind}}, behaviour.headers)
                     return
-                self._send(200, fake._completion(body, behaviour), behaviour.headers)
+                self._send(200, fake._completion(body, behaviour), behaviour.headers, behaviour.trickle_s)
 
-            def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None,
+                      trickle_s: float = 0.0) -> None:
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)
@@ -158,7 +165,15 @@ class FakeLLM:
                     for name, value in (headers or {}).items():
                         self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(data)
+                    if not trickle_s:
+                        self.wfile.write(data)
+                        return
+                    self.wfile.flush()
+                    for i in range(len(data)):
+                        if fake._stopping.wait(trickle_s):
+                            return
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout test)
 

@@ -29,7 +29,7 @@ from planner.planners.llm import InvalidModelOutput, LlmPlanner, draft_schema  #
 from planner.planning import Workspace  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 from tests.fakellm import (  # noqa: E402
-    COMPLETION_TOKENS, PROMPT_TOKENS, FakeLLM, answer, http_error, rate_limited, slow, tool_call,
+    COMPLETION_TOKENS, PROMPT_TOKENS, FakeLLM, answer, http_error, rate_limited, slow, tool_call, trickle,
 )
 
 MODEL = "openai/test-model"
@@ -225,6 +225,18 @@ def test_slow_answer_times_out_within_bounds(server: FakeLLM, ws: Workspace, pac
     assert len(server.requests) == 2
     assert "gave up after 2 request(s)" in caught.value.details
     assert "timeout_s" in caught.value.hint
+
+
+def test_a_trickling_answer_is_cut_off_at_the_whole_request_timeout(
+        server: FakeLLM, ws: Workspace, pack: context.ContextPack) -> None:
+    # Each byte comes well inside the 1 s timeout, so a per-read timeout alone would wait minutes.
+    server.always(trickle(0.2, GOOD))
+    started = time.monotonic()
+    with pytest.raises(llm.LlmTimeout, match="within 1 s"):
+        draft_plan(ws, INTENT, planner_for(server, timeout_s=1, retries=0), pack)
+    elapsed = time.monotonic() - started
+    assert elapsed < 4, elapsed
+    assert len(server.requests) == 1
 
 
 def test_rate_limited_twice_then_good(server: FakeLLM, ws: Workspace, pack: context.ContextPack,
