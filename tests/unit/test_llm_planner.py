@@ -13,6 +13,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
@@ -97,7 +98,6 @@ def test_schema_from_the_real_catalog(pack: context.ContextPack) -> None:
 
 
 def test_schema_accepts_a_good_draft_and_rejects_a_wrong_one(pack: context.ContextPack) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     schema = draft_schema(pack.catalog)
     jsonschema.validate(GOOD, schema)
     for bad in (UNKNOWN_PLAYBOOK,
