@@ -16,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from planner.yamlio.edit import edit_text, load_fast
+from planner.yamlio.edit import edit_text
+from planner.yamlio.reading import load_fast
 
 FACTS = {"gathered_at": "2026-11-26T00:00:00Z", "os": "Debian 12", "cpus": 16, "disks": ["sda", "nvme0n1"]}
 

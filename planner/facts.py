@@ -76,7 +76,7 @@ def host_vars_file(inventory: Path, host: str) -> Path:
 
 def read_discovered(inventory: Path, host: str) -> Discovered | None:
     """The host's current discovered block, if any (fast loader: nothing is written here)."""
-    from planner.yamlio.edit import load_fast
+    from planner.yamlio.reading import load_fast
 
     path = host_vars_file(inventory, host)
     if not path.exists():
@@ -115,7 +115,8 @@ def gather(ws: Workspace, hosts: list[str], cancel: Callable[[], bool] = lambda:
 
 def write_back(ws: Workspace, gathered: Gathered, hosts: list[str]) -> WriteBack:
     """Write every host's discovered block (caller holds the inventory lock)."""
-    from planner.yamlio.edit import YamlEditError, set_in_file
+    from planner.yamlio.files import set_in_file
+    from planner.yamlio.text import YamlEditError
 
     now = planfile.now()
     written: dict[str, Path] = {}

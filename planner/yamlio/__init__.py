@@ -3,7 +3,9 @@
 Files people edit by hand are read in round-trip mode so every value keeps
 the line and column it came from: validation errors can then point at
 ``file:line:col``. The writer that puts discovered values back into such
-files without disturbing anything else is :mod:`planner.yamlio.edit`.
+files without disturbing anything else is :mod:`planner.yamlio.edit` (text),
+with :mod:`planner.yamlio.files` (the file on disk), :mod:`planner.yamlio.reading`
+(plain data as Ansible reads it) and :mod:`planner.yamlio.text` (how values are spelled).
 ruamel.yaml is imported on first use to keep ``homelab --help`` fast.
 """
 

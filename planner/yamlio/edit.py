@@ -12,48 +12,41 @@ stays as it was, so a write that changes nothing returns the text unchanged.
 New values are written explicitly typed (strings always quoted, floats always
 with a dot) so that YAML 1.1 and 1.2 readers agree on them. Before the new text
 is handed back it is read again and compared with what was meant; a splice that
-would change any other value raises instead of writing.
+would change any other value raises instead of writing. Reading and comparing
+live in :mod:`planner.yamlio.reading`, the file on disk in :mod:`planner.yamlio.files`.
 """
 
 from __future__ import annotations
 
-import functools
-import math
-import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
-from planner.yamlio import Location, YamlSyntaxError
+from planner.yamlio import Location
+from planner.yamlio.reading import (
+    _Alias,
+    _construct_unsafe,
+    _hk,
+    _load_plain,
+    _marked,
+    _refuse_vault_file,
+    _ruamel,
+    _same_value,
+    _unshare,
+)
 from planner.yamlio.text import (
     _DOC_END,
     _NEEDS_ESCAPES,
-    _RESOLVERS,
     _STD,
     _TEMPLATE,
     Tagged,
     YamlEditError,
     flow_text,
-    implicit_tag,
     key_text,
     scalar_text,
 )
 
-__all__ = ["Tagged", "YamlEditError", "delete_text", "edit_text", "load_fast", "set_in_file"]
-
-@dataclass(eq=False)
-class _Alias:
-    """One ``*name`` in the text (the composer hands back the anchored node itself)."""
-
-    target: Any
-    name: str
-    start: int
-    end: int
-    line: int
-    column: int
+__all__ = ["Tagged", "YamlEditError", "delete_text", "edit_text"]
 
 
 class _Patch:
@@ -68,108 +61,6 @@ _DELETE = object()
 
 class _Unusual(Exception):
     """A node the quick plain reading leaves to the real constructor."""
-
-
-@functools.cache
-def _ruamel() -> Any:
-    """The ruamel pieces, built on first use so that reading commands don't pay for them."""
-    from types import SimpleNamespace
-
-    from ruamel.yaml import YAML
-    from ruamel.yaml.composer import Composer
-    from ruamel.yaml.constructor import SafeConstructor
-    from ruamel.yaml.error import MarkedYAMLError
-    from ruamel.yaml.events import AliasEvent
-    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
-    from ruamel.yaml.resolver import VersionedResolver
-
-    class Resolver11(VersionedResolver):
-        @property
-        def processing_version(self) -> Any:
-            return (1, 1)
-
-        @property
-        def versioned_resolver(self) -> Any:
-            return _RESOLVERS
-
-    class SpanComposer(Composer):
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            if self.parser.check_event(AliasEvent):
-                event = self.parser.peek_event()
-                if event.anchor in self.anchors:
-                    self.parser.get_event()
-                    ref = _Alias(self.anchors[event.anchor], event.anchor, event.start_mark.index,
-                                 event.end_mark.index, event.start_mark.line, event.start_mark.column)
-                    self.loader.span_aliases.append(ref)
-                    return ref
-            node = super().compose_node(parent, index)
-            if node.tag == "!vault":
-                self.loader.span_vaults.append(node)
-            return node
-
-    class PlainConstructor(SafeConstructor):
-        def check_mapping_key(self, node: Any, key_node: Any, mapping: Any, key: Any, value: Any) -> bool:
-            return True  # as Ansible: the last of duplicate keys wins
-
-        def construct_tagged(self, node: Any) -> Any:
-            if isinstance(node, ScalarNode):
-                if node.tag == "!unsafe":
-                    return _construct_unsafe(self, node)
-                return Tagged(str(node.tag), str(self.construct_scalar(node)))
-            if isinstance(node, SequenceNode):
-                return [self.construct_object(child, deep=True) for child in node.value]
-            return self.construct_mapping(node, deep=True)
-
-    PlainConstructor.add_constructor(None, PlainConstructor.construct_tagged)
-    return SimpleNamespace(YAML=YAML, Resolver=Resolver11, Composer=SpanComposer, Constructor=PlainConstructor,
-                           MarkedYAMLError=MarkedYAMLError, MappingNode=MappingNode, ScalarNode=ScalarNode,
-                           SequenceNode=SequenceNode)
-
-
-def _construct_unsafe(constructor: Any, node: Any) -> Any:
-    # Ansible marks the value untrusted but resolves its text as if it were
-    # plain: `!unsafe '123'` is the int 123 and `!unsafe ''` is None.
-    build = constructor.yaml_constructors.get(implicit_tag(node.value))
-    return build(constructor, node) if build else str(node.value)
-
-
-def _marked(err: Any, display: str) -> Location:
-    mark = err.problem_mark or err.context_mark
-    return Location(display, mark.line + 1, mark.column + 1) if mark else Location(display, 1, 1)
-
-
-def _refuse_vault_file(text: str, display: str) -> None:
-    if text.lstrip().startswith("$ANSIBLE_VAULT"):
-        raise YamlEditError("the whole file is encrypted with ansible-vault", Location(display, 1, 1),
-                            "keep machine-written values in an unencrypted file next to it")
-
-
-def _load_plain(text: str, display: str, pure: bool = False) -> Any:
-    r = _ruamel()
-    yaml = r.YAML(typ="safe", pure=pure)
-    yaml.Resolver = r.Resolver
-    yaml.Constructor = r.Constructor
-    yaml.allow_duplicate_keys = True
-    try:
-        return yaml.load(text)
-    except r.MarkedYAMLError as err:
-        problem = " ".join(str(p).strip() for p in (err.context, err.problem) if p) or "invalid YAML"
-        raise YamlSyntaxError(_marked(err, display), problem.replace("\n", " ")) from None
-
-
-def load_fast(path: Path) -> Any:
-    """Read a YAML file to plain data, as Ansible would, for callers that write nothing back.
-
-    YAML 1.1 like Ansible; the C parser when ruamel's is installed. ``!unsafe``
-    values read as Ansible reads them (the tag only marks them untrusted);
-    ``!vault`` and other local tags become a :class:`Tagged` holding their text
-    (nothing is decrypted). A file encrypted as a whole raises
-    :class:`YamlSyntaxError`, like a file that is not YAML.
-    """
-    text = path.read_text(encoding="utf-8-sig")
-    if text.lstrip().startswith("$ANSIBLE_VAULT"):
-        raise YamlSyntaxError(Location(str(path), 1, 1), "the whole file is encrypted with ansible-vault")
-    return _load_plain(text, str(path))
 
 
 def edit_text(text: str, path: tuple[str | int, ...], value: Any, *, unsafe: bool = False) -> str:
@@ -195,65 +86,6 @@ def delete_text(text: str, path: tuple[str | int, ...]) -> str:
     if not path:
         raise YamlEditError("an empty key path names the whole document; it cannot be deleted")
     return _edit(text, path, _DELETE, unsafe=False, display="<text>")
-
-
-def set_in_file(path: Path, key_path: tuple, value: Any, *, unsafe: bool = False, header: str | None = None) -> bool:
-    """Set ``key_path`` to ``value`` in the file at ``path``; return whether the file was written.
-
-    The file is read and written byte for byte (CRLF stays CRLF) and replaced
-    atomically with its mode kept. When nothing changes it is not touched at
-    all, so its mtime stays. A missing file is created as ``---`` preceded by
-    ``header`` as comment lines.
-    """
-    try:
-        with path.open("r", encoding="utf-8", newline="") as fh:
-            text = fh.read()
-        existed = True
-    except UnicodeDecodeError as err:
-        raise YamlEditError(f"the file is not UTF-8 text ({err.reason} at byte {err.start})",
-                            Location(str(path), 1, 1)) from None
-    except FileNotFoundError:
-        comments = "".join((line if line.startswith("#") else f"# {line}".rstrip()) + "\n"
-                           for line in (header or "").splitlines())
-        text, existed = comments + "---\n", False
-    new = _edit(text, tuple(key_path), value, unsafe=unsafe, display=str(path))
-    if existed and new == text:
-        return False
-    _atomic_write(path, new)
-    return True
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    # Write through a symlink to the file it names, so the link stays a link.
-    target = Path(os.path.realpath(path))
-    mode = None
-    try:
-        mode = target.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        pass
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies to new files
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            if mode is not None:
-                os.fchmod(fh.fileno(), mode)
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 def _edit(text: str, path: tuple, value: Any, *, unsafe: bool, display: str) -> str:
@@ -293,56 +125,6 @@ def _verify(editor: _Editor, new: str, path: tuple, value: Any) -> None:
     if not _same_value(got if got is not None else {}, expected):
         raise YamlEditError("the edit would change other values in the file; nothing was written",
                             Location(display, 1, 1), "this is a bug in the YAML writer: please report it with the file")
-
-
-def _unshare(value: Any) -> Any:
-    # Aliases load as one shared object; the expected document must not change
-    # the other places when one is set.
-    if isinstance(value, Mapping):
-        return {k: _unshare(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_unshare(v) for v in value]
-    return value
-
-
-def _hk(value: Any) -> Any:
-    """A dict key that keeps apart what YAML keeps apart (``1``, ``true``, ``'1'``)."""
-    if value is None:
-        return ("null",)
-    if isinstance(value, bool):
-        return ("bool", value)
-    if isinstance(value, Tagged):
-        return ("tagged", value.tag, str(value))
-    if isinstance(value, int):
-        return ("int", int(value))
-    if isinstance(value, str):
-        return ("str", str(value))
-    if isinstance(value, (float, date)):
-        return (type(value).__name__, value)
-    return ("other", repr(value))
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    """Equal in value *and* kind: ``True`` is not ``1``, ``'1'`` is not ``1``."""
-    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
-        return type(a) is type(b) and a == b
-    if isinstance(a, Tagged) or isinstance(b, Tagged):
-        return isinstance(a, Tagged) and isinstance(b, Tagged) and a == b
-    for kind in (int, float, str, bytes):
-        if isinstance(a, kind) or isinstance(b, kind):
-            if not (isinstance(a, kind) and isinstance(b, kind)):
-                return False
-            if kind is float and math.isnan(a) and math.isnan(b):
-                return True
-            return kind(a) == kind(b)
-    if isinstance(a, (date, datetime)):
-        return type(a) is type(b) and a == b
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        bk = {_hk(k): v for k, v in b.items()}
-        return len(a) == len(bk) and all(_hk(k) in bk and _same_value(v, bk[_hk(k)]) for k, v in a.items())
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
-    return False
 
 
 def _materialize(value: Any) -> Any:

@@ -55,7 +55,7 @@ def in_copy(copy: Path) -> dict[str, str]:
 def set_discovered(inventory: Path, host: str, block: dict) -> None:
     path = inventory / "host_vars" / f"{host}.yml"
     try:
-        from planner.yamlio.edit import set_in_file
+        from planner.yamlio.files import set_in_file
     except ImportError:  # the round-trip writer is optional here: plain YAML appended reads the same
         from planner.yamlio import dump_plain
 

@@ -109,7 +109,7 @@ def test_host_facts_are_normalised_from_ansible_and_the_module() -> None:
 
 def test_compute_reads_the_inventory_and_reports_reachability(tmp_path) -> None:
     from planner.drift import compute
-    from planner.yamlio.edit import set_in_file
+    from planner.yamlio.files import set_in_file
 
     inv = tmp_path / "inventory"
     (inv / "host_vars").mkdir(parents=True)

@@ -11,14 +11,9 @@ from typing import Any
 import pytest
 
 from planner.yamlio import YamlSyntaxError
-from planner.yamlio.edit import (
-    Tagged,
-    YamlEditError,
-    delete_text,
-    edit_text,
-    load_fast,
-    set_in_file,
-)
+from planner.yamlio.edit import Tagged, YamlEditError, delete_text, edit_text
+from planner.yamlio.files import set_in_file
+from planner.yamlio.reading import load_fast
 from tests.conftest import FIXTURES
 
 CORPUS = sorted(p for p in (FIXTURES / "inventories-public").rglob("*") if p.suffix in (".yml", ".yaml"))

@@ -1,0 +1,72 @@
+"""Write-back into a YAML file on disk: read byte for byte, edit surgically, replace atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from planner.yamlio import Location
+from planner.yamlio.edit import _edit
+from planner.yamlio.text import YamlEditError
+
+__all__ = ["set_in_file"]
+
+
+def set_in_file(path: Path, key_path: tuple, value: Any, *, unsafe: bool = False, header: str | None = None) -> bool:
+    """Set ``key_path`` to ``value`` in the file at ``path``; return whether the file was written.
+
+    The file is read and written byte for byte (CRLF stays CRLF) and replaced
+    atomically with its mode kept. When nothing changes it is not touched at
+    all, so its mtime stays. A missing file is created as ``---`` preceded by
+    ``header`` as comment lines.
+    """
+    try:
+        with path.open("r", encoding="utf-8", newline="") as fh:
+            text = fh.read()
+        existed = True
+    except UnicodeDecodeError as err:
+        raise YamlEditError(f"the file is not UTF-8 text ({err.reason} at byte {err.start})",
+                            Location(str(path), 1, 1)) from None
+    except FileNotFoundError:
+        comments = "".join((line if line.startswith("#") else f"# {line}".rstrip()) + "\n"
+                           for line in (header or "").splitlines())
+        text, existed = comments + "---\n", False
+    new = _edit(text, tuple(key_path), value, unsafe=unsafe, display=str(path))
+    if existed and new == text:
+        return False
+    _atomic_write(path, new)
+    return True
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    # Write through a symlink to the file it names, so the link stays a link.
+    target = Path(os.path.realpath(path))
+    mode = None
+    try:
+        mode = target.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        pass
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies to new files
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            if mode is not None:
+                os.fchmod(fh.fileno(), mode)
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    try:  # make the rename itself durable
+        dir_fd = os.open(target.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
