@@ -47,7 +47,8 @@ def parse_extra_vars(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise PlanValidationError(f"-e {pair!r} is not key=value", "write -e name=value, e.g. -e baseline_timezone=Europe/Berlin")
         value = value.strip()
-        if value[:1] in "[{":
+        # Jinja stays a string so that validation names it as Jinja, not as broken JSON.
+        if value[:1] in ("[", "{") and not _has_jinja(value):
             try:
                 out[key.strip()] = json.loads(value)
                 continue
@@ -112,22 +113,52 @@ def check_vars(entry: CatalogEntry, given: dict[str, Any]) -> dict[str, Any]:
 
 def resolve_hosts(inventory: Path, pattern: str) -> tuple[str, ...]:
     """The inventory hosts a --limit pattern selects, or a PlanValidationError naming the closest names."""
-    if _has_jinja(pattern):
-        raise PlanValidationError(f"limit {pattern!r} contains Jinja", "give host or group names")
+    _check_pattern(pattern)
+    from ansible.errors import AnsibleError
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
 
     # Ansible prints "could not match" warnings itself; this function reports instead.
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
-        manager = InventoryManager(loader=DataLoader(), sources=[str(inventory)])
-        hosts = tuple(h.name for h in manager.get_hosts(pattern))
+        try:
+            manager = InventoryManager(loader=DataLoader(), sources=[str(inventory)])
+        except AnsibleError as err:
+            raise PlanValidationError(f"Ansible cannot read the inventory {inventory}: {_first_line(err)}",
+                                      f"homelab inventory validate -i {inventory} shows where") from None
         names = sorted(set(manager.hosts) | set(manager.groups))
+        try:
+            hosts = tuple(h.name for h in manager.get_hosts(pattern))
+        except (AnsibleError, IndexError, ValueError) as err:  # Ansible's pattern parser raises all three
+            raise PlanValidationError(f"limit {pattern!r} is not a host pattern Ansible can read: "
+                                      f"{_first_line(err) or type(err).__name__}",
+                                      "give host or group names, joined with ',' ':&' ':!', or '~regex'") from None
     if not hosts:
         words = [w for w in re.split(r"[:,&!]+", pattern) if w and w not in names]
         close = sorted({c for w in words for c in difflib.get_close_matches(w, names, n=3, cutoff=0.5)})
         hint = f"closest host and group names: {', '.join(close)}" if close else f"hosts and groups: {', '.join(names)}"
         raise PlanValidationError(f"limit {pattern!r} matches no host in {inventory}", hint)
     return hosts
+
+
+def _check_pattern(pattern: str) -> None:
+    """What Ansible's own parser lets through silently: an empty pattern, and a '~' regex that does not
+    compile, both select every host."""
+    if not pattern.strip():
+        raise PlanValidationError("the limit is empty", "give host or group names, or 'all' for every host")
+    if _has_jinja(pattern):
+        raise PlanValidationError(f"limit {pattern!r} contains Jinja", "give host or group names")
+    for term in re.split(r"[,:]", pattern):
+        term = term.lstrip("!&")
+        if term.startswith("~"):
+            try:
+                re.compile(term[1:])
+            except re.error as err:
+                raise PlanValidationError(f"limit {pattern!r}: {term!r} is not a valid regular expression ({err})",
+                                          "fix the expression after '~', or give host or group names") from None
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(getattr(err, "message", "") or err).strip().splitlines() or [""])[0]
 
 
 def check_step(entry: CatalogEntry, limit: str, given: dict[str, Any], inventory: Path) -> CheckedStep:

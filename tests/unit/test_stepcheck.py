@@ -58,6 +58,37 @@ def test_a_limit_that_matches_nothing_names_the_closest() -> None:
     assert "k3s" in (info.value.hint or "")
 
 
+@pytest.mark.parametrize(("pattern", "expected"), [
+    ("", "the limit is empty"),
+    ("  ", "the limit is empty"),
+    ("~[", "is not a valid regular expression"),       # Ansible alone would select every host
+    ("all:!~(", "is not a valid regular expression"),
+    ("k3s:&[", "is not a host pattern Ansible can read"),  # IndexError inside Ansible's parser
+    ("k3s[5]", "No hosts matched the subscripted pattern"),
+])
+def test_a_limit_ansible_cannot_read_is_refused_not_widened(pattern: str, expected: str) -> None:
+    with pytest.raises(PlanValidationError) as info:
+        resolve_hosts(ROOT / "inventory", pattern)
+    assert expected in info.value.message
+    assert info.value.hint
+
+
+def test_an_inventory_ansible_cannot_parse_is_a_validation_error(tmp_path) -> None:
+    (tmp_path / "hosts.yml").write_text("all:\n  hosts:\n    a: [\n")
+    with pytest.raises(PlanValidationError) as info:
+        resolve_hosts(tmp_path, "all")
+    assert "cannot read the inventory" in info.value.message
+    assert "homelab inventory validate" in info.value.hint
+
+
+def test_jinja_in_an_extra_var_is_named_as_jinja_not_as_broken_json(entry) -> None:
+    given = parse_extra_vars(["discovery_gather_subset={% if 1 %}min{% endif %}", "empty="])
+    assert given == {"discovery_gather_subset": "{% if 1 %}min{% endif %}", "empty": ""}
+    with pytest.raises(PlanValidationError) as info:
+        check_vars(entry, {"discovery_gather_subset": given["discovery_gather_subset"]})
+    assert "Jinja is not allowed" in "\n".join(info.value.details)
+
+
 def test_read_playbook_may_run_read_only_commands_for_real() -> None:
     assert check_mode_violations(ROOT, ROOT / "playbooks" / "gather_facts.yml", "read") == []
 
