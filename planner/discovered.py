@@ -10,11 +10,13 @@ which capacity questions need).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_TEXT = 256
+_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_ITEMS = 256
 #: Filesystem types that are real storage; the rest (proc, tmpfs, cgroup, overlay of a container…) is left out.
 _RUNTIME_TREES = ("/run/", "/proc/", "/sys/", "/dev/")
@@ -28,7 +30,9 @@ def _cap_text(value: Any) -> Any:
     elif hasattr(value, "isoformat"):  # a timestamp a YAML 1.1 loader turned into a datetime
         value = value.isoformat()
     if isinstance(value, str):
-        return value[:MAX_TEXT]
+        # A non-UTF-8 byte (an interface name from os.listdir, say) arrives as a lone surrogate, which no
+        # YAML reader accepts back: it becomes U+FFFD, as a UTF-8 decoder with errors="replace" would.
+        return _SURROGATE.sub("\ufffd", value[:MAX_TEXT])
     return value
 
 

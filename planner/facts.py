@@ -125,9 +125,14 @@ def write_back(ws: Workspace, gathered: Gathered, hosts: list[str]) -> WriteBack
     skipped: dict[str, str] = {}
     for host in hosts:
         path = host_vars_file(ws.inventory, host)
+        block: Discovered | None = None
         if host in gathered.facts and "homelab_discovered" in gathered.facts[host]:
-            block = from_facts(gathered.facts[host], now)
-        else:
+            try:
+                block = from_facts(gathered.facts[host], now)
+            except (TypeError, ValueError) as err:  # pydantic's ValidationError is a ValueError
+                # One host's odd answer must not cost the others their write-back: it keeps its last facts.
+                gathered.failed[host] = "its facts could not be read: " + " ".join(str(err).split())[:300]
+        if block is None:
             reason = gathered.unreachable.get(host) or gathered.failed.get(host) or "no facts came back"
             previous = read_discovered(ws.inventory, host) or Discovered()
             since = previous.stale_since or now

@@ -108,7 +108,15 @@ def check_vars(entry: CatalogEntry, given: dict[str, Any]) -> dict[str, Any]:
     # records intent, not a snapshot of every default.
     # An alias is stored under its option's own name: that is the variable the playbook reads.
     canonical = {alias: name for name, opt in entry.options.items() for alias in opt.aliases}
-    return {canonical.get(k, k): result.validated_parameters[canonical.get(k, k)] for k in given}
+    checked = {canonical.get(k, k): result.validated_parameters[canonical.get(k, k)] for k in given}
+    # Checked again after conversion: a dict or list option given as a JSON string decodes escapes,
+    # so '\u007b\u007b' arrives as '{{' only now, and Ansible would template it in the check run.
+    smuggled = [f"vars.{key}: Jinja is not allowed in plan variables (it appears once {value!r} is decoded)"
+                for key, value in checked.items() if _has_jinja(value)]
+    if smuggled:
+        raise PlanValidationError(f"step {entry.id!r} has invalid variables", f"homelab catalog show {entry.id}",
+                                  details=smuggled)
+    return checked
 
 
 def resolve_hosts(inventory: Path, pattern: str) -> tuple[str, ...]:

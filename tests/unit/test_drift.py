@@ -128,3 +128,28 @@ def test_compute_reads_the_inventory_and_reports_reachability(tmp_path) -> None:
     gone = next(f for f in report.findings if f.host == "gone")
     assert "2026-11-20" in gone.message and "timed out" in gone.message
     assert report.not_discovered == ["never"]
+
+
+def test_one_hosts_odd_facts_cost_no_other_host_its_write_back(tmp_path) -> None:
+    from ansible.parsing.yaml.loader import AnsibleLoader
+
+    from planner.facts import Gathered, write_back
+    from planner.planning import Workspace
+
+    inv = tmp_path / "inventory"
+    (inv / "host_vars").mkdir(parents=True)
+    (inv / "hosts.yml").write_text("all:\n  hosts:\n    odd:\n    fine:\n    bytes:\n")
+    base = {"distribution": "Debian", "memtotal_mb": 2048}
+    gathered = Gathered(facts={
+        "odd": {**base, "homelab_discovered": {"services": {"k3s": "yes"}}},  # K3s(**"yes") raises
+        # A non-UTF-8 interface name: os.listdir hands Python a lone surrogate.
+        "bytes": {**base, "homelab_discovered": {"nics": [{"name": "eth\udcff0"}]}},
+        "fine": {**base, "homelab_discovered": {}},
+    })
+    result = write_back(Workspace(tmp_path, tmp_path / ".homelab", inv), gathered, ["odd", "bytes", "fine"])
+    assert set(result.stale) == {"odd"} and {"bytes", "fine"} <= set(result.written)
+    odd = (inv / "host_vars" / "odd.yml").read_text()
+    assert "its facts could not be read" in odd
+    text = (inv / "host_vars" / "bytes.yml").read_text(encoding="utf-8")
+    data = AnsibleLoader(text).get_single_data()  # Ansible's own YAML reader accepts the file
+    assert data["discovered"]["nics"][0]["name"] == "eth\ufffd0"

@@ -89,6 +89,17 @@ def test_jinja_in_an_extra_var_is_named_as_jinja_not_as_broken_json(entry) -> No
     assert "Jinja is not allowed" in "\n".join(info.value.details)
 
 
+def test_jinja_encoded_inside_a_json_string_is_caught_after_decoding() -> None:
+    baseline = load_catalog(ROOT).get("apply_baseline")
+    encoded = '{"vm.swappiness": "\\u007b\\u007b lookup(\'pipe\', \'id\') \\u007d\\u007d"}'
+    assert "{{" not in encoded
+    with pytest.raises(PlanValidationError) as info:
+        check_vars(baseline, {"baseline_sysctls": encoded})
+    assert "Jinja is not allowed" in "\n".join(info.value.details)
+    assert check_vars(baseline, {"baseline_sysctls": '{"vm.swappiness": "10"}'}) == {
+        "baseline_sysctls": {"vm.swappiness": "10"}}
+
+
 def test_read_playbook_may_run_read_only_commands_for_real() -> None:
     assert check_mode_violations(ROOT, ROOT / "playbooks" / "gather_facts.yml", "read") == []
 

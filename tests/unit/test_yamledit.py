@@ -434,3 +434,8 @@ def test_load_fast_reads_as_ansible_does(tmp_path: Path) -> None:
                     "g: &g {q: 1}\nh: {<<: *g, z: 2}\n")
     assert load_fast(file) == {"a": True, "b": "n", "c": 493, "d": "{{ x }}", "e": Tagged("!vault", "abc\n"),
                                "f": "1e3", "g": {"q": 1}, "h": {"q": 1, "z": 2}}
+
+
+def test_a_lone_surrogate_is_refused_not_written_for_ansible_to_choke_on() -> None:
+    with pytest.raises(YamlEditError, match="lone surrogate"):
+        edit_text("a: 1\n", ("name",), "eth\udcff0", unsafe=True)
