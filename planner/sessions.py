@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,19 +41,34 @@ class Entry:
         return dt.datetime.fromisoformat(self.time.replace("Z", "+00:00"))
 
 
+#: Longest text shown in an entry's readable lines (the JSON line keeps it whole).
+_SHOWN_CHARS = 500
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _shown(text: str) -> str:
+    """Text for a readable line: one line, no control characters (an ANSI escape stays out of the terminal
+    that shows the log), '<' escaped so neither an entry mark nor HTML can be forged, and capped."""
+    flat = " ".join(_UNPRINTABLE.sub(" ", text).split())
+    if len(flat) > _SHOWN_CHARS:
+        flat = flat[:_SHOWN_CHARS] + "…"
+    return flat.replace("&", "&amp;").replace("<", "&lt;")
+
+
 def _markdown(entry: Entry) -> str:
     when = entry.when.strftime("%H:%M:%S")
     head = f"### {when} UTC · {entry.kind}" + (f" · plan {entry.plan}" if entry.plan else "")
+    # '--' is escaped so nothing inside can end the comment early.
     lines = [_MARK + json.dumps(asdict(entry), sort_keys=True, ensure_ascii=False).replace("--", "-\\u002d") + " -->",
-             head, "", entry.summary]
+             head, "", _shown(entry.summary)]
     if entry.intent:
-        lines.append(f"- intent: {entry.intent}")
+        lines.append(f"- intent: {_shown(entry.intent)}")
     for step in entry.steps:
-        lines.append(f"- step: {step}")
+        lines.append(f"- step: {_shown(step)}")
     if entry.decision:
-        lines.append(f"- decision: {entry.decision}")
+        lines.append(f"- decision: {_shown(entry.decision)}")
     if entry.outcome:
-        lines.append("- outcome: " + ", ".join(f"{h} {o}" for h, o in sorted(entry.outcome.items())))
+        lines.append("- outcome: " + _shown(", ".join(f"{h} {o}" for h, o in sorted(entry.outcome.items()))))
     return "\n".join(lines) + "\n\n"
 
 
@@ -100,7 +116,8 @@ def read(root: Path, since: dt.date | None = None, host: str | None = None,
             continue
         if since and day < since:
             continue
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        # Split on newlines only: splitlines() also breaks at U+2028 and friends, which JSON may hold raw.
+        for line in path.read_text(encoding="utf-8", errors="replace").split("\n"):
             if line.startswith(_MARK):
                 entry = _parse(line)
                 if entry and (host is None or host in entry.hosts or host in entry.outcome):

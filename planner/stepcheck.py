@@ -135,11 +135,18 @@ def resolve_hosts(inventory: Path, pattern: str) -> tuple[str, ...]:
                                       f"homelab inventory validate -i {inventory} shows where") from None
         names = sorted(set(manager.hosts) | set(manager.groups))
         try:
-            hosts = tuple(h.name for h in manager.get_hosts(pattern))
+            matched = manager.get_hosts(pattern)
         except (AnsibleError, IndexError, ValueError) as err:  # Ansible's pattern parser raises all three
             raise PlanValidationError(f"limit {pattern!r} is not a host pattern Ansible can read: "
                                       f"{_first_line(err) or type(err).__name__}",
                                       "give host or group names, joined with ',' ':&' ':!', or '~regex'") from None
+    # Ansible answers 'localhost', '127.0.0.1' and '::1' with an implicit host outside the inventory:
+    # the controller itself, which a plan never targets.
+    implicit = [h.name for h in matched if getattr(h, "implicit", False)]
+    if implicit:
+        raise PlanValidationError(f"limit {pattern!r} names {', '.join(implicit)}, which is this machine, "
+                                  "not an inventory host", "give host or group names from the inventory")
+    hosts = tuple(h.name for h in matched)
     if not hosts:
         words = [w for w in re.split(r"[:,&!]+", pattern) if w and w not in names]
         close = sorted({c for w in words for c in difflib.get_close_matches(w, names, n=3, cutoff=0.5)})

@@ -18,6 +18,15 @@ def unified(diff: Diff) -> str:
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
 
 
+def table_cell(value: object) -> str:
+    """Text safe inside a markdown table cell: one line, '|' escaped, and '<' escaped so that text from a
+    host can neither open an HTML comment (a hand-written-section marker) nor inject HTML.
+    Empty and None read as a dash."""
+    if value is None or value == "" or value == []:
+        return "—"
+    return " ".join(str(value).split()).replace("|", "\\|").replace("<", "&lt;")
+
+
 def hosts_of(plan: Plan) -> list[str]:
     """Every host the plan touches, sorted."""
     return plan.hosts

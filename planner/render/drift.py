@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from planner.drift import DriftReport
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+from planner.render import table_cell
 
 
 def drift_markdown(report: DriftReport) -> str:
@@ -16,8 +13,8 @@ def drift_markdown(report: DriftReport) -> str:
         lines.append(f"No drift: {len(report.hosts_compared)} host(s) match their documentation.")
     else:
         lines += ["| host | what | documented | discovered |", "| --- | --- | --- | --- |"]
-        lines += [f"| {_cell(f.host)} | {_cell(f.field.replace('_', ' '))} | {_cell(f.documented)} | "
-                  f"{_cell(f.discovered)} |" for f in report.findings]
+        lines += [f"| {table_cell(f.host)} | {table_cell(f.field.replace('_', ' '))} | {table_cell(f.documented)} | "
+                  f"{table_cell(f.discovered)} |" for f in report.findings]
     if report.not_discovered:
         lines += ["", f"Not gathered yet: {', '.join(report.not_discovered)}."]
     return "\n".join(lines) + "\n"

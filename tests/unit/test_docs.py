@@ -280,3 +280,16 @@ def test_troubleshooting_calls_out_a_recurring_problem(discovered_copy: Path) ->
     assert text.count("> [!WARNING]") == 1
     later = docsgen.generate(discovered_copy, discovered_copy / "inventory", dt.date(2026, 12, 20))
     assert "Seen 3×" not in later["docs/TROUBLESHOOTING.md"]
+
+
+def test_text_from_a_host_cannot_open_a_hand_written_section(discovered_copy: Path) -> None:
+    marker = "<!-- hand-written: zz -->"
+    set_discovered(discovered_copy / "inventory", "still-fawn",
+                   {**STILL_FAWN, "cpu": {**STILL_FAWN.get("cpu", {}), "model": marker},
+                    "last_error": "<!-- end hand-written: zz -->"})
+    docs = docsgen.generate(discovered_copy, discovered_copy / "inventory", TODAY)
+    infra = docs["docs/INFRASTRUCTURE.md"]
+    assert marker not in infra and "&lt;!-- hand-written: zz -->" in infra
+    assert "zz" not in docsgen.sections(infra, "INFRASTRUCTURE.md")
+    # Written twice: the second write finds no stray section to carry over or refuse.
+    assert docsgen.carry_over(infra, infra, "INFRASTRUCTURE.md") == infra

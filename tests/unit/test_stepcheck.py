@@ -65,6 +65,8 @@ def test_a_limit_that_matches_nothing_names_the_closest() -> None:
     ("all:!~(", "is not a valid regular expression"),
     ("k3s:&[", "is not a host pattern Ansible can read"),  # IndexError inside Ansible's parser
     ("k3s[5]", "No hosts matched the subscripted pattern"),
+    ("localhost", "which is this machine"),  # Ansible's implicit localhost, not an inventory host
+    ("maas,127.0.0.1", "which is this machine"),
 ])
 def test_a_limit_ansible_cannot_read_is_refused_not_widened(pattern: str, expected: str) -> None:
     with pytest.raises(PlanValidationError) as info:
