@@ -113,6 +113,11 @@ def check_vars(entry: CatalogEntry, given: dict[str, Any]) -> dict[str, Any]:
     # so '\u007b\u007b' arrives as '{{' only now, and Ansible would template it in the check run.
     smuggled = [f"vars.{key}: Jinja is not allowed in plan variables (it appears once {value!r} is decoded)"
                 for key, value in checked.items() if _has_jinja(value)]
+    # Ansible's 'path' type expands ~ and $VARIABLES here, on the controller: a value could pull a key out
+    # of this machine's environment into the plan. Paths are taken as given or not at all.
+    smuggled += [f"vars.{key}: {given[key]!r} would expand ~ or $VARIABLES on this machine; give the path itself"
+                 for key in given if entry.options[canonical.get(key, key)].type == "path"
+                 and checked[canonical.get(key, key)] != given[key]]
     if smuggled:
         raise PlanValidationError(f"step {entry.id!r} has invalid variables", f"homelab catalog show {entry.id}",
                                   details=smuggled)

@@ -143,3 +143,22 @@ def test_the_rest_of_ansibles_argument_spec_is_honoured() -> None:
     with pytest.raises(PlanValidationError) as info:
         check_vars(entry, {"size_gib": 5, "size_percent": 10})
     assert "mutually exclusive" in "\n".join(info.value.details)
+
+
+def test_a_path_variable_is_not_expanded_from_this_machines_environment(entry, monkeypatch) -> None:
+    import dataclasses
+
+    from planner.catalog import OptionSpec
+
+    monkeypatch.setenv("FAKE_API_KEY", "sk-canary")
+    spec = entry.meta.argument_specs[entry.spec_name]
+    options = {**spec.options, "report_dir": OptionSpec(type="path", description="where to write")}
+    meta = entry.meta.model_copy(update={"argument_specs": {
+        entry.spec_name: spec.model_copy(update={"options": options})}})
+    with_path = dataclasses.replace(entry, meta=meta)
+    assert check_vars(with_path, {"report_dir": "/srv/reports"}) == {"report_dir": "/srv/reports"}
+    for given in ("/x/${FAKE_API_KEY}", "$FAKE_API_KEY/x", "~/reports"):
+        with pytest.raises(PlanValidationError) as info:
+            check_vars(with_path, {"report_dir": given})
+        text = "\n".join(info.value.details)
+        assert "would expand" in text and "sk-canary" not in text
