@@ -166,6 +166,12 @@ def load_entry(meta_path: Path, root: Path) -> CatalogEntry:
     except PydanticValidationError as exc:
         raise CatalogError(f"catalog entry {entry_id!r} is invalid", "fix the keys named above in its .meta.yml",
                            details=_problems(exc, doc, display)) from None
+    secret = [name for spec in meta.argument_specs.values() for name in _no_log_options(spec.options)]
+    if secret:
+        # A plan variable lives in the plan file, the review and the runner's command line, and may be
+        # drafted by a model: no place for a secret. Secrets come from the inventory, vaulted.
+        raise CatalogError(f"catalog entry {entry_id!r} declares no_log variables: {', '.join(secret)}",
+                           "read secrets from the inventory (ansible-vault) in the role, not from plan variables")
     if not playbook.is_file():
         raise CatalogError(f"{display}: no playbook {playbook.name} beside it",
                            f"add playbooks/{playbook.name} or remove the sidecar")
@@ -178,6 +184,15 @@ def load_entry(meta_path: Path, root: Path) -> CatalogEntry:
             raise CatalogError(f"playbook {playbook.name} validates against spec {name!r}, which {display} lacks",
                                f"name the spec {name!r} under argument_specs, or change validate_argspec")
     return CatalogEntry(entry_id, playbook, meta_path, meta, used[0])
+
+
+def _no_log_options(options: dict[str, OptionSpec], prefix: str = "") -> list[str]:
+    out = []
+    for name, opt in options.items():
+        if opt.no_log:
+            out.append(prefix + name)
+        out += _no_log_options(opt.options or {}, f"{prefix}{name}.")
+    return out
 
 
 @dataclass(frozen=True)

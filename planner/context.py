@@ -106,9 +106,8 @@ def _catalog(root: Path) -> list[dict[str, Any]]:
         meta = entry.meta
         variables = {}
         for name, opt in entry.options.items():
-            # A no_log option's default may be a secret: the model gets its name and type only.
-            shown = ("type", "elements", "required") if opt.no_log else (
-                "type", "elements", "choices", "default", "required", "description")
+            # The catalog refuses no_log options, so no default here is a secret; scrubbed all the same.
+            shown = ("type", "elements", "choices", "default", "required", "description")
             variables[name] = scrub({k: v for k, v in opt.model_dump(exclude_none=True).items() if k in shown})
         out.append({"id": entry_id, "description": meta.description, "examples": list(meta.examples),
                     "tags": list(meta.tags), "risk": meta.risk, "tier": meta.tier, "variables": variables})
