@@ -43,8 +43,10 @@ class Progress:
         else:
             counts[result.status] += 1
         if result.status in ("failed", "unreachable"):
-            self.console.print(f"[red]{result.status}[/red] {result.host}: {result.task}"
-                               + (f" — {result.msg}" if result.msg else ""))
+            from rich.markup import escape  # a host's message is text, never markup
+
+            self.console.print(f"[red]{result.status}[/red] {escape(result.host)}: {escape(result.task)}"
+                               + (f" — {escape(result.msg)}" if result.msg else ""))
         if self.live is not None:
             self.live.update(self._table())
 

@@ -37,6 +37,8 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:
       homelab apply              # the latest plan, asks y/N
       homelab apply 7f3a --yes   # for scripts and CI
     """
+    from rich.markup import escape  # intents and checklist items are text, never markup
+
     from planner import planfile
     from planner.applying import apply_plan, check_applyable
     from planner.paths import project_root, state_dir
@@ -51,14 +53,14 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:
         check_applyable(ws, plan)
     err = console(stderr=True)
     change_steps = [s for s in plan.steps if s.risk == "change"]
-    err.print(f"[bold]Plan {plan.id}[/bold]: {plan.intent}")
+    err.print(f"[bold]Plan {plan.id}[/bold]: {escape(plan.intent)}")
     for s in plan.steps:
         note = "" if s.risk == "change" else "  (read-only: already ran during review)"
         err.print(f"  {s.playbook} on {len(s.hosts)} host(s): {', '.join(s.hosts)}{note}")
     if plan.manual:
         err.print("[bold]Your checklist[/bold] (not executed by the tool):")
         for m in plan.manual:
-            err.print(f"  [ ] {m.title} — {m.reason}")
+            err.print(f"  \\[ ] {escape(m.title)} — {escape(m.reason)}")
     if not change_steps:
         err.print("Nothing to apply: every step is read-only and ran during review.")
         if fmt == "json":
@@ -111,6 +113,8 @@ def _refusals_logged(ws, plan) -> Iterator[None]:
 
 def _knowledge_loop(ws, plan, err) -> None:
     """Read back the hosts the apply touched, write their facts, regenerate the docs and show what changed."""
+    from rich.markup import escape
+
     from planner.facts import refresh
 
     record = plan.applies[-1]
@@ -122,12 +126,12 @@ def _knowledge_loop(ws, plan, err) -> None:
         result = refresh(ws, touched, plan.id, notice=err.print)
     except HomelabError as problem:
         # The apply itself is done and recorded; a failed read-back is reported, not fatal.
-        err.print(f"[yellow]Facts not written:[/yellow] {problem.message}")
+        err.print(f"[yellow]Facts not written:[/yellow] {escape(problem.message)}")
         return
     for host, path in result.written.items():
         err.print(f"  facts updated: {host}")
     for host, why in {**result.stale, **result.skipped}.items():
-        err.print(f"  [yellow]facts not read[/yellow]: {host}: {why}")
+        err.print(f"  [yellow]facts not read[/yellow]: {host}: {escape(why)}")
     from planner.commands.docs import regenerate
 
     regenerate(ws, err)

@@ -32,6 +32,8 @@ def drift(inventory: str | None, fail_on_drift: bool, fmt: str) -> None:
       homelab drift --format markdown >> "$GITHUB_STEP_SUMMARY"
       homelab drift --fail-on-drift
     """
+    from rich.markup import escape  # findings quote what hosts report
+
     from planner.drift import compute
     from planner.errors import HostsFailedError
     from planner.planning import Workspace
@@ -50,7 +52,7 @@ def drift(inventory: str | None, fail_on_drift: bool, fmt: str) -> None:
         if not report.findings:
             out.print(f"No drift on {len(report.hosts_compared)} host(s).")
         for f in report.findings:
-            out.print(f"[yellow]{f.host}[/yellow] {f.field}: {f.message}")
+            out.print(f"[yellow]{f.host}[/yellow] {f.field}: {escape(f.message)}")
     if fail_on_drift and report.findings:
         raise HostsFailedError(f"{len(report.findings)} drift finding(s)",
                                "fix the hosts or update their documentation in host_vars/, then `homelab facts`")

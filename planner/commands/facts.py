@@ -31,6 +31,8 @@ def facts(limit: str, inventory: str | None, fmt: str) -> None:
       homelab facts
       homelab facts -l k3s --format json
     """
+    from rich.markup import escape
+
     from planner.digests import display_path
     from planner.errors import HostsFailedError
     from planner.facts import refresh
@@ -55,7 +57,7 @@ def facts(limit: str, inventory: str | None, fmt: str) -> None:
         for host, since in result.stale.items():
             err.print(f"  [red]stale[/red]     {host}: could not be read; keeping its facts, stale since {since}")
         for host, why in result.skipped.items():
-            err.print(f"  [red]skipped[/red]   {host}: {why}")
+            err.print(f"  [red]skipped[/red]   {host}: {escape(why)}")
     if result.stale or result.skipped:
         raise HostsFailedError(f"{len(result.stale) + len(result.skipped)} host(s) could not be read or written",
                                "see the lines above; `homelab lab status` or ssh shows whether a host is up")

@@ -35,6 +35,8 @@ def history(host: str | None, since: dt.date | None, fmt: str) -> None:
     """
     from dataclasses import asdict
 
+    from rich.markup import escape  # logged text is never markup
+
     from planner.paths import project_root
     from planner.sessions import read
 
@@ -47,10 +49,10 @@ def history(host: str | None, since: dt.date | None, fmt: str) -> None:
         out.print("No session entries" + (f" for {host}" if host else "") + (f" since {since}" if since else "") + ".")
     for e in entries:
         plan = f" plan {e.plan}" if e.plan else ""
-        out.print(f"[bold]{e.time}[/bold] {e.kind}{plan}: {e.summary}")
+        out.print(f"[bold]{e.time}[/bold] {e.kind}{plan}: {escape(e.summary)}")
         if e.intent:
-            out.print(f"    intent: {e.intent}")
+            out.print(f"    intent: {escape(e.intent)}")
         if e.decision:
-            out.print(f"    decision: {e.decision}")
+            out.print(f"    decision: {escape(e.decision)}")
         if e.outcome:
             out.print("    outcome: " + ", ".join(f"{h} {o}" for h, o in sorted(e.outcome.items())))

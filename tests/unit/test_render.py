@@ -114,3 +114,20 @@ def test_plan_document_round_trips_as_json() -> None:
     plan = big_plan(hosts=3)
     again = Plan.model_validate(json.loads(plan.model_dump_json()))
     assert again == plan
+
+
+def test_terminal_shows_markup_like_text_literally() -> None:
+    from rich.console import Console
+
+    from planner.planfile import ManualItem
+    from planner.render import terminal
+
+    plan = big_plan(hosts=2, tasks=1)
+    hostile = "[/red] oops [link=http://127.0.0.1/]click[/link]"
+    plan = plan.model_copy(update={"intent": hostile, "manual": [ManualItem(title="[bold]x", reason="[/]")]})
+    plan.review.steps[0].tasks[-1].msg = hostile  # a host's own words in a failure
+    console = Console(record=True, width=200, color_system=None)
+    terminal.render(plan, console)  # raised MarkupError before the text was escaped
+    text = console.export_text()
+    assert text.count(hostile) == 2
+    assert "[ ] [bold]x — [/]" in text
