@@ -116,10 +116,19 @@ def load_config(root: Path) -> Config:
                               details=[str(err)]) from None
         except OSError as err:
             raise ConfigError(f"cannot read {shown}: {err.strerror}", "check the file's permissions") from None
+        if isinstance(doc, str) and doc.lstrip().startswith("$ANSIBLE_VAULT;"):
+            # ansible-vault output reads as one long YAML string; it needs its own words, not "found str".
+            raise ConfigError(f"{shown} is vault-encrypted; it must be a plain mapping of settings, not encrypted",
+                              "decrypt it (ansible-vault decrypt " + shown + "): it holds no secrets, since the "
+                              "API key is named by api_key_env and read from the environment, never stored")
         if doc is not None and not isinstance(doc, dict):
-            raise ConfigError(f"{shown} must be a mapping of settings",
-                              "for example: model: openai/gpt-4o-mini", details=[f"{shown}:1:1: found "
-                                                                                 f"{type(doc).__name__}"])
+            # Name what was found in YAML's words (not ruamel's class names such as CommentedSeq).
+            found = ("a list" if isinstance(doc, list) else "a string" if isinstance(doc, str)
+                     else "a true/false value" if isinstance(doc, bool)
+                     else "a number" if isinstance(doc, int | float) else "a single value")
+            raise ConfigError(f"{shown} must be a mapping of settings (key: value lines)",
+                              "for example: model: openai/gpt-4o-mini",
+                              details=[f"{shown}:1:1: found {found}, not a mapping"])
         data = yamlio.plain(doc) if doc is not None else {}
     try:
         config = Config.model_validate(data)

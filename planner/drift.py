@@ -162,9 +162,12 @@ class Known:
 def load_known(inventory: Path) -> Known:
     """Read the inventory, each host's documentation and its discovered block."""
     from planner.facts import read_discovered
-    from planner.inventory import load_inventory, require_valid
+    from planner.inventory import load_inventory
+    from planner.inventory_check import require_documented
 
-    inv = require_valid(load_inventory(inventory))
+    # Documented fields are checked first, so a wrong type ("memory_gib: 64GB") is reported with its
+    # file:line:col like `homelab inventory validate` does, instead of failing in HostDoc/SiteDoc below.
+    inv = require_documented(load_inventory(inventory))
     docs = {h: HostDoc.model_validate({k: v for k, v in inv.hostvars(h).items() if k != "discovered"})
             for h in inv.hosts}
     found = {h: d for h in inv.hosts if (d := read_discovered(inventory, h)) is not None}

@@ -249,6 +249,7 @@ def evaluate(ws: Any, cases: list[Case], planner: Any, source: str = "",
     model = getattr(planner, "model", None)
     last_failure: type | None = None
     streak = 0
+    environment_errors: list[HomelabError] = []
     for number, case in enumerate(cases, start=1):
         if on_case is not None:
             on_case(number, len(cases), case)
@@ -264,6 +265,7 @@ def evaluate(ws: Any, cases: list[Case], planner: Any, source: str = "",
             # A model that timed out or answered 429 once fails its case and the others still count;
             # the same environment failure case after case means the model is not there at all.
             if err.exit_code == ExitCode.ENVIRONMENT:
+                environment_errors.append(err)
                 streak = streak + 1 if type(err) is last_failure else 1
                 last_failure = type(err)
                 if streak >= STOP_AFTER_SAME_FAILURE:
@@ -286,7 +288,15 @@ def evaluate(ws: Any, cases: list[Case], planner: Any, source: str = "",
                 result.cost_usd = drafted.usage.cost_usd
         result.latency_ms = round((time.perf_counter() - started) * 1000, 1)
         result.checks = _score(case, result, expected_hosts.get(case.id))
+        if result.error is not None:
+            # Nothing was drafted, so nothing was right: an empty answer would otherwise "pass"
+            # refusal and manual for every case that expects neither.
+            result.checks = dict.fromkeys(result.checks, False)
         results.append(result)
+    if results and len(environment_errors) == len(results):
+        # Every case failed for the environment (fewer cases than the streak that stops the run):
+        # the model cannot be reached, which is exit 3, not a score.
+        raise environment_errors[-1]
     return Report(planner.name, model, source, results)
 
 

@@ -124,8 +124,8 @@ def _check_references(inv: Inventory) -> None:
                     "network device")
 
 
-def validate_inventory(root: Path) -> Inventory:
-    """Load and check an inventory directory; raise InventoryError listing every problem."""
+def check_inventory(root: Path) -> Inventory:
+    """Load and check an inventory directory; every problem is collected in ``inv.problems``, none raised."""
     inv = load_inventory(root)
     unreadable = bool(inv.problems)
     _check_documented(inv)
@@ -134,5 +134,19 @@ def validate_inventory(root: Path) -> Inventory:
         # syntax error in hosts.yml would otherwise make every host "unknown".
         _check_vars_targets(inv)
         _check_references(inv)
+    return inv
 
+
+def validate_inventory(root: Path) -> Inventory:
+    """Load and check an inventory directory; raise InventoryError listing every problem."""
+    return require_valid(check_inventory(root))
+
+
+def require_documented(inv: Inventory) -> Inventory:
+    """``inv`` (already loaded) with its documented fields checked as ``inventory validate`` checks them.
+
+    For readers that build the documented models (drift, docs): a wrongly typed field becomes the same
+    InventoryError with file:line:col that ``homelab inventory validate`` reports, not a pydantic traceback.
+    """
+    _check_documented(inv)
     return require_valid(inv)

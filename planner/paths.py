@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from planner.errors import HomelabError
+from planner.errors import ExitCode, HomelabError
 
 #: Files that mark the root of a homelab-planner project.
 _ROOT_MARKERS = ("playbooks", "inventory")
@@ -15,7 +15,17 @@ def project_root(start: Path | None = None) -> Path:
     """Return the project root: ``$HOMELAB_ROOT`` or the nearest parent holding playbooks/ and inventory/."""
     env = os.environ.get("HOMELAB_ROOT")
     if env:
-        return Path(env).resolve()
+        root = Path(env).resolve()
+        # A mistyped HOMELAB_ROOT must not look like an empty project (no plans, an empty catalog).
+        if not root.is_dir():
+            raise HomelabError(f"HOMELAB_ROOT={env} does not exist",
+                               "set HOMELAB_ROOT to the project checkout (the directory holding playbooks/), "
+                               "or unset it to use the checkout you are in")
+        if not (root / "playbooks").is_dir():
+            raise HomelabError(f"HOMELAB_ROOT={env} is not a homelab-planner project (it has no playbooks/)",
+                               "set HOMELAB_ROOT to the project checkout (the directory holding playbooks/), "
+                               "or unset it to use the checkout you are in")
+        return root
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
         if all((candidate / marker).is_dir() for marker in _ROOT_MARKERS):
@@ -29,6 +39,29 @@ def project_root(start: Path | None = None) -> Path:
 def state_dir(root: Path) -> Path:
     """The git-ignored directory for plans, locks and the lab's runtime files."""
     return root / ".homelab"
+
+
+class BlockedDirError(HomelabError):
+    """A directory the tool writes into cannot be made: a file (or something else) sits where it belongs."""
+
+    exit_code = ExitCode.ENVIRONMENT
+
+
+def require_dirs(*directories: Path) -> None:
+    """Refuse before anything is written when a directory a command will create is blocked.
+
+    Checks each directory and its parents without creating anything: the nearest one that exists must
+    be a directory (``.homelab`` or ``.homelab/plans`` left as a regular file would otherwise end in a
+    FileExistsError traceback halfway through a command).
+    """
+    for directory in directories:
+        for candidate in (directory, *directory.parents):
+            if candidate.exists() or candidate.is_symlink():
+                if not candidate.is_dir():
+                    raise BlockedDirError(f"{candidate} is not a directory, but homelab keeps its state there",
+                                          f"move or remove {candidate} (it is not the tool's), then run the "
+                                          "command again")
+                break
 
 
 def cache_dir() -> Path:

@@ -35,6 +35,12 @@ class PlanFileError(HomelabError):
     exit_code = ExitCode.REFUSED
 
 
+class NoPlansError(PlanFileError):
+    """``latest`` asked for before any plan was made: nothing to refuse, so bad input (exit 2), not exit 4."""
+
+    exit_code = ExitCode.USAGE
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -251,7 +257,8 @@ def _resolve(state: Path, ref: str) -> Path:
     if ref == "latest":
         found = list_plans(state)
         if not found:
-            raise PlanFileError("there are no plans yet", "homelab plan --playbook ID makes one")
+            raise NoPlansError("there are no plans yet",
+                               'make one first: homelab plan "…" or homelab plan --playbook ID')
         return directory / f"{found[-1].id}.json"
     matches = sorted(directory.glob(f"{ref}*.json")) if ref and ref.isalnum() else []
     if len(matches) == 1:
@@ -267,7 +274,7 @@ def load(state: Path, ref: str, verify: bool = True) -> Plan:
     path = _resolve(state, ref)
     try:
         raw = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:  # not UTF-8 is as damaged as bad JSON
         raise PlanFileError(f"{path} is not a readable plan file ({err})", "homelab plan again") from None
     version = raw.get("format_version") if isinstance(raw, dict) else None
     if version != FORMAT_VERSION:
@@ -284,12 +291,19 @@ def load(state: Path, ref: str, verify: bool = True) -> Plan:
     return plan
 
 
-def list_plans(state: Path) -> list[Plan]:
-    """Every readable plan, oldest first (unreadable files are skipped, not fatal)."""
+def list_plans(state: Path, unreadable: list[tuple[Path, str]] | None = None) -> list[Plan]:
+    """Every readable plan, oldest first.
+
+    Unreadable files are skipped, not fatal (one damaged file must not block every plan command); pass
+    ``unreadable`` to collect each one with the reason, so a listing can show them instead of hiding them.
+    """
     plans = []
     for path in sorted(plans_dir(state).glob("*.json")) if plans_dir(state).is_dir() else []:
         try:
             plans.append(Plan.model_validate_json(path.read_text()))
-        except (OSError, PydanticValidationError):
-            continue
+        except (OSError, UnicodeDecodeError, PydanticValidationError) as err:  # not UTF-8 is damaged too
+            if unreadable is not None:
+                why = (f"{err.error_count()} problem(s), e.g. {err.errors()[0]['msg']}"
+                       if isinstance(err, PydanticValidationError) else str(err))
+                unreadable.append((path, why))
     return sorted(plans, key=lambda p: (p.created_at, p.id))

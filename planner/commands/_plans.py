@@ -21,13 +21,30 @@ def review_format_options(func):
                              "browser.")(func)
 
 
-def emit(plan, fmt: str, output: str | None) -> list[Path]:
-    """Render ``plan``; returns the files written (none when printed)."""
-    if output is not None and not Path(output).resolve().parent.is_dir():
-        from planner.errors import HomelabError
+def check_output(output: str | None) -> None:
+    """Refuse an ``--output`` that cannot be written (exit 2).
 
+    Commands that save a plan or log a session call this before doing either, so a mistyped path
+    leaves nothing behind; ``emit`` calls it again in case the directory went away meanwhile.
+    """
+    if output is None:
+        return
+    import os
+
+    from planner.errors import HomelabError
+
+    parent = Path(output).resolve().parent
+    if not parent.is_dir():
         raise HomelabError(f"cannot write {output}: its directory does not exist",
                            f"create it first (mkdir -p {Path(output).parent}) or choose another --output")
+    if not os.access(parent, os.W_OK):
+        raise HomelabError(f"cannot write {output}: its directory is not writable",
+                           "choose another --output")
+
+
+def emit(plan, fmt: str, output: str | None) -> list[Path]:
+    """Render ``plan``; returns the files written (none when printed)."""
+    check_output(output)
     if fmt == "json":
         text_parts = [plan.model_dump_json(indent=2) + "\n"]
     elif fmt == "markdown":
@@ -71,4 +88,4 @@ def print_json_text(text: str) -> None:
     click.echo(text, nl=False)
 
 
-__all__ = ["FORMATS", "emit", "print_json", "review_format_options"]
+__all__ = ["FORMATS", "check_output", "emit", "print_json", "review_format_options"]

@@ -31,8 +31,8 @@ def eval_(file: str, model: str | None, inventory: str | None, min_pass_rate: fl
     \b
     Exit codes: 0 scored (whatever the pass rate), 1 the pass rate is below
     --min-pass-rate, 2 bad input (the file, the inventory), 3 the model
-    cannot be reached (the same failure three cases in a row; a single
-    timeout or 429 fails only its case).
+    cannot be reached (the same failure three cases in a row, or every case
+    failed that way; a single timeout or 429 fails only its case).
 
     \b
     Examples:

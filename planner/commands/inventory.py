@@ -29,10 +29,24 @@ def validate(inv_path: str | None, fmt: str) -> None:
     """
     from pathlib import Path
 
-    from planner.inventory_check import validate_inventory
+    from planner.errors import InventoryError
+    from planner.inventory import require_valid
+    from planner.inventory_check import check_inventory
 
     root = Path(inv_path) if inv_path else project_root() / "inventory"
-    inv = validate_inventory(root)
+    try:
+        inv = check_inventory(root)
+    except InventoryError as err:  # no inventory directory at all: nothing could be read
+        if fmt == "json":
+            print_json({"valid": False, "problems": [{"file": str(root), "line": None, "col": None,
+                                                      "message": err.message}]})
+        raise
+    if inv.problems and fmt == "json":
+        # Scripts read stdout: an invalid inventory is a document too; Error/Hint still go to stderr (exit 2).
+        print_json({"valid": False, "problems": [{"file": p.location.path, "line": p.location.line,
+                                                  "col": p.location.col, "message": p.message}
+                                                 for p in inv.problems]})
+    inv = require_valid(inv)
     hosts = sorted(inv.hosts)
     groups = sorted(g for g in inv.groups if g not in ("all", "ungrouped"))
     if fmt == "json":

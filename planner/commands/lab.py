@@ -84,16 +84,33 @@ def status(fmt: str) -> None:
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def ssh(host: str, command: tuple[str, ...]) -> None:
     """Open a shell on a lab host as its admin user (or run COMMAND there)."""
-    from planner.errors import LabError, did_you_mean
+    from planner.errors import HomelabError, LabError, did_you_mean
     from planner.lab import runtime
     from planner.lab.hostsetup import KEY_NAME
 
     config = _config()
     states = runtime.read_state(config)
     state = states.get(host)
+    known = _known_hosts(config, states)
+    if host not in known:
+        # A name the lab does not have is bad input (exit 2), not a stopped host (exit 3).
+        raise HomelabError(f"unknown lab host {host!r}" + did_you_mean(host, known),
+                           f"the lab's hosts are the inventory's: {', '.join(known) or 'none'}")
     if state is None or not runtime.is_ours(state):
         raise LabError(f"lab host {host!r} is not running" + did_you_mean(host, states),
                        "homelab lab status shows the hosts; homelab lab up starts them")
     argv = ["ssh", "-i", str(config.lab_dir / KEY_NAME), "-o", f"UserKnownHostsFile={config.lab_dir / 'known_hosts'}",
             "-o", "StrictHostKeyChecking=yes", "-p", str(state.port), f"admin@{state.address}", *command]
     os.execvp("ssh", argv)
+
+
+def _known_hosts(config, states) -> list[str]:
+    """Hosts the lab has: the project inventory's (read leniently, without starting anything) and any running."""
+    from planner.errors import InventoryError
+    from planner.inventory import load_inventory
+
+    try:
+        names = list(load_inventory(config.project / "inventory").hosts)
+    except InventoryError:  # no inventory directory: the lab state alone says what exists
+        names = []
+    return list(dict.fromkeys([*names, *states]))

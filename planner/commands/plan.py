@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from planner.commands._options import console
-from planner.commands._plans import emit, review_format_options
+from planner.commands._plans import check_output, emit, review_format_options
 from planner.errors import ExitCode, HomelabError
 
 
@@ -55,11 +55,17 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
       homelab plan -p gather_facts --format json
     """
     from planner import planfile
+    from planner.paths import require_dirs
     from planner.planning import StepRequest, Workspace, exclude_hosts, make_plan
     from planner.progress import Interrupt, Progress
     from planner.stepcheck import parse_extra_vars
 
     ws = Workspace.find(inventory)
+    # Before anything is saved or logged: a bad --output or a blocked .homelab/ would otherwise fail
+    # only after the plan file and the session entry were written.
+    check_output(output)
+    if not show_prompt:
+        require_dirs(planfile.plans_dir(ws.state), ws.state / "runs")
     interrupt = Interrupt()
     if exclude:
         if playbooks or extra:
@@ -67,7 +73,8 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
                                "homelab plan --exclude PATTERN PLAN_ID")
         parent = planfile.load(ws.state, intent or "latest")
         hosts = parent.hosts
-        progress = Progress(hosts, f"Checking plan {parent.id} without {exclude}")
+        progress = Progress(hosts, _title(f"Checking plan {parent.id} without {exclude}",
+                                          f"plan {parent.id} without {exclude}", no_check))
         with interrupt.armed(), progress.shown():
             new = exclude_hosts(ws, parent, exclude, check=not no_check, on_result=progress.on_result,
                                 cancel=interrupt)
@@ -75,7 +82,7 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
         _finish(new, fmt, output)
         return
     if not playbooks:
-        if not intent:
+        if not intent or not intent.strip():  # whitespace says nothing either
             raise HomelabError("nothing to plan", 'say what you want: homelab plan "check GPU availability on all '
                                'nodes", or name the steps: homelab plan --playbook ID')
         if extra or limit != "all":
@@ -99,9 +106,10 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
         # Let validation of the first step name it, with its "did you mean".
         requests[0] = StepRequest(requests[0].playbook, limit, {**requests[0].vars, **unclaimed},
                                   requests[0].rationale)
-    text = intent or " then ".join(playbooks) + ("" if limit == "all" else f" on {limit}")
+    text = (intent or "").strip() or " then ".join(playbooks) + ("" if limit == "all" else f" on {limit}")
     hosts_hint = [limit]
-    progress = Progress([], f"Reviewing in check mode ({', '.join(playbooks)} on {', '.join(hosts_hint)})")
+    progress = Progress([], _title(f"Reviewing in check mode ({', '.join(playbooks)} on {', '.join(hosts_hint)})",
+                                   f"{', '.join(playbooks)} on {', '.join(hosts_hint)}", no_check))
     with interrupt.armed(), progress.shown():
         made = make_plan(ws, requests, intent=text, check=not no_check, on_result=progress.on_result,
                          cancel=interrupt)
@@ -146,6 +154,11 @@ def _plan_from_words(ws, intent: str, model: str | None, show_prompt: bool, no_c
     _finish(made, fmt, output)
 
 
+def _title(checking: str, what: str, no_check: bool) -> str:
+    """The progress line: with --no-check nothing is reviewed or checked, so say what really happens."""
+    return f"Validating {what} (no check run: --no-check)" if no_check else checking
+
+
 class PlannerRefused(HomelabError):
     """The planner would not plan this request (destructive, outside the catalog, or too unclear)."""
 
@@ -165,6 +178,11 @@ def _finish(made, fmt: str, output: str | None) -> None:
         err.print(f"Wrote {path}")
     if not made.steps:
         err.print(f"Plan {made.id} saved: a checklist for you; nothing for the tool to run.")
+    elif made.review.skipped:
+        # --no-check: nothing ran, and apply refuses a plan without a review; say so instead of
+        # "it ran during review" or "apply it with".
+        err.print(f"Plan {made.id} saved without a check run (--no-check): nothing ran on any host, and it "
+                  "cannot be applied. Plan again without --no-check to review it.")
     elif any(s.risk == "change" for s in made.steps):
         err.print(f"Plan {made.id} saved. Apply it with: homelab apply {made.id}")
     else:

@@ -20,7 +20,14 @@ def plans(fmt: str) -> None:
     from planner import planfile
     from planner.paths import project_root, state_dir
 
-    found = planfile.list_plans(state_dir(project_root()))
+    root = project_root()
+    unreadable: list = []
+    found = planfile.list_plans(state_dir(root), unreadable)
+    # A damaged plan file is named on stderr (stdout stays valid JSON/table), never silently left out.
+    for path, why in unreadable:
+        shown = path.relative_to(root) if path.is_relative_to(root) else path
+        click.echo(f"Warning: {shown} is not a readable plan file ({why}); it is not listed. "
+                   "Remove it, or make the plan again.", err=True)
     rows = [{"id": p.id, "created_at": p.created_at, "status": p.status, "intent": p.intent, "planner": p.planner,
              "steps": [s.playbook for s in p.steps], "hosts": len({h for s in p.steps for h in s.hosts}),
              "parent": p.parent} for p in found]

@@ -7,7 +7,7 @@ import re
 import click
 
 from planner.commands._options import console
-from planner.commands._plans import review_format_options
+from planner.commands._plans import check_output, review_format_options
 from planner.errors import HomelabError
 
 # Words that turn named hosts into hosts to leave out ("delay the k3s nodes", "skip maas", "not on still-fawn").
@@ -32,25 +32,28 @@ def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | No
     nodes until next weekend" plans the same steps without the k3s hosts and
     adds a checklist item to come back to them.
 
-    \\b
+    \b
     Exit codes: 0 revised, 1 hosts failed in the check run, 2 bad input or
     an amendment the offline planner cannot read, 4 refused.
 
-    \\b
+    \b
     Examples:
       homelab revise latest "delay the k3s nodes until next weekend"
       homelab revise 7f3a "skip maas" --format json
     """
     from planner import context, planfile
-    from planner.commands.plan import _finish, _log
+    from planner.commands.plan import _finish, _log, _title
     from planner.inventory import load_inventory
-    from planner.paths import project_root, state_dir
+    from planner.paths import project_root, require_dirs, state_dir
     from planner.planfile import ManualItem
     from planner.planners import choose
     from planner.planning import Workspace, exclude_hosts
     from planner.progress import Interrupt, Progress
 
     state = state_dir(project_root())
+    # Before anything is saved or logged (see `homelab plan`): a bad --output, a blocked .homelab/.
+    check_output(output)
+    require_dirs(planfile.plans_dir(state), state / "runs")
     parent = planfile.load(state, plan_ref)
     ws = Workspace.find(inventory or str(project_root() / parent.inputs.inventory))
     interrupt = Interrupt()
@@ -74,7 +77,8 @@ def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | No
                                f"targets {', '.join(hosts)}. Configure a model for other amendments.")
         later = ManualItem(title=f"Come back to {', '.join(named)}",
                            reason=f"left out of plan {parent.id} on request: {amendment}", rule="revision")
-        progress = Progress([], f"Checking plan {parent.id} without {', '.join(named)}")
+        progress = Progress([], _title(f"Checking plan {parent.id} without {', '.join(named)}",
+                                       f"plan {parent.id} without {', '.join(named)}", no_check))
         with interrupt.armed(), progress.shown():
             new = exclude_hosts(ws, parent, ",".join(named), check=not no_check, on_result=progress.on_result,
                                 cancel=interrupt)
