@@ -42,6 +42,21 @@ def check_output(output: str | None) -> None:
                            "choose another --output")
 
 
+#: Longest request or amendment read. A request is a few sentences; details belong in the inventory and the
+#: docs, which the planner reads anyway. Without a bound a pasted log would go to the model and the logs.
+MAX_REQUEST_CHARS = 2000
+
+
+def check_request_length(text: str, what: str = "request") -> None:
+    """Refuse a request (or amendment) longer than :data:`MAX_REQUEST_CHARS` (exit 2)."""
+    if len(text) > MAX_REQUEST_CHARS:
+        from planner.errors import HomelabError
+
+        raise HomelabError(f"the {what} is {len(text):,} characters; at most {MAX_REQUEST_CHARS:,} are read",
+                           "say it in a few sentences; put details in the inventory or the docs, "
+                           "where the planner reads them")
+
+
 def emit(plan, fmt: str, output: str | None) -> list[Path]:
     """Render ``plan``; returns the files written (none when printed)."""
     check_output(output)
@@ -88,4 +103,4 @@ def print_json_text(text: str) -> None:
     click.echo(text, nl=False)
 
 
-__all__ = ["FORMATS", "check_output", "emit", "print_json", "review_format_options"]
+__all__ = ["FORMATS", "MAX_REQUEST_CHARS", "check_output", "check_request_length", "emit", "print_json", "review_format_options"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from planner.commands._options import console
-from planner.commands._plans import check_output, emit, review_format_options
+from planner.commands._plans import check_output, check_request_length, emit, review_format_options
 from planner.errors import ExitCode, HomelabError
 
 
@@ -85,6 +85,7 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
         if not intent or not intent.strip():  # whitespace says nothing either
             raise HomelabError("nothing to plan", 'say what you want: homelab plan "check GPU availability on all '
                                'nodes", or name the steps: homelab plan --playbook ID')
+        check_request_length(intent)
         if extra or limit != "all":
             raise HomelabError("--limit and -e go with --playbook; a planner takes hosts and values from the words",
                                'name the hosts in the request ("… on the k3s nodes"), or use --playbook ID')

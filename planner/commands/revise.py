@@ -7,7 +7,7 @@ import re
 import click
 
 from planner.commands._options import console
-from planner.commands._plans import check_output, review_format_options
+from planner.commands._plans import check_output, check_request_length, review_format_options
 from planner.errors import HomelabError
 
 # Words that turn named hosts into hosts to leave out ("delay the k3s nodes", "skip maas", "not on still-fawn").
@@ -53,6 +53,7 @@ def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | No
     state = state_dir(project_root())
     # Before anything is saved or logged (see `homelab plan`): a bad --output, a blocked .homelab/.
     check_output(output)
+    check_request_length(amendment, "amendment")
     require_dirs(planfile.plans_dir(state), state / "runs")
     parent = planfile.load(state, plan_ref)
     ws = Workspace.find(inventory or str(project_root() / parent.inputs.inventory))

@@ -184,3 +184,10 @@ def test_config_that_is_not_a_mapping_says_so(tmp_path: Path) -> None:
         load_config(tmp_path)
     assert "vault-encrypted" in vaulted.value.message and "not encrypted" in vaulted.value.message
     assert "api_key_env" in (vaulted.value.hint or "") and "found str" not in str(vaulted.value.details)
+
+
+# A pasted log is not a request: bounded before it reaches a model or the session log.
+def test_an_overlong_request_is_refused_before_anything_is_saved(env: dict[str, str]) -> None:
+    result = run_homelab("plan", "check maas " + "x" * 3000, "--no-check", "--format", "json", env=env)
+    assert _is_person_error(result, 2) and "at most 2,000 are read" in result.stderr
+    assert result.stdout == "" and _nothing_saved_or_logged(_project(env))
