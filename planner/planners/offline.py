@@ -14,6 +14,7 @@ from the request; nothing an entry does not declare is ever filled in.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass, field
@@ -374,6 +375,31 @@ def targets(text: str, hosts: list[str], groups: dict[str, list[str]]) -> Target
     return Targets(tuple(dict.fromkeys(include)), tuple(dict.fromkeys(exclude)), bool(_ALL.search(text)))
 
 
+_WORD = re.compile(r"(?<![\w.-])[a-z][a-z0-9]*(?:[-.][a-z0-9]+)*(?![\w-])")
+
+
+def near_misses(text: str, names: list[str], known: list[str]) -> list[tuple[str, list[str]]]:
+    """Words in ``text`` that are almost, but not, a host or group name ("k3s-vm-stil-fawn"), each with the
+    names it is close to. ``known`` (every inventory, service and catalog name) is taken out first.
+
+    Planning such a request would quietly widen it to every host, so the planner refuses it instead. Only
+    near misses count: a word that is no name at all may be plain English ("on schedule").
+    """
+    lowered = text.lower()
+    for name in sorted(known, key=len, reverse=True):
+        lowered = _name_pattern(name).sub(lambda m: " " * len(m.group(0)), lowered)
+    found: dict[str, list[str]] = {}
+    for match in _WORD.finditer(lowered):
+        word = match.group(0)
+        if len(word) >= 4 and word not in found:
+            # A word that extends or shortens a name is an inflection ("gpus" for the group gpu), not a typo.
+            close = [n for n in difflib.get_close_matches(word, names, n=3, cutoff=0.8)
+                     if not (word.startswith(n) or n.startswith(word))]
+            if close:
+                found[word] = close
+    return list(found.items())
+
+
 _NUMBER_WORDS = {w: i for i, w in enumerate(
     "zero one two three four five six seven eight nine ten eleven twelve".split())}
 _NUM = r"(\d+|" + "|".join(_NUMBER_WORDS) + r")"
@@ -540,6 +566,15 @@ class OfflinePlanner:
                     manual.append(ManualItem(title=title, reason=f"{_MANUAL_REASONS[rule]} (matched {caught[1]!r})",
                                              rule=rule))
 
+        strangers = near_misses(" ".join(rest), [*hosts, *groups], [*hosts, *groups, *services, *catalog])
+        if strangers:
+            named = "; ".join(f"{word!r} (did you mean {', '.join(close)}?)" for word, close in strangers)
+            return Draft(
+                refusal=Refusal(reason=f"the request names {named}, which is no host or group in the inventory",
+                                closest=[s.id for s in index.score(intent)[:3]]),
+                explanation="Refused rather than widened: without the host it names, the plan would target "
+                            "every host. Name a host or group from the inventory (homelab inventory validate "
+                            "lists them), or say 'all hosts'.")
         whole = targets(intent, hosts, groups)
         decisions = [(c, index.score(c)) for c in rest]
         picked: dict[str, list[str]] = {}

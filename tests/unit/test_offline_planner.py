@@ -132,6 +132,15 @@ def test_exclusions_become_negated_patterns(pack):
     assert d.steps[0].limit == "k3s,!k3s-vm-chief-horse"
 
 
+def test_a_misspelled_host_is_refused_not_widened_to_every_host(pack):
+    d = draft("apply the baseline to k3s-vm-stil-fawn and chief-hose", pack)
+    assert d.steps == [] and d.refusal is not None
+    assert "'k3s-vm-stil-fawn' (did you mean k3s-vm-still-fawn?)" in d.refusal.reason
+    assert "'chief-hose' (did you mean chief-horse" in d.refusal.reason
+    # Inflections of a name and other hosts' names are no near misses.
+    assert draft("gather facts from the gpus on still-fawn and k3s-vm-still-fawn", pack).refusal is None
+
+
 def test_only_declared_variables_are_filled(pack):
     d = draft("what hardware does pumped-piglet have, one at a time, at 2.5GbE", pack)
     assert d.steps[0].playbook == "gather_facts"
