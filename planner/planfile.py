@@ -283,7 +283,10 @@ def load(state: Path, ref: str, verify: bool = True) -> Plan:
     try:
         plan = Plan.model_validate(raw)
     except PydanticValidationError as err:
-        raise PlanFileError(f"{path} is not a valid plan file ({err.error_count()} problems)",
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the top level"
+        raise PlanFileError(f"{path} is not a valid plan file: {where}: {first['msg']}"
+                            + (f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""),
                             "it was edited by hand or damaged; homelab plan again") from None
     if verify and not hmac.compare_digest(seal(plan, state).seal, plan.seal):
         raise PlanFileError(f"plan {plan.id} was changed after it was made ({path})",

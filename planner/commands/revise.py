@@ -72,6 +72,9 @@ def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | No
     else:
         inv = load_inventory(ws.inventory)
         named = [h for h in context.mentioned_hosts(amendment, list(inv.hosts), inv.group_hosts()) if h in hosts]
+        if not hosts:
+            raise HomelabError(f"plan {parent.id} targets no host, so there are none to leave out",
+                               "plan the request again instead, or configure a model for other amendments")
         if not named or not _EXCLUDING.search(amendment):
             raise HomelabError("the offline planner can only revise a plan by leaving hosts out",
                                f'name the hosts to leave out ("skip maas", "delay the k3s nodes"); plan {parent.id} '

@@ -33,6 +33,9 @@ def test_a_refusal_exits_non_zero_and_still_prints_the_document(env: dict[str, s
     doc = json.loads(refused.stdout)
     assert doc["steps"] == [] and doc["refusal"]["reason"] and doc["refusal"]["closest"]
     assert refused.stderr.splitlines()[-2].startswith("Error: the planner refused")
+    # A refused plan targets no host: revising it says so instead of "targets ." with nothing named.
+    revised = run_homelab("revise", doc["id"], "skip still-fawn", "--no-check", env=env)
+    assert revised.rc == 2 and f"plan {doc['id']} targets no host" in revised.stderr
 
 
 def test_revise_leaves_hosts_out_and_links_to_the_parent(env: dict[str, str]) -> None:

@@ -75,8 +75,9 @@ def test_unknown_keys_are_refused(tmp_path: Path) -> None:
     doc = json.loads(path.read_text())
     doc["steps"][0]["become_root_everywhere"] = True
     path.write_text(json.dumps(doc))
-    with pytest.raises(PlanFileError):
+    with pytest.raises(PlanFileError) as info:
         planfile.load(tmp_path, plan.id)
+    assert "steps.0.become_root_everywhere: Extra inputs are not permitted" in info.value.message
 
 
 def test_missing_plan_names_the_way_out(tmp_path: Path) -> None:
