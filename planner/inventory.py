@@ -52,6 +52,8 @@ class Inventory:
     group_vars: dict[str, list[Source]] = field(default_factory=dict)
     host_vars: dict[str, list[Source]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    #: vars files encrypted whole with ansible-vault: read by Ansible with the password, never by this tool.
+    encrypted: list[str] = field(default_factory=list)
 
     def hostvars(self, host: str) -> dict[str, Any]:
         """Documented variables of one host, as plain data (host_vars files win over hosts.yml)."""
@@ -190,8 +192,16 @@ def load_inventory(root: Path) -> Inventory:
                 continue
             for path in _yaml_files(entry):
                 source = _load(path, root, inv)
-                if source is not None:
-                    target.setdefault(name, []).append(source)
+                if source is None:
+                    continue
+                if isinstance(source.doc, str) and source.doc.startswith("$ANSIBLE_VAULT"):
+                    inv.encrypted.append(source.display)  # loads as one long string; its keys stay unknown
+                    continue
+                if source.doc is not None and not isinstance(source.doc, dict):
+                    inv.problems.append(Problem(yamlio.Location(source.display, 1, 1),
+                                                "a vars file must be a mapping of variable names"))
+                    continue
+                target.setdefault(name, []).append(source)
     _check_duplicates(inv)
     for group in IMPLICIT_GROUPS:
         inv.groups.setdefault(group, [])

@@ -60,3 +60,29 @@ def test_cli_json_for_scripts(homelab) -> None:
     assert result.rc == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["valid"] and "still-fawn" in data["hosts"]
+
+
+def test_a_vault_encrypted_vars_file_is_named_as_not_checked(homelab, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    inventory = tmp_path / "inventory"
+    shutil.copytree(ROOT / "inventory", inventory)
+    (inventory / "host_vars" / "maas").mkdir()
+    shutil.move(inventory / "host_vars" / "maas.yml", inventory / "host_vars" / "maas" / "main.yml")
+    password = tmp_path / "pw"
+    password.write_text("unit-test\n")
+    secret = inventory / "host_vars" / "maas" / "vault.yml"
+    secret.write_text("maas_api_key: not-a-real-key\n")
+    vault = str(Path(sys.executable).with_name("ansible-vault"))
+    subprocess.run([vault, "encrypt", "--vault-password-file", str(password), str(secret)], check=True,
+                   capture_output=True)
+    result = homelab("inventory", "validate", "--path", str(inventory))
+    assert result.rc == 0, result.stderr
+    assert "not checked (encrypted with ansible-vault): inventory/host_vars/maas/vault.yml" in result.stdout
+    data = json.loads(homelab("inventory", "validate", "--path", str(inventory), "--format", "json").stdout)
+    assert data["not_checked"] == ["inventory/host_vars/maas/vault.yml"]
+    (inventory / "host_vars" / "maas" / "list.yml").write_text("- a\n- b\n")
+    broken = homelab("inventory", "validate", "--path", str(inventory))
+    assert broken.rc == 2 and "maas/list.yml:1:1: a vars file must be a mapping of variable names" in broken.stderr
