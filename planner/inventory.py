@@ -195,9 +195,10 @@ def load_inventory(root: Path) -> Inventory:
                 if source is None:
                     continue
                 if isinstance(source.doc, str) and source.doc.startswith("$ANSIBLE_VAULT"):
-                    inv.encrypted.append(source.display)  # loads as one long string; its keys stay unknown
-                    continue
-                if source.doc is not None and not isinstance(source.doc, dict):
+                    # It loads as one long string: its keys stay unknown (readers skip a doc that is not a
+                    # mapping), but its name still says which host or group it is for.
+                    inv.encrypted.append(source.display)
+                elif source.doc is not None and not isinstance(source.doc, dict):
                     inv.problems.append(Problem(yamlio.Location(source.display, 1, 1),
                                                 "a vars file must be a mapping of variable names"))
                     continue

@@ -21,7 +21,9 @@ class Progress:
         self.console = Console(stderr=True, highlight=False)
         self.counts = {h: {"ok": 0, "changed": 0, "unknown": 0, "failed": 0, "skipped": 0} for h in hosts}
         self.unreachable: set[str] = set()
-        self.title = title
+        from rich.markup import escape
+
+        self.title = escape(title)  # it quotes the person's --limit; '[/a-z]' in a regex is not markup
         self.live = None
 
     def _table(self):

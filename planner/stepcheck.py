@@ -115,13 +115,21 @@ def check_vars(entry: CatalogEntry, given: dict[str, Any]) -> dict[str, Any]:
                 for key, value in checked.items() if _has_jinja(value)]
     # Ansible's 'path' type expands ~ and $VARIABLES here, on the controller: a value could pull a key out
     # of this machine's environment into the plan. Paths are taken as given or not at all.
-    smuggled += [f"vars.{key}: {given[key]!r} would expand ~ or $VARIABLES on this machine; give the path itself"
-                 for key in given if entry.options[canonical.get(key, key)].type == "path"
-                 and checked[canonical.get(key, key)] != given[key]]
+    # Checked on the value as given, in any form (a dict may arrive as a JSON string): conversion has
+    # already expanded it. No path a plan needs holds '$' or '~'.
+    smuggled += [f"vars.{key}: {value!r} holds '$' or '~', which Ansible would expand on this machine; "
+                 "give the path itself" for key, value in given.items()
+                 if _holds_path(entry.options[canonical.get(key, key)])
+                 and any(c in (value if isinstance(value, str) else json.dumps(value)) for c in "$~")]
     if smuggled:
         raise PlanValidationError(f"step {entry.id!r} has invalid variables", f"homelab catalog show {entry.id}",
                                   details=smuggled)
     return checked
+
+
+def _holds_path(opt: OptionSpec) -> bool:
+    """Whether Ansible reads any part of this option as a path: itself, a list's elements, a suboption."""
+    return opt.type == "path" or opt.elements == "path" or any(_holds_path(o) for o in (opt.options or {}).values())
 
 
 def resolve_hosts(inventory: Path, pattern: str) -> tuple[str, ...]:
@@ -167,10 +175,17 @@ def _check_pattern(pattern: str) -> None:
         raise PlanValidationError("the limit is empty", "give host or group names, or 'all' for every host")
     if _has_jinja(pattern):
         raise PlanValidationError(f"limit {pattern!r} contains Jinja", "give host or group names")
-    for term in re.split(r"[,:]", pattern):
-        term = term.lstrip("!&")
+    if pattern.count("[") != pattern.count("]"):  # Ansible drops a stray bracket and may be left with nothing
+        raise PlanValidationError(f"limit {pattern!r} has unbalanced brackets",
+                                  "a subscript reads group[0] or group[0:2]; a regex '~...' needs both brackets")
+    from ansible.inventory.manager import split_host_pattern
+
+    for term in split_host_pattern(pattern):  # as Ansible splits it: '[...]' and IPv6 addresses stay whole
+        term = term.strip().lstrip("!&")
         if term.startswith("~"):
             try:
+                if not term[1:]:
+                    raise re.error("nothing after '~'")
                 re.compile(term[1:])
             except re.error as err:
                 raise PlanValidationError(f"limit {pattern!r}: {term!r} is not a valid regular expression ({err})",

@@ -375,6 +375,7 @@ def targets(text: str, hosts: list[str], groups: dict[str, list[str]]) -> Target
     return Targets(tuple(dict.fromkeys(include)), tuple(dict.fromkeys(exclude)), bool(_ALL.search(text)))
 
 
+_NEAR_MISS_MIN_CHARS = 6
 _WORD = re.compile(r"(?<![\w.-])[a-z][a-z0-9]*(?:[-.][a-z0-9]+)*(?![\w-])")
 
 
@@ -389,11 +390,14 @@ def near_misses(text: str, names: list[str], known: list[str]) -> list[tuple[str
     for name in sorted(known, key=len, reverse=True):
         lowered = _name_pattern(name).sub(lambda m: " " * len(m.group(0)), lowered)
     found: dict[str, list[str]] = {}
+    # Short words and names are left alone: at five letters a one-letter slip is an English word as often
+    # as a typo ("infer" for the group infra, "promo" for proxmox).
+    long_names = [n for n in names if len(n) >= _NEAR_MISS_MIN_CHARS]
     for match in _WORD.finditer(lowered):
         word = match.group(0)
-        if len(word) >= 4 and word not in found:
+        if len(word) >= _NEAR_MISS_MIN_CHARS and word not in found:
             # A word that extends or shortens a name is an inflection ("gpus" for the group gpu), not a typo.
-            close = [n for n in difflib.get_close_matches(word, names, n=3, cutoff=0.8)
+            close = [n for n in difflib.get_close_matches(word, long_names, n=3, cutoff=0.8)
                      if not (word.startswith(n) or n.startswith(word))]
             if close:
                 found[word] = close

@@ -18,13 +18,15 @@ def unified(diff: Diff) -> str:
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
 
 
-def table_cell(value: object) -> str:
+def table_cell(value: object, code: bool = False) -> str:
     """Text safe inside a markdown table cell: one line, '|' escaped, and '<' escaped so that text from a
     host can neither open an HTML comment (a hand-written-section marker) nor inject HTML.
-    Empty and None read as a dash."""
+    With ``code`` the caller wraps it in backticks, where markdown shows '<' as it is and would show
+    '&lt;' literally: then '<' stays. Empty and None read as a dash."""
     if value is None or value == "" or value == []:
         return "—"
-    return " ".join(str(value).split()).replace("|", "\\|").replace("<", "&lt;")
+    text = " ".join(str(value).split()).replace("|", "\\|")
+    return text if code else text.replace("<", "&lt;")
 
 
 def hosts_of(plan: Plan) -> list[str]:

@@ -243,7 +243,10 @@ def test_procedures_give_variables_and_the_exact_commands() -> None:
     assert procedures.index("## apply_baseline") < procedures.index("## gather_facts")
     assert "| `baseline_ntp_servers` | list of str | no | `[0.debian.pool.ntp.org, 1.debian.pool.ntp.org]` |" \
         in procedures
-    assert "homelab plan --playbook gather_facts --limit HOSTS\nhomelab apply\n" in procedures
+    # A read-only playbook's plan is its run: no apply after it, and no check mode for it either.
+    assert "homelab plan --playbook gather_facts --limit HOSTS\n```" in procedures
+    assert "ansible-playbook -i inventory playbooks/gather_facts.yml --limit HOSTS\n```" in procedures
+    assert "homelab plan --playbook apply_baseline --limit HOSTS\nhomelab apply\n" in procedures
     assert ("ansible-playbook -i inventory playbooks/apply_baseline.yml --limit HOSTS --check --diff\n"
             "ansible-playbook -i inventory playbooks/apply_baseline.yml --limit HOSTS --diff\n") in procedures
 
@@ -280,6 +283,21 @@ def test_troubleshooting_calls_out_a_recurring_problem(discovered_copy: Path) ->
     assert text.count("> [!WARNING]") == 1
     later = docsgen.generate(discovered_copy, discovered_copy / "inventory", dt.date(2026, 12, 20))
     assert "Seen 3×" not in later["docs/TROUBLESHOOTING.md"]
+
+
+@pytest.mark.parametrize("existing", [
+    "<!-- hand-written: notes --> Kept on the marker's line\n<!-- end hand-written: notes -->\n",
+    "  <!-- hand-written: notes -->\nKept, indented\n  <!-- end hand-written: notes -->\n",
+])
+def test_hand_written_text_on_the_marker_line_or_indented_survives(existing: str) -> None:
+    generated = "# Doc\n<!-- hand-written: notes -->\n<!-- end hand-written: notes -->\n"
+    assert "Kept" in docsgen.carry_over(generated, existing, "X.md")
+
+
+def test_a_default_shown_as_code_keeps_its_angle_brackets() -> None:
+    from planner.render import table_cell
+
+    assert table_cell("<none>", code=True) == "<none>" and table_cell("<none>") == "&lt;none>"
 
 
 def test_text_from_a_host_cannot_open_a_hand_written_section(discovered_copy: Path) -> None:

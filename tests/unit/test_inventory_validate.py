@@ -83,6 +83,11 @@ def test_a_vault_encrypted_vars_file_is_named_as_not_checked(homelab, tmp_path: 
     assert "not checked (encrypted with ansible-vault): inventory/host_vars/maas/vault.yml" in result.stdout
     data = json.loads(homelab("inventory", "validate", "--path", str(inventory), "--format", "json").stdout)
     assert data["not_checked"] == ["inventory/host_vars/maas/vault.yml"]
+    # The file's name is not encrypted: a vault file for a host that does not exist is still reported.
+    shutil.copy(secret, inventory / "host_vars" / "still-fawm.yml")
+    typo = homelab("inventory", "validate", "--path", str(inventory))
+    assert typo.rc == 2 and "host_vars for unknown host 'still-fawm'" in typo.stderr
+    (inventory / "host_vars" / "still-fawm.yml").unlink()
     (inventory / "host_vars" / "maas" / "list.yml").write_text("- a\n- b\n")
     broken = homelab("inventory", "validate", "--path", str(inventory))
     assert broken.rc == 2 and "maas/list.yml:1:1: a vars file must be a mapping of variable names" in broken.stderr

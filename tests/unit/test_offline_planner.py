@@ -139,6 +139,8 @@ def test_a_misspelled_host_is_refused_not_widened_to_every_host(pack):
     assert "'chief-hose' (did you mean chief-horse" in d.refusal.reason
     # Inflections of a name and other hosts' names are no near misses.
     assert draft("gather facts from the gpus on still-fawn and k3s-vm-still-fawn", pack).refusal is None
+    # Nor is plain English a letter away from a short group name (infra).
+    assert draft("gather facts and infer which hosts need the baseline", pack).refusal is None
 
 
 def test_only_declared_variables_are_filled(pack):

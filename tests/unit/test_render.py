@@ -131,3 +131,12 @@ def test_terminal_shows_markup_like_text_literally() -> None:
     text = console.export_text()
     assert text.count(hostile) == 2
     assert "[ ] [bold]x — [/]" in text
+
+
+def test_a_progress_title_quoting_a_regex_limit_is_not_markup() -> None:
+    from rich.text import Text
+
+    from planner.progress import Progress
+
+    title = "Reviewing in check mode (gather_facts on ~k3s-vm-[/a-z]+)"
+    assert Text.from_markup(Progress([], title).title).plain == title  # raised MarkupError unescaped

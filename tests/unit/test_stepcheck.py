@@ -46,6 +46,8 @@ def test_bad_extra_var_syntax() -> None:
 
 def test_limits_resolve_like_ansible() -> None:
     inv = ROOT / "inventory"
+    assert resolve_hosts(inv, "~k3s-[^:]+") == ("k3s-vm-still-fawn", "k3s-vm-pumped-piglet", "k3s-vm-chief-horse")
+    assert resolve_hosts(inv, "k3s[0:1]") == ("k3s-vm-still-fawn", "k3s-vm-pumped-piglet")
     assert resolve_hosts(inv, "k3s") == ("k3s-vm-still-fawn", "k3s-vm-pumped-piglet", "k3s-vm-chief-horse")
     assert set(resolve_hosts(inv, "proxmox:!still-fawn")) == {"pumped-piglet", "chief-horse", "fun-bedbug"}
     assert resolve_hosts(inv, "k3s-vm-still-fawn") == ("k3s-vm-still-fawn",)
@@ -61,10 +63,13 @@ def test_a_limit_that_matches_nothing_names_the_closest() -> None:
 @pytest.mark.parametrize(("pattern", "expected"), [
     ("", "the limit is empty"),
     ("  ", "the limit is empty"),
-    ("~[", "is not a valid regular expression"),       # Ansible alone would select every host
+    ("~[", "has unbalanced brackets"),       # Ansible alone would select every host
     ("all:!~(", "is not a valid regular expression"),
-    ("k3s:&[", "is not a host pattern Ansible can read"),  # IndexError inside Ansible's parser
-    ("k3s[5]", "No hosts matched the subscripted pattern"),
+    ("k3s:&[", "has unbalanced brackets"),  # an IndexError inside Ansible's parser
+    (" ~[", "has unbalanced brackets"),     # Ansible drops the stray bracket: '~' alone matches every host
+    ("maas:~]", "has unbalanced brackets"),
+    ("~", "nothing after '~'"),
+    ("k3s[5]", "is not a host pattern Ansible can read: No hosts matched the subscripted pattern"),
     ("localhost", "which is this machine"),  # Ansible's implicit localhost, not an inventory host
     ("maas,127.0.0.1", "which is this machine"),
 ])
@@ -152,13 +157,18 @@ def test_a_path_variable_is_not_expanded_from_this_machines_environment(entry, m
 
     monkeypatch.setenv("FAKE_API_KEY", "sk-canary")
     spec = entry.meta.argument_specs[entry.spec_name]
-    options = {**spec.options, "report_dir": OptionSpec(type="path", description="where to write")}
+    options = {**spec.options, "report_dir": OptionSpec(type="path", description="where to write"),
+               "extra_dirs": OptionSpec(type="list", elements="path", description="more places"),
+               "target": OptionSpec(type="dict", description="where", options={
+                   "dir": OptionSpec(type="path", description="a directory")})}
     meta = entry.meta.model_copy(update={"argument_specs": {
         entry.spec_name: spec.model_copy(update={"options": options})}})
     with_path = dataclasses.replace(entry, meta=meta)
     assert check_vars(with_path, {"report_dir": "/srv/reports"}) == {"report_dir": "/srv/reports"}
-    for given in ("/x/${FAKE_API_KEY}", "$FAKE_API_KEY/x", "~/reports"):
+    for given in ({"report_dir": "/x/${FAKE_API_KEY}"}, {"report_dir": "$FAKE_API_KEY/x"},
+                  {"report_dir": "~/reports"}, {"extra_dirs": ["/ok", "$FAKE_API_KEY"]},
+                  {"target": {"dir": "/x/$FAKE_API_KEY"}}, {"target": '{"dir": "$FAKE_API_KEY"}'}):
         with pytest.raises(PlanValidationError) as info:
-            check_vars(with_path, {"report_dir": given})
+            check_vars(with_path, given)
         text = "\n".join(info.value.details)
-        assert "would expand" in text and "sk-canary" not in text
+        assert "would expand on this machine" in text and "sk-canary" not in text
