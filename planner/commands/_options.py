@@ -14,7 +14,8 @@ def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[...,
     """``--format`` with the given choices; the first is the default."""
     return click.option(
         "--format", "fmt", type=click.Choice(choices), default=choices[0], show_default=True,
-        help="Output format: people read 'table'/'text'; scripts read 'json' (on stdout).",
+        help=f"Output format: {', '.join(repr(c) for c in choices if c != 'json')} for people, 'json' (on stdout) "
+             "for scripts." if "json" in choices else "Output format.",
     )
 
 

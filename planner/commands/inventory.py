@@ -25,7 +25,7 @@ def validate(inv_path: str | None, fmt: str) -> None:
     \b
     Examples:
       homelab inventory validate
-      homelab inventory validate --path tests/fixtures/inventory/valid/minimal
+      homelab inventory validate --path tests/fixtures/inventory/valid/documented
     """
     from pathlib import Path
 
