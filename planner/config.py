@@ -116,7 +116,7 @@ def load_config(root: Path) -> Config:
                               details=[str(err)]) from None
         except OSError as err:
             raise ConfigError(f"cannot read {shown}: {err.strerror}", "check the file's permissions") from None
-        if isinstance(doc, str) and doc.lstrip().startswith("$ANSIBLE_VAULT;"):
+        if yamlio.vault_encrypted(doc):
             # ansible-vault output reads as one long YAML string; it needs its own words, not "found str".
             raise ConfigError(f"{shown} is vault-encrypted; it must be a plain mapping of settings, not encrypted",
                               "decrypt it (ansible-vault decrypt " + shown + "): it holds no secrets, since the "

@@ -10,13 +10,13 @@ which capacity questions need).
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from planner.yamlio.text import LONE_SURROGATE
+
 MAX_TEXT = 256
-_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_ITEMS = 256
 #: Filesystem types that are real storage; the rest (proc, tmpfs, cgroup, overlay of a container…) is left out.
 _RUNTIME_TREES = ("/run/", "/proc/", "/sys/", "/dev/")
@@ -32,7 +32,7 @@ def _cap_text(value: Any) -> Any:
     if isinstance(value, str):
         # A non-UTF-8 byte (an interface name from os.listdir, say) arrives as a lone surrogate, which no
         # YAML reader accepts back: it becomes U+FFFD, as a UTF-8 decoder with errors="replace" would.
-        return _SURROGATE.sub("\ufffd", value[:MAX_TEXT])
+        return LONE_SURROGATE.sub("\ufffd", value[:MAX_TEXT])
     return value
 
 

@@ -194,7 +194,7 @@ def load_inventory(root: Path) -> Inventory:
                 source = _load(path, root, inv)
                 if source is None:
                     continue
-                if isinstance(source.doc, str) and source.doc.startswith("$ANSIBLE_VAULT"):
+                if yamlio.vault_encrypted(source.doc):
                     # It loads as one long string: its keys stay unknown (readers skip a doc that is not a
                     # mapping), but its name still says which host or group it is for.
                     inv.encrypted.append(source.display)

@@ -17,12 +17,10 @@ def project_root(start: Path | None = None) -> Path:
     if env:
         root = Path(env).resolve()
         # A mistyped HOMELAB_ROOT must not look like an empty project (no plans, an empty catalog).
-        if not root.is_dir():
-            raise HomelabError(f"HOMELAB_ROOT={env} does not exist",
-                               "set HOMELAB_ROOT to the project checkout (the directory holding playbooks/), "
-                               "or unset it to use the checkout you are in")
-        if not (root / "playbooks").is_dir():
-            raise HomelabError(f"HOMELAB_ROOT={env} is not a homelab-planner project (it has no playbooks/)",
+        wrong = ("does not exist" if not root.is_dir() else "is not a homelab-planner project (it has no playbooks/)"
+                 if not (root / "playbooks").is_dir() else None)
+        if wrong:
+            raise HomelabError(f"HOMELAB_ROOT={env} {wrong}",
                                "set HOMELAB_ROOT to the project checkout (the directory holding playbooks/), "
                                "or unset it to use the checkout you are in")
         return root

@@ -29,6 +29,14 @@ class Location:
         return f"{self.path}:{self.line}:{self.col}"
 
 
+def vault_encrypted(value: Any) -> bool:
+    """Whether ``value`` (a file's text, or what it loaded as) is a file encrypted whole with ansible-vault.
+
+    Such a file reads as YAML all the same: one long string. Nothing here decrypts it.
+    """
+    return isinstance(value, str) and value.lstrip().startswith("$ANSIBLE_VAULT;")
+
+
 class YamlSyntaxError(Exception):
     """A file is not valid YAML (or has a duplicate key); carries where."""
 

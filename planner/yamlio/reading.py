@@ -18,7 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from planner.yamlio import Location, YamlSyntaxError
+from planner.yamlio import Location, YamlSyntaxError, vault_encrypted
 from planner.yamlio.text import _RESOLVERS, Tagged, YamlEditError, implicit_tag
 
 __all__ = ["load_fast"]
@@ -105,7 +105,7 @@ def _marked(err: Any, display: str) -> Location:
 
 
 def _refuse_vault_file(text: str, display: str) -> None:
-    if text.lstrip().startswith("$ANSIBLE_VAULT"):
+    if vault_encrypted(text):
         raise YamlEditError("the whole file is encrypted with ansible-vault", Location(display, 1, 1),
                             "keep machine-written values in an unencrypted file next to it")
 
@@ -133,7 +133,7 @@ def load_fast(path: Path) -> Any:
     :class:`YamlSyntaxError`, like a file that is not YAML.
     """
     text = path.read_text(encoding="utf-8-sig")
-    if text.lstrip().startswith("$ANSIBLE_VAULT"):
+    if vault_encrypted(text):
         raise YamlSyntaxError(Location(str(path), 1, 1), "the whole file is encrypted with ansible-vault")
     return _load_plain(text, str(path))
 

@@ -22,7 +22,8 @@ _SIMPLE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
 # Words some YAML reader takes for a boolean or null; a key spelled so is quoted.
 _SPECIAL_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
 _TEMPLATE = re.compile(r"{{|{%|{#")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+#: A lone surrogate: Python lets a str hold one (a non-UTF-8 byte from os.listdir), no YAML reader takes it.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # What a one-line single-quoted scalar cannot hold: line breaks fold, and
 # non-printable characters are refused by readers.
 _NEEDS_ESCAPES = re.compile("[^\t\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -113,7 +114,7 @@ class Tagged(str):
 def quote(s: str) -> str:
     # Python lets a str hold a lone surrogate (a non-UTF-8 byte from os.listdir, say); ruamel would
     # write it as "\udcff" and read it back, but Ansible's YAML parser refuses the whole file.
-    bad = _SURROGATE.search(s)
+    bad = LONE_SURROGATE.search(s)
     if bad:
         raise YamlEditError(f"cannot write {s[:60]!r}: it holds a lone surrogate (\\u{ord(bad.group()):04x}), "
                             "which YAML readers such as Ansible's refuse")
