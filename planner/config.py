@@ -17,7 +17,7 @@ server from its address. llama.cpp's server rejects it: use ``json_object``
 JSON in the text and parses it strictly.
 
 Environment variables override the file, for one run or for CI:
-``$HOMELAB_MODEL`` (read by :mod:`planner.planners`), ``$HOMELAB_MODEL_API_BASE``,
+``$HOMELAB_MODEL`` (read by :mod:`planner.planning.choose`), ``$HOMELAB_MODEL_API_BASE``,
 ``$HOMELAB_MODEL_RESPONSE_FORMAT`` and ``$HOMELAB_MODEL_TIMEOUT``.
 The API key is read from the environment when a model is called; it is never
 written to a file, a plan or a log.

@@ -39,12 +39,12 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:
     """
     from rich.markup import escape  # intents and checklist items are text, never markup
 
-    from planner import planfile
-    from planner.applying import apply_plan, check_applyable
+    from planner.knowledge.sessions import log_event
     from planner.paths import project_root, state_dir
-    from planner.planning import Workspace
-    from planner.progress import Interrupt, Progress
-    from planner.sessions import log_event
+    from planner.plans import planfile
+    from planner.plans.apply import apply_plan, check_applyable
+    from planner.plans.progress import Interrupt, Progress
+    from planner.workspace import Workspace
 
     state = state_dir(project_root())
     plan = planfile.load(state, plan_ref)
@@ -100,7 +100,7 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:
 @contextmanager
 def _refusals_logged(ws, plan) -> Iterator[None]:
     """A refusal (stale, edited, locked, already applied) goes into the session log, then on to the person."""
-    from planner.sessions import log_event
+    from planner.knowledge.sessions import log_event
 
     try:
         yield
@@ -115,7 +115,7 @@ def _knowledge_loop(ws, plan, err) -> None:
     """Read back the hosts the apply touched, write their facts, regenerate the docs and show what changed."""
     from rich.markup import escape
 
-    from planner.facts import refresh
+    from planner.knowledge.facts import refresh
 
     record = plan.applies[-1]
     touched = sorted(h for h, o in record.hosts.items() if o.outcome not in ("unreachable", "outcome_unknown"))

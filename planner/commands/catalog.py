@@ -10,7 +10,7 @@ from planner.commands._options import console, format_option, print_json
 from planner.paths import project_root
 
 if TYPE_CHECKING:
-    from planner.catalog import CatalogEntry
+    from planner.catalog.entries import CatalogEntry
 
 
 def entry_json(entry: CatalogEntry, full: bool = False) -> dict:
@@ -44,7 +44,7 @@ def catalog(ctx: click.Context, fmt: str) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from planner.catalog import load_catalog
+    from planner.catalog.entries import load_catalog
 
     cat = load_catalog(project_root())
     if fmt == "json":
@@ -70,7 +70,7 @@ def show(entry_id: str, fmt: str) -> None:
     Example:
       homelab catalog show gather_facts --format json
     """
-    from planner.catalog import load_catalog
+    from planner.catalog.entries import load_catalog
 
     entry = load_catalog(project_root()).get(entry_id)
     if fmt == "json":

@@ -32,8 +32,8 @@ def docs(check: bool, inventory: str | None, fmt: str) -> None:
       homelab docs --check          # in CI: are the committed docs current?
       homelab docs -i .homelab/lab/inventory --format json
     """
-    from planner import docsgen
-    from planner.planning import Workspace
+    from planner.knowledge import docsgen
+    from planner.workspace import Workspace
 
     ws = Workspace.find(inventory)
     generated, changed = _generate(ws, write=not check)
@@ -58,7 +58,7 @@ def _generate(ws, write: bool) -> tuple[dict[str, str], list[str]]:
     """Generate every doc, show each changed one's diff on stderr, and write them unless told not to."""
     import sys
 
-    from planner import docsgen
+    from planner.knowledge import docsgen
 
     generated = docsgen.generate(ws.root, ws.inventory)
     changed = docsgen.stale(ws.root, generated)

@@ -34,10 +34,10 @@ def drift(inventory: str | None, fail_on_drift: bool, fmt: str) -> None:
     """
     from rich.markup import escape  # findings quote what hosts report
 
-    from planner.drift import compute
     from planner.errors import HostsFailedError
-    from planner.planning import Workspace
+    from planner.knowledge.drift import compute
     from planner.render.drift import drift_markdown
+    from planner.workspace import Workspace
 
     ws = Workspace.find(inventory)
     report = compute(ws.inventory)

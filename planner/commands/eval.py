@@ -40,9 +40,9 @@ def eval_(file: str, model: str | None, inventory: str | None, min_pass_rate: fl
       homelab eval tests/evals/intents.yml --model ollama/qwen2.5 --format json
       homelab eval tests/evals/intents.yml --min-pass-rate 0.85
     """
-    from planner.evaluation import PassRateTooLow, evaluate, load_cases, render
-    from planner.planners import choose
-    from planner.planning import Workspace
+    from planner.planning.choose import choose
+    from planner.planning.evaluation import PassRateTooLow, evaluate, load_cases, render
+    from planner.workspace import Workspace
 
     ws = Workspace.find(inventory)
     cases = load_cases(Path(file))

@@ -33,11 +33,11 @@ def facts(limit: str, inventory: str | None, fmt: str) -> None:
     """
     from rich.markup import escape
 
-    from planner.digests import display_path
     from planner.errors import HostsFailedError
-    from planner.facts import refresh
-    from planner.planning import Workspace
-    from planner.stepcheck import resolve_hosts
+    from planner.knowledge.facts import refresh
+    from planner.plans.digests import display_path
+    from planner.plans.stepcheck import resolve_hosts
+    from planner.workspace import Workspace
 
     ws = Workspace.find(inventory)
     hosts = resolve_hosts(ws.inventory, limit)

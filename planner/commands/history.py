@@ -37,8 +37,8 @@ def history(host: str | None, since: dt.date | None, fmt: str) -> None:
 
     from rich.markup import escape  # logged text is never markup
 
+    from planner.knowledge.sessions import read
     from planner.paths import project_root
-    from planner.sessions import read
 
     entries = read(project_root(), since=since, host=host)
     if fmt == "json":

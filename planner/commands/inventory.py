@@ -30,8 +30,8 @@ def validate(inv_path: str | None, fmt: str) -> None:
     from pathlib import Path
 
     from planner.errors import InventoryError
-    from planner.inventory import require_valid
-    from planner.inventory_check import check_inventory
+    from planner.inventory.hosts import require_valid
+    from planner.inventory.validate import check_inventory
 
     root = Path(inv_path) if inv_path else project_root() / "inventory"
     try:

@@ -107,7 +107,7 @@ def ssh(host: str, command: tuple[str, ...]) -> None:
 def _known_hosts(config, states) -> list[str]:
     """Hosts the lab has: the project inventory's (read leniently, without starting anything) and any running."""
     from planner.errors import InventoryError
-    from planner.inventory import load_inventory
+    from planner.inventory.hosts import load_inventory
 
     try:
         names = list(load_inventory(config.project / "inventory").hosts)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import click
 
 from planner.commands._options import console
-from planner.commands._plans import check_output, check_request_length, emit, review_format_options
+from planner.commands._plans import (
+    check_output,
+    check_request_length,
+    emit,
+    review_format_options,
+)
 from planner.errors import ExitCode, HomelabError
 
 
@@ -54,11 +59,12 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
       homelab plan --exclude k3s latest          # the same plan without the k3s hosts
       homelab plan -p gather_facts --format json
     """
-    from planner import planfile
     from planner.paths import require_dirs
-    from planner.planning import StepRequest, Workspace, exclude_hosts, make_plan
-    from planner.progress import Interrupt, Progress
-    from planner.stepcheck import parse_extra_vars
+    from planner.plans import planfile
+    from planner.plans.build import StepRequest, exclude_hosts, make_plan
+    from planner.plans.progress import Interrupt, Progress
+    from planner.plans.stepcheck import parse_extra_vars
+    from planner.workspace import Workspace
 
     ws = Workspace.find(inventory)
     # Before anything is saved or logged: a bad --output or a blocked .homelab/ would otherwise fail
@@ -91,7 +97,7 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
                                'name the hosts in the request ("… on the k3s nodes"), or use --playbook ID')
         _plan_from_words(ws, intent, model, show_prompt, no_check, fmt, output, interrupt)
         return
-    from planner.catalog import load_catalog
+    from planner.catalog.entries import load_catalog
 
     catalog = load_catalog(ws.root)
     given = parse_extra_vars(extra)
@@ -120,16 +126,16 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
 
 def _plan_from_words(ws, intent: str, model: str | None, show_prompt: bool, no_check: bool, fmt: str,
                      output: str | None, interrupt) -> None:
-    from planner import context
-    from planner.intent import plan_intent
-    from planner.planners import choose
-    from planner.progress import Progress
+    from planner.planning import context
+    from planner.planning.choose import choose
+    from planner.planning.intent import plan_intent
+    from planner.plans.progress import Progress
 
     err = console(stderr=True)
     pack = context.build(ws.root, ws.inventory, intent)
     chosen = choose(ws.root, model)
     if show_prompt:
-        from planner.planners.prompt import render_prompt
+        from planner.planning.prompt import render_prompt
 
         click.echo(render_prompt(chosen, pack))
         err.print(f"Nothing was sent. Context: {pack.size_chars} characters, about {pack.tokens_estimate} tokens "
@@ -145,7 +151,7 @@ def _plan_from_words(ws, intent: str, model: str | None, show_prompt: bool, no_c
     _log(ws, made, "plan")
     if made.refusal is not None and not made.steps:
         emit(made, fmt, output)
-        from planner.sessions import log_event
+        from planner.knowledge.sessions import log_event
 
         log_event(ws.root, "refusal", f"The {made.planner} planner refused: {made.refusal.reason}", made,
                   decision="refused by the planner")
@@ -167,7 +173,7 @@ class PlannerRefused(HomelabError):
 
 
 def _log(ws, plan, kind: str) -> None:
-    from planner.sessions import log_plan
+    from planner.knowledge.sessions import log_plan
 
     log_plan(ws.root, plan, kind)
 

@@ -17,8 +17,8 @@ def plans(fmt: str) -> None:
     Example:
       homelab plans --format json
     """
-    from planner import planfile
     from planner.paths import project_root, state_dir
+    from planner.plans import planfile
 
     root = project_root()
     unreadable: list = []
@@ -57,8 +57,8 @@ def show(plan_ref: str, fmt: str, output: str | None) -> None:
       homelab show 7f3a --format markdown -o review.md
       homelab show 7f3a --format html -o review.html
     """
-    from planner import planfile
     from planner.paths import project_root, state_dir
+    from planner.plans import planfile
 
     plan = planfile.load(state_dir(project_root()), plan_ref)
     for path in emit(plan, fmt, output):

@@ -7,7 +7,11 @@ import re
 import click
 
 from planner.commands._options import console
-from planner.commands._plans import check_output, check_request_length, review_format_options
+from planner.commands._plans import (
+    check_output,
+    check_request_length,
+    review_format_options,
+)
 from planner.errors import HomelabError
 
 # Words that turn named hosts into hosts to leave out ("delay the k3s nodes", "skip maas", "not on still-fawn").
@@ -41,14 +45,16 @@ def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | No
       homelab revise latest "delay the k3s nodes until next weekend"
       homelab revise 7f3a "skip maas" --format json
     """
-    from planner import context, planfile
     from planner.commands.plan import _finish, _log, _title
-    from planner.inventory import load_inventory
+    from planner.inventory.hosts import load_inventory
     from planner.paths import project_root, require_dirs, state_dir
-    from planner.planfile import ManualItem
-    from planner.planners import choose
-    from planner.planning import Workspace, exclude_hosts
-    from planner.progress import Interrupt, Progress
+    from planner.planning import context
+    from planner.planning.choose import choose
+    from planner.plans import planfile
+    from planner.plans.build import exclude_hosts
+    from planner.plans.planfile import ManualItem
+    from planner.plans.progress import Interrupt, Progress
+    from planner.workspace import Workspace
 
     state = state_dir(project_root())
     # Before anything is saved or logged (see `homelab plan`): a bad --output, a blocked .homelab/.
@@ -62,7 +68,7 @@ def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | No
     hosts = parent.hosts
     chosen = choose(ws.root, model)
     if chosen.name != "offline":
-        from planner.intent import plan_intent
+        from planner.planning.intent import plan_intent
 
         intent = f"{parent.intent}\nAmendment to the plan above: {amendment}"
         progress = Progress([], f"Revising plan {parent.id} with the LLM planner")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from planner import yamlio
 from planner.errors import LabError
-from planner.lab.hardware import render_files, render_sys_class_net
 from planner.lab import scenario as lab_scenario
+from planner.lab.hardware import render_files, render_sys_class_net
 from planner.lab.rootfs import ADMIN_UID, ADMIN_USER
 from planner.lab.spec import LabConfig, LabHost
 

@@ -91,7 +91,7 @@ def ensure_rootfs(cache: Path, progress=print) -> Path:
     if not shutil.which("debootstrap"):
         raise LabError("debootstrap is not installed; the lab builds its Debian root filesystem with it",
                        "apt-get install debootstrap (make setup does this when run as root)")
-    from planner.lock import waiting_lock
+    from planner.plans.lock import waiting_lock
 
     with waiting_lock(base / ".lock"):
         if (final / ".homelab-rootfs").is_file():

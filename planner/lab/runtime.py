@@ -72,7 +72,7 @@ def _write_state(config: LabConfig, hosts: dict[str, HostState]) -> None:
 @contextmanager
 def _locked(config: LabConfig) -> Iterator[None]:
     """One up/down at a time per lab: two hosts must never share an upper directory."""
-    from planner.lock import waiting_lock
+    from planner.plans.lock import waiting_lock
 
     with waiting_lock(config.lab_dir / ".lock"):
         yield

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from planner.inventory import Inventory, load_inventory, require_valid
+from planner.inventory.hosts import Inventory, load_inventory, require_valid
 from planner.lab.hardware import HardwareProfile, profile_from_hostvars
 from planner.lab.scenario import Scenario, host_scenario, load_planted
 

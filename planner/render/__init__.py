@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 
-from planner.planfile import Diff, Plan, TaskResult
+from planner.plans.planfile import Diff, Plan, TaskResult
 
 
 def unified(diff: Diff) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from planner.drift import DriftReport
+from planner.knowledge.drift import DriftReport
 from planner.render import table_cell
 
 

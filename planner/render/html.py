@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from planner.planfile import Plan
+from planner.plans.planfile import Plan
 from planner.render import hosts_of, interesting, totals, unified
 
 

@@ -7,7 +7,7 @@ at diff boundaries).
 
 from __future__ import annotations
 
-from planner.planfile import Plan
+from planner.plans.planfile import Plan
 from planner.render import hosts_of, interesting, totals, unified
 
 LIMIT = 65_000

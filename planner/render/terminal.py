@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from planner.planfile import Plan
+from planner.plans.planfile import Plan
 from planner.render import findings, hosts_of, interesting, totals, unified
 
 _STYLE = {"changed": "yellow", "unknown": "magenta", "failed": "red", "unreachable": "red", "ok": "green"}

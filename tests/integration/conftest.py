@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-import shutil
 
 from tests.conftest import Result, copy_project, run_homelab
 

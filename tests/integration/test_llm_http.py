@@ -21,15 +21,26 @@ import pytest
 # Before litellm can be imported by anything in this process.
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
-from planner import context, llm  # noqa: E402
 from planner.config import Config  # noqa: E402
-from planner.intent import DraftRejected, draft_plan  # noqa: E402
-from planner.planners import llm as llm_planner  # noqa: E402
-from planner.planners.llm import InvalidModelOutput, LlmPlanner, draft_schema  # noqa: E402
-from planner.planning import Workspace  # noqa: E402
+from planner.planning import (
+    context,
+    litellm_client,  # noqa: E402
+)
+from planner.planning import llm_planner  # noqa: E402
+from planner.planning.intent import DraftRejected, draft_plan  # noqa: E402
+from planner.planning.llm_planner import InvalidModelOutput, LlmPlanner, draft_schema  # noqa: E402
+from planner.workspace import Workspace  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 from tests.fakellm import (  # noqa: E402
-    COMPLETION_TOKENS, PROMPT_TOKENS, FakeLLM, answer, http_error, rate_limited, slow, tool_call, trickle,
+    COMPLETION_TOKENS,
+    PROMPT_TOKENS,
+    FakeLLM,
+    answer,
+    http_error,
+    rate_limited,
+    slow,
+    tool_call,
+    trickle,
 )
 
 MODEL = "openai/test-model"
@@ -217,7 +228,7 @@ def test_slow_answer_times_out_within_bounds(server: FakeLLM, ws: Workspace, pac
     monkeypatch.setattr(llm_planner, "BACKOFF_S", 0.1)
     server.always(slow(30, GOOD))
     started = time.monotonic()
-    with pytest.raises(llm.LlmTimeout, match=r"no answer from openai/test-model at http://127\.0\.0\.1:\d+/v1 "
+    with pytest.raises(litellm_client.LlmTimeout, match=r"no answer from openai/test-model at http://127\.0\.0\.1:\d+/v1 "
                                              r"within 1 s") as caught:
         draft_plan(ws, INTENT, planner_for(server, timeout_s=1, retries=1), pack)
     elapsed = time.monotonic() - started
@@ -232,7 +243,7 @@ def test_a_trickling_answer_is_cut_off_at_the_whole_request_timeout(
     # Each byte comes well inside the 1 s timeout, so a per-read timeout alone would wait minutes.
     server.always(trickle(0.2, GOOD))
     started = time.monotonic()
-    with pytest.raises(llm.LlmTimeout, match="within 1 s"):
+    with pytest.raises(litellm_client.LlmTimeout, match="within 1 s"):
         draft_plan(ws, INTENT, planner_for(server, timeout_s=1, retries=0), pack)
     elapsed = time.monotonic() - started
     assert elapsed < 4, elapsed
@@ -258,7 +269,7 @@ def test_rate_limited_always_is_reported(server: FakeLLM, ws: Workspace, pack: c
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(llm_planner, "RETRY_AFTER_CAP_S", 0.1)
     server.always(rate_limited(2))
-    with pytest.raises(llm.LlmRateLimited) as caught:
+    with pytest.raises(litellm_client.LlmRateLimited) as caught:
         draft_plan(ws, INTENT, planner_for(server, retries=2), pack)
     err = caught.value
     assert err.message == "the model's server is rate-limiting (429) requests to openai/test-model; " \
@@ -276,9 +287,9 @@ def test_server_error_then_good(server: FakeLLM, ws: Workspace, pack: context.Co
 
 
 @pytest.mark.parametrize(("behaviour", "error", "message"), [
-    (http_error(401, "invalid api key"), llm.LlmAuthError, r"refused the credentials \(401\)"),
-    (http_error(404, "model 'test-model' not found"), llm.LlmRequestRejected, "does not know the model"),
-    (http_error(400, "'json_schema' response format is not supported"), llm.LlmRequestRejected,
+    (http_error(401, "invalid api key"), litellm_client.LlmAuthError, r"refused the credentials \(401\)"),
+    (http_error(404, "model 'test-model' not found"), litellm_client.LlmRequestRejected, "does not know the model"),
+    (http_error(400, "'json_schema' response format is not supported"), litellm_client.LlmRequestRejected,
      "rejected the request.*json_schema"),
 ])
 def test_errors_a_retry_cannot_fix(server: FakeLLM, ws: Workspace, pack: context.ContextPack,
@@ -295,12 +306,12 @@ def test_unreachable_server(ws: Workspace, pack: context.ContextPack) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = Config(api_base=f"http://127.0.0.1:{port}/v1", api_key_env=KEY_ENV, retries=0, timeout_s=5)
-    with pytest.raises(llm.LlmUnreachable, match=rf"cannot reach http://127\.0\.0\.1:{port}/v1"):
+    with pytest.raises(litellm_client.LlmUnreachable, match=rf"cannot reach http://127\.0\.0\.1:{port}/v1"):
         draft_plan(ws, INTENT, LlmPlanner.from_config(config, MODEL), pack)
 
 
 def test_cli_import_loads_no_litellm() -> None:
-    probe = "import sys, planner.cli, planner.planners, planner.config; print(sorted(m for m in sys.modules " \
+    probe = "import sys, planner.cli, planner.planning.choose, planner.config; print(sorted(m for m in sys.modules " \
             "if m.split('.')[0] in ('litellm', 'openai')))"
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from planner.catalog import ANSIBLE_OPTION_TYPES, load_catalog
+from planner.catalog.entries import ANSIBLE_OPTION_TYPES, load_catalog
 from planner.errors import CatalogError
 from tests.conftest import FIXTURES, ROOT
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 import pytest
 
-from planner import context
-from planner.intent import draft_plan
-from planner.planners.offline import OfflinePlanner
-from planner.planning import Workspace
+from planner.planning import context
+from planner.planning.intent import draft_plan
+from planner.planning.offline import OfflinePlanner
+from planner.workspace import Workspace
 from tests.conftest import copy_project, vault_encrypt
 
 CANARIES = {

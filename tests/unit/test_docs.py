@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from planner import docsgen
+from planner.knowledge import docsgen
 from tests.conftest import ROOT, run_homelab, tree_digest
 
 TODAY = dt.date(2026, 11, 25)
@@ -84,10 +84,10 @@ def test_the_same_inputs_give_the_same_bytes() -> None:
 
 
 def test_today_comes_from_the_inputs_not_the_clock(tmp_path: Path) -> None:
-    from planner import knowledge, sessions
+    from planner.knowledge import kb, sessions
 
     copy = copy_project(tmp_path)
-    kb = knowledge.load(copy)
+    kb = kb.load(copy)
     latest_seen = max(d for issue in kb.issues for d in issue.seen)
     assert docsgen.default_today(copy, kb) == latest_seen
     assert docsgen.generate(copy, copy / "inventory") == docsgen.generate(copy, copy / "inventory", latest_seen)
@@ -97,7 +97,7 @@ def test_today_comes_from_the_inputs_not_the_clock(tmp_path: Path) -> None:
 
 
 def test_output_does_not_depend_on_the_time_zone_or_the_wall_clock() -> None:
-    script = ("import json, sys; from pathlib import Path; from planner.docsgen import generate; "
+    script = ("import json, sys; from pathlib import Path; from planner.knowledge.docsgen import generate; "
               "json.dump(generate(Path(sys.argv[1]), Path(sys.argv[1]) / 'inventory'), sys.stdout)")
     outputs = []
     for tz in ("Pacific/Kiritimati", "Etc/GMT+12"):
@@ -262,7 +262,7 @@ def test_required_variables_appear_in_the_command_lines(tmp_path: Path) -> None:
 
 
 def test_troubleshooting_calls_out_a_recurring_problem(discovered_copy: Path) -> None:
-    from planner import sessions
+    from planner.knowledge import sessions
 
     sessions.append(discovered_copy, sessions.Entry(time="2026-11-24T09:00:00+00:00", kind="plan",
                                                     summary="Plan abc made by the offline planner.", plan="abc",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from planner.discovered import Discovered, from_facts
-from planner.documented import HostDoc, SiteDoc
-from planner.drift import _host_findings, _service_findings
+from planner.inventory.discovered import Discovered, from_facts
+from planner.inventory.documented import HostDoc, SiteDoc
+from planner.knowledge.drift import _host_findings, _service_findings
 
 DOC = HostDoc.model_validate({
     "host_description": "hypervisor", "lan_ip": "192.168.4.11",
@@ -108,7 +108,7 @@ def test_host_facts_are_normalised_from_ansible_and_the_module() -> None:
 
 
 def test_compute_reads_the_inventory_and_reports_reachability(tmp_path) -> None:
-    from planner.drift import compute
+    from planner.knowledge.drift import compute
     from planner.yamlio.files import set_in_file
 
     inv = tmp_path / "inventory"
@@ -133,8 +133,8 @@ def test_compute_reads_the_inventory_and_reports_reachability(tmp_path) -> None:
 def test_one_hosts_odd_facts_cost_no_other_host_its_write_back(tmp_path) -> None:
     from ansible.parsing.yaml.loader import AnsibleLoader
 
-    from planner.facts import Gathered, write_back
-    from planner.planning import Workspace
+    from planner.knowledge.facts import Gathered, write_back
+    from planner.workspace import Workspace
 
     inv = tmp_path / "inventory"
     (inv / "host_vars").mkdir(parents=True)

@@ -8,12 +8,12 @@ import json
 import pytest
 from rich.console import Console
 
-from planner.drafting import Draft, Drafted, DraftStep
 from planner.errors import ExitCode, HomelabError, ValidationError
-from planner.evaluation import Case, evaluate, load_cases, render
-from planner.planfile import ManualItem, Refusal
-from planner.planners.offline import OfflinePlanner
-from planner.planning import Workspace
+from planner.planning.drafting import Draft, Drafted, DraftStep
+from planner.planning.evaluation import Case, evaluate, load_cases, render
+from planner.planning.offline import OfflinePlanner
+from planner.plans.planfile import ManualItem, Refusal
+from planner.workspace import Workspace
 from tests.conftest import ROOT
 
 INTENTS = ROOT / "tests" / "evals" / "intents.yml"
@@ -28,7 +28,7 @@ def ws(tmp_path):
 
 
 def test_golden_intents_cover_the_catalog():
-    from planner.catalog import load_catalog
+    from planner.catalog.entries import load_catalog
 
     cases = load_cases(INTENTS)
     for entry_id in load_catalog(ROOT).entries:

@@ -17,7 +17,12 @@ import pytest
 import yaml
 
 from planner.lab import hardware
-from planner.lab.hardware import gpu_uuid, profile_from_hostvars, render_files, render_sys_class_net
+from planner.lab.hardware import (
+    gpu_uuid,
+    profile_from_hostvars,
+    render_files,
+    render_sys_class_net,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "collections"))

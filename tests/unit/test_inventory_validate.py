@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from planner.errors import InventoryError
-from planner.inventory_check import validate_inventory
+from planner.inventory.validate import validate_inventory
 from tests.conftest import FIXTURES, ROOT, tree_digest
 
 VALID = sorted((FIXTURES / "inventory" / "valid").iterdir())

@@ -1,6 +1,6 @@
 """The LLM planner with a scripted model: schema, strict parsing, retries, the repair round, settings.
 
-``planner.llm.complete`` is replaced by a script, so litellm is never imported here.
+``planner.planning.litellm_client.complete`` is replaced by a script, so litellm is never imported here.
 """
 
 from __future__ import annotations
@@ -18,14 +18,21 @@ import pytest
 
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 
-from planner import context, llm  # noqa: E402
 from planner.config import Config, ConfigError, load_config  # noqa: E402
-from planner.intent import DraftRejected, draft_plan  # noqa: E402
-from planner.planners import llm as llm_planner  # noqa: E402
-from planner.planners.llm import (  # noqa: E402
-    DraftParseError, InvalidModelOutput, LlmPlanner, draft_schema, parse_draft,
+from planner.planning import (
+    context,
+    litellm_client,  # noqa: E402
 )
-from planner.planning import Workspace  # noqa: E402
+from planner.planning import llm_planner  # noqa: E402
+from planner.planning.intent import DraftRejected, draft_plan  # noqa: E402
+from planner.planning.llm_planner import (  # noqa: E402
+    DraftParseError,
+    InvalidModelOutput,
+    LlmPlanner,
+    draft_schema,
+    parse_draft,
+)
+from planner.workspace import Workspace  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
 GOOD = {"steps": [{"playbook": "gather_facts", "limit": "k3s-vm-still-fawn", "vars": {"discovery_gather_timeout": 20},
@@ -49,24 +56,24 @@ def ws(monkeypatch: pytest.MonkeyPatch) -> Workspace:
 
 
 class Script:
-    """Stands in for ``planner.llm.complete``: answers in order, records every call."""
+    """Stands in for ``planner.planning.litellm_client.complete``: answers in order, records every call."""
 
     def __init__(self, *answers: str | dict | Exception):
         self.answers = list(answers)
         self.calls: list[dict[str, Any]] = []
 
-    def __call__(self, model: str, messages: list[dict[str, Any]], **kwargs: Any) -> llm.LlmReply:
+    def __call__(self, model: str, messages: list[dict[str, Any]], **kwargs: Any) -> litellm_client.LlmReply:
         self.calls.append({"model": model, "messages": messages, **kwargs})
         assert self.answers, "the planner asked more often than the script allows"
         item = self.answers.pop(0)
         if isinstance(item, Exception):
             raise item
         text = item if isinstance(item, str) else json.dumps(item)
-        return llm.LlmReply(text=text, prompt_tokens=100, completion_tokens=20, cost_usd=0.001)
+        return litellm_client.LlmReply(text=text, prompt_tokens=100, completion_tokens=20, cost_usd=0.001)
 
 
 def planner_with(monkeypatch: pytest.MonkeyPatch, script: Script, **config: Any) -> tuple[LlmPlanner, list[float]]:
-    monkeypatch.setattr(llm, "complete", script)
+    monkeypatch.setattr(litellm_client, "complete", script)
     waits: list[float] = []
     return LlmPlanner(model="openai/test-model", config=Config(**config), sleep=waits.append), waits
 
@@ -201,25 +208,25 @@ def test_invalid_output_every_time_fails_with_the_parse_error(monkeypatch: pytes
 
 
 def test_rate_limit_waits_as_asked_up_to_the_cap(monkeypatch: pytest.MonkeyPatch, pack: context.ContextPack) -> None:
-    script = Script(llm.LlmRateLimited("429", retry_after=3), llm.LlmRateLimited("429", retry_after=3600), GOOD)
+    script = Script(litellm_client.LlmRateLimited("429", retry_after=3), litellm_client.LlmRateLimited("429", retry_after=3600), GOOD)
     planner, waits = planner_with(monkeypatch, script)
     assert planner.draft(INTENT, pack).draft.steps
     assert waits == [3, llm_planner.RETRY_AFTER_CAP_S]
 
 
 def test_retryable_errors_give_up_after_retries(monkeypatch: pytest.MonkeyPatch, pack: context.ContextPack) -> None:
-    script = Script(*(llm.LlmTimeout("no answer within 1 s") for _ in range(2)))
+    script = Script(*(litellm_client.LlmTimeout("no answer within 1 s") for _ in range(2)))
     planner, _ = planner_with(monkeypatch, script, retries=1)
-    with pytest.raises(llm.LlmTimeout) as caught:
+    with pytest.raises(litellm_client.LlmTimeout) as caught:
         planner.draft(INTENT, pack)
     assert "gave up after 2 request(s)" in caught.value.details
 
 
 def test_errors_a_retry_cannot_fix_are_raised_at_once(monkeypatch: pytest.MonkeyPatch,
                                                       pack: context.ContextPack) -> None:
-    script = Script(llm.LlmAuthError("the server refused the credentials (401)"), GOOD)
+    script = Script(litellm_client.LlmAuthError("the server refused the credentials (401)"), GOOD)
     planner, waits = planner_with(monkeypatch, script)
-    with pytest.raises(llm.LlmAuthError):
+    with pytest.raises(litellm_client.LlmAuthError):
         planner.draft(INTENT, pack)
     assert len(script.calls) == 1 and waits == []
 
@@ -228,7 +235,7 @@ def test_api_key_comes_from_the_named_variable(monkeypatch: pytest.MonkeyPatch, 
     script = Script(GOOD)
     planner, _ = planner_with(monkeypatch, script, api_key_env="HOMELAB_TEST_KEY")
     monkeypatch.delenv("HOMELAB_TEST_KEY", raising=False)
-    with pytest.raises(llm.LlmAuthError, match="HOMELAB_TEST_KEY .* is not set"):
+    with pytest.raises(litellm_client.LlmAuthError, match="HOMELAB_TEST_KEY .* is not set"):
         planner.draft(INTENT, pack)
     assert script.calls == []
     monkeypatch.setenv("HOMELAB_TEST_KEY", "canary-key-7f3a")
@@ -329,26 +336,26 @@ def test_config_that_is_not_yaml_or_not_a_mapping(project: Path) -> None:
     ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0), ({"retry-after": "soon"}, None), ({}, None), (None, None),
 ])
 def test_retry_after_header(headers: dict | None, seconds: float | None) -> None:
-    assert llm.retry_after_seconds(headers) == seconds
+    assert litellm_client.retry_after_seconds(headers) == seconds
 
 
 def test_litellm_is_configured_offline_and_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = types.SimpleNamespace(suppress_debug_info=False, telemetry=True, callbacks=["langfuse"],
                                  success_callback=["s3"], failure_callback=["sentry"])
-    monkeypatch.setattr(llm, "_loaded", None)
+    monkeypatch.setattr(litellm_client, "_loaded", None)
     monkeypatch.setitem(sys.modules, "litellm", fake)
     monkeypatch.delenv("LITELLM_LOCAL_MODEL_COST_MAP")
     monkeypatch.delenv("LITELLM_OFFLINE_MODE", raising=False)
     with pytest.raises(RuntimeError, match="imported before"):
-        llm._litellm()  # it may already have fetched its price list: a bug to show, not hide
+        litellm_client._litellm()  # it may already have fetched its price list: a bug to show, not hide
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    assert llm._litellm() is fake
+    assert litellm_client._litellm() is fake
     assert os.environ["LITELLM_OFFLINE_MODE"] == "true"
     assert fake.suppress_debug_info is True and fake.telemetry is False
     assert fake.callbacks == fake.success_callback == fake.failure_callback == []
 
 
 def test_planner_module_does_not_import_litellm() -> None:
-    probe = "import sys, planner.planners.llm, planner.llm; print('litellm' in sys.modules)"
+    probe = "import sys, planner.planning.llm_planner, planner.planning.litellm_client; print('litellm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from planner.lock import LockHeldError, apply_lock, lock_path
+from planner.plans.lock import LockHeldError, apply_lock, lock_path
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from planner.lock import apply_lock
+from planner.plans.lock import apply_lock
 with apply_lock(Path(sys.argv[1]), Path(sys.argv[2]), "held-plan"):
     print("locked", flush=True)
     time.sleep(60)

@@ -7,10 +7,10 @@ import socket
 
 import pytest
 
-from planner import context
-from planner.drafting import Draft
-from planner.intent import draft_plan
-from planner.planners.offline import (
+from planner.planning import context
+from planner.planning.drafting import Draft
+from planner.planning.intent import draft_plan
+from planner.planning.offline import (
     MANUAL_NETWORK,
     MANUAL_PHYSICAL,
     MANUAL_SECURITY,
@@ -20,7 +20,7 @@ from planner.planners.offline import (
     serial,
     speed_mbps,
 )
-from planner.planning import Workspace
+from planner.workspace import Workspace
 from tests.conftest import ROOT
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from planner import planfile
 from planner.errors import ExitCode
-from planner.planfile import Inputs, Plan, PlanFileError, Step
+from planner.plans import planfile
+from planner.plans.planfile import Inputs, Plan, PlanFileError, Step
 
 
 def make(state: Path, **changes) -> Plan:

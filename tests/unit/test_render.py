@@ -9,7 +9,16 @@ from html.parser import HTMLParser
 
 import pytest
 
-from planner.planfile import Diff, HostSummary, Inputs, Plan, Review, Step, StepReview, TaskResult
+from planner.plans.planfile import (
+    Diff,
+    HostSummary,
+    Inputs,
+    Plan,
+    Review,
+    Step,
+    StepReview,
+    TaskResult,
+)
 from planner.render import html, markdown, unified
 
 
@@ -119,7 +128,7 @@ def test_plan_document_round_trips_as_json() -> None:
 def test_terminal_shows_markup_like_text_literally() -> None:
     from rich.console import Console
 
-    from planner.planfile import ManualItem
+    from planner.plans.planfile import ManualItem
     from planner.render import terminal
 
     plan = big_plan(hosts=2, tasks=1)
@@ -136,7 +145,7 @@ def test_terminal_shows_markup_like_text_literally() -> None:
 def test_a_progress_title_quoting_a_regex_limit_is_not_markup() -> None:
     from rich.text import Text
 
-    from planner.progress import Progress
+    from planner.plans.progress import Progress
 
     title = "Reviewing in check mode (gather_facts on ~k3s-vm-[/a-z]+)"
     assert Text.from_markup(Progress([], title).title).plain == title  # raised MarkupError unescaped

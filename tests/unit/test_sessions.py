@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from planner import knowledge, sessions
 from planner.errors import ValidationError
-from planner.memory import recall
+from planner.knowledge import kb, sessions
+from planner.planning.memory import recall
 from tests.conftest import ROOT
 
 
@@ -59,19 +59,19 @@ def test_unknown_kinds_are_refused(tmp_path: Path) -> None:
 
 
 def test_the_seeded_knowledge_base_loads_and_flags_recurring_problems() -> None:
-    kb = knowledge.load(ROOT)
-    ids = {i.id for i in kb.issues}
+    base = kb.load(ROOT)
+    ids = {i.id for i in base.issues}
     assert {"address-lost-no-maas-reservation", "dhcp-lease-expired-maas-down", "runaway-process-k3s-vm"} <= ids
-    runaway = next(i for i in kb.issues if i.id == "runaway-process-k3s-vm")
+    runaway = next(i for i in base.issues if i.id == "runaway-process-k3s-vm")
     assert runaway.recurring(dt.date(2026, 11, 25)) and not runaway.recurring(dt.date(2027, 1, 30))
-    assert [i.id for i in kb.matching({"k3s-vm-still-fawn"}, set())] == ["runaway-process-k3s-vm"]
+    assert [i.id for i in base.matching({"k3s-vm-still-fawn"}, set())] == ["runaway-process-k3s-vm"]
 
 
 def test_a_broken_knowledge_base_names_the_entry(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "knowledge-base.yml").write_text("issues:\n  - id: Bad Id\n    title: x\n")
     with pytest.raises(ValidationError) as info:
-        knowledge.load(tmp_path)
+        kb.load(tmp_path)
     assert any("issues[0].id" in d for d in info.value.details)
     assert any("issues[0].symptoms" in d for d in info.value.details)
 

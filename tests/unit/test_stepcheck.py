@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from planner.catalog import load_catalog
-from planner.stepcheck import PlanValidationError, check_vars, parse_extra_vars, resolve_hosts
-from planner.taskscan import check_mode_violations
+from planner.catalog.entries import load_catalog
+from planner.catalog.taskscan import check_mode_violations
+from planner.plans.stepcheck import (
+    PlanValidationError,
+    check_vars,
+    parse_extra_vars,
+    resolve_hosts,
+)
 from tests.conftest import ROOT
 
 
@@ -129,7 +134,7 @@ def test_every_catalog_playbook_is_safe_in_check_mode() -> None:
 
 
 def test_the_rest_of_ansibles_argument_spec_is_honoured() -> None:
-    from planner.catalog import CatalogEntry, CatalogMeta
+    from planner.catalog.entries import CatalogEntry, CatalogMeta
 
     meta = CatalogMeta.model_validate({
         "description": "A playbook with aliases and constraints between its variables.",
@@ -153,7 +158,7 @@ def test_the_rest_of_ansibles_argument_spec_is_honoured() -> None:
 def test_a_path_variable_is_not_expanded_from_this_machines_environment(entry, monkeypatch) -> None:
     import dataclasses
 
-    from planner.catalog import OptionSpec
+    from planner.catalog.entries import OptionSpec
 
     monkeypatch.setenv("FAKE_API_KEY", "sk-canary")
     spec = entry.meta.argument_specs[entry.spec_name]

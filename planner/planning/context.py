@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner.memory import recall
+from planner.planning.memory import recall
 
 #: Rough size of a token for budgeting before a tokenizer is loaded (English prose and JSON: ~4 chars).
 CHARS_PER_TOKEN = 4
@@ -99,7 +99,7 @@ class ContextPack:
 
 
 def _catalog(root: Path) -> list[dict[str, Any]]:
-    from planner.catalog import load_catalog
+    from planner.catalog.entries import load_catalog
 
     out = []
     for entry_id, entry in sorted(load_catalog(root).entries.items()):
@@ -130,9 +130,9 @@ def mentioned_hosts(intent: str, hosts: list[str], groups: dict[str, list[str]])
 
 def build(root: Path, inventory: Path, intent: str, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -> ContextPack:
     """The pack for ``intent`` against ``inventory``."""
-    from planner.documented import SiteDoc
-    from planner.facts import read_discovered
-    from planner.inventory import load_inventory, require_valid
+    from planner.inventory.documented import SiteDoc
+    from planner.inventory.hosts import load_inventory, require_valid
+    from planner.knowledge.facts import read_discovered
 
     inv = require_valid(load_inventory(inventory))
     groups = inv.group_hosts()

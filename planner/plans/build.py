@@ -7,44 +7,26 @@ their findings are in the review at once; change steps run with
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from planner import planfile
-from planner.catalog import Catalog, load_catalog
-from planner.digests import display_path, input_digests, installed_versions
-from planner.paths import project_root, state_dir
-from planner.planfile import Inputs, ManualItem, Plan, Review, Step, StepReview, TaskResult
-from planner.review import ReviewCollector
-from planner.stepcheck import PlanValidationError, check_step
-from planner.taskscan import check_mode_violations, scan_playbook
-
-
-@dataclass(frozen=True)
-class Workspace:
-    """The project, its state directory and the inventory plans run against."""
-
-    root: Path
-    state: Path
-    inventory: Path
-
-    @classmethod
-    def find(cls, inventory: str | None = None) -> Workspace:
-        """``--inventory``, else ``$HOMELAB_INVENTORY``, else the project's ``inventory/``."""
-        root = project_root()
-        chosen = inventory or os.environ.get("HOMELAB_INVENTORY")
-        inv = Path(chosen).resolve() if chosen else root / "inventory"
-        if not inv.exists():
-            raise PlanValidationError(f"no inventory at {chosen or inv}",
-                                      "give --inventory DIR (the lab's is .homelab/lab/inventory)")
-        return cls(root, state_dir(root), inv)
-
-    def playbook(self, entry_id: str) -> Path:
-        """The playbook file of a catalog entry."""
-        return self.root / "playbooks" / f"{entry_id}.yml"
+from planner.catalog.entries import Catalog, load_catalog
+from planner.catalog.taskscan import check_mode_violations, scan_playbook
+from planner.plans import planfile
+from planner.plans.digests import display_path, input_digests, installed_versions
+from planner.plans.planfile import (
+    Inputs,
+    ManualItem,
+    Plan,
+    Review,
+    Step,
+    StepReview,
+    TaskResult,
+)
+from planner.plans.review import ReviewCollector
+from planner.plans.stepcheck import PlanValidationError, check_step
+from planner.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -87,7 +69,7 @@ def record_inputs(ws: Workspace, steps: list[Step]) -> Inputs:
 def run_step(ws: Workspace, plan_id: str, index: int, step: Step, check: bool, purpose: str,
              on_result: Callable[[TaskResult], None] | None, cancel: Callable[[], bool]) -> StepReview:
     """Run one step through ansible-runner and collect its review."""
-    from planner.runner import run_playbook
+    from planner.plans.runner import run_playbook
 
     playbook = ws.playbook(step.playbook)
     collector = ReviewCollector(index, step.playbook, check, scan_playbook(ws.root, playbook), on_result)
@@ -128,7 +110,7 @@ def review_and_save(ws: Workspace, plan: Plan, *, check: bool, on_result: Callab
 
 def exclude_hosts(ws: Workspace, parent: Plan, pattern: str, **kwargs: Any) -> Plan:
     """A new plan from ``parent`` without the hosts ``pattern`` selects, linked to it and checked again."""
-    from planner.stepcheck import resolve_hosts
+    from planner.plans.stepcheck import resolve_hosts
 
     dropped = set(resolve_hosts(ws.inventory, pattern))
     requests = []

@@ -15,9 +15,16 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from planner import documented, yamlio
+from planner import yamlio
 from planner.errors import did_you_mean
-from planner.inventory import Inventory, Problem, Source, load_inventory, require_valid
+from planner.inventory import documented
+from planner.inventory.hosts import (
+    Inventory,
+    Problem,
+    Source,
+    load_inventory,
+    require_valid,
+)
 from planner.problems import dotted, field_problems
 
 

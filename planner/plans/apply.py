@@ -13,12 +13,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from planner import planfile
-from planner.digests import input_digests, installed_versions, moved_inputs
 from planner.errors import ExitCode, HomelabError
-from planner.lock import apply_lock
-from planner.planfile import ApplyRecord, HostOutcome, Plan, StepReview, TaskResult
-from planner.planning import Workspace, run_step
+from planner.plans import planfile
+from planner.plans.build import run_step
+from planner.plans.digests import input_digests, installed_versions, moved_inputs
+from planner.plans.lock import apply_lock
+from planner.plans.planfile import (
+    ApplyRecord,
+    HostOutcome,
+    Plan,
+    StepReview,
+    TaskResult,
+)
+from planner.workspace import Workspace
 
 
 class StalePlanError(HomelabError):

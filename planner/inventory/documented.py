@@ -14,7 +14,15 @@ import re
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
 
 Mbps = Annotated[StrictInt, Field(gt=0, description="link speed in Mbps")]
 Count = Annotated[StrictInt, Field(gt=0)]

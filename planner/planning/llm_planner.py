@@ -3,7 +3,7 @@
 The model is given the catalog as a JSON schema (each step one of the
 catalog's playbooks, its variables typed from the argument specs), the
 person's request, and the context pack as delimited data. Its answer is
-parsed strictly into a :class:`~planner.drafting.Draft`; nothing it says is
+parsed strictly into a :class:`~planner.planning.drafting.Draft`; nothing it says is
 executed, and the draft is validated like any plan afterwards. The model
 never gets a tool that runs anything: in "tools" mode the single function
 only carries the draft.
@@ -27,11 +27,11 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
 
-from planner import llm
 from planner.config import Config
-from planner.drafting import Draft, Drafted
 from planner.errors import ExitCode, HomelabError
-from planner.planfile import Usage
+from planner.planning import litellm_client
+from planner.planning.drafting import Draft, Drafted
+from planner.plans.planfile import Usage
 
 #: Longest wait for a server's Retry-After, and the backoff when it gives none (doubling per try).
 RETRY_AFTER_CAP_S = 20.0
@@ -235,7 +235,7 @@ class LlmPlanner:
             return None
         value = os.environ.get(name, "")
         if not value:
-            raise llm.LlmAuthError(f"the environment variable {name} (api_key_env in .homelab/config.yml) is not set",
+            raise litellm_client.LlmAuthError(f"the environment variable {name} (api_key_env in .homelab/config.yml) is not set",
                                    f"export {name}=… with the API key, or remove api_key_env for a server "
                                    "that needs none")
         return value
@@ -255,11 +255,11 @@ class LlmPlanner:
             if attempt:
                 self.sleep(self._wait(attempt, failure))
             try:
-                reply = llm.complete(self.model, messages, api_base=self.config.api_base, api_key=api_key,
+                reply = litellm_client.complete(self.model, messages, api_base=self.config.api_base, api_key=api_key,
                                      timeout_s=self.config.timeout_s,
                                      response_format_mode=self.config.response_format, schema=schema,
-                                     tool=llm.TOOL_NAME, max_tokens=self.config.max_tokens)
-            except llm.LlmError as err:
+                                     tool=litellm_client.TOOL_NAME, max_tokens=self.config.max_tokens)
+            except litellm_client.LlmError as err:
                 spent = _add(spent, None)
                 if not err.retryable:
                     self._spent = spent
@@ -280,7 +280,7 @@ class LlmPlanner:
             self._spent = spent
             return Drafted(draft=draft, planner=self.name, model=self.model, usage=spent)
         self._spent = spent
-        if isinstance(failure, llm.LlmError):
+        if isinstance(failure, litellm_client.LlmError):
             failure.details = [*failure.details, f"gave up after {tries} request(s)"]
             raise failure
         raise InvalidModelOutput(f"the model did not return a valid draft ({tries} request(s) to {self.model})",
@@ -303,7 +303,7 @@ class LlmPlanner:
         return min(BACKOFF_S * 2 ** (attempt - 1), BACKOFF_CAP_S)
 
 
-def _add(spent: Usage, reply: llm.LlmReply | None) -> Usage:
+def _add(spent: Usage, reply: litellm_client.LlmReply | None) -> Usage:
     """``spent`` plus one request (which may have failed before any answer)."""
     def plus(a: float | int | None, b: float | int | None) -> float | int | None:
         return b if a is None else a if b is None else a + b

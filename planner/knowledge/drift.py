@@ -25,11 +25,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from planner.discovered import Discovered
-from planner.documented import HostDoc, Service, SiteDoc
+from planner.inventory.discovered import Discovered
+from planner.inventory.documented import HostDoc, Service, SiteDoc
 
 if TYPE_CHECKING:
-    from planner.inventory import Inventory
+    from planner.inventory.hosts import Inventory
 
 MEMORY_TOLERANCE = 0.10
 #: Ports every managed host listens on without anyone documenting a service for them.
@@ -161,9 +161,9 @@ class Known:
 
 def load_known(inventory: Path) -> Known:
     """Read the inventory, each host's documentation and its discovered block."""
-    from planner.facts import read_discovered
-    from planner.inventory import load_inventory
-    from planner.inventory_check import require_documented
+    from planner.inventory.hosts import load_inventory
+    from planner.inventory.validate import require_documented
+    from planner.knowledge.facts import read_discovered
 
     # Documented fields are checked first, so a wrong type ("memory_gib: 64GB") is reported with its
     # file:line:col like `homelab inventory validate` does, instead of failing in HostDoc/SiteDoc below.

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from planner.catalog import CatalogEntry, OptionSpec
+from planner.catalog.entries import CatalogEntry, OptionSpec
 from planner.errors import ValidationError, did_you_mean
 
 _JINJA = re.compile(r"\{\{|\{%|\{#")

@@ -20,9 +20,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from planner.context import mentioned_hosts
-from planner.drafting import Draft, Drafted, DraftStep
-from planner.planfile import ManualItem, OpenQuestion, Refusal
+from planner.planning.context import mentioned_hosts
+from planner.planning.drafting import Draft, Drafted, DraftStep
+from planner.plans.planfile import ManualItem, OpenQuestion, Refusal
 
 # ---------------------------------------------------------------------------
 # Normalisation: the same pipeline turns a request and a catalog entry into terms.

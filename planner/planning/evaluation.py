@@ -233,9 +233,9 @@ def _score(case: Case, result: CaseResult, expected_hosts: set[str] | None) -> d
 def evaluate(ws: Any, cases: list[Case], planner: Any, source: str = "",
              on_case: Any = None) -> Report:
     """Draft and validate each case with ``planner``; nothing is checked on hosts, saved or run."""
-    from planner import context
-    from planner.intent import DraftRejected, draft_plan
-    from planner.stepcheck import resolve_hosts
+    from planner.planning import context
+    from planner.planning.intent import DraftRejected, draft_plan
+    from planner.plans.stepcheck import resolve_hosts
 
     expected_hosts: dict[str, set[str]] = {}
     for case in cases:

@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from planner.planfile import Diff, HostSummary, StepReview, TaskResult, TaskStatus
-from planner.runner import Event, RunResult
-from planner.taskscan import TaskInfo
+from planner.catalog.taskscan import TaskInfo
+from planner.plans.planfile import Diff, HostSummary, StepReview, TaskResult, TaskStatus
+from planner.plans.runner import Event, RunResult
 
 _EVENT_STATUS: dict[str, TaskStatus] = {
     "runner_on_ok": "ok",

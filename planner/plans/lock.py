@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from planner.errors import ExitCode, HomelabError
-from planner.planfile import now
+from planner.plans.planfile import now
 
 
 class LockHeldError(HomelabError):

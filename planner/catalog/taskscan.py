@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from planner import yamlio
-from planner.digests import ROLE_ACTIONS, role_name
+from planner.plans.digests import ROLE_ACTIONS, role_name
 
 COMMAND_ACTIONS = {f"{p}{a}" for p in ("", "ansible.builtin.", "ansible.legacy.")
                    for a in ("command", "shell", "raw", "script")}

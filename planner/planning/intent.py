@@ -13,13 +13,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from planner import planfile
-from planner.catalog import Catalog, load_catalog
-from planner.drafting import Draft, Drafted, Planner
+from planner.catalog.entries import Catalog, load_catalog
 from planner.errors import CatalogError, HomelabError
-from planner.planfile import Plan, Step, TaskResult
-from planner.planning import StepRequest, Workspace, record_inputs, review_and_save, validate_steps
-from planner.stepcheck import PlanValidationError
+from planner.planning.drafting import Draft, Drafted, Planner
+from planner.plans import planfile
+from planner.plans.build import (
+    StepRequest,
+    record_inputs,
+    review_and_save,
+    validate_steps,
+)
+from planner.plans.planfile import Plan, Step, TaskResult
+from planner.plans.stepcheck import PlanValidationError
+from planner.workspace import Workspace
 
 
 class DraftRejected(PlanValidationError):

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from planner.planfile import ManualItem, OpenQuestion, Refusal, Usage
+from planner.plans.planfile import ManualItem, OpenQuestion, Refusal, Usage
 
 
 class DraftStep(BaseModel):

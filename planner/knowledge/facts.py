@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from planner import planfile
-from planner.discovered import Discovered, from_facts
-from planner.digests import display_path
 from planner.errors import InventoryError
-from planner.planning import Workspace
+from planner.inventory.discovered import Discovered, from_facts
+from planner.plans import planfile
+from planner.plans.digests import display_path
+from planner.workspace import Workspace
 
 DISCOVERED_KEY = "discovered"
 _HEADER = ("Written by `homelab facts`: what discovery found on this host. "
@@ -96,7 +96,7 @@ def read_discovered(inventory: Path, host: str) -> Discovered | None:
 
 def gather(ws: Workspace, hosts: list[str], cancel: Callable[[], bool] = lambda: False) -> Gathered:
     """Run gather_facts on ``hosts`` and collect their facts from the runner's events."""
-    from planner.runner import run_playbook
+    from planner.plans.runner import run_playbook
 
     gathered = Gathered()
     run_dir = ws.state / "runs" / f"facts-{planfile.new_id()}"
@@ -154,7 +154,7 @@ def write_back(ws: Workspace, gathered: Gathered, hosts: list[str]) -> WriteBack
 def refresh(ws: Workspace, hosts: list[str], plan_id: str = "facts",
             cancel: Callable[[], bool] = lambda: False, notice: Callable[[str], None] = lambda m: None) -> WriteBack:
     """Gather and write back under the inventory's apply lock (``homelab facts``)."""
-    from planner.lock import apply_lock
+    from planner.plans.lock import apply_lock
 
     gathered = gather(ws, hosts, cancel)
     with apply_lock(ws.state, ws.inventory, plan_id, notice):

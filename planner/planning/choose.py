@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from planner.drafting import Planner
+from planner.planning.drafting import Planner
 
 
 def configured_model(root: Path, model: str | None) -> str | None:
@@ -28,10 +28,10 @@ def choose(root: Path, model: str | None = None) -> Planner:
     """The planner to use: the LLM one when a model is configured, else the offline one."""
     chosen = configured_model(root, model)
     if chosen in (None, "", "offline"):
-        from planner.planners.offline import OfflinePlanner
+        from planner.planning.offline import OfflinePlanner
 
         return OfflinePlanner()
     from planner.config import load_config
-    from planner.planners.llm import LlmPlanner
+    from planner.planning.llm_planner import LlmPlanner
 
     return LlmPlanner.from_config(load_config(root), chosen)

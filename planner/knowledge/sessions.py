@@ -146,7 +146,7 @@ def log_plan(root: Path, plan: Any, kind: str = "plan") -> None:
 def log_event(root: Path, kind: str, summary: str, plan: Any = None, decision: str | None = None,
               outcome: dict[str, str] | None = None, hosts: Iterable[str] = ()) -> None:
     """Record a refusal, approval, apply or facts run."""
-    from planner.planfile import now
+    from planner.plans.planfile import now
 
     plan_hosts = plan.hosts if plan is not None else []
     append(root, Entry(time=now(), kind=kind, summary=summary, plan=plan.id if plan is not None else None,

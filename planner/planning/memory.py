@@ -13,7 +13,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from planner import knowledge, sessions
+from planner.knowledge import kb, sessions
 
 DEFAULT_BUDGET_CHARS = 6000
 
@@ -34,10 +34,10 @@ def recall(root: Path, hosts: list[str], groups_of: dict[str, list[str]],
     groups = {g for h in hosts for g in groups_of.get(h, [])}
     today = today or dt.datetime.now(dt.UTC).date()
     issue_dicts = []
-    for issue in knowledge.load(root).matching(wanted, groups):
+    for issue in kb.load(root).matching(wanted, groups):
         item = issue.model_dump(mode="json", exclude={"seen"})
         item["seen_count"] = len(issue.seen)
-        item["seen_last_30_days"] = issue.seen_within(knowledge.RECURRING_DAYS, today)
+        item["seen_last_30_days"] = issue.seen_within(kb.RECURRING_DAYS, today)
         item["last_seen"] = max(issue.seen).isoformat() if issue.seen else None
         issue_dicts.append(item)
     entry_dicts = [asdict(e) for e in reversed(sessions.read(root))

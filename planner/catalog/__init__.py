@@ -1,0 +1,1 @@
+"""The catalog: the vetted playbooks a plan may use, and what each task does under ``--check``."""
