@@ -1,7 +1,8 @@
 """The sandbox lab for integration tests: one lab per test session, torn down at the end.
 
-It runs on its own loopback /24 (127.0.3.0) and in its own directory, so a
-lab left up by `make demo` (127.0.1.0, .homelab/lab) is not disturbed.
+It runs on its own loopback /24 (127.0.3.0, or ``$HOMELAB_TEST_LAB_NET`` so
+that two test runs can share a machine) and in its own directory, so a lab
+left up by `make demo` (127.0.1.0, .homelab/lab) is not disturbed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 from tests.conftest import Result, copy_project, run_homelab
 
-LAB_NET = "127.0.3"
+LAB_NET = os.environ.get("HOMELAB_TEST_LAB_NET", "127.0.3")
 
 
 @dataclass(frozen=True)
