@@ -89,6 +89,37 @@ class ArgumentSpec(BaseModel):
     required_by: dict[str, str | list[str]] = {}
 
 
+class OfflineVariable(BaseModel):
+    """How the offline planner fills one variable: an extractor of planner/planning/extractors.py."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    extractor: str
+    near: list[Text] = []  # the value counts only a few words from one of these, in the same sentence
+    merge_with_default: bool = False  # a map read from the request updates the default map instead of replacing it
+
+    @field_validator("extractor")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        from planner.planning.extractors import EXTRACTORS
+
+        if value not in EXTRACTORS:
+            hint = did_you_mean(value, EXTRACTORS, cutoff=0.5) or f" (one of {', '.join(EXTRACTORS)})"
+            raise ValueError(f"unknown extractor {value!r}{hint}")
+        return value
+
+
+class OfflineHints(BaseModel):
+    """What the offline planner needs beyond the description and examples: so a new entry needs no code."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    words: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9'-]*$")]] = []
+    phrases: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9'][a-z0-9' -]*$")],
+                  Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+$")]] = {}
+    variables: dict[str, OfflineVariable] = {}
+
+
 class CatalogMeta(BaseModel):
     """A ``<id>.meta.yml`` sidecar: what the planner knows about one playbook."""
 
@@ -100,6 +131,7 @@ class CatalogMeta(BaseModel):
     risk: Literal["read", "change"]
     tier: Literal["k3s", "orchestrator"] | None = None
     argument_specs: Annotated[dict[str, ArgumentSpec], Field(min_length=1)]
+    offline: OfflineHints = OfflineHints()
 
 
 @dataclass(frozen=True)
@@ -123,6 +155,12 @@ class CatalogEntry:
         return self.meta.description.strip().splitlines()[0]
 
 
+# The keys each level of a sidecar may hold, for "did you mean" on an unknown one.
+_KNOWN_KEYS: dict[tuple[str, ...], list[str]] = {
+    (): list(CatalogMeta.model_fields), ("offline",): list(OfflineHints.model_fields),
+    ("offline", "variables", "*"): list(OfflineVariable.model_fields)}
+
+
 def _problems(exc: PydanticValidationError, doc: Any, display: str) -> list[str]:
     from planner.problems import field_problems
 
@@ -130,7 +168,7 @@ def _problems(exc: PydanticValidationError, doc: Any, display: str) -> list[str]
     for fp in field_problems(exc, doc, display):
         msg = fp.msg
         if fp.kind == "extra_forbidden":
-            known = list(CatalogMeta.model_fields) if len(fp.loc) == 1 else []
+            known = _KNOWN_KEYS.get(tuple("*" if i == 2 else p for i, p in enumerate(fp.loc[:-1])), [])
             msg = "unknown key" + did_you_mean(str(fp.loc[-1]), known)
         elif fp.kind == "missing":
             msg = "required key is missing"
@@ -183,7 +221,34 @@ def load_entry(meta_path: Path, root: Path) -> CatalogEntry:
         if name not in meta.argument_specs:
             raise CatalogError(f"playbook {playbook.name} validates against spec {name!r}, which {display} lacks",
                                f"name the spec {name!r} under argument_specs, or change validate_argspec")
-    return CatalogEntry(entry_id, playbook, meta_path, meta, used[0])
+    entry = CatalogEntry(entry_id, playbook, meta_path, meta, used[0])
+    wrong = _offline_problems(entry, doc, display)
+    if wrong:
+        raise CatalogError(f"catalog entry {entry_id!r} is invalid", "fix the keys named above in its .meta.yml",
+                           details=wrong)
+    return entry
+
+
+def _offline_problems(entry: CatalogEntry, doc: Any, display: str) -> list[str]:
+    """Each offline variable must be a variable of the play, and its extractor must give what the variable takes."""
+    from planner.planning.extractors import EXTRACTORS, fits
+
+    out = []
+    for name, how in entry.meta.offline.variables.items():
+        loc: tuple[str, ...] = ("offline", "variables", name)
+        if name not in entry.options:
+            msg = f"{name!r} is not a variable of {entry.spec_name}{did_you_mean(name, entry.options)}"
+            out.append(f"{yamlio.locate(doc, loc, display, at_key=True)}: {'.'.join(loc)}: {msg}")
+            continue
+        option = entry.options[name]
+        if not fits(how.extractor, option.type):
+            out.append(f"{yamlio.locate(doc, (*loc, 'extractor'), display)}: {'.'.join(loc)}.extractor: "
+                       f"{how.extractor} gives {EXTRACTORS[how.extractor].gives}, which a {option.type} variable "
+                       "does not take")
+        elif how.merge_with_default and option.type != "dict":
+            out.append(f"{yamlio.locate(doc, (*loc, 'merge_with_default'), display)}: {'.'.join(loc)}."
+                       f"merge_with_default: only a dict variable merges into its default (this one is {option.type})")
+    return out
 
 
 def _no_log_options(options: dict[str, OptionSpec], prefix: str = "") -> list[str]:

@@ -71,7 +71,9 @@ class ContextPack:
     def data_blocks(self) -> list[tuple[str, str, Any]]:
         """(name, what it is, data) for each delimited block of the prompt."""
         return [
-            ("catalog", "the only playbooks a plan may use, with their variables", self.catalog),
+            # The offline planner's hints are no news to a model: it reads the examples and descriptions.
+            ("catalog", "the only playbooks a plan may use, with their variables",
+             [{k: v for k, v in e.items() if k != "offline"} for e in self.catalog]),
             ("inventory", "hosts and groups: documented by people, discovered from the hosts", {
                 "hosts": self.hosts, "groups": self.groups, "services": self.services}),
             ("memory", "recent session-log entries and known issues for these hosts",
@@ -110,7 +112,8 @@ def _catalog(root: Path) -> list[dict[str, Any]]:
             shown = ("type", "elements", "choices", "default", "required", "description")
             variables[name] = scrub({k: v for k, v in opt.model_dump(exclude_none=True).items() if k in shown})
         out.append({"id": entry_id, "description": meta.description, "examples": list(meta.examples),
-                    "tags": list(meta.tags), "risk": meta.risk, "tier": meta.tier, "variables": variables})
+                    "tags": list(meta.tags), "risk": meta.risk, "tier": meta.tier, "variables": variables,
+                    "offline": meta.offline.model_dump()})
     return out
 
 

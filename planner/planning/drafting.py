@@ -4,8 +4,9 @@ A planner (the offline one, or an LLM through litellm) reads the intent and
 a context pack and returns a *draft*: catalog steps with targets, variables
 and a rationale; checklist items for the person; open questions with the
 assumption taken; or a refusal with the closest catalog entries. A draft is
-untrusted: it goes through exactly the validation a plan named on the
-command line goes through (catalog, argument specs, host patterns, no
+untrusted: it is held to the rules of :mod:`planner.planning.rules` (the
+same for every planner), then goes through exactly the validation a plan
+named on the command line goes through (catalog, argument specs, host patterns, no
 Jinja). A planner that can repair its draft gets the validation errors back
 once; after that the plan fails with the errors shown.
 """

@@ -1,6 +1,8 @@
 """``homelab plan "plain words"``: draft with a planner, validate like any plan, review, save.
 
-The draft is validated step by step and every problem is collected, so a
+Every draft, whichever planner made it, is first held to the safety rules and
+the decision framework (:mod:`planner.planning.rules`). It is then validated
+step by step and every problem is collected, so a
 planner that can repair (an LLM) gets all of them back in one round. After
 that round the plan fails with the errors shown. A refusal, or a draft that
 is only a checklist for the person, is still saved as a plan document (no
@@ -16,6 +18,7 @@ from typing import Any
 from planner.catalog.entries import Catalog, load_catalog
 from planner.errors import CatalogError, HomelabError
 from planner.planning.drafting import Draft, Drafted, Planner
+from planner.planning.rules import enforce, stray_targets
 from planner.plans import planfile
 from planner.plans.build import (
     StepRequest,
@@ -51,17 +54,28 @@ def validate_draft(ws: Workspace, catalog: Catalog, draft: Draft) -> tuple[list[
     return steps, errors
 
 
+def _held(intent: str, drafted: Drafted, pack: Any) -> Drafted:
+    # Whoever drafted it, the same rules decide what may stay in it.
+    return Drafted(enforce(intent, drafted.draft, pack.catalog), drafted.planner, drafted.model, drafted.usage)
+
+
+def _checked(ws: Workspace, catalog: Catalog, intent: str, draft: Draft, pack: Any) -> tuple[list[Step], list[str]]:
+    steps, errors = validate_draft(ws, catalog, draft)
+    return steps, errors + stray_targets(intent, steps, pack.hosts, pack.groups)
+
+
 def draft_plan(ws: Workspace, intent: str, planner: Planner, pack: Any) -> tuple[Drafted, list[Step]]:
-    """Draft, validate, and give the planner one repair round when it can use it."""
+    """Draft, hold the draft to the rules (:mod:`planner.planning.rules`), validate, and give the planner one
+    repair round when it can use it."""
     catalog = load_catalog(ws.root)
     started = time.monotonic()
-    drafted = planner.draft(intent, pack)
-    steps, errors = validate_draft(ws, catalog, drafted.draft)
+    drafted = _held(intent, planner.draft(intent, pack), pack)
+    steps, errors = _checked(ws, catalog, intent, drafted.draft, pack)
     attempts = 1
     if errors and planner.can_repair:
         # The planner's usage already covers both rounds (it is paid for both).
-        drafted = planner.draft(intent, pack, repair=errors)
-        steps, errors = validate_draft(ws, catalog, drafted.draft)
+        drafted = _held(intent, planner.draft(intent, pack, repair=errors), pack)
+        steps, errors = _checked(ws, catalog, intent, drafted.draft, pack)
         attempts = 2
     if errors:
         raise DraftRejected(f"the {planner.name} planner's draft is not a valid plan"

@@ -10,16 +10,8 @@ import pytest
 from planner.planning import context
 from planner.planning.drafting import Draft
 from planner.planning.intent import draft_plan
-from planner.planning.offline import (
-    MANUAL_NETWORK,
-    MANUAL_PHYSICAL,
-    MANUAL_SECURITY,
-    OfflinePlanner,
-    gpu_min_free_mib,
-    replicas,
-    serial,
-    speed_mbps,
-)
+from planner.planning.offline import OfflinePlanner
+from planner.planning.rules import MANUAL_NETWORK, MANUAL_PHYSICAL, MANUAL_SECURITY
 from planner.workspace import Workspace
 from tests.conftest import ROOT
 
@@ -35,30 +27,39 @@ def draft(intent: str, pack) -> Draft:
 
 
 def _entry(entry_id: str, description: str, examples: list[str], tags: list[str], risk: str = "change",
-           variables: dict | None = None) -> dict:
+           variables: dict | None = None, offline: dict | None = None) -> dict:
     return {"id": entry_id, "description": description, "examples": examples, "tags": tags, "risk": risk,
-            "tier": None, "variables": variables or {}}
+            "tier": None, "variables": variables or {}, "offline": offline or {}}
 
 
-# Entries that later issues add, with the variable names fixed for them now.
+def _filled(**extractors: str | dict) -> dict:
+    """``offline.variables`` as a meta file writes it: each variable's extractor (and options)."""
+    return {"variables": {name: how if isinstance(how, dict) else {"extractor": how} for name, how in extractors.items()}}
+
+
+# Entries that later issues add, with the variable names fixed for them now, and the extractor that fills each.
 FUTURE = [
     _entry("assess_network_upgrade", "Read-only assessment of what a faster network would need: NIC and switch "
            "port speeds, cabling, the upgrade path.", ["Upgrade the network to 2.5GbE.",
                                                         "Would a 10 gigabit link help between two nodes?"],
            ["network", "upgrade", "speed"], risk="read",
-           variables={"target_speed_mbps": {"type": "int", "required": True}}),
+           variables={"target_speed_mbps": {"type": "int", "required": True}},
+           offline=_filled(target_speed_mbps="speed_mbps")),
     _entry("check_gpus", "Which GPUs exist and how much of their memory is free.",
            ["Which nodes have a GPU with at least 8 GB free?"], ["gpu", "vram"], risk="read",
-           variables={"gpu_min_free_mib": {"type": "int"}}),
+           variables={"gpu_min_free_mib": {"type": "int"}},
+           offline=_filled(gpu_min_free_mib={"extractor": "size_mib", "near": ["free", "available"]})),
     _entry("deploy_trial_service", "Deploy a trial or single-instance service onto one named host.",
            ["Deploy a trial of prometheus on still-fawn."], ["deploy", "trial"],
-           variables={"service_name": {"type": "str", "required": True}, "target_host": {"type": "str"}}),
+           variables={"service_name": {"type": "str", "required": True}, "target_host": {"type": "str"}},
+           offline=_filled(service_name="service_name", target_host="host")),
     _entry("deploy_k3s_app", "Deploy an application to the k3s cluster through GitOps with replicas.",
            ["Deploy jellyfin to k3s with 2 replicas."], ["k3s", "deploy", "replicas", "app"],
-           variables={"app_name": {"type": "str", "required": True}, "replicas": {"type": "int"}}),
+           variables={"app_name": {"type": "str", "required": True}, "replicas": {"type": "int"}},
+           offline=_filled(app_name="service_name", replicas={"extractor": "count", "near": ["replica"]})),
     _entry("update_packages", "Upgrade the operating system packages, rolling through the hosts.",
            ["Update packages on the k3s nodes one at a time."], ["packages", "apt", "upgrade"],
-           variables={"serial": {"type": "int"}}),
+           variables={"serial": {"type": "int"}}, offline=_filled(serial="serial")),
 ]
 
 
@@ -67,32 +68,7 @@ def future_pack(pack):
     return dataclasses.replace(pack, catalog=pack.catalog + FUTURE)
 
 
-# --- slot filling -------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("text", "mbps"), [
-    ("2.5GbE", 2500), ("2.5 gig", 2500), ("2.5G", 2500), ("10 gigabit", 10000), ("1000 Mbps", 1000),
-    ("10GbE", 10000), ("a 2.5 Gbps link", 2500), ("2.5-gig", 2500), ("at least 8 GB free", None), ("cap at 500M", None),
-])
-def test_speed_forms(text, mbps):
-    assert speed_mbps(text) == mbps
-
-
-@pytest.mark.parametrize(("text", "value"), [
-    ("one at a time", 1), ("one by one", 1), ("serially", 1), ("two at a time", 2), ("3 hosts at a time", 3),
-    ("in batches of 2", 2), ("all at once", None),
-])
-def test_serial_forms(text, value):
-    assert serial(text) == value
-
-
-def test_replicas_and_gpu_memory():
-    assert replicas("with 3 replicas") == 3
-    assert replicas("two replicas please") == 2
-    assert gpu_min_free_mib("at least 8 GB free") == 8192
-    assert gpu_min_free_mib("at least 12 GiB of VRAM free") == 12288
-    assert gpu_min_free_mib("at least 512 MiB free") == 512
-    assert gpu_min_free_mib("8 GB of RAM in total") is None
+# --- targets and slots ------------------------------------------------------------------------------------------
 
 
 def test_longest_host_name_wins(pack):

@@ -1,0 +1,318 @@
+"""Typed extractors: the small library that fills a catalog variable from a request's words.
+
+A catalog entry says, per variable, which extractor reads it (``offline.variables``
+in its ``<id>.meta.yml``), so a new entry needs no code here. Each extractor
+returns every value it finds in the text, with where it found it; :func:`extract`
+keeps the one nearest the variable's context words (``near``) when it has any,
+else the first. An extractor that finds nothing returns nothing, and the
+variable keeps its default: the offline planner never guesses a value.
+
+Each extractor states the Python type it gives and so the argument-spec types
+it can fill (:func:`fits`); the catalog refuses a meta file that pairs a
+variable with an extractor of the wrong type, or names one that does not exist.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+_NUMBER_WORDS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+_NUM = r"(\d+|" + "|".join(_NUMBER_WORDS) + r")"
+#: A context word counts when at most this many words stand between it and the value, in one sentence.
+NEAR_WORDS = 8
+
+
+@dataclass(frozen=True)
+class Found:
+    """One value an extractor read, and the span of the text it came from."""
+
+    value: Any
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Named:
+    """What the request names from the inventory, for the extractors that need it."""
+
+    limit: str | None = None  # the host pattern the request's targets make
+    single_host: str | None = None  # one host, named as such (not through a group)
+    services: tuple[str, ...] = ()  # documented services, in the order named
+
+
+@dataclass(frozen=True)
+class Extractor:
+    """A named reader of one kind of value."""
+
+    name: str
+    gives: str  # "int", "str", "dict" or "any"
+    read: Callable[[str, Named, dict[str, Any]], list[Found]]
+    summary: str
+
+
+def _number(word: str) -> int:
+    return int(word) if word.isdigit() else _NUMBER_WORDS[word.lower()]
+
+
+def _all(pattern: re.Pattern[str], text: str, value: Callable[[re.Match[str]], Any]) -> list[Found]:
+    out = []
+    for m in pattern.finditer(text):
+        v = value(m)
+        if v is not None:
+            out.append(Found(v, m.start(), m.end()))
+    return out
+
+
+_SPEED = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*-?\s*(gbe|gbit/s|gbits?|gbps|gb/s|gigabits?(?:\s+ethernet)?|gigs?"
+                    r"|g|mbe|mbit/s|mbits?|mbps|mb/s|megabits?)(?![a-z])", re.I)
+
+
+def speed_mbps(text: str) -> list[Found]:
+    """Link speeds with their unit ("2.5GbE", "2.5 gig", "10 gigabit", "1000 Mbps"), in Mbps."""
+    def value(m: re.Match[str]) -> int:
+        number, unit = float(m.group(1)), m.group(2).lower()
+        return round(number if unit.startswith("m") else number * 1000)
+    return _all(_SPEED, text, value)
+
+
+# "GB" and "GiB" are both read as powers of 1024, as people mean them for memory and disk limits.
+_SIZE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(k|m|g|t)(?:i?b|bytes?)?(?![a-z])", re.I)
+_SIZE_WORDS = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(kilo|mega|giga|tera)bytes?\b", re.I)
+_POWER = {"k": 0, "m": 1, "g": 2, "t": 3}
+
+
+def _sizes(text: str) -> list[tuple[float, str, int, int]]:
+    out = [(float(m.group(1)), m.group(2).lower()[0], m.start(), m.end()) for m in _SIZE.finditer(text)]
+    out += [(float(m.group(1)), m.group(2).lower()[0], m.start(), m.end()) for m in _SIZE_WORDS.finditer(text)]
+    # "2.5G" next to "bE" or "bps" is a speed, not a size.
+    speeds = [(f.start, f.end) for f in speed_mbps(text)]
+    return sorted(s for s in out if not any(a <= s[2] < b for a, b in speeds))
+
+
+def size(text: str) -> list[Found]:
+    """Sizes as a size string systemd and Ansible both read ("500 MB" -> "500M", "1.5GiB" -> "1.5G")."""
+    return [Found(f"{n:g}{unit.upper()}", a, b) for n, unit, a, b in _sizes(text)]
+
+
+def size_mib(text: str) -> list[Found]:
+    """Sizes in MiB as an integer ("8 GB" -> 8192, "512 MiB" -> 512); kilobytes are too small to count."""
+    return [Found(round(n * 1024 ** (_POWER[unit] - 1)), a, b) for n, unit, a, b in _sizes(text) if unit != "k"]
+
+
+_UNIT_AFTER = (r"\s*(?:%|[kmgt]i?b\b|[kmgt]\b|gbe|[gm]bps|gigs?\b|bytes?\b|gigabit|megabit|seconds?|secs?\b|minutes?"
+               r"|mins?\b|hours?|hrs?\b|days?|weeks?|months?|years?|[:./-]\d)")
+_COUNT = re.compile(rf"(?<![\w.:/-]){_NUM}(?![\w.:/%-])(?!{_UNIT_AFTER})", re.I)
+
+
+def count(text: str) -> list[Found]:
+    """Plain counts ("3 replicas", "two workers"); numbers with a unit, times and versions are not counts."""
+    return _all(_COUNT, text, lambda m: _number(m.group(1)))
+
+
+_SERIAL_ONE = re.compile(r"\b(one\s+by\s+one|serially|sequentially|in\s+sequence)\b", re.I)
+_SERIAL_N = re.compile(rf"\b{_NUM}\s+(?:(?:hosts?|nodes?|machines?)\s+)?at\s+a\s+time\b|\bbatch(?:es)?\s+of\s+{_NUM}\b",
+                       re.I)
+
+
+def serial(text: str) -> list[Found]:
+    """How many hosts at once: "one at a time", "serially", "two at a time", "in batches of 3"."""
+    found = _all(_SERIAL_ONE, text, lambda m: 1)
+    found += _all(_SERIAL_N, text, lambda m: _number(m.group(1) or m.group(2)))
+    return sorted(found, key=lambda f: f.start)
+
+
+_DURATION = re.compile(rf"(?<![\w.]){_NUM}\s*(seconds?|secs?|s|minutes?|mins?|hours?|hrs?|h|days?|d|weeks?|w|months?"
+                       r"|years?|y)(?![a-z])", re.I)
+_SPAN_UNIT = {"s": "s", "sec": "s", "secs": "s", "second": "s", "seconds": "s", "min": "min", "mins": "min",
+              "minute": "min", "minutes": "min", "h": "h", "hr": "h", "hrs": "h", "hour": "h", "hours": "h",
+              "d": "day", "day": "day", "days": "day", "w": "week", "week": "week", "weeks": "week",
+              "month": "month", "months": "month", "y": "year", "year": "year", "years": "year"}
+
+
+def duration(text: str) -> list[Found]:
+    """Time spans as systemd writes them ("2 weeks" -> "2weeks", "90 minutes" -> "90min", "a month" is not read)."""
+    def value(m: re.Match[str]) -> str:
+        n, unit = _number(m.group(1)), _SPAN_UNIT[m.group(2).lower()]
+        plural = n != 1 and unit in ("day", "week", "month", "year")
+        return f"{n}{unit}{'s' if plural else ''}"
+    return _all(_DURATION, text, value)
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY = r"(mon|tue|wed|thu|fri|sat|sun)[a-z]*"
+_CLOCK = r"(\d{1,2})(?::(\d{2}))?\s*(am|pm)?"
+_WHEN = re.compile(
+    rf"\b(?:(\d{{4}}-\d{{2}}-\d{{2}})(?:[ t]{_CLOCK})?"  # 2025-06-01 14:00
+    rf"|(?:on\s+)?{_DAY}(?:day)?(?:\s+(?:at\s+)?{_CLOCK}(?=\s|$|[,.;!?]))?"  # fri 22:00, Friday at 10pm
+    r"|(tonight|tomorrow|today|next\s+week(?:end)?|this\s+week(?:end)?|(?:over\s+)?the\s+weekend)"
+    rf"(?:\s+at\s+{_CLOCK})?"
+    rf"|at\s+{_CLOCK}(?=\s|$|[,.;!?]))", re.I)
+
+
+def _clock(hour: str | None, minute: str | None, half: str | None) -> str | None:
+    if hour is None:
+        return None
+    h, m = int(hour), int(minute or 0)
+    if half:
+        h = h % 12 + (12 if half.lower() == "pm" else 0)
+    elif minute is None:
+        return None  # a bare number after a day ("friday 3") is no time
+    return f"{h:02d}:{m:02d}" if h < 24 and m < 60 else None
+
+
+def when(text: str) -> list[Found]:
+    """A date, time or window as the person said it, normalised: "Friday at 10pm" -> "fri 22:00",
+    "next weekend", "tonight", "2025-06-01 14:00", "at 3am" -> "03:00"."""
+    def value(m: re.Match[str]) -> str | None:
+        g = m.groups()
+        if g[0]:
+            clock = _clock(g[1], g[2], g[3])
+            return f"{g[0]} {clock}" if clock else g[0]
+        if g[4]:
+            clock = _clock(g[5], g[6], g[7])
+            return f"{g[4][:3].lower()} {clock}" if clock else g[4][:3].lower()
+        if g[8]:
+            window = re.sub(r"\s+", " ", g[8].lower()).removeprefix("over ")
+            clock = _clock(g[9], g[10], g[11])
+            return f"{window} {clock}" if clock else window
+        return _clock(g[12], g[13], g[14]) if (g[13] or g[14]) else None
+    return _all(_WHEN, text, value)
+
+
+_TZ = re.compile(r"\b((?:Africa|America|Antarctica|Arctic|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc)"
+                 r"/[A-Za-z_+\-]+(?:/[A-Za-z_]+)?)\b")
+_UTC = re.compile(r"\bUTC\b")
+
+
+def timezone(text: str) -> list[Found]:
+    """IANA time zone names ("Europe/Berlin"); "UTC" is Etc/UTC."""
+    found = _all(_TZ, text, lambda m: m.group(1)) + _all(_UTC, text, lambda m: "Etc/UTC")
+    return sorted(found, key=lambda f: f.start)
+
+
+_KEY_VALUE = re.compile(r"(?<![\w.-])([a-z][a-z0-9_]*(?:[.-][a-z0-9_]+)*)\s*(?:=|:|\s+to)\s*(-?\d+|[A-Za-z0-9_./-]+)"
+                        r"(?![\w.-])")
+
+
+def key_value(text: str) -> list[Found]:
+    """``key=value`` pairs, and dotted keys set "to" a value ("vm.swappiness to 1"), as one map per run
+    of pairs. Numbers become integers. A plain word before "to" is no key: only dotted or ``=`` pairs count."""
+    pairs: dict[str, Any] = {}
+    start = end = -1
+    for m in _KEY_VALUE.finditer(text):
+        key, sep, raw = m.group(1), m.group(0)[len(m.group(1)):].strip()[:1], m.group(2)
+        if sep not in "=:" and "." not in key:
+            continue  # "set the limit to 5": English, not a setting
+        if sep == ":" and "." not in key:
+            continue  # "note: something" is prose
+        pairs[key] = int(raw) if re.fullmatch(r"-?\d+", raw) else raw
+        start = m.start() if start < 0 else start
+        end = m.end()
+    return [Found(pairs, start, end)] if pairs else []
+
+
+def _named(value: Callable[[Named], Any]) -> Callable[[str, Named, dict[str, Any]], list[Found]]:
+    def read(text: str, named: Named, spec: dict[str, Any]) -> list[Found]:
+        v = value(named)
+        return [Found(v, 0, 0)] if v not in (None, "") else []
+    return read
+
+
+_UNIT_NAME = re.compile(r"(?<![\w.-])([a-z0-9][a-z0-9@_-]*)\.service\b", re.I)
+
+
+def _service(text: str, named: Named, spec: dict[str, Any]) -> list[Found]:
+    # A documented service first; else a unit written as such ("nginx.service").
+    if named.services:
+        return [Found(named.services[0], 0, 0)]
+    return _all(_UNIT_NAME, text, lambda m: m.group(1))
+
+
+def _choice(text: str, named: Named, spec: dict[str, Any]) -> list[Found]:
+    # The variable's own choices, written as words in the request.
+    out = []
+    for choice in spec.get("choices") or []:
+        words = str(choice).replace("_", " ")
+        m = re.search(rf"(?<![\w-]){re.escape(words)}(?![\w-])", text, re.I)
+        if m:
+            out.append(Found(choice, m.start(), m.end()))
+    return sorted(out, key=lambda f: f.start)
+
+
+def _text_only(reader: Callable[[str], list[Found]]) -> Callable[[str, Named, dict[str, Any]], list[Found]]:
+    return lambda text, named, spec: reader(text)
+
+
+EXTRACTORS: dict[str, Extractor] = {e.name: e for e in (
+    Extractor("speed_mbps", "int", _text_only(speed_mbps), "a link speed in Mbps: 2.5GbE, 10 gigabit, 1000 Mbps"),
+    Extractor("size", "str", _text_only(size), "a size string: 500M, 1G (from 500 MB, 1 GiB)"),
+    Extractor("size_mib", "int", _text_only(size_mib), "a size in MiB: 8 GB -> 8192"),
+    Extractor("count", "int", _text_only(count), "a plain count: 3 replicas, two workers"),
+    Extractor("serial", "int", _text_only(serial), "hosts at once: one at a time, in batches of 3"),
+    Extractor("duration", "str", _text_only(duration), "a systemd time span: 2 weeks -> 2weeks"),
+    Extractor("when", "str", _text_only(when), "a date, time or window: fri 22:00, next weekend, tonight"),
+    Extractor("timezone", "str", _text_only(timezone), "an IANA time zone: Europe/Berlin; UTC -> Etc/UTC"),
+    Extractor("key_value", "dict", _text_only(key_value), "key=value pairs, or dotted keys 'to' a value"),
+    Extractor("host_pattern", "str", _named(lambda n: n.limit), "the hosts and groups the request names, as a limit"),
+    Extractor("host", "str", _named(lambda n: n.single_host), "the one host the request names"),
+    Extractor("service_name", "str", _service, "a documented service the request names, or a unit name.service"),
+    Extractor("choice", "any", _choice, "one of the variable's choices, written in the request"),
+)}
+
+#: Which argument-spec types can hold what each kind of extractor gives.
+_FITS: dict[str, tuple[str, ...]] = {
+    "int": ("int", "float", "raw", "json", "jsonarg", "bytes", "bits"),
+    "str": ("str", "path", "raw", "bytes", "bits"),
+    "dict": ("dict", "raw", "json", "jsonarg"),
+    "any": ("str", "path", "raw", "int", "float", "bool", "list", "dict", "json", "jsonarg", "bytes", "bits"),
+}
+
+
+def fits(name: str, option_type: str) -> bool:
+    """Whether extractor ``name`` gives a value a variable of ``option_type`` accepts."""
+    return option_type in _FITS[EXTRACTORS[name].gives]
+
+
+def _near_spans(text: str, words: Sequence[str]) -> list[tuple[int, int]]:
+    if not words:
+        return []
+    pattern = re.compile(r"(?<![\w-])(?:" + "|".join(re.escape(w.lower()) for w in words) + r")(?:s|es)?(?![\w-])",
+                         re.I)
+    return [(m.start(), m.end()) for m in pattern.finditer(text)]
+
+
+def _gap(text: str, a: tuple[int, int], b: tuple[int, int]) -> int | None:
+    """Words between two spans; None when a sentence ends between them."""
+    between = text[min(a[1], b[1]):max(a[0], b[0])] if a[1] <= b[0] or b[1] <= a[0] else ""
+    if re.search(r"[.;!?](\s|$)", between):
+        return None
+    return len(re.findall(r"[\w./-]+", between))
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """How one variable is read: the extractor and the words it must stand near, if any."""
+
+    extractor: str
+    near: tuple[str, ...] = field(default_factory=tuple)
+
+
+def extract(wanted: Wanted, text: str, named: Named | None = None, spec: dict[str, Any] | None = None) -> Any:
+    """The value ``wanted`` reads from ``text``, or None: with ``near`` words, the candidate closest to one
+    of them (within :data:`NEAR_WORDS` words of the same sentence); without, the first."""
+    found = EXTRACTORS[wanted.extractor].read(text, named or Named(), spec or {})
+    if not found:
+        return None
+    if not wanted.near:
+        return found[0].value
+    anchors = _near_spans(text, wanted.near)
+    best: tuple[int, int] | None = None
+    for i, f in enumerate(found):
+        gaps = [g for g in (_gap(text, (f.start, f.end), a) for a in anchors) if g is not None and g <= NEAR_WORDS]
+        if gaps and (best is None or min(gaps) < best[0]):
+            best = (min(gaps), i)
+    return found[best[1]].value if best is not None else None

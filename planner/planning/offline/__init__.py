@@ -1,0 +1,13 @@
+"""The offline planner, split along its seams.
+
+- :mod:`.vocabulary` (and ``vocabulary.yml``): how text becomes terms;
+- :mod:`.index`: scoring the catalog, and which entries may be chosen;
+- :mod:`.slots`: filling an entry's variables with the extractors its meta file names;
+- :mod:`.planner`: the planner itself, clause by clause.
+"""
+
+from __future__ import annotations
+
+from planner.planning.offline.planner import OfflinePlanner
+
+__all__ = ["OfflinePlanner"]

@@ -1,0 +1,151 @@
+"""The offline planner: keyword scoring over the catalog, slot filling from the words.
+
+It needs no model, no network and no downloaded weights, and gives the same
+draft for the same request every time. Safety comes first and is not scored:
+each clause goes through :mod:`planner.planning.rules`, the same rules every
+LLM draft is held to, so destructive requests are refused and manual work
+becomes a checklist item. What is left is scored against each catalog entry
+(:mod:`.index`); an entry is chosen only when it shares a topic word with the
+request, answers what the request asks (a change or a look), and clearly
+beats the runner-up, because a wrong playbook is worse than none. Hosts,
+groups and the variables an entry declares are then read from the request
+(:mod:`.slots`); nothing an entry does not declare is ever filled in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from planner.planning import rules
+from planner.planning.context import mentioned_hosts
+from planner.planning.drafting import Draft, Drafted, DraftStep
+from planner.planning.extractors import Named
+from planner.planning.offline.index import MARGIN, Decision, Index, Scored
+from planner.planning.offline.slots import fill, uses
+from planner.planning.offline.vocabulary import CHANGE, READ
+from planner.planning.targets import Targets, names_in, near_misses, targets
+from planner.plans.planfile import OpenQuestion, Refusal
+
+
+def _why_not(best: Scored | None, second: Scored | None, overall: Decision, asks: frozenset[str]) -> str:
+    """Why nothing was chosen, in the terms of the rule that stopped it."""
+    top = overall.ranked[0] if overall.ranked else None
+    if best is not None and second is not None:
+        return (f"the request matches {best.id} ({best.score:.2f}) and {second.id} ({second.score:.2f}) about "
+                "equally; say which, or name the step with --playbook")
+    if top is None or top.score <= 0:
+        return "no catalog playbook matches this request (outside the catalog)"
+    words = ", ".join(repr(w) for w in top.words)
+    if top.topical and not top.fits:
+        wanted, other = (("a change", "only reads hosts") if CHANGE in asks else ("a look", "changes hosts"))
+        return (f"the request asks for {wanted}, and {top.id}, the closest match (on {words}), {other}: no catalog "
+                "playbook does what it asks (outside the catalog)")
+    if "description" in top.fields and not set(top.fields) - {"description"}:
+        return f"no catalog playbook matches this request well enough (outside the catalog; {top.id} mentions only " \
+               f"{words} in passing)"
+    return (f"no catalog playbook is about this request (outside the catalog): it shares only generic words "
+            f"({words}) with {top.id}, the closest")
+
+
+class OfflinePlanner:
+    """Deterministic keyword planner; the default when no model is configured."""
+
+    name = "offline"
+    can_repair = False
+
+    def draft(self, intent: str, pack: Any, repair: list[str] | None = None) -> Drafted:
+        """Draft a plan for ``intent`` from ``pack``; the same request always gives the same draft."""
+        return Drafted(self._draft(intent, pack), planner=self.name)
+
+    def _draft(self, intent: str, pack: Any) -> Draft:
+        hosts = [h["name"] for h in pack.hosts]
+        groups = dict(pack.groups)
+        services = [s["name"] for s in pack.services if s.get("name")]
+        catalog = {e["id"]: e for e in pack.catalog}
+        index = Index(pack.catalog, tuple(dict.fromkeys([*hosts, *groups, *services])))
+        if not intent.strip():
+            return Draft(refusal=Refusal(reason="the request is empty", closest=sorted(catalog)[:3]),
+                         explanation="Nothing to plan: the request has no words.")
+
+        screened = rules.screen(intent)
+        if screened.destructive is not None:
+            return rules.refuse_destructive(screened.destructive, [s.id for s in index.score(intent)])
+        manual, rest = list(screened.manual), list(screened.rest)
+
+        strangers = near_misses(" ".join(rest), [*hosts, *groups], [*hosts, *groups, *services, *catalog])
+        if strangers:
+            named = "; ".join(f"{word!r} (did you mean {', '.join(close)}?)" for word, close in strangers)
+            return Draft(
+                refusal=Refusal(reason=f"the request names {named}, which is no host or group in the inventory",
+                                closest=[s.id for s in index.score(intent)[:3]]),
+                explanation="Refused rather than widened: without the host it names, the plan would target "
+                            "every host. Name a host or group from the inventory (homelab inventory validate "
+                            "lists them), or say 'all hosts'.")
+        whole = targets(intent, hosts, groups)
+        picked: dict[str, list[str]] = {}
+        for clause in rest:
+            decision = Decision(index.score(clause))
+            if decision.confident and decision.best is not None:
+                picked.setdefault(decision.best.id, []).append(clause)
+        rest_text = ". ".join(rest)
+        overall = Decision(index.score(rest_text)) if rest else Decision([])
+        if len(picked) < 2:
+            if overall.confident and overall.best is not None:
+                picked = {overall.best.id: rest}
+            elif picked:
+                picked = {next(iter(picked)): rest}
+
+        steps: list[DraftStep] = []
+        questions: list[OpenQuestion] = []
+        chosen_scores: list[str] = []
+        for entry_id, own in picked.items():
+            entry = catalog[entry_id]
+            text = ". ".join(own)
+            mine = targets(text, hosts, groups)
+            if not mine.named and not mine.says_all:
+                mine = targets(rest_text, hosts, groups)
+            if not mine.named and not mine.says_all and whole.named:
+                mine = whole  # "replace the NIC in pumped-piglet, then gather facts on it"
+            named_services = names_in(text, services) or names_in(intent, services)
+            include = mine.include
+            if uses(entry, "service_name") and named_services and len(include) > 1:
+                # "deploy uptime-kuma on still-fawn": the service's own host is what is deployed, not a target.
+                include = tuple(n for n in include if n not in named_services) or include
+            mine = Targets(include, mine.exclude, mine.says_all)
+            left_out = set(mentioned_hosts(" ".join(mine.exclude), hosts, groups))
+            resolved = [h for h in mentioned_hosts(" ".join(include), hosts, groups) if h not in left_out]
+            # A single host is one machine named as such, not a group that happens to hold one.
+            single = resolved[0] if len(resolved) == 1 and include == (resolved[0],) else None
+            values = fill(entry, text, Named(mine.limit if mine.named else None, single, named_services))
+            scored = next(s for s in index.score(text) if s.id == entry_id)
+            where = " and ".join(scored.fields) or "entry"
+            why_targets = (f"targets {mine.limit} (named in the request)" if mine.named else
+                           "targets every host (the request says so)" if mine.says_all else
+                           "targets every host (no host was named)")
+            rationale = (f"the words {', '.join(repr(w) for w in scored.words)} match its {where}; {why_targets}"
+                         + (f"; values from the request: {', '.join(f'{k}={v}' for k, v in values.items())}"
+                            if values else ""))
+            steps.append(DraftStep(playbook=entry_id, limit=mine.limit, vars=values, rationale=rationale))
+            chosen_scores.append(f"{entry_id} (score {scored.score:.2f})")
+            if entry.get("risk") == "change" and not mine.named and not mine.says_all:
+                question = OpenQuestion(question="Which hosts?", assumption="all hosts in the inventory")
+                if question not in questions:
+                    questions.append(question)
+
+        ranked = overall.ranked or index.score(intent)
+        scores = ", ".join(f"{s.id} {s.score:.2f}" for s in ranked[:3])
+        if steps:
+            explanation = (f"Offline planner (keyword scoring over the catalog, no model): chose "
+                           f"{', '.join(chosen_scores)}; scores for the request: {scores}.")
+            if manual:
+                explanation += f" {len(manual)} part(s) of the request are work for a person: see the checklist."
+            return Draft(steps=steps, manual=manual, questions=questions, explanation=explanation)
+        if manual:
+            explanation = "This is work for a person, listed as a checklist; the tool runs none of it."
+            if index.terms(rest_text):
+                explanation += f" The rest of the request matched no catalog entry well enough ({scores})."
+            return Draft(manual=manual, explanation=explanation)
+        asks = index.asks(rest_text) or frozenset({READ, CHANGE})
+        reason = _why_not(overall.best, overall.runner_up, overall, asks)
+        return Draft(refusal=Refusal(reason=reason, closest=overall.closest() or [s.id for s in ranked[:3]]),
+                     explanation=f"Offline planner: refused. Scores: {scores}.")
