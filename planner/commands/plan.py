@@ -55,7 +55,7 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
       homelab plan "apply the baseline settings to every host" --no-check --format json
       homelab plan "upgrade the network to 2.5GbE" --show-prompt
       homelab plan --playbook apply_baseline
-      homelab plan "tighten journald" -p apply_baseline -l k3s -e baseline_journald_system_max_use=100M
+      homelab plan "tighten journald" -p apply_baseline -l k3s -e NAME=VALUE   # homelab catalog show lists NAMEs
       homelab plan --exclude k3s latest          # the same plan without the k3s hosts
       homelab plan -p gather_facts --format json
     """

@@ -142,12 +142,12 @@ def duration(text: str) -> list[Found]:
     return _all(_DURATION, text, value)
 
 
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DAY = r"(mon|tue|wed|thu|fri|sat|sun)[a-z]*"
+# Whole day names and their usual short forms only: "monitoring" is no Monday.
+_DAY = r"(mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day|nesday|sday|urday)?"
 _CLOCK = r"(\d{1,2})(?::(\d{2}))?\s*(am|pm)?"
 _WHEN = re.compile(
     rf"\b(?:(\d{{4}}-\d{{2}}-\d{{2}})(?:[ t]{_CLOCK})?"  # 2025-06-01 14:00
-    rf"|(?:on\s+)?{_DAY}(?:day)?(?:\s+(?:at\s+)?{_CLOCK}(?=\s|$|[,.;!?]))?"  # fri 22:00, Friday at 10pm
+    rf"|(?:on\s+)?{_DAY}\b(?:\s+(?:at\s+)?{_CLOCK}(?=\s|$|[,.;!?]))?"  # fri 22:00, Friday at 10pm
     r"|(tonight|tomorrow|today|next\s+week(?:end)?|this\s+week(?:end)?|(?:over\s+)?the\s+weekend)"
     rf"(?:\s+at\s+{_CLOCK})?"
     rf"|at\s+{_CLOCK}(?=\s|$|[,.;!?]))", re.I)
