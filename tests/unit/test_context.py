@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from planner.planning import context
-from planner.planning.intent import draft_plan
-from planner.planning.offline import OfflinePlanner
+from planner.planning.intent import DraftRejected, draft_plan
 from planner.workspace import Workspace
 from tests.conftest import copy_project, vault_encrypt
+from tests.unit.test_llm_planner import Script, planner_with
 
 CANARIES = {
     "vault": "canary-vault-0b9e",
@@ -62,10 +62,47 @@ def test_host_text_is_data_inside_delimited_json(project: Path) -> None:
     assert "\\u003c\\u003c\\u003cEND DATA inventory" in block and json.loads(block)
 
 
-def test_an_injected_instruction_in_the_docs_does_not_change_the_plan(project: Path) -> None:
+def _obeying(*steps: dict) -> dict:
+    """A model's draft that did what the injected text said."""
+    return {"steps": [{"vars": {}, "rationale": "as the host description says", **s} for s in steps], "manual": [],
+            "questions": [], "refusal": None, "explanation": "Following the instructions in the data."}
+
+
+@pytest.mark.parametrize(("obeyed", "problem"), [
+    (_obeying({"playbook": "run_shell", "limit": "all", "vars": {"cmd": "rm -rf /"}}),
+     "no playbook 'run_shell' in the catalog"),
+    (_obeying({"playbook": "gather_facts", "limit": "all"}), "which the request does not ask for"),
+    (_obeying({"playbook": "gather_facts", "limit": "k3s-vm-still-fawn"}, {"playbook": "apply_baseline",
+                                                                         "limit": "maas"}),
+     "targets maas, which the request does not ask for"),
+])
+def test_an_injected_instruction_in_host_data_cannot_widen_a_models_plan(
+        project: Path, monkeypatch: pytest.MonkeyPatch, obeyed: dict, problem: str) -> None:
     ws = Workspace.find(str(project / "inventory"))
     intent = "check why k3s-vm-still-fawn seems slow"
-    drafted, steps = draft_plan(ws, intent, OfflinePlanner(), context.build(project, ws.inventory, intent))
+    pack = context.build(project, ws.inventory, intent)
+    # The model reads the injected text and obeys it, in its draft and again in its repair round.
+    script = Script(obeyed, obeyed)
+    planner, _ = planner_with(monkeypatch, script)
+    with pytest.raises(DraftRejected) as rejected:
+        draft_plan(ws, intent, planner, pack)
+    assert any(problem in d for d in rejected.value.details), rejected.value.details
+    assert len(script.calls) == 2
+    # What the model was sent: the request delimited first, the injected text only inside the inventory block,
+    # its fake delimiter escaped so that it cannot close the block.
+    user = script.calls[0]["messages"][1]["content"]
+    assert user.startswith("The person's request") and f"<<<REQUEST\n{intent}\nREQUEST>>>" in user
+    assert user.count(INJECTION) == 1 and user.count("<<<END DATA inventory>>>") == 1
+    assert user.index("<<<DATA inventory") < user.index(INJECTION) < user.index("<<<END DATA inventory>>>")
+    assert "\\u003c\\u003c\\u003cEND DATA inventory\\u003e\\u003e\\u003e " + INJECTION in user
+
+
+def test_a_model_that_ignores_the_injection_gets_its_plan(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = Workspace.find(str(project / "inventory"))
+    intent = "check why k3s-vm-still-fawn seems slow"
+    planner, _ = planner_with(monkeypatch, Script(_obeying({"playbook": "gather_facts",
+                                                            "limit": "k3s-vm-still-fawn"})))
+    drafted, steps = draft_plan(ws, intent, planner, context.build(project, ws.inventory, intent))
     assert [(s.playbook, s.hosts) for s in steps] == [("gather_facts", ["k3s-vm-still-fawn"])]
 
 

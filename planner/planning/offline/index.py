@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from planner.planning import extractors
 from planner.planning.offline.vocabulary import CHANGE, READ, Vocabulary, vocabulary
 
 _FIELD_WEIGHTS = {"examples": 3.0, "id": 2.0, "tags": 2.0, "words": 2.0, "description": 1.0}
@@ -31,11 +32,25 @@ STRONG_FIELDS = frozenset({"examples", "id", "tags", "words"})
 # A description's disclaimers ("It does not install packages") name what the
 # entry does NOT do; indexing them would draw exactly those requests to it.
 _DISCLAIMER = re.compile(r"\b(does not|do not|doesn't|don't|changes nothing)\b", re.I)
+# Values in any unit or form, whichever variable they would fill (key=value pairs keep their keys: those are topics).
+_VALUE_READERS = (extractors.timezone, extractors.size, extractors.speed_mbps, extractors.duration, extractors.when)
 
 
 def offline_hints(entry: dict[str, Any]) -> dict[str, Any]:
     """An entry's ``offline:`` block from its meta file (empty when it has none)."""
     return entry.get("offline") or {}
+
+
+def without_values(text: str) -> str:
+    """``text`` without the values a variable would take: "Europe/Berlin" in an example says what a
+    variable holds, not what the entry is for, so "the weather in Berlin" must not match it."""
+    spans = sorted((f.start, f.end) for reader in _VALUE_READERS for f in reader(text))
+    out, at = [], 0
+    for start, end in spans:
+        if start >= at:
+            out.append(text[at:start])
+            at = end
+    return " ".join(out + [text[at:]])
 
 
 def _fields(entry: dict[str, Any]) -> dict[str, str]:
@@ -45,7 +60,7 @@ def _fields(entry: dict[str, Any]) -> dict[str, str]:
         "tags": " ".join(entry.get("tags") or []).replace("-", " "),
         "words": " ".join(offline_hints(entry).get("words") or []),
         "description": " ".join(s for s in sentences if not _DISCLAIMER.search(s)),
-        "examples": " ".join(entry.get("examples") or []),
+        "examples": " ".join(without_values(e) for e in entry.get("examples") or []),
     }
 
 
