@@ -113,6 +113,15 @@ _REASONS = {
     MANUAL_STORAGE: "pools, arrays, volumes and shares hold everyone's data; a person changes them",
     MANUAL_MAINTENANCE: "firmware and major upgrades are one-time maintenance, done by a person with a way back",
 }
+# What each rule covers, in the words the LLM planner's prompt gives it.
+_COVERS = {
+    DESTRUCTIVE: "wiping, deleting, reinstalling, formatting, rm -rf, shutting hosts down",
+    MANUAL_PHYSICAL: "cables, disks, cards, power and other hands-on work on the hardware",
+    MANUAL_SECURITY: "passwords, keys, certificates, tokens, accounts and sudo",
+    MANUAL_NETWORK: "routers, switches, firewalls, VLANs, Wi-Fi, port forwarding, DNS and DHCP servers, addressing",
+    MANUAL_STORAGE: "pools, arrays, volumes, partitions and network shares",
+    MANUAL_MAINTENANCE: "firmware, BIOS and major release upgrades",
+}
 _CHECKS = ((DESTRUCTIVE, _DESTRUCTIVE), (MANUAL_PHYSICAL, _PHYSICAL), (MANUAL_SECURITY, _SECURITY),
            (MANUAL_NETWORK, _NETWORK), (MANUAL_STORAGE, _STORAGE), (MANUAL_MAINTENANCE, _MAINTENANCE))
 
@@ -193,7 +202,8 @@ def refuse_destructive(caught: Caught, closest: list[str]) -> Draft:
 # --- the decision framework: which tier a deployment belongs to ---------------------------------------------------
 
 K3S, ORCHESTRATOR = "k3s", "orchestrator"
-_TIER_RULES: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple((tier, name, re.compile(p, re.I)) for tier, name, p in (
+_TIER_RULES: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
+    (tier, name, re.compile(p, re.I)) for tier, name, p in (
     (K3S, "k3s: production", r"\bprod(uction)?\b"),
     (K3S, "k3s: high availability", r"\b(ha|highly\s+available|high\s+availability|failover|redundant(ly)?)\b"),
     (K3S, "k3s: persistent storage", r"\b(persistent|persistence|stateful|with\s+(its\s+|a\s+)?database)\b"),
@@ -201,7 +211,8 @@ _TIER_RULES: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple((tier, name, r
     (K3S, "k3s: complex dependencies", r"\b(depends\s+on|dependencies|stack\s+of)\b"),
     (ORCHESTRATOR, "orchestrator: trial", r"\b(trial|try(ing)?(\s+out)?|evaluate|experiment\w*|poc|demo)\b"),
     (ORCHESTRATOR, "orchestrator: single instance", r"\b(single(\s+instance)?|one\s+instance)\b"),
-    (ORCHESTRATOR, "orchestrator: quick removal", r"\b(temporar(y|ily)|throwaway|disposable|quick(ly)?\s+to\s+remove)\b"),
+    (ORCHESTRATOR, "orchestrator: quick removal",
+     r"\b(temporar(y|ily)|throwaway|disposable|quick(ly)?\s+to\s+remove)\b"),
     (ORCHESTRATOR, "orchestrator: development", r"\b(dev|development|staging|sandbox)\b"),
 ))
 
@@ -260,6 +271,19 @@ def _tiers(draft: Draft, text: str, catalog: list[dict[str, Any]], ids: list[str
     return draft.model_copy(update={"steps": steps, "questions": questions})
 
 
+def prompt_rules() -> str:
+    """The decision framework and the safety rules as an LLM planner is told them (the code enforces them too)."""
+    manual = "\n".join(f"   - `{rule}`: {_COVERS[rule]}" for rule in _REASONS)
+    return (
+        "3. Decide by kind of work (the decision framework). A deployment goes to k3s through GitOps for "
+        "production, high availability, persistent storage, several replicas or complex dependencies, and to the "
+        "orchestrator for a trial, a single instance, something quick to remove, or development. These kinds of "
+        "work are `manual` checklist items for the person, never steps; give each a title, the reason, and the "
+        f"rule's name exactly as written here:\n{manual}\n"
+        f"4. Refuse requests that destroy things (`{DESTRUCTIVE}`: {_COVERS[DESTRUCTIVE]}) and requests no catalog "
+        "playbook serves: set `refusal` with the reason and the closest catalog ids, and plan no steps.")
+
+
 def enforce(intent: str, draft: Draft, catalog: list[dict[str, Any]]) -> Draft:
     """``draft`` held to the safety rules and the decision framework; see the module's docstring."""
     ids = [e["id"] for e in catalog]
@@ -285,7 +309,8 @@ def enforce(intent: str, draft: Draft, catalog: list[dict[str, Any]]) -> Draft:
     return _tiers(held, " ".join(screened.rest), catalog, ids)
 
 
-def stray_targets(intent: str, steps: list[Any], hosts: list[dict[str, Any]], groups: dict[str, list[str]]) -> list[str]:
+def stray_targets(intent: str, steps: list[Any], hosts: list[dict[str, Any]],
+                  groups: dict[str, list[str]]) -> list[str]:
     """Problems for validated ``steps`` that target hosts the request does not name, or names to leave out.
 
     A request that names no host, or says every host, allows any. A named host allows its hypervisor and
@@ -297,8 +322,8 @@ def stray_targets(intent: str, steps: list[Any], hosts: list[dict[str, Any]], gr
         return []
     left_out = resolve(wanted.exclude, names, groups)
     allowed = resolve(wanted.include or ("all",), names, groups) - left_out
-    parent = {h["name"]: h.get("hypervisor") for h in hosts}
-    allowed |= {parent[h] for h in allowed if parent.get(h)} | {vm for vm, p in parent.items() if p in allowed}
+    parent: dict[str, str] = {h["name"]: h["hypervisor"] for h in hosts if h.get("hypervisor")}
+    allowed |= {parent[h] for h in allowed if h in parent} | {vm for vm, p in parent.items() if p in allowed}
     problems = []
     for number, step in enumerate(steps, start=1):
         stray = [h for h in step.hosts if h not in allowed or h in left_out]

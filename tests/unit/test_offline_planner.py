@@ -34,7 +34,8 @@ def _entry(entry_id: str, description: str, examples: list[str], tags: list[str]
 
 def _filled(**extractors: str | dict) -> dict:
     """``offline.variables`` as a meta file writes it: each variable's extractor (and options)."""
-    return {"variables": {name: how if isinstance(how, dict) else {"extractor": how} for name, how in extractors.items()}}
+    return {"variables": {name: how if isinstance(how, dict) else {"extractor": how}
+                          for name, how in extractors.items()}}
 
 
 # Entries that later issues add, with the variable names fixed for them now, and the extractor that fills each.

@@ -141,8 +141,8 @@ def test_a_host_the_request_does_not_name_is_sent_back_then_rejected(
     ("apply the baseline everywhere except maas", "k3s"),
 ])
 def test_targets_the_request_allows(pack: context.ContextPack, ws: Workspace, intent: str, limit: str) -> None:
-    from planner.planning.intent import validate_draft
     from planner.catalog.entries import load_catalog
+    from planner.planning.intent import validate_draft
 
     draft = Draft(steps=[DraftStep(playbook="gather_facts", limit=limit)])
     steps, errors = validate_draft(ws, load_catalog(ROOT), draft)
@@ -201,3 +201,12 @@ def test_the_right_tier_says_which_rule_decided() -> None:
     # Host configuration is no deployment: the framework leaves it alone.
     facts = Draft(steps=[DraftStep(playbook="gather_facts", rationale="read")])
     assert rules.enforce("production hosts: gather facts", facts, DEPLOYS).steps[0].rationale == "read"
+
+
+def test_a_model_is_told_the_rules_by_their_names() -> None:
+    from planner.planning.llm_planner import SYSTEM_PROMPT
+
+    for rule in (rules.DESTRUCTIVE, rules.MANUAL_PHYSICAL, rules.MANUAL_SECURITY, rules.MANUAL_NETWORK,
+                 rules.MANUAL_STORAGE, rules.MANUAL_MAINTENANCE):
+        assert f"`{rule}`" in SYSTEM_PROMPT
+    assert "<RULES>" not in SYSTEM_PROMPT and "orchestrator" in SYSTEM_PROMPT

@@ -2,8 +2,8 @@
 
 - :mod:`.vocabulary` (and ``vocabulary.yml``): how text becomes terms;
 - :mod:`.index`: scoring the catalog, and which entries may be chosen;
-- :mod:`.slots`: filling an entry's variables with the extractors its meta file names;
-- :mod:`.planner`: the planner itself, clause by clause.
+- :mod:`.planner`: the planner itself, clause by clause, and the filling of an entry's variables
+  with the extractors its meta file names.
 """
 
 from __future__ import annotations

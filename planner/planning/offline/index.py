@@ -135,7 +135,8 @@ class Index:
         asks = self.vocab.asks(text)
         out = []
         for doc in self.docs:
-            total, words, fields, topical = 0.0, [], set(), []
+            total, words, fields = 0.0, [], set()
+            topical: list[str] = []
             norm = _K1 * (1 - _B + _B * doc.length / (self.avg_length or 1.0))
             for term, written in query.items():
                 tf = doc.tf.get(term)

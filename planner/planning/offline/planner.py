@@ -9,22 +9,67 @@ becomes a checklist item. What is left is scored against each catalog entry
 request, answers what the request asks (a change or a look), and clearly
 beats the runner-up, because a wrong playbook is worse than none. Hosts,
 groups and the variables an entry declares are then read from the request
-(:mod:`.slots`); nothing an entry does not declare is ever filled in.
+by the extractors its meta file names; nothing an entry does not declare is ever filled in.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from planner.planning import rules
 from planner.planning.context import mentioned_hosts
 from planner.planning.drafting import Draft, Drafted, DraftStep
-from planner.planning.extractors import Named
-from planner.planning.offline.index import MARGIN, Decision, Index, Scored
-from planner.planning.offline.slots import fill, uses
+from planner.planning.extractors import Named, Wanted, extract
+from planner.planning.offline.index import Decision, Index, Scored, offline_hints
 from planner.planning.offline.vocabulary import CHANGE, READ
 from planner.planning.targets import Targets, names_in, near_misses, targets
 from planner.plans.planfile import OpenQuestion, Refusal
+
+# --- slots: an entry's variables, filled by the extractors its meta file names -----------------------------------
+# No variable name appears here: an entry that names no extractor gets nothing filled, and a variable keeps
+# its default unless the request gives a value.
+
+@dataclass(frozen=True)
+class Fill:
+    """How the meta file says one variable is filled."""
+
+    variable: str
+    wanted: Wanted
+    merge_with_default: bool
+
+
+def fills(entry: dict[str, Any]) -> list[Fill]:
+    """The variables ``entry`` lets the offline planner fill, in the order its meta file names them."""
+    out = []
+    for name, how in (offline_hints(entry).get("variables") or {}).items():
+        out.append(Fill(name, Wanted(how["extractor"], tuple(how.get("near") or ())),
+                        bool(how.get("merge_with_default"))))
+    return out
+
+
+def uses(entry: dict[str, Any], extractor: str) -> bool:
+    """Whether one of ``entry``'s variables is filled by ``extractor``."""
+    return any(f.wanted.extractor == extractor for f in fills(entry))
+
+
+def fill(entry: dict[str, Any], text: str, named: Named) -> dict[str, Any]:
+    """Values for the variables ``entry`` declares, only where ``text`` gives one."""
+    declared = entry.get("variables") or {}
+    out: dict[str, Any] = {}
+    for how in fills(entry):
+        spec = declared.get(how.variable)
+        if spec is None:
+            continue  # the catalog refuses such a meta file; a hand-made pack may still have one
+        value = extract(how.wanted, text, named, spec)
+        if value is None:
+            continue
+        if how.merge_with_default and isinstance(value, dict):
+            # The variable replaces the whole map, so one key given keeps the others' defaults.
+            default = spec.get("default")
+            value = {**(default if isinstance(default, dict) else {}), **value}
+        out[how.variable] = value
+    return out
 
 
 def _why_not(best: Scored | None, second: Scored | None, overall: Decision, asks: frozenset[str]) -> str:
