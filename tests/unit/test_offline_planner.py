@@ -215,6 +215,35 @@ def test_outside_the_catalog_is_refused_with_the_closest_entries(pack, intent):
     assert set(d.refusal.closest) <= {"gather_facts", "apply_baseline"}
 
 
+@pytest.mark.parametrize(("intent", "why"), [
+    ("what's for dinner?", "no catalog playbook matches"),
+    ("check the weather", "shares only generic words ('check') with gather_facts"),
+    ("why is the sky blue?", "shares only generic words ('why') with gather_facts"),
+    ("check the weather in Berlin", "shares only generic words"),  # Berlin is a value in an example, no topic
+    ("apply the latest kernel patches to maas", "asks for a change, and gather_facts"),
+    ("upgrade the kernel on maas", "asks for a change, and gather_facts"),
+    ("show me the time zone on maas", "asks for a look, and apply_baseline"),
+])
+def test_a_generic_word_or_the_wrong_kind_of_request_chooses_nothing(pack, intent, why):
+    d = draft(intent, pack)
+    assert d.steps == [] and d.refusal is not None
+    assert why in d.refusal.reason and "outside the catalog" in d.refusal.reason
+    assert set(d.refusal.closest) == {"gather_facts", "apply_baseline"}
+
+
+def test_words_from_the_vocabulary_file_and_the_meta_files():
+    from planner.planning.offline.index import Index
+    from planner.planning.offline.vocabulary import vocabulary
+
+    # "what's" is a question, not a request for facts.
+    assert vocabulary().terms("what's for dinner") == [("dinner", "dinner")]
+    assert vocabulary().terms("what's running on it") == [("services", "services")]
+    assert vocabulary().is_generic("applying") and not vocabulary().is_generic("kernel")
+    index = Index([_entry("show_motd", "Shows the message of the day.", ["Show the motd."], ["motd"], risk="read",
+                          offline={"phrases": {"message of the day": "motd"}})])
+    assert index.terms("print the messages of the day") == [("print", "print"), ("motd", "motd")]
+
+
 def test_a_near_tie_is_refused_as_ambiguous(pack):
     twins = [_entry("restart_alpha", "Restarts the widget service.", ["Restart the widget."], ["widget"]),
              _entry("restart_beta", "Restarts the widget service.", ["Restart the widget."], ["widget"])]
