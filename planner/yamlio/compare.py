@@ -132,7 +132,7 @@ class _Reader(_Document):
                 return False
         if self._is_seq(node):
             return (isinstance(value, (list, tuple)) and len(value) == len(node.value)
-                    and all(self._same(n, v) for n, v in zip(node.value, value)))
+                    and all(self._same(n, v) for n, v in zip(node.value, value, strict=True)))
         if not self._is_map(node) or not isinstance(value, Mapping):
             return False
         effective = self._index(node)[3]

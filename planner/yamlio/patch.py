@@ -138,7 +138,7 @@ class _Editor(_Reader):
                 and value and len(value) == len(node.value)
                 and not any(self._is_empty(n) for n in node.value)):
             child_slot = ("flow",) if node.flow_style else ("seq",)
-            for index, (child, item) in enumerate(zip(node.value, value)):
+            for index, (child, item) in enumerate(zip(node.value, value, strict=True)):
                 self._diff(child, item, child_slot, guard, where + (index,))
             return None
         return self._replace(node, value, slot, guard, where)
@@ -330,6 +330,7 @@ class _Editor(_Reader):
         elif self._is_block(node):
             start, end, keep = head_pos, self._eol(self._end(node)), self._comment_after(head_pos)
         elif not lines:
+            assert head is not None  # a value with no lines below is all head
             return self._emit(self._start(node), self._end(node), head, guard)
         else:
             end0 = self._end(node)

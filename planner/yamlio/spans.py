@@ -39,7 +39,7 @@ class _Document:
         if len(docs) > 1:
             raise YamlEditError(f"the file holds {len(docs)} YAML documents; only a single one can be edited",
                                 self._loc(docs[1]), "split it into one file per document")
-        self.root = docs[0] if docs else None
+        self.root: Any = docs[0] if docs else None
         self.yaml = yaml
         self.uses: dict[int, list[_Alias]] = {}
         for ref in yaml.span_aliases:

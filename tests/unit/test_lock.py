@@ -28,9 +28,8 @@ def test_second_holder_is_refused_with_the_holder_named(tmp_path: Path) -> None:
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), str(inv)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(LockHeldError) as info:
-            with apply_lock(tmp_path, inv, "mine"):
-                pass
+        with pytest.raises(LockHeldError) as info, apply_lock(tmp_path, inv, "mine"):
+            pass
         assert f"pid {holder.pid}, plan held-plan" in info.value.message
     finally:
         holder.kill()

@@ -17,7 +17,8 @@ def make(state: Path, **changes) -> Plan:
     plan = Plan(intent="test", planner="manual",
                 steps=[Step(playbook="apply_baseline", limit="all", risk="change", hosts=["a", "b"],
                             vars={"baseline_timezone": "Etc/UTC"})],
-                inputs=Inputs(inventory="inventory", files={"ansible.cfg": "0" * 64}, versions={"ansible-core": "2.21"}),
+                inputs=Inputs(inventory="inventory", files={"ansible.cfg": "0" * 64},
+                              versions={"ansible-core": "2.21"}),
                 **fields)
     plan = planfile.seal(plan, state)
     planfile.save(plan, state)

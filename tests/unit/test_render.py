@@ -33,8 +33,8 @@ def big_plan(hosts: int = 120, tasks: int = 6) -> Plan:
             after = before.replace("line 7\n", f"line 7 changed on {h}\n")
             results.append(TaskResult(host=h, task=f"Configure thing {t}", action="ansible.builtin.template",
                                       role="baseline", status="changed",
-                                      diffs=[Diff(before_header=f"/etc/thing{t}.conf", after_header=f"/etc/thing{t}.conf",
-                                                  before=before, after=after)]))
+                                      diffs=[Diff(before_header=f"/etc/thing{t}.conf",
+                                                  after_header=f"/etc/thing{t}.conf", before=before, after=after)]))
         results.append(TaskResult(host=h, task="Run a script", status="unknown",
                                   unknown_reason="a command without creates/removes: check mode cannot tell"))
     results.append(TaskResult(host=names[0], task="Reach it", status="unreachable", msg="ssh: connection refused"))
