@@ -54,6 +54,7 @@ class _Editor(_Reader):
         self.layout = Layout(*self._detect_indent(), unsafe=unsafe)
 
     def set(self, path: tuple, value: Any) -> None:
+        """Plan the splices that make ``path`` hold ``value`` (or drop it, for ``_DELETE``)."""
         self.path = path
         if not path and not isinstance(value, Mapping):
             raise YamlEditError("the top level of the file must stay a mapping", Location(self.display, 1, 1))
@@ -357,6 +358,7 @@ class _Editor(_Reader):
         self.edits.append((start, end, new))
 
     def result(self) -> str | None:
+        """The text with every planned splice made; None when nothing changes."""
         if not self.edits:
             return None
         edits = sorted(self.edits, key=lambda e: (e[0], e[1] > e[0]))
