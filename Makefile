@@ -48,8 +48,10 @@ unit: setup
 integration: setup
 	$(BIN)/pytest -q tests/integration
 
-lint: setup
+lint: setup  ## ansible-lint, ruff (checks only; the code keeps its own layout) and mypy over planner/
 	$(BIN)/ansible-lint --offline -q
+	$(BIN)/ruff check --quiet .
+	$(BIN)/mypy
 
 bench: setup  ## Overhead against plain ansible-playbook (needs the lab up), and the YAML writer at scale
 	$(BIN)/python bench/overhead.py

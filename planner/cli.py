@@ -69,13 +69,12 @@ def cli() -> None:
 
 def report_error(err: HomelabError) -> None:
     """Print an error as aligned ``Error:`` / ``Hint:`` lines on stderr."""
-    err_out = click.get_text_stream("stderr")
     click.secho(f"Error: {err.message}", fg="red", err=True)
     for detail in err.details:
         click.echo(f"  - {detail}", err=True)
     if err.hint:
         click.echo(f"Hint:  {err.hint}", err=True)
-    err_out.flush()
+    sys.stderr.flush()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,6 +15,13 @@ from planner.paths import project_root, state_dir
 from planner.plans.stepcheck import PlanValidationError
 
 
+def chosen_inventory(inventory: str | None = None) -> Path:
+    """``--inventory``, else ``$HOMELAB_INVENTORY``, else the project's ``inventory/`` (which may not exist)."""
+    chosen = inventory or os.environ.get("HOMELAB_INVENTORY")
+    # The project root is looked for only when it is needed: an inventory named outright can be checked anywhere.
+    return Path(chosen).resolve() if chosen else project_root() / "inventory"
+
+
 @dataclass(frozen=True)
 class Workspace:
     """The project, its state directory and the inventory plans run against."""
@@ -27,10 +34,9 @@ class Workspace:
     def find(cls, inventory: str | None = None) -> Workspace:
         """``--inventory``, else ``$HOMELAB_INVENTORY``, else the project's ``inventory/``."""
         root = project_root()
-        chosen = inventory or os.environ.get("HOMELAB_INVENTORY")
-        inv = Path(chosen).resolve() if chosen else root / "inventory"
+        inv = chosen_inventory(inventory)
         if not inv.exists():
-            raise PlanValidationError(f"no inventory at {chosen or inv}",
+            raise PlanValidationError(f"no inventory at {inv}",
                                       "give --inventory DIR (the lab's is .homelab/lab/inventory)")
         return cls(root, state_dir(root), inv)
 

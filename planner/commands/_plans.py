@@ -103,4 +103,5 @@ def print_json_text(text: str) -> None:
     click.echo(text, nl=False)
 
 
-__all__ = ["FORMATS", "MAX_REQUEST_CHARS", "check_output", "check_request_length", "emit", "print_json", "review_format_options"]
+__all__ = ["FORMATS", "MAX_REQUEST_CHARS", "check_output", "check_request_length", "emit", "print_json",
+           "review_format_options"]

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import click
 
-from planner.commands._options import console
+from planner.commands._options import console, inventory_option
 from planner.commands._plans import emit
 from planner.errors import ExitCode, HomelabError
 
@@ -16,8 +16,7 @@ from planner.errors import ExitCode, HomelabError
 @click.command()
 @click.argument("plan_ref", metavar="[ID|latest]", default="latest")
 @click.option("--yes", "-y", is_flag=True, help="Approve without asking (required without a terminal).")
-@click.option("--inventory", "-i", metavar="DIR", help="The inventory the plan was made against (default: the "
-              "one recorded in the plan).")
+@inventory_option("the one the plan was made against")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json prints the plan document with its apply record on stdout.")
 def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def entry_json(entry: CatalogEntry, full: bool = False) -> dict:
     """The JSON shape of an entry (stable; scripts rely on it)."""
-    data = {
+    data: dict[str, Any] = {
         "id": entry.id,
         "playbook": f"playbooks/{entry.playbook.name}",
         "risk": entry.meta.risk,

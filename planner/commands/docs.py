@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import click
 
-from planner.commands._options import console, format_option, print_json
+from planner.commands._options import console, format_option, inventory_option, print_json
 
 
 @click.command()
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when a doc is out of date (for CI).")
-@click.option("--inventory", "-i", metavar="DIR", help="Inventory directory (default: $HOMELAB_INVENTORY, "
-              "else inventory/).")
+@inventory_option()
 @format_option("text", "json")
 def docs(check: bool, inventory: str | None, fmt: str) -> None:
     """Regenerate docs/INFRASTRUCTURE.md, SERVICES.md, PROCEDURES.md and TROUBLESHOOTING.md.

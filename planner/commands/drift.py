@@ -6,12 +6,11 @@ import sys
 
 import click
 
-from planner.commands._options import console, format_option, print_json
+from planner.commands._options import console, format_option, inventory_option, print_json
 
 
 @click.command()
-@click.option("--inventory", "-i", metavar="DIR", help="Inventory directory (default: $HOMELAB_INVENTORY, "
-              "else inventory/).")
+@inventory_option()
 @click.option("--fail-on-drift", is_flag=True, help="Exit 1 when anything drifted (for CI).")
 @format_option("text", "json", "markdown")
 def drift(inventory: str | None, fail_on_drift: bool, fmt: str) -> None:

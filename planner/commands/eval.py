@@ -6,15 +6,14 @@ from pathlib import Path
 
 import click
 
-from planner.commands._options import console, format_option, print_json
+from planner.commands._options import console, format_option, inventory_option, print_json
 
 
 @click.command(name="eval")
 @click.argument("file", metavar="FILE")
 @click.option("--model", "-m", metavar="MODEL", help="The LLM to score (litellm name); default $HOMELAB_MODEL, "
               "then .homelab/config.yml; 'offline' scores the offline planner.")
-@click.option("--inventory", "-i", metavar="DIR", help="Inventory the cases are planned against (default: "
-              "$HOMELAB_INVENTORY, else inventory/).")
+@inventory_option()
 @click.option("--min-pass-rate", type=click.FloatRange(0.0, 1.0), metavar="RATE",
               help="Exit 1 when fewer cases pass than this fraction (0.85 = 85%), for CI.")
 @format_option("table", "json")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import click
 
-from planner.commands._options import console, format_option, print_json
+from planner.commands._options import console, format_option, inventory_option, print_json
 
 
 @click.command()
 @click.option("--limit", "-l", "limit", default="all", show_default=True, metavar="PATTERN",
               help="Which hosts to read (an Ansible host pattern).")
-@click.option("--inventory", "-i", metavar="DIR", help="Inventory directory (default: $HOMELAB_INVENTORY, "
-              "else inventory/).")
+@inventory_option()
 @format_option("text", "json")
 def facts(limit: str, inventory: str | None, fmt: str) -> None:
     """Gather facts from the hosts and write them back into the inventory.

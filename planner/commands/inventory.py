@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from planner.commands._options import format_option, print_json
-from planner.paths import project_root
+from planner.commands._options import format_option, inventory_option, print_json
 
 
 @click.group()
@@ -14,10 +13,11 @@ def inventory() -> None:
 
 
 @inventory.command()
-@click.option("--path", "inv_path", type=click.Path(file_okay=False), default=None,
-              help="Inventory directory (default: inventory/ of the project).")
+@inventory_option()
+# The old name, kept so scripts that use it go on working; hidden from --help, and it says what to use instead.
+@click.option("--path", "old_path", metavar="DIR", hidden=True, help="Deprecated: use -i/--inventory.")
 @format_option("text", "json")
-def validate(inv_path: str | None, fmt: str) -> None:
+def validate(inventory: str | None, old_path: str | None, fmt: str) -> None:
     """Check inventory YAML, hosts, groups and documented fields.
 
     Reports every problem as file:line:col and exits 2; writes nothing.
@@ -25,15 +25,21 @@ def validate(inv_path: str | None, fmt: str) -> None:
     \b
     Examples:
       homelab inventory validate
-      homelab inventory validate --path tests/fixtures/inventory/valid/documented
+      homelab inventory validate -i tests/fixtures/inventory/valid/documented
+      HOMELAB_INVENTORY=.homelab/lab/inventory homelab inventory validate
     """
-    from pathlib import Path
-
     from planner.errors import InventoryError
     from planner.inventory.hosts import require_valid
     from planner.inventory.validate import check_inventory
+    from planner.workspace import chosen_inventory
 
-    root = Path(inv_path) if inv_path else project_root() / "inventory"
+    if old_path is not None:
+        if inventory is not None and inventory != old_path:
+            raise click.UsageError("--path is the old name of -i/--inventory; give only -i")
+        click.echo("Warning: --path is deprecated; use -i/--inventory (or $HOMELAB_INVENTORY).", err=True)
+        inventory = old_path
+    # The same rule as every other command: -i, then $HOMELAB_INVENTORY, then the project's inventory/.
+    root = chosen_inventory(inventory)
     try:
         inv = check_inventory(root)
     except InventoryError as err:  # no inventory directory at all: nothing could be read

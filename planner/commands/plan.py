@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from planner.commands._options import console
+from planner.commands._options import console, inventory_option
 from planner.commands._plans import (
     check_output,
     check_request_length,
@@ -24,8 +24,7 @@ from planner.errors import ExitCode, HomelabError
               help="A variable for the steps whose playbook declares it (JSON for lists: -e 'k=[\"a\"]').")
 @click.option("--exclude", metavar="PATTERN",
               help="Revise: make a new plan from plan INTENT (an id) without the hosts PATTERN selects.")
-@click.option("--inventory", "-i", metavar="DIR", help="Inventory to plan against (default: inventory/, or "
-              "$HOMELAB_INVENTORY).")
+@inventory_option()
 @click.option("--no-check", is_flag=True, help="Validate and save without the check run (cannot be applied).")
 @click.option("--model", "-m", metavar="MODEL", help="The LLM that drafts the plan (litellm name, e.g. "
               "openai/gpt-4o-mini, ollama/qwen2.5); default $HOMELAB_MODEL, then .homelab/config.yml; "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from planner.commands._options import console, format_option, print_json
@@ -28,9 +30,10 @@ def plans(fmt: str) -> None:
         shown = path.relative_to(root) if path.is_relative_to(root) else path
         click.echo(f"Warning: {shown} is not a readable plan file ({why}); it is not listed. "
                    "Remove it, or make the plan again.", err=True)
-    rows = [{"id": p.id, "created_at": p.created_at, "status": p.status, "intent": p.intent, "planner": p.planner,
-             "steps": [s.playbook for s in p.steps], "hosts": len({h for s in p.steps for h in s.hosts}),
-             "parent": p.parent} for p in found]
+    rows: list[dict[str, Any]] = [
+        {"id": p.id, "created_at": p.created_at, "status": p.status, "intent": p.intent, "planner": p.planner,
+         "steps": [s.playbook for s in p.steps], "hosts": len({h for s in p.steps for h in s.hosts}),
+         "parent": p.parent} for p in found]
     if fmt == "json":
         print_json(rows)
         return

@@ -6,7 +6,7 @@ import re
 
 import click
 
-from planner.commands._options import console
+from planner.commands._options import console, inventory_option
 from planner.commands._plans import (
     check_output,
     check_request_length,
@@ -23,7 +23,7 @@ _EXCLUDING = re.compile(r"\b(delay|postpone|defer|skip|exclude|without|leave out
 @click.argument("plan_ref", metavar="ID|latest")
 @click.argument("amendment")
 @click.option("--model", "-m", metavar="MODEL", help="The LLM that revises the plan (default: as for plan).")
-@click.option("--inventory", "-i", metavar="DIR", help="Inventory to plan against (default: the plan's).")
+@inventory_option("the plan's")
 @click.option("--no-check", is_flag=True, help="Validate and save without the check run.")
 @review_format_options
 def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | None, no_check: bool, fmt: str,

@@ -10,7 +10,7 @@ which capacity questions need).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -45,8 +45,9 @@ def _cap_list(value: Any) -> Any:
 Text = Annotated[str, BeforeValidator(_cap_text)]
 
 
-def CappedList(item: Any) -> Any:  # noqa: N802 - reads as a type
-    return Annotated[list[item], BeforeValidator(_cap_list)]
+_Item = TypeVar("_Item")
+#: A list cut to MAX_ITEMS before it is validated: ``CappedList[Disk]``.
+CappedList = Annotated[list[_Item], BeforeValidator(_cap_list)]
 
 
 class _Model(BaseModel):
@@ -127,7 +128,7 @@ class Gpu(_Model):
     utilization_pct: int | None = None
     temperature_c: int | None = None
     mig_mode: Text | None = None
-    processes: CappedList(GpuProcess) = []
+    processes: CappedList[GpuProcess] = []
 
 
 class Listener(_Model):
@@ -150,9 +151,9 @@ class K3s(_Model):
 
 
 class Services(_Model):
-    units: CappedList(Text) = []  # running service units (not one-shot ones that exited), without ".service"
-    listening: CappedList(Listener) = []  # TCP listeners whose process the host shows
-    containers: CappedList(Container) = []
+    units: CappedList[Text] = []  # running service units (not one-shot ones that exited), without ".service"
+    listening: CappedList[Listener] = []  # TCP listeners whose process the host shows
+    containers: CappedList[Container] = []
     k3s: K3s = K3s()
 
 
@@ -167,15 +168,15 @@ class Discovered(_Model):
     cpu: CpuInfo = CpuInfo()
     memory_mib: int | None = None
     virtualization: Virtualization = Virtualization()
-    disks: CappedList(Disk) = []
-    filesystems: CappedList(Filesystem) = []
-    nics: CappedList(Nic) = []
-    addresses: CappedList(Address) = []
+    disks: CappedList[Disk] = []
+    filesystems: CappedList[Filesystem] = []
+    nics: CappedList[Nic] = []
+    addresses: CappedList[Address] = []
     default_gateway: Text | None = None
-    gpus: CappedList(Gpu) = []
+    gpus: CappedList[Gpu] = []
     nvidia_smi: Text | None = None  # ok, absent, or "error: …"
     services: Services = Services()
-    probe_errors: CappedList(Text) = Field(default_factory=list)
+    probe_errors: CappedList[Text] = Field(default_factory=list)
 
     def for_inventory(self) -> dict[str, Any]:
         """Plain data for the YAML writer: empty and unknown values left out, stable key order."""
@@ -204,7 +205,8 @@ def _disk_gib(text: Any) -> float | None:
         value = float(number)
     except ValueError:
         return None
-    return round(value * {"KB": 2**-20, "MB": 2**-10, "GB": 1, "TB": 2**10, "PB": 2**20}.get(unit.strip(), 0), 1) or None
+    to_gib = {"KB": 2**-20, "MB": 2**-10, "GB": 1, "TB": 2**10, "PB": 2**20}.get(unit.strip(), 0)
+    return round(value * to_gib, 1) or None
 
 
 def from_facts(facts: dict[str, Any], gathered_at: str) -> Discovered:
@@ -214,7 +216,8 @@ def from_facts(facts: dict[str, Any], gathered_at: str) -> Discovered:
     models = [p for p in processor[2::3]] if isinstance(processor, list) else []
     cores, per_core, count = (facts.get(k) for k in ("processor_cores", "processor_threads_per_core",
                                                       "processor_count"))
-    threads = cores * per_core * count if all(isinstance(v, int) for v in (cores, per_core, count)) else None
+    threads = (cores * per_core * count
+               if isinstance(cores, int) and isinstance(per_core, int) and isinstance(count, int) else None)
     disks = [Disk(name=name, size_gib=_disk_gib(d.get("size")), model=d.get("model"),
                   rotational=None if d.get("rotational") is None else d.get("rotational") == "1")
              for name, d in sorted((facts.get("devices") or {}).items())
@@ -225,7 +228,8 @@ def from_facts(facts: dict[str, Any], gathered_at: str) -> Discovered:
     for m in sorted((m for m in facts.get("mounts") or [] if isinstance(m, dict)), key=lambda m: str(m.get("mount"))):
         if m.get("fstype") in _STORAGE_FS and not str(m.get("mount", "")).startswith(_RUNTIME_TREES):
             total, free = m.get("size_total"), m.get("size_available")
-            used = round(100 * (total - free) / total) if isinstance(total, int) and total and isinstance(free, int) else None
+            used = (round(100 * (total - free) / total)
+                    if isinstance(total, int) and total and isinstance(free, int) else None)
             filesystems.append(Filesystem(mount=m.get("mount", "?"), device=m.get("device"), fstype=m.get("fstype"),
                                           size_gib=_gib(total), used_pct=used))
     configs = {c.get("interface"): c for c in hl.get("ip_config") or [] if isinstance(c, dict)}
@@ -234,10 +238,11 @@ def from_facts(facts: dict[str, Any], gathered_at: str) -> Discovered:
         if not isinstance(a, dict) or a.get("interface") == "lo":
             continue
         cfg = configs.get(a.get("interface")) or {}
-        addresses.append(Address(interface=a.get("interface"), address=a.get("address"), prefix=a.get("prefix"),
-                                 family=a.get("family", "inet"),
-                                 method=cfg.get("method") or ("dhcp" if a.get("dynamic") else None),
-                                 manager=cfg.get("manager"), lease_expires=cfg.get("lease_expires")))
+        # The host's values are untyped until the model has validated them.
+        addresses.append(Address.model_validate({
+            "interface": a.get("interface"), "address": a.get("address"), "prefix": a.get("prefix"),
+            "family": a.get("family", "inet"), "method": cfg.get("method") or ("dhcp" if a.get("dynamic") else None),
+            "manager": cfg.get("manager"), "lease_expires": cfg.get("lease_expires")}))
     svc = hl.get("services") or {}
     units = sorted({u["name"].removesuffix(".service") for u in svc.get("units") or []
                     if isinstance(u, dict) and u.get("sub") == "running" and isinstance(u.get("name"), str)})

@@ -45,7 +45,9 @@ def _model_problems(model: type[BaseModel], source: Source, data: Any) -> list[P
                 msg = f"{value!r} is not a number of GiB (write the number alone, e.g. 64)"
             elif isinstance(value, (str, int, float, bool)):
                 msg = f"{msg} (got {value!r})"
-            problems.append(Problem(fp.where, f"{fp.dotted}: {msg}"))
+            # The data came with its file, so every field has a place; the file's start is only a fallback.
+            where = fp.where or yamlio.Location(source.display, 1, 1)
+            problems.append(Problem(where, f"{fp.dotted}: {msg}"))
         return problems
     return []
 
@@ -83,11 +85,11 @@ def _check_vars_targets(inv: Inventory) -> None:
 
 
 def _check_documented(inv: Inventory) -> None:
-    for host, sources in inv.host_vars.items():
+    for sources in inv.host_vars.values():
         for source in sources:
             if isinstance(source.doc, dict):
                 inv.problems.extend(_model_problems(documented.HostDoc, source, source.doc))
-    for host, defs in inv.host_defs.items():
+    for defs in inv.host_defs.values():
         for source, vars_, _where in defs:
             if isinstance(vars_, dict):
                 inv.problems.extend(_model_problems(documented.HostDoc, source, vars_))
@@ -110,7 +112,7 @@ def _check_references(inv: Inventory) -> None:
             inv.problems.append(Problem(yamlio.locate(node, path, source.display),
                                         f"{dotted(path)}: unknown {what} {value!r}{did_you_mean(value, allowed)}"))
 
-    for host, sources in inv.host_vars.items():
+    for sources in inv.host_vars.values():
         for source in sources:
             doc = source.doc if isinstance(source.doc, dict) else {}
             ref(source, doc, ("hypervisor",), doc.get("hypervisor"), hosts, "host")

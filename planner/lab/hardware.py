@@ -196,12 +196,12 @@ def _nvidia_smi_data(profile: HardwareProfile) -> dict[str, str]:
     header, row = _capture("-query-gpu.csv").rstrip("\n").split("\n")
     labels = header.split(", ")
     keys = [label.split(" [")[0] for label in labels]
-    captured = dict(zip(keys, row.split(", ")))
+    captured = dict(zip(keys, row.split(", "), strict=True))
     xml = _capture("-q.xml")
     reserved = int(re.search(r"<reserved>(\d+) MiB</reserved>", xml)[1])  # type: ignore[index]
     used = int(captured["memory.used"].split()[0])
     # Free memory follows the capture's arithmetic: total - reserved - used.
-    cards = [{
+    cards: list[dict[str, Any]] = [{
         "index": i, "model": gpu.model, "uuid": gpu_uuid(profile.hostname, i),
         "bus": f"00000000:00:{_FIRST_PCI_DEVICE + i:02X}.0", "device": f"{_FIRST_PCI_DEVICE + i:02X}",
         "total": gpu.memory_mib, "free": max(gpu.memory_mib - reserved - used, 0),

@@ -49,13 +49,15 @@ def _write(root: Path, rel: str, content: bytes | str, mode: int = 0o644, owner:
         os.chown(path, owner, owner)
 
 
-def configure(config: LabConfig, host: LabHost, merged: Path, hdir: Path, all_hosts: list[LabHost]) -> list[tuple[Path, str]]:
+def configure(config: LabConfig, host: LabHost, merged: Path, hdir: Path,
+              all_hosts: list[LabHost]) -> list[tuple[Path, str]]:
     """Write the host's own files into its overlay; returns the read-only binds nspawn must add."""
     _write(merged, "/etc/hostname", f"{host.name}\n")
     names = "\n".join(f"{h.address}\t{h.name}" for h in all_hosts)
     _write(merged, "/etc/hosts", f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
                                  f"# Sandbox lab hosts (standing in for the homelab's DNS)\n{names}\n")
-    _write(merged, "/etc/machine-id", hashlib.sha256(f"{config.machine_prefix}/{host.name}".encode()).hexdigest()[:32] + "\n")
+    machine_id = hashlib.sha256(f"{config.machine_prefix}/{host.name}".encode()).hexdigest()[:32]
+    _write(merged, "/etc/machine-id", machine_id + "\n")
     hostkey = merged / "etc" / "ssh" / "ssh_host_ed25519_key"
     hostkey.parent.mkdir(parents=True, exist_ok=True)
     _keygen(hostkey, f"root@{host.name}")

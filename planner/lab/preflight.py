@@ -34,7 +34,8 @@ def check(config: LabConfig) -> None:
                            capture_output=True, text=True, check=False)
     if probe.returncode != 0:
         raise LabError(f"the kernel refused new namespaces: {probe.stderr.strip() or 'unshare failed'}",
-                       "run the lab where mount, uts, ipc and pid namespaces are allowed (a VM or a privileged container)")
+                       "run the lab where mount, uts, ipc and pid namespaces are allowed "
+                       "(a VM or a privileged container)")
 
 
 def check_port_free(address: str, port: int) -> None:
@@ -58,7 +59,8 @@ def explain(console_tail: list[str]) -> str:
     if "Failed to open system bus" in text:
         return "systemd-nspawn needs --register=no --keep-unit here; is an old homelab version installed?"
     if "namespace" in text.lower() or "Operation not permitted" in text:
-        return "the kernel refused the namespaces the lab needs (user, mount, pid, uts); run on a host or VM that allows them"
+        return ("the kernel refused the namespaces the lab needs (user, mount, pid, uts); "
+                "run on a host or VM that allows them")
     if "cgroup" in text.lower():
         return "systemd-nspawn could not set up cgroups on this machine"
     return "see the console log named above; `homelab lab down` cleans up"

@@ -18,7 +18,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -127,10 +127,8 @@ def _stop_host(state: HostState) -> None:
         if is_ours(state):
             # SIGKILL on nspawn alone would orphan the container's init (and its sshd): kill that first.
             for child in _children(state.pid):
-                try:
+                with suppress(ProcessLookupError):
                     os.kill(child, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             os.kill(state.pid, signal.SIGKILL)
             for _ in range(50):
                 if not is_ours(state):

@@ -227,7 +227,7 @@ def _ip_data(scenario: Scenario, profile: HardwareProfile) -> dict[str, Any]:
                       "flags": ["BROADCAST", "MULTICAST", "UP", "LOWER_UP"] if nic.link else ["BROADCAST", "MULTICAST"],
                       "mtu": 1500, "operstate": "UP" if nic.link else "DOWN", "link_type": "ether",
                       "address": nic.mac, "broadcast": "ff:ff:ff:ff:ff:ff", "addr_info": info})
-    routes = []
+    routes: list[dict[str, Any]] = []
     if a and a.gateway:
         routes.append({"dst": "default", "gateway": a.gateway, "dev": a.nic,
                        "protocol": "dhcp" if a.method == "dhcp" else "static", "flags": []})

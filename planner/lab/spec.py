@@ -61,7 +61,8 @@ class LabConfig:
         port = os.environ.get("HOMELAB_LAB_SSH_PORT", "22")
         if not port.isdigit() or not 0 < int(port) < 65536:
             from planner.errors import LabError
-            raise LabError(f"HOMELAB_LAB_SSH_PORT={port!r} is not a TCP port", "use a number from 1 to 65535, e.g. 2222")
+            raise LabError(f"HOMELAB_LAB_SSH_PORT={port!r} is not a TCP port",
+                           "use a number from 1 to 65535, e.g. 2222")
         return cls(project, lab_dir.resolve(), net, int(port))
 
 

@@ -25,7 +25,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from planner.errors import ExitCode, HomelabError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION: Literal[1] = 1
 _SEALED_EXCLUDE = {"seal", "status", "applies"}
 
 

@@ -6,8 +6,12 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from planner.plans.planfile import TaskResult
+
+if TYPE_CHECKING:
+    from rich.live import Live
 
 _STYLE = {"changed": "yellow", "unknown": "magenta", "failed": "red", "unreachable": "red", "ok": "green"}
 
@@ -24,7 +28,7 @@ class Progress:
         from rich.markup import escape
 
         self.title = escape(title)  # it quotes the person's --limit; '[/a-z]' in a regex is not markup
-        self.live = None
+        self.live: Live | None = None
 
     def _table(self):
         from rich.table import Table

@@ -89,7 +89,9 @@ class ReviewCollector:
             return
         data = event.get("event_data") or {}
         host = str(data.get("host") or "?")
-        res = data.get("res") if isinstance(data.get("res"), dict) else {}
+        res = data.get("res")
+        if not isinstance(res, dict):
+            res = {}
         status: TaskStatus = _EVENT_STATUS[kind]
         if status == "ok" and res.get("changed"):
             status = "changed"

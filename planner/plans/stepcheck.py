@@ -45,7 +45,8 @@ def parse_extra_vars(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise PlanValidationError(f"-e {pair!r} is not key=value", "write -e name=value; homelab catalog show ID lists a playbook's variables")
+            raise PlanValidationError(f"-e {pair!r} is not key=value",
+                                      "write -e name=value; homelab catalog show ID lists a playbook's variables")
         value = value.strip()
         # Jinja stays a string so that validation names it as Jinja, not as broken JSON.
         if value[:1] in ("[", "{") and not _has_jinja(value):

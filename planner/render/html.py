@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib.resources import files
+from typing import Any
 
 from planner.plans.planfile import Plan
 from planner.render import hosts_of, interesting, totals, unified
@@ -25,8 +26,8 @@ def render(plan: Plan) -> str:
     template = env.from_string((files("planner") / "templates" / "review.html.j2").read_text())
     hosts = []
     for host in hosts_of(plan):
-        row = {"name": host, "changed": 0, "unknown": 0, "failed": 0, "ok": 0, "skipped": 0, "unreachable": False,
-               "tasks": []}
+        row: dict[str, Any] = {"name": host, "changed": 0, "unknown": 0, "failed": 0, "ok": 0, "skipped": 0,
+                               "unreachable": False, "tasks": []}
         for step in plan.review.steps:
             summary = step.hosts.get(host)
             if summary:

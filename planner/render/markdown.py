@@ -46,7 +46,8 @@ def _host_section(plan: Plan, host: str) -> list[str]:
         summary = step.hosts.get(host)
         if summary:
             rows.append(f"`{step.playbook}`: {summary.changed} changed, {summary.unknown} unknown, "
-                        f"{summary.failed} failed, {summary.ok} ok" + (", **unreachable**" if summary.unreachable else ""))
+                        f"{summary.failed} failed, {summary.ok} ok"
+                        + (", **unreachable**" if summary.unreachable else ""))
     chunks.append(f"### {host}\n\n" + "\n".join(f"- {r}" for r in rows) + "\n\n")
     for step in plan.review.steps:
         for task in step.tasks:

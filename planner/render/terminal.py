@@ -101,4 +101,5 @@ def render(plan: Plan, console) -> None:
         console.print(f"[bold]Applied[/bold] {record.started_at}: {record.status}")
         for host, outcome in record.hosts.items():
             style = _STYLE.get(outcome.outcome, "")
-            console.print(f"  {esc(host)}: [{style}]{outcome.outcome}[/{style}]" if style else f"  {esc(host)}: {outcome.outcome}")
+            shown = f"[{style}]{outcome.outcome}[/{style}]" if style else outcome.outcome
+            console.print(f"  {esc(host)}: {shown}")

@@ -165,13 +165,17 @@ def _hk(value: Any) -> Any:
     return ("other", repr(value))
 
 
+# The kinds that must match exactly; typed Any so the checker does not narrow ``a`` and ``b`` to object.
+_SCALAR_KINDS: tuple[Any, ...] = (int, float, str, bytes)
+
+
 def _same_value(a: Any, b: Any) -> bool:
     """Equal in value *and* kind: ``True`` is not ``1``, ``'1'`` is not ``1``."""
     if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
         return type(a) is type(b) and a == b
     if isinstance(a, Tagged) or isinstance(b, Tagged):
         return isinstance(a, Tagged) and isinstance(b, Tagged) and a == b
-    for kind in (int, float, str, bytes):
+    for kind in _SCALAR_KINDS:
         if isinstance(a, kind) or isinstance(b, kind):
             if not (isinstance(a, kind) and isinstance(b, kind)):
                 return False
@@ -184,5 +188,5 @@ def _same_value(a: Any, b: Any) -> bool:
         bk = {_hk(k): v for k, v in b.items()}
         return len(a) == len(bk) and all(_hk(k) in bk and _same_value(v, bk[_hk(k)]) for k, v in a.items())
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
     return False

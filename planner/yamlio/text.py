@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Self
 
@@ -183,3 +184,50 @@ def flow_text(value: Any, unsafe: bool) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(flow_text(v, unsafe) for v in value) + "]"
     return scalar_text(value, unsafe)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How new block-style lines are laid out in one file: its indent step, dash offset and ``!unsafe`` rule."""
+
+    step: int  # a mapping's keys sit this far right of its parent key
+    seq_offset: int  # a list's dashes sit this far right of its parent key
+    unsafe: bool
+
+    def render_value(self, value: Any, key_column: int) -> tuple[str | None, list[str]]:
+        """A value under a key at ``key_column``: what follows ``key:``, and the lines below it."""
+        is_list = isinstance(value, (list, tuple)) and value
+        return self.render(value, key_column + (self.seq_offset if is_list else self.step))
+
+    def render_pair(self, key: Any, value: Any, column: int) -> list[str]:
+        """The lines of ``key: value`` with the key at ``column``."""
+        head, lines = self.render_value(value, column)
+        return [" " * column + key_text(key) + ":" + (f" {head}" if head is not None else ""), *lines]
+
+    def render(self, value: Any, column: int) -> tuple[str | None, list[str]]:
+        """``(head, lines)``: head is written after ``key:`` or ``- ``; lines (indented) follow."""
+        pad = " " * column
+        if isinstance(value, Mapping):
+            if not value:
+                return "{}", []
+            lines = []
+            for key, child in value.items():
+                lines.extend(self.render_pair(key, child, column))
+            return None, lines
+        if isinstance(value, (list, tuple)):
+            if not value:
+                return "[]", []
+            lines = []
+            for item in value:
+                head, sub = self.render(item, column + 2)
+                first = head if head is not None else sub.pop(0)[column + 2:]
+                lines.append(f"{pad}- {first}")
+                lines.extend(sub)
+            return None, lines
+        if (isinstance(value, Tagged) and value[:1].strip() and not value.endswith("\n\n")
+                and not _NEEDS_ESCAPES.search(value.replace("\n", "")) and not re.search("[\u2028\u2029]", value)):
+            # a vault value moved to a new key: written the way ansible-vault writes it
+            body = value.removesuffix("\n")
+            chomp = "" if value.endswith("\n") else "-"
+            return f"{value.tag} |{chomp}", [pad + line if line else "" for line in body.split("\n")]
+        return scalar_text(value, self.unsafe), []

@@ -66,7 +66,8 @@ def test_facts_land_in_the_inventory_and_drift_finds_only_what_the_lab_planted(l
     time.sleep(1.1)
     assert homelab_in(project, "facts").rc == 0
     for host in HOSTS:
-        old, new = first[host].splitlines(), (project / "inventory" / "host_vars" / f"{host}.yml").read_text().splitlines()
+        old = first[host].splitlines()
+        new = (project / "inventory" / "host_vars" / f"{host}.yml").read_text().splitlines()
         changed = [(a, b) for a, b in zip(old, new, strict=True) if a != b]
         assert len(changed) == 1 and "gathered_at" in changed[0][0], (host, changed)
 

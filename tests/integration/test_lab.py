@@ -53,7 +53,8 @@ def test_hardware_profiles_replay_real_tools(lab: Lab) -> None:
     assert gpu.stdout.strip() == "NVIDIA GeForce RTX 3090, 24576 MiB"
     none = lab_ssh(lab, "chief-horse", "command -v nvidia-smi || echo no-nvidia-smi")
     assert none.stdout.strip() == "no-nvidia-smi"
-    nic = lab_ssh(lab, "pumped-piglet", "cat /sys/class/net/*/speed; /usr/sbin/ethtool $(ls /sys/class/net | grep -v lo | head -1)")
+    nic = lab_ssh(lab, "pumped-piglet",
+                  "cat /sys/class/net/*/speed; /usr/sbin/ethtool $(ls /sys/class/net | grep -v lo | head -1)")
     assert nic.returncode == 0, nic.stderr
     assert "1000" in nic.stdout.splitlines()
     assert "2500baseT/Full" in nic.stdout and re.search(r"Speed: 1000Mb/s", nic.stdout)

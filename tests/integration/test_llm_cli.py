@@ -31,7 +31,8 @@ def project(tmp_path: Path) -> Path:
     with (hv / "maas.yml").open("a") as fh:
         fh.write(vaulted + f"\nadmin_password: {CANARY_PASSWORD}\n")
     text = (hv / "k3s-vm-still-fawn.yml").read_text()
-    (hv / "k3s-vm-still-fawn.yml").write_text(text.replace("host_description: >-", f"host_description: >-\n  {INJECTION}.", 1))
+    injected = text.replace("host_description: >-", f"host_description: >-\n  {INJECTION}.", 1)
+    (hv / "k3s-vm-still-fawn.yml").write_text(injected)
     return copy
 
 

@@ -64,7 +64,7 @@ def test_a_wrongly_typed_documented_field_is_a_validation_error(env: dict[str, s
     text = host_vars.read_text()
     assert re.search(r"^  memory_gib: \d+$", text, re.MULTILINE)
     host_vars.write_text(re.sub(r"^  memory_gib: \d+$", "  memory_gib: 64GB", text, count=1, flags=re.MULTILINE))
-    validated = run_homelab("inventory", "validate", "--path", str(inventory), env=env)
+    validated = run_homelab("inventory", "validate", "-i", str(inventory), env=env)
     assert _is_person_error(validated, 2) and "host_vars/k3s-vm-chief-horse.yml:" in validated.stderr
     for args in (("drift", "-i", str(inventory)), ("docs", "--check", "-i", str(inventory))):
         result = run_homelab(*args, env=env)
@@ -120,7 +120,7 @@ def test_inventory_validate_json_reports_problems(tmp_path: Path) -> None:
     inventory = tmp_path / "inv"
     shutil.copytree(ROOT / "inventory", inventory)
     (inventory / "hosts.yml").write_text((inventory / "hosts.yml").read_text() + "\nbroken: [\n")
-    result = run_homelab("inventory", "validate", "--path", str(inventory), "--format", "json")
+    result = run_homelab("inventory", "validate", "-i", str(inventory), "--format", "json")
     assert _is_person_error(result, 2)
     doc = json.loads(result.stdout)
     assert doc["valid"] is False and doc["problems"]

@@ -133,7 +133,8 @@ def _describe_difference(left: dict[str, Any], right: dict[str, Any], left_name:
 @pytest.mark.parametrize("playbook", PLAYBOOK_FILES, ids=[p.name for p in PLAYBOOK_FILES])
 def test_every_playbook_has_a_sidecar(playbook: Path) -> None:
     sidecar = playbook.with_name(playbook.stem + META_SUFFIX)
-    assert sidecar.is_file(), f"{_rel(playbook)} has no sidecar {sidecar.name}; every playbook in playbooks/ is a catalog entry"
+    assert sidecar.is_file(), (f"{_rel(playbook)} has no sidecar {sidecar.name}; "
+                               "every playbook in playbooks/ is a catalog entry")
 
 
 @pytest.mark.parametrize("sidecar", META_FILES, ids=[p.name for p in META_FILES])
@@ -159,7 +160,8 @@ def test_role_defaults_match_argument_specs(spec_file: Path) -> None:
     defaults = (_load(defaults_file) if defaults_file.is_file() else None) or {}
 
     undocumented = sorted(defaults.keys() - options.keys())
-    assert not undocumented, f"{_rel(defaults_file)}: not described in {_rel(spec_file)} (main): {', '.join(undocumented)}"
+    assert not undocumented, (f"{_rel(defaults_file)}: not described in {_rel(spec_file)} (main): "
+                              f"{', '.join(undocumented)}")
 
     # A required option has no default by definition; every other one must
     # have its default in defaults/main.yml, where Ansible looks for it.
@@ -167,7 +169,8 @@ def test_role_defaults_match_argument_specs(spec_file: Path) -> None:
     missing = sorted(optional - defaults.keys())
     assert not missing, f"{_rel(defaults_file)}: no default for {', '.join(missing)} (declared in {_rel(spec_file)})"
     contradictory = sorted((options.keys() - optional) & defaults.keys())
-    assert not contradictory, f"{_rel(spec_file)}: required options given a default in {_rel(defaults_file)}: {', '.join(contradictory)}"
+    assert not contradictory, (f"{_rel(spec_file)}: required options given a default in {_rel(defaults_file)}: "
+                               f"{', '.join(contradictory)}")
 
     differing = [
         f"  {name}: defaults/main.yml has {defaults[name]!r}, argument_specs.yml has {options[name].get('default')!r}"
@@ -197,7 +200,8 @@ def test_sidecar_options_match_the_role_they_configure(sidecar: Path) -> None:
         role_options: dict[str, Any] = {}
         for name, entry_point in roles:
             for option, spec in _role_options(name, entry_point).items():
-                assert role_options.get(option, spec) == spec, f"roles applied by {_rel(playbook)} declare {option!r} differently"
+                assert role_options.get(option, spec) == spec, \
+                    f"roles applied by {_rel(playbook)} declare {option!r} differently"
                 role_options[option] = spec
 
         sidecar_options = specs[spec_name].get("options") or {}

@@ -92,7 +92,8 @@ def test_host_facts_are_normalised_from_ansible_and_the_module() -> None:
                            "lease_expires": "2026-11-27T01:00:00Z"}],
             "services": {"listening": [{"address": "0.0.0.0", "port": 22, "process": "sshd"},
                                        {"address": "127.0.1.5", "port": 22, "process": None}],
-                         "units": [{"name": "ssh.service", "active": "active", "sub": "running"}, {"name": "systemd-tmpfiles-setup.service", "active": "active", "sub": "exited"}]},
+                         "units": [{"name": "ssh.service", "active": "active", "sub": "running"},
+                                   {"name": "systemd-tmpfiles-setup.service", "active": "active", "sub": "exited"}]},
             "nvidia_smi": "absent", "gpus": [], "probe_errors": [{"probe": "ss", "message": "x" * 1000}],
         },
     }

@@ -549,8 +549,8 @@ def test_services_and_k3s():
 
 
 def test_caps():
-    raw = {"ss": "".join("LISTEN 0 128 10.0.%d.%d:22 0.0.0.0:*\n" % (i // 250, i % 250) for i in range(300)),
-           "systemctl": "%s.service loaded active running x\n" % ("a" * 400)}
+    raw = {"ss": "".join(f"LISTEN 0 128 10.0.{i // 250}.{i % 250}:22 0.0.0.0:*\n" for i in range(300)),
+           "systemctl": f"{'a' * 400}.service loaded active running x\n"}
     facts = host_facts.cap_facts(host_facts.build_facts(raw))
     assert len(facts["services"]["listening"]) == host_facts.MAX_ITEMS
     assert len(facts["services"]["units"][0]["name"]) == host_facts.MAX_STRING
@@ -625,7 +625,7 @@ def test_lab_profile_read_through_the_modules_interfaces(host, tmp_path):
             assert got["supported_link_modes"] == [] and got["max_speed_mbps"] is None
         else:
             assert got["max_speed_mbps"] == max(nic.supported_mbps)
-            assert "%dbaseT/Full" % max(nic.supported_mbps) in got["supported_link_modes"]
+            assert f"{max(nic.supported_mbps)}baseT/Full" in got["supported_link_modes"]
 
     assert facts["nvidia_smi"] == ("ok" if profile.gpus else "absent")
     assert [(g["index"], g["model"], g["memory_total_mib"], g["uuid"]) for g in facts["gpus"]] == \
@@ -641,7 +641,7 @@ def test_lab_bus_addresses_follow_the_nic_names(tmp_path):
     profile = profile_from_hostvars("lab-test", {"hardware": {"nics": [
         {"name": "enp4s0", "driver": "igc", "supported_mbps": 2500, "speed_mbps": 1000},
         {"name": "ens18", "driver": "virtio_net", "supported_mbps": 10000}]}})
-    for path, (content, mode) in render_files(profile).items():
+    for path, (content, _mode) in render_files(profile).items():
         target = tmp_path / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content)
@@ -713,8 +713,8 @@ def test_module_finds_replayed_tools_on_path(tmp_path):
     bin_dir.mkdir()
     for tool, where in (("nvidia-smi", "usr/bin"), ("ethtool", "usr/sbin")):
         replay = tmp_path / "root" / where / tool
-        tool_wrapper(bin_dir / tool, '#!/bin/sh\nexec "%s" "%s" "$@"\n' % (sys.executable, replay))
-    facts = run_module(env={"PATH": "%s%s%s" % (bin_dir, os.pathsep, os.environ["PATH"]),
+        tool_wrapper(bin_dir / tool, f'#!/bin/sh\nexec "{sys.executable}" "{replay}" "$@"\n')
+    facts = run_module(env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
                             "HOMELAB_LAB_REPLAY_DIR": str(tmp_path / "root/usr/share/homelab-lab")})
     assert facts["nvidia_smi"] == "ok"
     assert [(g["model"], g["memory_total_mib"], g["cuda_version"]) for g in facts["gpus"]] == \
@@ -734,6 +734,6 @@ def test_module_finds_replayed_tools_on_path(tmp_path):
 def test_module_survives_a_broken_nvidia_smi(tmp_path, script, expected):
     tool_wrapper(tmp_path / "nvidia-smi", script)
     started = time.monotonic()
-    facts = run_module(args="probe_timeout=1", env={"PATH": "%s%s%s" % (tmp_path, os.pathsep, os.environ["PATH"])})
+    facts = run_module(args="probe_timeout=1", env={"PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"})
     assert time.monotonic() - started < 45  # stopped at the timeout, not after the minute the tool would take
     assert facts["nvidia_smi"] == expected and facts["gpus"] == []

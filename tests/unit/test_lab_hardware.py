@@ -189,7 +189,8 @@ def test_query_format_options(still_fawn: Host, fmt: str, expected: str) -> None
     [
         ("memory.total,index", "memory.total [MiB], index\n8192 MiB, 0\n"),
         ("power.draw,temperature.gpu", "power.draw [W], temperature.gpu\n114.80 W, 36\n"),
-        ("compute_cap,driver_version,pci.bus_id", "compute_cap, driver_version, pci.bus_id\n9.0, 580.159.04, 00000000:00:06.0\n"),
+        ("compute_cap,driver_version,pci.bus_id",
+         "compute_cap, driver_version, pci.bus_id\n9.0, 580.159.04, 00000000:00:06.0\n"),
         ("gpu_name,name", "name, name\nNVIDIA GeForce RTX 3070, NVIDIA GeForce RTX 3070\n"),
     ],
 )
@@ -366,7 +367,8 @@ def test_nic_from_hostvars() -> None:
         {"nics": [{"name": "enp5s0", "driver": "r8169", "supported_mbps": True}]},
         {"nics": [{"name": "enp5s0", "driver": "r8169", "supported_mbps": 1000, "speed_mbps": 2500}]},
         {"nics": [{"name": "enp5s0", "driver": "r8169", "supported_mbps": 5}]},
-        {"nics": [{"name": "e0", "driver": "d", "supported_mbps": 1000}, {"name": "e0", "driver": "d", "supported_mbps": 1000}]},
+        {"nics": [{"name": "e0", "driver": "d", "supported_mbps": 1000},
+                  {"name": "e0", "driver": "d", "supported_mbps": 1000}]},
     ],
 )
 def test_bad_hardware_is_an_inventory_error(hardware: object) -> None:

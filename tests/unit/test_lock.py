@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -28,9 +28,8 @@ def test_second_holder_is_refused_with_the_holder_named(tmp_path: Path) -> None:
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path), str(inv)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(LockHeldError) as info:
-            with apply_lock(tmp_path, inv, "mine"):
-                pass
+        with pytest.raises(LockHeldError) as info, apply_lock(tmp_path, inv, "mine"):
+            pass
         assert f"pid {holder.pid}, plan held-plan" in info.value.message
     finally:
         holder.kill()
@@ -43,9 +42,40 @@ def test_second_holder_is_refused_with_the_holder_named(tmp_path: Path) -> None:
     assert lock_path(tmp_path, inv).read_text() == ""
 
 
+TRY = """
+import sys
+from pathlib import Path
+from planner.plans.lock import LockHeldError, apply_lock
+try:
+    with apply_lock(Path(sys.argv[1]), Path(sys.argv[2]), "intruder"):
+        print("acquired")
+except LockHeldError as err:
+    print("refused:", err.message)
+"""
+
+
+def _try_from_another_process(state: Path, inventory: Path) -> str:
+    return subprocess.run([sys.executable, "-c", TRY, str(state), str(inventory)], capture_output=True, text=True,
+                          timeout=60, check=True).stdout.strip()
+
+
 def test_lock_is_per_inventory(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()
     with apply_lock(tmp_path, a, "p1"), apply_lock(tmp_path, b, "p2"):
-        time.sleep(0)
+        # Both held at once, each recording its own holder ...
+        assert json.loads(lock_path(tmp_path, a).read_text())["plan"] == "p1"
+        assert json.loads(lock_path(tmp_path, b).read_text())["plan"] == "p2"
+        # ... and each still excludes a second apply on its inventory, from another process,
+        assert _try_from_another_process(tmp_path, a).startswith(f"refused: another apply is running on this "
+                                                                  f"inventory: pid {os.getpid()}, plan p1")
+        assert "plan p2" in _try_from_another_process(tmp_path, b)
+        # ... or from this one, whatever the spelling of the inventory's path.
+        with pytest.raises(LockHeldError), apply_lock(tmp_path, b / ".." / "a", "again"):
+            pass
+        # A third inventory is free meanwhile.
+        (tmp_path / "c").mkdir()
+        assert _try_from_another_process(tmp_path, tmp_path / "c") == "acquired"
+    # Released on leaving the block: the next apply gets it.
+    assert _try_from_another_process(tmp_path, a) == "acquired"

@@ -13,22 +13,26 @@ from planner.plans.planfile import Inputs, Plan, PlanFileError, Step
 
 
 def make(state: Path, **changes) -> Plan:
-    plan = Plan(id=planfile.new_id(), created_at=planfile.now(), intent="test", planner="manual",
+    fields = {"id": planfile.new_id(), "created_at": planfile.now(), **changes}
+    plan = Plan(intent="test", planner="manual",
                 steps=[Step(playbook="apply_baseline", limit="all", risk="change", hosts=["a", "b"],
                             vars={"baseline_timezone": "Etc/UTC"})],
-                inputs=Inputs(inventory="inventory", files={"ansible.cfg": "0" * 64}, versions={"ansible-core": "2.21"}),
-                **changes)
+                inputs=Inputs(inventory="inventory", files={"ansible.cfg": "0" * 64},
+                              versions={"ansible-core": "2.21"}),
+                **fields)
     plan = planfile.seal(plan, state)
     planfile.save(plan, state)
     return plan
 
 
 def test_round_trip_and_latest(tmp_path: Path) -> None:
-    first = make(tmp_path)
-    second = make(tmp_path)
-    assert planfile.load(tmp_path, first.id) == first
-    assert planfile.load(tmp_path, "latest").id in (first.id, second.id)
-    assert planfile.load(tmp_path, first.id[:5]).id == first.id
+    # "latest" is the plan made last: not the last saved, nor the greatest id. The newer plan is saved
+    # first and has the smaller id, so ordering by either of those would pick the wrong one.
+    newer = make(tmp_path, id="0000aaaa", created_at="2026-11-25T10:00:01+00:00")
+    older = make(tmp_path, id="ffff0000", created_at="2026-11-25T10:00:00+00:00")
+    assert planfile.load(tmp_path, older.id) == older
+    assert planfile.load(tmp_path, "latest").id == newer.id
+    assert planfile.load(tmp_path, older.id[:5]).id == older.id
     assert (tmp_path / "plan.key").stat().st_mode & 0o777 == 0o600
 
 

@@ -58,7 +58,7 @@ def assert_same(before: Any, after: Any, where: str = "") -> None:
             assert_same(before[key], after[key], f"{where}.{key}")
     elif isinstance(before, list):
         assert len(before) == len(after), where
-        for i, (a, b) in enumerate(zip(before, after)):
+        for i, (a, b) in enumerate(zip(before, after, strict=True)):
             assert_same(a, b, f"{where}[{i}]")
     else:
         assert before == after, where

@@ -237,7 +237,7 @@ def parse_nvidia_smi_xml(text: str) -> Dict[str, Any]:
     try:
         root = ET.fromstring(text)
     except ET.ParseError as err:
-        raise ValueError("not XML: %s" % err)
+        raise ValueError("not XML: %s" % err) from None
     if root.tag != "nvidia_smi_log":
         raise ValueError("not nvidia-smi XML (root <%s>)" % root.tag)
     gpus = {}
@@ -422,7 +422,7 @@ def parse_ip_addr(text: str) -> List[Dict[str, Any]]:
     try:
         links = json.loads(text or "[]")
     except ValueError as err:
-        raise ValueError("ip -j addr show printed no JSON: %s" % err)
+        raise ValueError("ip -j addr show printed no JSON: %s" % err) from None
     addresses = []
     for link in links if isinstance(links, list) else []:
         if not isinstance(link, dict) or link.get("link_type") == "loopback" or link.get("ifname") == "lo":
@@ -447,7 +447,7 @@ def parse_ip_route_default(text: str) -> Optional[Dict[str, Optional[str]]]:
     try:
         routes = json.loads(text or "[]")
     except ValueError as err:
-        raise ValueError("ip -j route show default printed no JSON: %s" % err)
+        raise ValueError("ip -j route show default printed no JSON: %s" % err) from None
     candidates = [r for r in routes if isinstance(r, dict) and r.get("dst") == "default"] \
         if isinstance(routes, list) else []
     if not candidates:
@@ -542,7 +542,7 @@ def _netplan_with_yaml(text: str) -> Optional[Dict[str, Dict[str, Any]]]:
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        raise ValueError("netplan file is not YAML: %s" % str(err).splitlines()[0])
+        raise ValueError("netplan file is not YAML: %s" % str(err).splitlines()[0]) from None
     network = data.get("network") if isinstance(data, dict) else None
     network = network if isinstance(network, dict) else {}
     devices = {}
@@ -788,7 +788,7 @@ def parse_podman_ps(text: str) -> List[Dict[str, Any]]:
     try:
         items = json.loads(text or "[]") or []
     except ValueError as err:
-        raise ValueError("podman ps printed no JSON: %s" % err)
+        raise ValueError("podman ps printed no JSON: %s" % err) from None
     return [_container("podman", item) for item in items if isinstance(item, dict)]
 
 

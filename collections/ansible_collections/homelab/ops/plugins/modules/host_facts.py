@@ -187,6 +187,7 @@ ansible_facts:
           sample: [{probe: docker, message: "exit 1: Cannot connect to the Docker daemon"}]
 """
 
+import contextlib
 import glob
 import os
 import threading
@@ -238,17 +239,13 @@ def read_sysfs_net(root=SYS_CLASS_NET, errors=None):
         base = os.path.join(root, name)
         files = {}
         for entry in _SYSFS_FILES:
-            try:
+            with contextlib.suppress(OSError):
                 files[entry] = read_text(os.path.join(base, entry), 4096)
-            except OSError:
-                pass
         device = os.path.join(base, "device")
         if os.path.lexists(device):
             files["device"] = os.path.realpath(device)
-            try:
+            with contextlib.suppress(OSError):
                 files["device/driver"] = os.readlink(os.path.join(device, "driver"))
-            except OSError:
-                pass
         found[name] = files
     return found
 
@@ -277,10 +274,8 @@ class Probes:
         def arm(proc):
             def stop():
                 stopped.append(True)
-                try:
+                with contextlib.suppress(OSError):
                     proc.kill()
-                except OSError:
-                    pass
             timer = threading.Timer(self.timeout, stop)
             timer.daemon = True
             timers.append(timer)
