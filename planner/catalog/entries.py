@@ -27,7 +27,8 @@ META_SUFFIX = ".meta.yml"
 # (ansible.module_utils.common.parameters.DEFAULT_TYPE_VALIDATORS). Listed here
 # rather than imported so loading the catalog does not import ansible; a unit
 # test keeps the two in step.
-ANSIBLE_OPTION_TYPES = ("str", "list", "dict", "bool", "int", "float", "path", "raw", "jsonarg", "json", "bytes", "bits")
+ANSIBLE_OPTION_TYPES = ("str", "list", "dict", "bool", "int", "float", "path", "raw", "jsonarg", "json", "bytes",
+                        "bits")
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -213,7 +214,8 @@ def load_entry(meta_path: Path, root: Path) -> CatalogEntry:
     if not playbook.is_file():
         raise CatalogError(f"{display}: no playbook {playbook.name} beside it",
                            f"add playbooks/{playbook.name} or remove the sidecar")
-    used = _spec_names_used(playbook, str(playbook.relative_to(root)) if playbook.is_relative_to(root) else str(playbook))
+    shown = str(playbook.relative_to(root)) if playbook.is_relative_to(root) else str(playbook)
+    used = _spec_names_used(playbook, shown)
     if not used:
         raise CatalogError(f"playbook {playbook.name} does not validate its arguments",
                            f"set `validate_argspec: {next(iter(meta.argument_specs))}` on its play")

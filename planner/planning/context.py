@@ -142,7 +142,7 @@ def build(root: Path, inventory: Path, intent: str, budget_tokens: int = DEFAULT
     hosts = []
     for host, host_groups in inv.hosts.items():
         hv = inv.hostvars(host)
-        hw = hv.get("hardware") if isinstance(hv.get("hardware"), dict) else {}
+        hw: dict[str, Any] = hv["hardware"] if isinstance(hv.get("hardware"), dict) else {}
         hosts.append(scrub({
             "name": host, "groups": host_groups, "description": hv.get("host_description"),
             "lan_ip": hv.get("lan_ip"), "addressing": hv.get("addressing"), "hypervisor": hv.get("hypervisor"),

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _NUMBER_WORDS = {w: i for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+    ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])}
 _NUM = r"(\d+|" + "|".join(_NUMBER_WORDS) + r")"
 #: A context word counts when at most this many words stand between it and the value, in one sentence.
 NEAR_WORDS = 8

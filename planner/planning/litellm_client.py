@@ -117,9 +117,9 @@ def _litellm() -> Any:
     if _loaded is not None:
         return _loaded
     if "litellm" in sys.modules and os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP", "").lower() != "true":
-        raise RuntimeError("litellm was imported before planner.planning.litellm_client set LITELLM_LOCAL_MODEL_COST_MAP=True, so it "
-                           "may already have fetched its price list from the internet; import it only through "
-                           "planner.planning.litellm_client")
+        raise RuntimeError("litellm was imported before planner.planning.litellm_client set "
+                           "LITELLM_LOCAL_MODEL_COST_MAP=True, so it may already have fetched its price list from "
+                           "the internet; import it only through planner.planning.litellm_client")
     os.environ.update(_OFFLINE_ENV)
     import litellm
 

@@ -231,9 +231,9 @@ class LlmPlanner:
             return None
         value = os.environ.get(name, "")
         if not value:
-            raise litellm_client.LlmAuthError(f"the environment variable {name} (api_key_env in .homelab/config.yml) is not set",
-                                   f"export {name}=… with the API key, or remove api_key_env for a server "
-                                   "that needs none")
+            raise litellm_client.LlmAuthError(
+                f"the environment variable {name} (api_key_env in .homelab/config.yml) is not set",
+                f"export {name}=… with the API key, or remove api_key_env for a server that needs none")
         return value
 
     def draft(self, intent: str, pack: Any, repair: list[str] | None = None) -> Drafted:

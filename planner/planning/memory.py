@@ -12,6 +12,7 @@ import datetime as dt
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from planner.knowledge import kb, sessions
 
@@ -42,7 +43,9 @@ def recall(root: Path, hosts: list[str], groups_of: dict[str, list[str]],
         issue_dicts.append(item)
     entry_dicts = [asdict(e) for e in reversed(sessions.read(root))
                    if wanted & (set(e.hosts) | set(e.outcome))]
-    used, kept_issues, kept_entries, dropped = 0, [], [], 0
+    used, dropped = 0, 0
+    kept_issues: list[dict[str, Any]] = []
+    kept_entries: list[dict[str, Any]] = []
     # Known issues first: they carry the diagnosis; then as many recent entries as fit.
     for bucket, kept in ((issue_dicts, kept_issues), (entry_dicts, kept_entries)):
         for item in bucket:

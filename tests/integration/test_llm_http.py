@@ -25,8 +25,8 @@ from planner.config import Config  # noqa: E402
 from planner.planning import (
     context,
     litellm_client,  # noqa: E402
+    llm_planner,  # noqa: E402
 )
-from planner.planning import llm_planner  # noqa: E402
 from planner.planning.intent import DraftRejected, draft_plan  # noqa: E402
 from planner.planning.llm_planner import InvalidModelOutput, LlmPlanner, draft_schema  # noqa: E402
 from planner.workspace import Workspace  # noqa: E402
@@ -228,8 +228,8 @@ def test_slow_answer_times_out_within_bounds(server: FakeLLM, ws: Workspace, pac
     monkeypatch.setattr(llm_planner, "BACKOFF_S", 0.1)
     server.always(slow(30, GOOD))
     started = time.monotonic()
-    with pytest.raises(litellm_client.LlmTimeout, match=r"no answer from openai/test-model at http://127\.0\.0\.1:\d+/v1 "
-                                             r"within 1 s") as caught:
+    with pytest.raises(litellm_client.LlmTimeout,
+                       match=r"no answer from openai/test-model at http://127\.0\.0\.1:\d+/v1 within 1 s") as caught:
         draft_plan(ws, INTENT, planner_for(server, timeout_s=1, retries=1), pack)
     elapsed = time.monotonic() - started
     assert 2 <= elapsed < 6, elapsed  # two tries of 1 s and a short backoff; litellm itself retried nothing

@@ -22,8 +22,8 @@ from planner.config import Config, ConfigError, load_config  # noqa: E402
 from planner.planning import (
     context,
     litellm_client,  # noqa: E402
+    llm_planner,  # noqa: E402
 )
-from planner.planning import llm_planner  # noqa: E402
 from planner.planning.intent import DraftRejected, draft_plan  # noqa: E402
 from planner.planning.llm_planner import (  # noqa: E402
     DraftParseError,
@@ -208,7 +208,8 @@ def test_invalid_output_every_time_fails_with_the_parse_error(monkeypatch: pytes
 
 
 def test_rate_limit_waits_as_asked_up_to_the_cap(monkeypatch: pytest.MonkeyPatch, pack: context.ContextPack) -> None:
-    script = Script(litellm_client.LlmRateLimited("429", retry_after=3), litellm_client.LlmRateLimited("429", retry_after=3600), GOOD)
+    script = Script(litellm_client.LlmRateLimited("429", retry_after=3),
+                    litellm_client.LlmRateLimited("429", retry_after=3600), GOOD)
     planner, waits = planner_with(monkeypatch, script)
     assert planner.draft(INTENT, pack).draft.steps
     assert waits == [3, llm_planner.RETRY_AFTER_CAP_S]
