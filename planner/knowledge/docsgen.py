@@ -42,7 +42,8 @@ _TEMPLATES = Path(__file__).parent.parent / "templates" / "docs"
 # A start marker counts only at the start of a line (indentation allowed), as the templates write it: text
 # from a host sits inside a table row or after a list bullet, never there (and table cells escape '<').
 # Text after the marker on its own line belongs to the section.
-_SECTION = re.compile(r"^[ \t]*<!-- hand-written: (?P<name>[^\s>]+) -->(?P<body>.*?)<!-- end hand-written: (?P=name) -->",
+_SECTION = re.compile(r"^[ \t]*<!-- hand-written: (?P<name>[^\s>]+) -->(?P<body>.*?)"
+                      r"<!-- end hand-written: (?P=name) -->",
                       re.S | re.M)
 _START = re.compile(r"^[ \t]*<!-- hand-written: ([^\s>]+) -->", re.M)
 
@@ -382,7 +383,8 @@ def _environment():
 
     env = Environment(loader=FileSystemLoader(str(_TEMPLATES)), autoescape=False, undefined=StrictUndefined,
                       keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(cell=table_cell, code_cell=lambda v: table_cell(v, code=True), inline=inline, mbps=mbps, gib=gib, mlabel=mermaid_label)
+    env.filters.update(cell=table_cell, code_cell=lambda v: table_cell(v, code=True), inline=inline, mbps=mbps,
+                       gib=gib, mlabel=mermaid_label)
     return env
 
 
