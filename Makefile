@@ -2,7 +2,8 @@
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-LAB_INV := .homelab/lab/inventory
+# The lab `homelab lab up` starts: $HOMELAB_LAB_DIR when set (as for the lab itself), else .homelab/lab.
+LAB_INV := $(or $(HOMELAB_LAB_DIR),.homelab/lab)/inventory
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 # litellm must never fetch its price list from the internet.
 export LITELLM_LOCAL_MODEL_COST_MAP := True

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from planner import yamlio
@@ -133,6 +133,28 @@ class CatalogMeta(BaseModel):
     tier: Literal["k3s", "orchestrator"] | None = None
     argument_specs: Annotated[dict[str, ArgumentSpec], Field(min_length=1)]
     offline: OfflineHints = OfflineHints()
+    #: What a read playbook's findings refresh in each host's ``discovered:`` block, written back when it
+    #: runs during review: ``all`` (as gather_facts), or section names of planner.inventory.discovered.
+    refreshes: Literal["all"] | list[str] = []
+
+    @field_validator("refreshes")
+    @classmethod
+    def _known_sections(cls, value: Literal["all"] | list[str], info: ValidationInfo) -> Literal["all"] | list[str]:
+        from planner.inventory.discovered import SECTIONS
+
+        if value and info.data.get("risk") != "read":
+            raise ValueError("only a read playbook reports facts (risk: read)")
+        for name in value if isinstance(value, list) else []:
+            if name not in SECTIONS:
+                raise ValueError(f"{name!r} is not a section of discovered:{did_you_mean(name, SECTIONS)} "
+                                 f"(one of {', '.join(SECTIONS)}, or all)")
+        return value
+
+    def refreshed_sections(self) -> tuple[str, ...]:
+        """The sections of ``discovered:`` this playbook's findings replace (none for most playbooks)."""
+        from planner.inventory.discovered import SECTIONS
+
+        return tuple(SECTIONS) if self.refreshes == "all" else tuple(dict.fromkeys(self.refreshes))
 
 
 @dataclass(frozen=True)

@@ -36,21 +36,29 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:
       homelab apply              # the latest plan, asks y/N
       homelab apply 7f3a --yes   # for scripts and CI
     """
-    from rich.markup import escape  # intents and checklist items are text, never markup
-
-    from planner.knowledge.sessions import log_event
+    from planner.commands.docs import keeping_docs_current
     from planner.paths import project_root, state_dir
     from planner.plans import planfile
-    from planner.plans.apply import apply_plan, check_applyable
-    from planner.plans.progress import Interrupt, Progress
     from planner.workspace import Workspace
 
     state = state_dir(project_root())
     plan = planfile.load(state, plan_ref)
     ws = Workspace.find(inventory or str(project_root() / plan.inputs.inventory))
-    with _refusals_logged(ws, plan):
-        check_applyable(ws, plan)
     err = console(stderr=True)
+    # Every entry this writes into the session log, and the facts read back, regenerate the docs made from them.
+    with keeping_docs_current(ws, err, diffs=True) as recorder:
+        _apply(recorder, plan, yes, fmt, err)
+
+
+def _apply(recorder, plan, yes: bool, fmt: str, err) -> None:
+    from rich.markup import escape  # intents and checklist items are text, never markup
+
+    from planner.plans.apply import apply_plan, check_applyable
+    from planner.plans.progress import Interrupt, Progress
+
+    ws = recorder.ws
+    with _refusals_logged(recorder, plan):
+        check_applyable(ws, plan)
     change_steps = [s for s in plan.steps if s.risk == "change"]
     err.print(f"[bold]Plan {plan.id}[/bold]: {escape(plan.intent)}")
     for s in plan.steps:
@@ -71,20 +79,21 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:
                                f"homelab apply {plan.id} --yes")
         if not click.confirm(f"Apply plan {plan.id}?", default=False, err=True):
             err.print("Not applied.")
-            log_event(ws.root, "refusal", f"Plan {plan.id} was not approved.", plan, decision="declined at the prompt")
+            recorder.log_event("refusal", f"Plan {plan.id} was not approved.", plan, decision="declined at the prompt")
             raise SystemExit(int(ExitCode.REFUSED))
-    log_event(ws.root, "approval", f"Plan {plan.id} approved for apply.", plan,
-              decision="approved with --yes" if yes else "approved at the prompt")
+    recorder.log_event("approval", f"Plan {plan.id} approved for apply.", plan,
+                       decision="approved with --yes" if yes else "approved at the prompt")
     hosts = sorted({h for s in change_steps for h in s.hosts})
     interrupt = Interrupt()
     progress = Progress(hosts, f"Applying plan {plan.id}")
-    with interrupt.armed(), progress.shown(), _refusals_logged(ws, plan):
+    with interrupt.armed(), progress.shown(), _refusals_logged(recorder, plan):
         done = apply_plan(ws, plan, on_result=progress.on_result, cancel=interrupt, notice=err.print)
     record = done.applies[-1]
-    log_event(ws.root, "apply", f"Plan {plan.id} apply {record.status.replace('_', ' ')}.", done,
-              outcome={h: o.outcome for h, o in record.hosts.items()})
+    recorder.log_event("apply", f"Plan {plan.id} apply {record.status.replace('_', ' ')}.", done,
+                       outcome={h: o.outcome for h, o in record.hosts.items()})
     if record.status != "interrupted":
-        _knowledge_loop(ws, done, err)
+        _show_read_back(recorder, done, err)
+    recorder.flush()  # the docs, now, before the outcome lines
     if fmt == "json":
         emit(done, "json", None)
     for host, outcome in record.hosts.items():
@@ -97,40 +106,34 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:
 
 
 @contextmanager
-def _refusals_logged(ws, plan) -> Iterator[None]:
+def _refusals_logged(recorder, plan) -> Iterator[None]:
     """A refusal (stale, edited, locked, already applied) goes into the session log, then on to the person."""
-    from planner.knowledge.sessions import log_event
-
     try:
         yield
     except HomelabError as err:  # stale, edited, locked, already applied: the REFUSED ones are logged
         if err.exit_code == ExitCode.REFUSED:
-            log_event(ws.root, "refusal", f"Apply of plan {plan.id} refused: {err.message}", plan,
-                      decision="refused by the tool")
+            recorder.log_event("refusal", f"Apply of plan {plan.id} refused: {err.message}", plan,
+                               decision="refused by the tool")
         raise
 
 
-def _knowledge_loop(ws, plan, err) -> None:
-    """Read back the hosts the apply touched, write their facts, regenerate the docs and show what changed."""
+def _show_read_back(recorder, plan, err) -> None:
+    """Read back the hosts the apply touched (the library writes their facts) and say what happened."""
     from rich.markup import escape
 
-    from planner.knowledge.facts import refresh
+    from planner.knowledge.loop import read_back_hosts
 
-    record = plan.applies[-1]
-    touched = sorted(h for h, o in record.hosts.items() if o.outcome not in ("unreachable", "outcome_unknown"))
-    if not touched:
+    touched = read_back_hosts(plan)
+    if touched:
+        err.print(f"Reading {len(touched)} host(s) back into the inventory…")
+    back = recorder.read_back(plan, notice=err.print)
+    if back.problem is not None:
+        err.print(f"[yellow]Facts not written:[/yellow] {escape(back.problem)}")
         return
-    err.print(f"Reading {len(touched)} host(s) back into the inventory…")
-    try:
-        result = refresh(ws, touched, plan.id, notice=err.print)
-    except HomelabError as problem:
-        # The apply itself is done and recorded; a failed read-back is reported, not fatal.
-        err.print(f"[yellow]Facts not written:[/yellow] {escape(problem.message)}")
+    if back.result is None:
         return
-    for host, path in result.written.items():
-        err.print(f"  facts updated: {host}")
-    for host, why in {**result.stale, **result.skipped}.items():
+    for host in back.result.written:
+        if host not in back.result.stale:  # a host marked stale is written too, and said so below
+            err.print(f"  facts updated: {host}")
+    for host, why in {**back.result.stale, **back.result.skipped}.items():
         err.print(f"  [yellow]facts not read[/yellow]: {host}: {escape(why)}")
-    from planner.commands.docs import regenerate
-
-    regenerate(ws, err)

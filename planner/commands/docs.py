@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from planner.commands._options import console, format_option, inventory_option, print_json
@@ -32,10 +34,15 @@ def docs(check: bool, inventory: str | None, fmt: str) -> None:
       homelab docs -i .homelab/lab/inventory --format json
     """
     from planner.knowledge import docsgen
+    from planner.knowledge.loop import regenerate
     from planner.workspace import Workspace
 
     ws = Workspace.find(inventory)
-    generated, changed = _generate(ws, write=not check)
+    update = regenerate(ws, write=not check)
+    for path in update.changed:
+        sys.stderr.write(update.diffs.get(path, ""))
+    changed = update.changed
+    generated = docsgen.DOCS
     unchanged = [p for p in sorted(generated) if p not in changed]
     if fmt == "json":
         print_json({"check": check, "changed" if not check else "stale": changed, "unchanged": unchanged})
@@ -53,26 +60,45 @@ def docs(check: bool, inventory: str | None, fmt: str) -> None:
             console(stderr=True).print(f"All {len(generated)} docs are up to date.")
 
 
-def _generate(ws, write: bool) -> tuple[dict[str, str], list[str]]:
-    """Generate every doc, show each changed one's diff on stderr, and write them unless told not to."""
-    import sys
+def keeping_docs_current(ws, err, diffs: bool = False):
+    """The command's knowledge recorder (:func:`planner.knowledge.loop.recording`): every session-log
+    entry and fact it writes regenerates the docs made from them, shown here on stderr."""
+    from planner.knowledge.loop import recording
 
-    from planner.knowledge import docsgen
-
-    generated = docsgen.generate(ws.root, ws.inventory)
-    changed = docsgen.stale(ws.root, generated)
-    for path in changed:
-        sys.stderr.write(docsgen.diff(ws.root, path, generated[path]))
-    if write:
-        changed = docsgen.write(ws.root, generated)
-    return generated, changed
+    return recording(ws, on_docs=lambda update: show_docs_update(err, update, diffs),
+                     on_findings=lambda found: show_findings(err, found))
 
 
-def regenerate(ws, err) -> list[str]:
-    """After an apply: rewrite the docs and tell the person which changed (their diffs go to stderr)."""
-    _generated, changed = _generate(ws, write=True)
-    for path in changed:
+def show_docs_update(err, update, diffs: bool = False) -> None:
+    """Which docs a write regenerated (with their diffs when asked), or a warning that it could not."""
+    from rich.markup import escape
+
+    if update.problem is not None:
+        err.print(f"[yellow]Warning:[/yellow] the docs were not regenerated: {escape(update.problem.message)}")
+        for detail in update.problem.details:
+            err.print(f"  {escape(detail)}")
+        err.print(f"Hint:  {escape(update.problem.hint or 'fix it')}, then run `homelab docs`; "
+                  "what this command did stands.")
+        return
+    for path in update.changed:
+        if diffs:
+            sys.stderr.write(update.diffs.get(path, ""))
         err.print(f"  doc updated: {path}")
-    if not changed:
+    if diffs and not update.changed:
         err.print("  docs unchanged")
-    return changed
+
+
+def show_findings(err, found) -> None:
+    """What a plan's read step wrote into the inventory's discovered blocks."""
+    from rich.markup import escape
+
+    if found.result is None:
+        err.print(f"[yellow]Facts from {found.playbook} not written:[/yellow] {escape(found.problem or '')}")
+        return
+    for host in found.result.written:
+        if host not in found.result.stale:  # a host marked stale is written too, and said so below
+            err.print(f"  facts updated by {found.playbook}: {host}")
+    for host, since in found.result.stale.items():
+        err.print(f"  [yellow]facts not read[/yellow] by {found.playbook}: {host} (stale since {since})")
+    for host, why in found.result.skipped.items():
+        err.print(f"  [yellow]facts not written[/yellow]: {host}: {escape(why)}")

@@ -58,11 +58,9 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
       homelab plan --exclude k3s latest          # the same plan without the k3s hosts
       homelab plan -p gather_facts --format json
     """
+    from planner.commands.docs import keeping_docs_current
     from planner.paths import require_dirs
     from planner.plans import planfile
-    from planner.plans.build import StepRequest, exclude_hosts, make_plan
-    from planner.plans.progress import Interrupt, Progress
-    from planner.plans.stepcheck import parse_extra_vars
     from planner.workspace import Workspace
 
     ws = Workspace.find(inventory)
@@ -71,6 +69,22 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
     check_output(output)
     if not show_prompt:
         require_dirs(planfile.plans_dir(ws.state), ws.state / "runs")
+    err = console(stderr=True)
+    # Every plan is logged, and the docs made from the session log (and from facts a read step found)
+    # are regenerated before the command ends.
+    with keeping_docs_current(ws, err) as recorder:
+        _plan(recorder, intent, playbooks, limit, extra, exclude, no_check, model, show_prompt, fmt, output)
+
+
+def _plan(recorder, intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tuple[str, ...],
+          exclude: str | None, no_check: bool, model: str | None, show_prompt: bool, fmt: str,
+          output: str | None) -> None:
+    from planner.plans import planfile
+    from planner.plans.build import StepRequest, exclude_hosts, make_plan
+    from planner.plans.progress import Interrupt, Progress
+    from planner.plans.stepcheck import parse_extra_vars
+
+    ws = recorder.ws
     interrupt = Interrupt()
     if exclude:
         if playbooks or extra:
@@ -83,7 +97,7 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
         with interrupt.armed(), progress.shown():
             new = exclude_hosts(ws, parent, exclude, check=not no_check, on_result=progress.on_result,
                                 cancel=interrupt)
-        _log(ws, new, "revise")
+        recorder.log_plan(new, "revise")
         _finish(new, fmt, output)
         return
     if not playbooks:
@@ -94,7 +108,7 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
         if extra or limit != "all":
             raise HomelabError("--limit and -e go with --playbook; a planner takes hosts and values from the words",
                                'name the hosts in the request ("… on the k3s nodes"), or use --playbook ID')
-        _plan_from_words(ws, intent, model, show_prompt, no_check, fmt, output, interrupt)
+        _plan_from_words(recorder, intent, model, show_prompt, no_check, fmt, output, interrupt)
         return
     from planner.catalog.entries import load_catalog
 
@@ -119,17 +133,18 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
     with interrupt.armed(), progress.shown():
         made = make_plan(ws, requests, intent=text, check=not no_check, on_result=progress.on_result,
                          cancel=interrupt)
-    _log(ws, made, "plan")
+    recorder.log_plan(made, "plan")
     _finish(made, fmt, output)
 
 
-def _plan_from_words(ws, intent: str, model: str | None, show_prompt: bool, no_check: bool, fmt: str,
+def _plan_from_words(recorder, intent: str, model: str | None, show_prompt: bool, no_check: bool, fmt: str,
                      output: str | None, interrupt) -> None:
     from planner.planning import context
     from planner.planning.choose import choose
     from planner.planning.intent import plan_intent
     from planner.plans.progress import Progress
 
+    ws = recorder.ws
     err = console(stderr=True)
     pack = context.build(ws.root, ws.inventory, intent)
     chosen = choose(ws.root, model)
@@ -147,13 +162,11 @@ def _plan_from_words(ws, intent: str, model: str | None, show_prompt: bool, no_c
     with interrupt.armed(), progress.shown():
         made = plan_intent(ws, intent, chosen, pack, check=not no_check, on_result=progress.on_result,
                            cancel=interrupt)
-    _log(ws, made, "plan")
+    recorder.log_plan(made, "plan")
     if made.refusal is not None and not made.steps:
         emit(made, fmt, output)
-        from planner.knowledge.sessions import log_event
-
-        log_event(ws.root, "refusal", f"The {made.planner} planner refused: {made.refusal.reason}", made,
-                  decision="refused by the planner")
+        recorder.log_event("refusal", f"The {made.planner} planner refused: {made.refusal.reason}", made,
+                           decision="refused by the planner")
         closest = ", ".join(made.refusal.closest) or "none"
         raise PlannerRefused(f"the planner refused: {made.refusal.reason}",
                              f"closest catalog entries: {closest}; `homelab catalog` lists what a plan can do")
@@ -169,12 +182,6 @@ class PlannerRefused(HomelabError):
     """The planner would not plan this request (destructive, outside the catalog, or too unclear)."""
 
     exit_code = ExitCode.REFUSED
-
-
-def _log(ws, plan, kind: str) -> None:
-    from planner.knowledge.sessions import log_plan
-
-    log_plan(ws.root, plan, kind)
 
 
 def _finish(made, fmt: str, output: str | None) -> None:

@@ -45,15 +45,11 @@ def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | No
       homelab revise latest "delay the k3s nodes until next weekend"
       homelab revise 7f3a "skip maas" --format json
     """
-    from planner.commands.plan import _finish, _log, _title
-    from planner.inventory.hosts import load_inventory
+    from planner.commands.docs import keeping_docs_current
+    from planner.commands.plan import _finish
     from planner.paths import project_root, require_dirs, state_dir
-    from planner.planning import context
-    from planner.planning.choose import choose
     from planner.plans import planfile
-    from planner.plans.build import exclude_hosts
-    from planner.plans.planfile import ManualItem
-    from planner.plans.progress import Interrupt, Progress
+    from planner.plans.progress import Interrupt
     from planner.workspace import Workspace
 
     state = state_dir(project_root())
@@ -65,6 +61,24 @@ def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | No
     ws = Workspace.find(inventory or str(project_root() / parent.inputs.inventory))
     interrupt = Interrupt()
     err = console(stderr=True)
+    with keeping_docs_current(ws, err) as recorder:  # the revision is logged; the docs made from the log follow
+        new = _revised(ws, parent, amendment, model, no_check, interrupt)
+        err.print(f"Plan {new.id} revises plan {parent.id}.")
+        recorder.log_plan(new, "revise")
+        _finish(new, fmt, output)
+
+
+def _revised(ws, parent, amendment: str, model: str | None, no_check: bool, interrupt):
+    """The new plan: drafted by the LLM with a model, else the parent without the hosts the amendment names."""
+    from planner.commands.plan import _title
+    from planner.inventory.hosts import load_inventory
+    from planner.planning import context
+    from planner.planning.choose import choose
+    from planner.plans import planfile
+    from planner.plans.build import exclude_hosts
+    from planner.plans.planfile import ManualItem
+    from planner.plans.progress import Progress
+
     hosts = parent.hosts
     chosen = choose(ws.root, model)
     if chosen.name != "offline":
@@ -73,28 +87,25 @@ def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | No
         intent = f"{parent.intent}\nAmendment to the plan above: {amendment}"
         progress = Progress([], f"Revising plan {parent.id} with the LLM planner")
         with interrupt.armed(), progress.shown():
-            new = plan_intent(ws, intent, chosen, context.build(ws.root, ws.inventory, intent),
-                              check=not no_check, on_result=progress.on_result, cancel=interrupt, parent=parent.id)
-    else:
-        inv = load_inventory(ws.inventory)
-        named = [h for h in context.mentioned_hosts(amendment, list(inv.hosts), inv.group_hosts()) if h in hosts]
-        if not hosts:
-            raise HomelabError(f"plan {parent.id} targets no host, so there are none to leave out",
-                               "plan the request again instead, or configure a model for other amendments")
-        if not named or not _EXCLUDING.search(amendment):
-            raise HomelabError("the offline planner can only revise a plan by leaving hosts out",
-                               f'name the hosts to leave out ("skip maas", "delay the k3s nodes"); plan {parent.id} '
-                               f"targets {', '.join(hosts)}. Configure a model for other amendments.")
-        later = ManualItem(title=f"Come back to {', '.join(named)}",
-                           reason=f"left out of plan {parent.id} on request: {amendment}", rule="revision")
-        progress = Progress([], _title(f"Checking plan {parent.id} without {', '.join(named)}",
-                                       f"plan {parent.id} without {', '.join(named)}", no_check))
-        with interrupt.armed(), progress.shown():
-            new = exclude_hosts(ws, parent, ",".join(named), check=not no_check, on_result=progress.on_result,
-                                cancel=interrupt)
-        new = planfile.seal(new.model_copy(update={"manual": [*new.manual, later],
-                                                    "intent": f"{parent.intent} (revised: {amendment})"}), ws.state)
-        planfile.save(new, ws.state)
-    err.print(f"Plan {new.id} revises plan {parent.id}.")
-    _log(ws, new, "revise")
-    _finish(new, fmt, output)
+            return plan_intent(ws, intent, chosen, context.build(ws.root, ws.inventory, intent),
+                               check=not no_check, on_result=progress.on_result, cancel=interrupt, parent=parent.id)
+    inv = load_inventory(ws.inventory)
+    named = [h for h in context.mentioned_hosts(amendment, list(inv.hosts), inv.group_hosts()) if h in hosts]
+    if not hosts:
+        raise HomelabError(f"plan {parent.id} targets no host, so there are none to leave out",
+                           "plan the request again instead, or configure a model for other amendments")
+    if not named or not _EXCLUDING.search(amendment):
+        raise HomelabError("the offline planner can only revise a plan by leaving hosts out",
+                           f'name the hosts to leave out ("skip maas", "delay the k3s nodes"); plan {parent.id} '
+                           f"targets {', '.join(hosts)}. Configure a model for other amendments.")
+    later = ManualItem(title=f"Come back to {', '.join(named)}",
+                       reason=f"left out of plan {parent.id} on request: {amendment}", rule="revision")
+    progress = Progress([], _title(f"Checking plan {parent.id} without {', '.join(named)}",
+                                   f"plan {parent.id} without {', '.join(named)}", no_check))
+    with interrupt.armed(), progress.shown():
+        new = exclude_hosts(ws, parent, ",".join(named), check=not no_check, on_result=progress.on_result,
+                            cancel=interrupt)
+    new = planfile.seal(new.model_copy(update={"manual": [*new.manual, later],
+                                                "intent": f"{parent.intent} (revised: {amendment})"}), ws.state)
+    planfile.save(new, ws.state)
+    return new

@@ -271,3 +271,49 @@ def from_facts(facts: dict[str, Any], gathered_at: str) -> Discovered:
         probe_errors=[f"{e.get('probe')}: {e.get('message')}" for e in hl.get("probe_errors") or []
                       if isinstance(e, dict)],
     )
+
+
+#: The parts of a discovered block a read playbook can say it refreshes (``refreshes:`` in its catalog
+#: sidecar; gather_facts refreshes them all): the fields each covers, and the fact that must come back
+#: (a setup fact, or an entry of host_facts' ``homelab_discovered``) for the section to be replaced.
+SECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "os": (("os",), ("kernel",)),
+    "cpu": (("cpu",), ("processor",)),
+    "memory": (("memory_mib",), ("memtotal_mb",)),
+    "virtualization": (("virtualization",), ("virtualization_type",)),
+    "disks": (("disks",), ("devices",)),
+    "filesystems": (("filesystems",), ("mounts",)),
+    "nics": (("nics",), ("homelab_discovered", "nics")),
+    "addresses": (("addresses", "default_gateway"), ("homelab_discovered", "addresses")),
+    "gpus": (("gpus", "nvidia_smi"), ("homelab_discovered", "nvidia_smi")),
+    "services": (("services",), ("homelab_discovered", "services")),
+}
+
+
+def _came_back(facts: dict[str, Any], source: tuple[str, ...]) -> bool:
+    value: Any = facts
+    for key in source:
+        if not isinstance(value, dict) or key not in value:
+            return False
+        value = value[key]
+    return True
+
+
+def refreshed(previous: Discovered, facts: dict[str, Any], sections: tuple[str, ...],
+              gathered_at: str) -> tuple[Discovered, list[str]]:
+    """``previous`` with the ``sections`` whose facts came back replaced by what ``facts`` says now.
+
+    The host answered, so it is reachable again and no longer stale. ``gathered_at`` stays the time of
+    the last full gathering (a block never gathered in full gets this one's), since the other sections
+    are as old as that. Returns the new block and the sections replaced.
+    """
+    found = from_facts(facts, gathered_at)
+    update: dict[str, Any] = {"reachable": True, "stale_since": None, "last_error": None,
+                              "gathered_at": previous.gathered_at or gathered_at}
+    replaced = []
+    for name in sections:
+        fields, source = SECTIONS[name]
+        if _came_back(facts, source):
+            update.update({f: getattr(found, f) for f in fields})
+            replaced.append(name)
+    return previous.model_copy(update=update), replaced

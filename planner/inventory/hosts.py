@@ -46,7 +46,9 @@ class Inventory:
     """Hosts, groups and the variables files of one inventory directory."""
 
     root: Path
-    hosts: dict[str, list[str]] = field(default_factory=dict)  # host -> groups, in file order
+    #: host -> the groups it is listed in, in file order. Never the implicit ``all`` and ``ungrouped``: a host
+    #: listed under ``all:`` (as the lab's connection file lists every host) is in the same groups as before.
+    hosts: dict[str, list[str]] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)  # group -> child groups
     host_defs: dict[str, list[tuple[Source, Any, yamlio.Location]]] = field(default_factory=dict)
     group_vars: dict[str, list[Source]] = field(default_factory=dict)
@@ -67,8 +69,10 @@ class Inventory:
         return merged
 
     def groups_of(self, host: str) -> set[str]:
-        """Every group ``host`` is in: its own, their parents up to ``all``."""
-        found = set(self.hosts.get(host, [])) | {"all"}
+        """Every group ``host`` is in: its own, their parents up to ``all``, and ``ungrouped`` when it is in
+        no other group (as Ansible has it)."""
+        own = self.hosts.get(host, [])
+        found = set(own) | {"all"} | (set() if own else {"ungrouped"})
         todo = list(found)
         while todo:
             group = todo.pop()
@@ -133,7 +137,7 @@ def _walk_group(inv: Inventory, source: Source, name: str, body: Any, node: Any)
     for key, vars_ in hosts.items():
         host = str(key)
         groups = inv.hosts.setdefault(host, [])
-        if name not in groups:
+        if name not in groups and name not in IMPLICIT_GROUPS:
             groups.append(name)
         where = (yamlio.location_of(hosts, key, source.display, at_key=True)
                  or yamlio.Location(source.display, 1, 1))

@@ -142,10 +142,10 @@ def _service_findings(host: str, groups: set[str], site: SiteDoc, found: Discove
         out.append(Finding(host, "service_undocumented", "nothing", f"{entry.process} on {entry.address}:{entry.port}",
                            f"{entry.process} listens on port {entry.port}, which no documented service uses"))
     for c in found.services.containers:
-        if c.state in ("running", "Up") or (c.state or "").startswith("Up"):
-            if not any(svc.name == c.name for svc in site.services):
-                out.append(Finding(host, "service_undocumented", "nothing", f"{c.runtime} container {c.name}",
-                                   f"container {c.name} ({c.image}) runs but is not documented"))
+        running = c.state in ("running", "Up") or (c.state or "").startswith("Up")
+        if running and not any(svc.name == c.name for svc in site.services):
+            out.append(Finding(host, "service_undocumented", "nothing", f"{c.runtime} container {c.name}",
+                               f"container {c.name} ({c.image}) runs but is not documented"))
     return out
 
 
@@ -196,7 +196,8 @@ def compare(known: Known) -> DriftReport:
         doc = docs[host]
         if doc.host_description is None and doc.hardware is None and doc.lan_ip is None:
             findings.append(Finding(host, "undocumented", "nothing", "reachable",
-                                    "answers, but nothing about it is documented (no description, address or hardware)"))
+                                    "answers, but nothing about it is documented (no description, address or "
+                                    "hardware)"))
             continue
         findings.extend(_host_findings(host, doc, d))
         findings.extend(_service_findings(host, inv.groups_of(host), site, d))

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import InventoryError
-from planner.inventory.discovered import Discovered, from_facts
+from planner.inventory.discovered import Discovered, from_facts, refreshed
 from planner.plans import planfile
 from planner.plans.digests import display_path
 from planner.workspace import Workspace
@@ -50,6 +50,13 @@ class Gathered:
             self.unreachable[host] = str(res.get("msg") or "unreachable")[:256]
         elif kind == "runner_on_failed" and not data.get("ignore_errors"):
             self.failed[host] = str(res.get("msg") or "failed")[:256]
+
+    def finish(self, hosts: list[str]) -> Gathered:
+        """After the run: a targeted host that neither answered nor was unreachable failed."""
+        for host in hosts:
+            if host not in self.facts and host not in self.unreachable:
+                self.failed.setdefault(host, "no facts came back")
+        return self
 
 
 @dataclass(frozen=True)
@@ -107,14 +114,18 @@ def gather(ws: Workspace, hosts: list[str], cancel: Callable[[], bool] = lambda:
         raise InventoryError(f"gathering facts ended without a result ({result.status})",
                              "see .homelab/runs/ for the run's output" + (f": {result.output_tail}"
                                                                           if result.output_tail else ""))
-    for host in hosts:
-        if host not in gathered.facts and host not in gathered.unreachable:
-            gathered.failed.setdefault(host, "no facts came back")
-    return gathered
+    return gathered.finish(hosts)
 
 
-def write_back(ws: Workspace, gathered: Gathered, hosts: list[str]) -> WriteBack:
-    """Write every host's discovered block (caller holds the inventory lock)."""
+def write_back(ws: Workspace, gathered: Gathered, hosts: list[str],
+               sections: tuple[str, ...] | None = None) -> WriteBack:
+    """Write every host's discovered block (caller holds the inventory lock).
+
+    With ``sections`` (names from :data:`~planner.inventory.discovered.SECTIONS`) only those parts of
+    each answering host's block are replaced, as a read playbook that refreshes part of it declares;
+    without, the whole block is, as gather_facts does. A host that did not answer keeps its facts,
+    marked stale, either way.
+    """
     from planner.yamlio.files import set_in_file
     from planner.yamlio.text import YamlEditError
 
@@ -126,9 +137,11 @@ def write_back(ws: Workspace, gathered: Gathered, hosts: list[str]) -> WriteBack
     for host in hosts:
         path = host_vars_file(ws.inventory, host)
         block: Discovered | None = None
-        if host in gathered.facts and "homelab_discovered" in gathered.facts[host]:
+        facts = gathered.facts.get(host)
+        if facts is not None and (sections is not None or "homelab_discovered" in facts):
             try:
-                block = from_facts(gathered.facts[host], now)
+                block = (from_facts(facts, now) if sections is None
+                         else refreshed(read_discovered(ws.inventory, host) or Discovered(), facts, sections, now)[0])
             except (TypeError, ValueError) as err:  # pydantic's ValidationError is a ValueError
                 # One host's odd answer must not cost the others their write-back: it keeps its last facts.
                 gathered.failed[host] = "its facts could not be read: " + " ".join(str(err).split())[:300]

@@ -51,7 +51,8 @@ class KnowledgeBase(BaseModel):
 
     issues: list[KnownIssue] = []
 
-    def matching(self, hosts: set[str], groups: set[str], words: set[str] = frozenset()) -> list[KnownIssue]:
+    def matching(self, hosts: set[str], groups: set[str], words: frozenset[str] | set[str] = frozenset()
+                 ) -> list[KnownIssue]:
         """Entries that concern any of the hosts or groups, or share a tag with ``words``."""
         return [i for i in self.issues
                 if set(i.affected) & (hosts | groups) or {t.lower() for t in i.tags} & {w.lower() for w in words}]

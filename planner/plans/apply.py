@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Literal
 
 from planner.errors import ExitCode, HomelabError
 from planner.plans import planfile
@@ -26,6 +27,12 @@ from planner.plans.planfile import (
     TaskResult,
 )
 from planner.workspace import Workspace
+
+Outcome = Literal["ok", "changed", "failed", "unreachable", "outcome_unknown"]
+#: The plan's status after an apply that ended so.
+_PLAN_STATUS: dict[str, Literal["interrupted", "outcome_unknown", "failed", "applied"]] = {
+    "interrupted": "interrupted", "outcome_unknown": "outcome_unknown", "hosts_failed": "failed",
+    "succeeded": "applied"}
 
 
 class StalePlanError(HomelabError):
@@ -75,8 +82,8 @@ def _outcomes(plan: Plan, reviews: list[StepReview], stats_missing: bool) -> dic
             continue
         changed = sum(s.changed for s in summaries)
         failed = sum(s.failed for s in summaries)
-        outcome = ("unreachable" if any(s.unreachable for s in summaries) else "failed" if failed
-                   else "changed" if changed else "ok")
+        outcome: Outcome = ("unreachable" if any(s.unreachable for s in summaries) else "failed" if failed
+                            else "changed" if changed else "ok")
         outcomes[host] = HostOutcome(outcome=outcome, changed=changed, failed=failed)
     return outcomes
 
@@ -123,7 +130,6 @@ def apply_plan(ws: Workspace, plan: Plan, *, on_result: Callable[[TaskResult], N
             unknown = any(o.outcome == "outcome_unknown" for o in record.hosts.values())
             record.status = ("interrupted" if interrupted else "outcome_unknown" if unknown
                              else "hosts_failed" if bad else "succeeded")
-            plan.status = {"interrupted": "interrupted", "outcome_unknown": "outcome_unknown",
-                           "hosts_failed": "failed", "succeeded": "applied"}[record.status]
+            plan.status = _PLAN_STATUS[record.status]
             planfile.save(plan, ws.state)
     return plan

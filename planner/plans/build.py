@@ -67,15 +67,22 @@ def record_inputs(ws: Workspace, steps: list[Step]) -> Inputs:
 
 
 def run_step(ws: Workspace, plan_id: str, index: int, step: Step, check: bool, purpose: str,
-             on_result: Callable[[TaskResult], None] | None, cancel: Callable[[], bool]) -> StepReview:
-    """Run one step through ansible-runner and collect its review."""
+             on_result: Callable[[TaskResult], None] | None, cancel: Callable[[], bool],
+             also: Callable[[dict[str, Any]], None] | None = None) -> StepReview:
+    """Run one step through ansible-runner and collect its review (``also`` sees every event too)."""
     from planner.plans.runner import run_playbook
 
     playbook = ws.playbook(step.playbook)
     collector = ReviewCollector(index, step.playbook, check, scan_playbook(ws.root, playbook), on_result)
+
+    def handle(event: dict[str, Any]) -> None:
+        collector.handle(event)
+        if also is not None:
+            also(event)
+
     run_dir = ws.state / "runs" / f"{plan_id}-{purpose}-{index}-{planfile.new_id()}"
     result = run_playbook(root=ws.root, inventory=ws.inventory, playbook=playbook, limit=",".join(step.hosts),
-                          extravars=step.vars, check=check, run_dir=run_dir, event_handler=collector.handle,
+                          extravars=step.vars, check=check, run_dir=run_dir, event_handler=handle,
                           cancel=cancel)
     return collector.finish(result, step.hosts)
 
@@ -95,17 +102,43 @@ def make_plan(ws: Workspace, requests: list[StepRequest], *, intent: str, planne
 
 def review_and_save(ws: Workspace, plan: Plan, *, check: bool, on_result: Callable[[TaskResult], None] | None,
                     cancel: Callable[[], bool]) -> Plan:
-    """Run the check-mode review of every step (unless ``check`` is False or there are none), seal, save."""
+    """Run the check-mode review of every step (unless ``check`` is False or there are none), seal, save.
+
+    A read step runs for real, so what it found about the hosts is written back into their
+    ``discovered:`` blocks (the sections its sidecar says it ``refreshes``) and the docs follow,
+    through the running command's knowledge recorder. The discovered blocks are left out of the
+    plan's digests, so this keeps the plan applyable.
+    """
     if check and plan.steps:
-        reviews = [run_step(ws, plan.id, i, step, check=step.risk != "read", purpose="check",
-                            on_result=on_result, cancel=cancel)
-                   for i, step in enumerate(plan.steps)]
+        from planner.knowledge.facts import Gathered
+        from planner.knowledge.loop import joined
+
+        reviews = []
+        with joined(ws) as recorder:
+            for i, step in enumerate(plan.steps):
+                sections = _refreshed_sections(ws, step)
+                gathered = Gathered() if sections else None
+                reviews.append(run_step(ws, plan.id, i, step, check=step.risk != "read", purpose="check",
+                                        on_result=on_result, cancel=cancel,
+                                        also=gathered.handle if gathered else None))
+                if gathered is not None and reviews[-1].status in ("successful", "failed"):
+                    recorder.findings(step.playbook, sections, gathered, step.hosts, plan.id)
         plan.review = Review(checked_at=planfile.now(), steps=reviews)
     else:
         plan.review = Review(skipped=True)
     plan = planfile.seal(plan, ws.state)
     planfile.save(plan, ws.state)
     return plan
+
+
+def _refreshed_sections(ws: Workspace, step: Step) -> tuple[str, ...]:
+    """The ``discovered:`` sections a read step's findings refresh (its sidecar's ``refreshes``)."""
+    if step.risk != "read":
+        return ()
+    from planner.catalog.entries import META_SUFFIX, load_entry
+
+    playbook = ws.playbook(step.playbook)
+    return load_entry(playbook.with_name(step.playbook + META_SUFFIX), ws.root).meta.refreshed_sections()
 
 
 def exclude_hosts(ws: Workspace, parent: Plan, pattern: str, **kwargs: Any) -> Plan:

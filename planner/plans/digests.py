@@ -5,12 +5,22 @@ inventory files, each playbook and its sidecar, the roles those playbooks
 apply (and their dependencies), the project's collections, ansible.cfg, and
 the installed ansible-core and collection versions. ``apply`` recomputes
 these and names every input that moved.
+
+One part of the inventory is left out: each host's ``discovered:`` block,
+which the tool itself writes (``homelab facts``, the read-back after an
+apply, a plan's read steps) and which no catalog playbook reads (a test
+holds playbooks/, roles/ and the collection to that). A host_vars file is
+digested with that block's lines cut out, so facts gathered between plan and
+apply leave the plan applyable, while a person's edit anywhere else in the
+file, a comment included, still makes it stale. A file that holds nothing
+but the block (``host_vars/<host>/discovered.yml``) is left out.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +38,49 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 16), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+#: A top-level ``discovered:`` key, as the facts writer puts it (quick test before the YAML is read).
+_DISCOVERED = re.compile(r"""^["']?discovered["']?[ \t]*:""", re.M)
+_NO_DATA = re.compile(r"^(?:[ \t]*(?:#[^\n]*)?|---|\.\.\.|\{\})[ \t]*$")
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def without_discovered(text: str) -> str | None:
+    """The file's text with the top-level ``discovered:`` block's lines cut out (the rest byte for byte);
+    None when nothing but comments is left. Text that cannot be edited comes back whole."""
+    from planner.yamlio.edit import delete_text
+    from planner.yamlio.text import YamlEditError
+
+    if not _DISCOVERED.search(text):
+        return text
+    try:
+        rest = delete_text(text, ("discovered",))
+    except YamlEditError:  # not one YAML mapping (broken, several documents, vaulted): digested whole
+        return text
+    if all(_NO_DATA.match(line) for line in rest.splitlines()):
+        return None
+    return rest
+
+
+def inventory_digest(path: Path, inventory: Path) -> str | None:
+    """Digest of one inventory file, host_vars files without their discovered block (None: left out)."""
+    try:
+        parts = path.relative_to(inventory).parts
+    except ValueError:
+        parts = ()
+    if parts[:1] != ("host_vars",) or path.suffix not in (".yml", ".yaml"):
+        return sha256_file(path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return hashlib.sha256(data).hexdigest()
+    rest = without_discovered(text)
+    return None if rest is None else sha256_text(rest)
 
 
 def _files_under(path: Path) -> list[Path]:
@@ -114,9 +167,13 @@ def display_path(path: Path, root: Path) -> str:
 
 
 def input_digests(root: Path, inventory: Path, playbooks: list[Path]) -> dict[str, str]:
-    """Digest of every input file, keyed by its display path."""
+    """Digest of every input file, keyed by its display path (host_vars without the discovered blocks)."""
     root = root.resolve()
-    paths: list[Path] = [*_files_under(inventory)]
+    digests: dict[str, str] = {}
+    for path in _files_under(inventory):
+        if path.exists() and (digest := inventory_digest(path, inventory)) is not None:
+            digests[display_path(path, root)] = digest
+    paths: list[Path] = []
     roles: set[str] = set()
     for playbook in playbooks:
         paths += [playbook, playbook.with_name(playbook.stem + ".meta.yml")]
@@ -127,7 +184,8 @@ def input_digests(root: Path, inventory: Path, playbooks: list[Path]) -> dict[st
     cfg = root / "ansible.cfg"
     if cfg.is_file():
         paths.append(cfg)
-    return {display_path(p, root): sha256_file(p) for p in paths if p.exists()}
+    digests.update({display_path(p, root): sha256_file(p) for p in paths if p.exists()})
+    return digests
 
 
 def moved_inputs(recorded: dict[str, str], current: dict[str, str]) -> list[str]:

@@ -41,10 +41,16 @@ K3S_VM = {
 
 
 def copy_project(tmp_path: Path) -> Path:
-    """The project without its virtualenv, git data and state, to edit freely."""
+    """The project as committed, to edit freely: without its virtualenv, git data and state, and without
+    what `make demo` adds to a checkout (facts, session logs), with its docs made from that."""
+    from planner.plans.digests import without_discovered
+
     copy = tmp_path / "project"
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".git", ".homelab", "__pycache__",
-                                                              ".pytest_cache", "*.egg-info"))
+                                                              ".pytest_cache", "*.egg-info", "sessions"))
+    for path in (copy / "inventory" / "host_vars").glob("*.yml"):
+        path.write_text(without_discovered(path.read_text()) or "")
+    docsgen.write(copy, docsgen.generate(copy, copy / "inventory"))
     return copy
 
 

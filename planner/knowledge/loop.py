@@ -1,0 +1,224 @@
+"""The knowledge loop: what the tool records and learns flows into the docs before the command ends.
+
+The tool itself writes three of the things the docs are made from: the session log (every plan,
+revision, refusal, approval and apply), the facts under each host's ``discovered:`` key (``homelab
+facts``, the read-back after an apply, a plan's read steps) and the knowledge base. Every such
+write goes through a :class:`Recorder`, which knows which docs each one feeds (:data:`FEEDS`) and
+regenerates just those when the work is done, so ``homelab docs --check`` passes after any
+``homelab`` command. A doc that cannot be regenerated (a hand-kept file unreadable, a hand-written
+section without its end marker) is reported, never raised: the command's own result stands.
+
+A command opens one recorder with :func:`recording` and renders what it reports (when the command
+ends in an error, only a doc that could not be regenerated is reported). Library code that
+writes while a command runs (a plan's read steps, in :mod:`planner.plans.build`) joins that recorder
+through :func:`joined`, or gets one of its own when it runs on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from typing import Any
+
+from planner.errors import HomelabError
+from planner.knowledge.docsgen import INFRASTRUCTURE, SERVICES, TROUBLESHOOTING
+from planner.knowledge.facts import Gathered, WriteBack
+from planner.workspace import Workspace
+
+SESSION_LOG = "session log"
+FACTS = "facts"
+KNOWLEDGE_BASE = "knowledge base"
+#: Which docs each thing the tool writes is made into.
+FEEDS: dict[str, tuple[str, ...]] = {
+    SESSION_LOG: (TROUBLESHOOTING,),  # the recent sessions of each known issue's hosts, and "today"
+    FACTS: (INFRASTRUCTURE, SERVICES),  # discovered next to documented, drift, what runs where
+    KNOWLEDGE_BASE: (TROUBLESHOOTING,),
+}
+
+
+@dataclass(frozen=True)
+class DocsUpdate:
+    """One regeneration: the docs rewritten, each one's diff, or why it could not be done."""
+
+    changed: list[str]
+    diffs: dict[str, str]
+    problem: HomelabError | None = None
+    sources: tuple[str, ...] = ()  # what was written that these docs are made from
+
+
+@dataclass(frozen=True)
+class Findings:
+    """Facts a plan's read step wrote back: which sections, and what was written (or why nothing was)."""
+
+    playbook: str
+    sections: tuple[str, ...]
+    result: WriteBack | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """After an apply: the hosts read back and what was written (or why nothing was)."""
+
+    hosts: list[str]
+    result: WriteBack | None
+    problem: str | None = None
+
+
+def regenerate(ws: Workspace, only: Iterable[str] | None = None, *, write: bool = True) -> DocsUpdate:
+    """Generate the docs (all, or ``only`` these), diff them against the files and write the changed ones
+    unless told not to. Raises HomelabError when an input cannot be read (``homelab docs`` reports it)."""
+    from planner.knowledge import docsgen
+
+    generated = docsgen.generate(ws.root, ws.inventory, only=only)
+    changed = docsgen.stale(ws.root, generated)
+    diffs = {path: docsgen.diff(ws.root, path, generated[path]) for path in changed}
+    if write:
+        changed = docsgen.write(ws.root, generated)
+    return DocsUpdate(changed, diffs)
+
+
+def read_back_hosts(plan: Any) -> list[str]:
+    """The hosts an apply reached, to be read back: all but the unreachable and those of unknown outcome."""
+    return sorted(h for h, o in plan.applies[-1].hosts.items() if o.outcome not in ("unreachable", "outcome_unknown"))
+
+
+def _ignore(_: Any) -> None:
+    return None
+
+
+class Recorder:
+    """The one way the tool writes what the docs are made from; regenerates the docs each write feeds."""
+
+    def __init__(self, ws: Workspace, on_docs: Callable[[DocsUpdate], None] = _ignore,
+                 on_findings: Callable[[Findings], None] = _ignore):
+        self.ws = ws
+        self.on_docs = on_docs
+        self.on_findings = on_findings
+        self.pending: set[str] = set()
+
+    def wrote(self, *what: str) -> None:
+        """Note a write (one of :data:`FEEDS`' keys) made some other way; its docs follow at :meth:`flush`."""
+        unknown = set(what) - set(FEEDS)
+        if unknown:
+            raise ValueError(f"nothing is made from {', '.join(sorted(unknown))}")
+        self.pending |= set(what)
+
+    # -- the session log ----------------------------------------------------------------------------
+
+    def log_plan(self, plan: Any, kind: str = "plan") -> None:
+        """A plan was made (or a revision of one)."""
+        from planner.knowledge import sessions
+
+        sessions.log_plan(self.ws.root, plan, kind)
+        self.wrote(SESSION_LOG)
+
+    def log_event(self, kind: str, summary: str, plan: Any = None, decision: str | None = None,
+                  outcome: dict[str, str] | None = None, hosts: Iterable[str] = ()) -> None:
+        """A refusal, approval, apply or facts run."""
+        from planner.knowledge import sessions
+
+        sessions.log_event(self.ws.root, kind, summary, plan, decision=decision, outcome=outcome, hosts=hosts)
+        self.wrote(SESSION_LOG)
+
+    # -- facts --------------------------------------------------------------------------------------
+
+    def gather(self, hosts: list[str], plan_id: str = "facts", cancel: Callable[[], bool] = lambda: False,
+               notice: Callable[[str], None] = lambda m: None) -> WriteBack:
+        """Read ``hosts`` with gather_facts and write what they are (``homelab facts``)."""
+        from planner.knowledge.facts import refresh
+
+        result = refresh(self.ws, hosts, plan_id, cancel=cancel, notice=notice)
+        self._facts_written(result)
+        return result
+
+    def read_back(self, plan: Any, notice: Callable[[str], None] = lambda m: None) -> ReadBack:
+        """After an apply: read back every host it reached. A failed read-back is reported, not raised:
+        the apply itself is done and recorded."""
+        touched = read_back_hosts(plan)
+        if not touched:
+            return ReadBack([], None)
+        try:
+            return ReadBack(touched, self.gather(touched, plan.id, notice=notice))
+        except HomelabError as problem:
+            return ReadBack(touched, None, problem.message)
+
+    def findings(self, playbook: str, sections: tuple[str, ...], gathered: Gathered, hosts: list[str],
+                 plan_id: str) -> Findings:
+        """What a plan's read step found, written back for just the ``sections`` its sidecar declares,
+        under the inventory's lock and through the same writer as ``homelab facts``."""
+        from planner.inventory.discovered import SECTIONS
+        from planner.knowledge.facts import write_back
+        from planner.plans.lock import apply_lock
+
+        whole = set(sections) == set(SECTIONS)
+        try:
+            with apply_lock(self.ws.state, self.ws.inventory, plan_id):
+                result = write_back(self.ws, gathered.finish(hosts), hosts, None if whole else sections)
+        except HomelabError as problem:  # another apply holds the inventory: the review stands, facts wait
+            found = Findings(playbook, sections, None, problem.message)
+        else:
+            self._facts_written(result)
+            found = Findings(playbook, sections, result)
+        self.on_findings(found)
+        return found
+
+    def _facts_written(self, result: WriteBack) -> None:
+        if result.written:
+            self.wrote(FACTS)
+
+    # -- the docs -----------------------------------------------------------------------------------
+
+    def flush(self, quiet: bool = False) -> DocsUpdate | None:
+        """Regenerate the docs fed by what was written since the last flush (None when nothing was).
+
+        Never raises for a doc that cannot be made: the update carries the problem instead. ``quiet``
+        reports only such a problem (a command that ends in an error says that error, not which docs moved).
+        """
+        if not self.pending:
+            return None
+        sources = tuple(sorted(self.pending))
+        docs = sorted({doc for what in sources for doc in FEEDS[what]})
+        self.pending.clear()
+        try:
+            update = replace(regenerate(self.ws, docs), sources=sources)
+        except HomelabError as problem:
+            update = DocsUpdate([], {}, problem, sources)
+        except (OSError, UnicodeDecodeError) as err:  # a doc that cannot be read or written
+            update = DocsUpdate([], {}, HomelabError(f"{err}", "fix the file, then run `homelab docs`"), sources)
+        if not quiet or update.problem is not None:
+            self.on_docs(update)
+        return update
+
+
+_OPEN: ContextVar[Recorder | None] = ContextVar("homelab_recorder", default=None)
+
+
+@contextmanager
+def recording(ws: Workspace, on_docs: Callable[[DocsUpdate], None] = _ignore,
+              on_findings: Callable[[Findings], None] = _ignore) -> Iterator[Recorder]:
+    """A command's recorder: open for the block, flushed when it ends, however it ends."""
+    recorder = Recorder(ws, on_docs, on_findings)
+    token = _OPEN.set(recorder)
+    try:
+        yield recorder
+    except BaseException:  # a refusal, an error, Ctrl-C: the docs still follow, quietly
+        _OPEN.reset(token)
+        recorder.flush(quiet=True)
+        raise
+    _OPEN.reset(token)
+    recorder.flush()
+
+
+@contextmanager
+def joined(ws: Workspace) -> Iterator[Recorder]:
+    """The recorder of the command running on ``ws``, when there is one (its docs follow when it ends);
+    else a recorder of its own for the block."""
+    current = _OPEN.get()
+    if current is not None and current.ws == ws:
+        yield current
+        return
+    with recording(ws) as recorder:
+        yield recorder
