@@ -64,6 +64,10 @@ def configure(config: LabConfig, host: LabHost, merged: Path, hdir: Path,
     _write(merged, "/etc/ssh/sshd_config.d/10-lab-listen.conf",
            f"# This host's own loopback address: lab hosts share the machine's network namespace.\n"
            f"ListenAddress {host.address}:{host.port}\nHostKey /etc/ssh/ssh_host_ed25519_key\n")
+    # systemd-user-sessions lifts pam_nologin at the end of boot. Under load nspawn sometimes fails to place
+    # it in its cgroup (status 219), which would keep the admin user out for good; so it is retried.
+    _write(merged, "/etc/systemd/system/systemd-user-sessions.service.d/10-lab-retry.conf",
+           "[Unit]\nStartLimitIntervalSec=0\n\n[Service]\nRestart=on-failure\nRestartSec=200ms\n")
     home = merged / "home" / ADMIN_USER / ".ssh"
     home.mkdir(parents=True, exist_ok=True)
     os.chown(home, ADMIN_UID, ADMIN_UID)

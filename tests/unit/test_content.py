@@ -4,8 +4,9 @@ A variable is declared three times: in a role's ``defaults/main.yml`` (what it
 is when nobody sets it), in the role's ``meta/argument_specs.yml`` (what the
 role accepts) and in the ``<playbook>.meta.yml`` sidecar of every catalog
 playbook that applies the role (what the planner may offer). Nothing in Ansible
-forces the three to agree, so these tests do. They read YAML only: no ansible,
-no network, nothing from ``planner``.
+forces the three to agree, so these tests do. Every role also has its molecule
+scenario under ``molecule/<role>/`` (run by tests/integration/test_molecule.py).
+They read YAML only: no ansible, no network, nothing from ``planner``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = ROOT / "playbooks"
 ROLES = ROOT / "roles"
 COLLECTIONS = ROOT / "collections" / "ansible_collections"
+MOLECULE = ROOT / "molecule"
 META_SUFFIX = ".meta.yml"
 
 # Task actions through which a play applies a role, besides its `roles:` list.
@@ -37,6 +39,10 @@ BLOCK_SECTIONS = ("block", "rescue", "always")
 PLAYBOOK_FILES = sorted(p for p in PLAYBOOKS.glob("*.yml") if not p.name.endswith(META_SUFFIX))
 META_FILES = sorted(PLAYBOOKS.glob(f"*{META_SUFFIX}"))
 SPEC_FILES = sorted(ROLES.glob("*/meta/argument_specs.yml"))
+ROLE_DIRS = sorted(p for p in ROLES.iterdir() if p.is_dir())
+
+# The steps every scenario's `molecule test` must take (../shared/CATALOG.md, items 4 and 5).
+SCENARIO_STEPS = ("create", "converge", "idempotence", "check", "verify", "destroy")
 
 
 def _load(path: Path) -> Any:
@@ -215,3 +221,18 @@ def test_sidecar_options_match_the_role_they_configure(sidecar: Path) -> None:
     # without validate_argspec would take variables the plan never checked.
     assert checked or not any(_roles_in_play(play) for play in plays), (
         f"{_rel(playbook)} applies roles but no play validates against the sidecar's argument specs")
+
+
+# (d) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ROLE_DIRS, ids=[p.name for p in ROLE_DIRS])
+def test_every_role_has_a_molecule_scenario(role: Path) -> None:
+    scenario = MOLECULE / role.name / "molecule.yml"
+    assert scenario.is_file(), f"role {role.name} has no molecule scenario ({_rel(scenario)})"
+    sequence = ((_load(scenario) or {}).get("scenario") or {}).get("test_sequence") or []
+    missing = [step for step in SCENARIO_STEPS if step not in sequence]
+    assert not missing, f"{_rel(scenario)}: test_sequence lacks {', '.join(missing)}"
+    assert sequence[-1] == "destroy", f"{_rel(scenario)}: test_sequence must end by destroying the scenario's lab"
+    for playbook in ("converge.yml", "verify.yml"):
+        assert (scenario.parent / playbook).is_file(), f"{_rel(scenario.parent)} has no {playbook}"
