@@ -11,6 +11,12 @@ import subprocess
 from planner.errors import LabError
 from planner.lab.spec import LabConfig
 
+#: inotify instances a machine should allow: each lab host takes about nine of them, so the
+#: kernel's default of 128 holds one 9-host lab and no second one (the tests' and molecule's run beside
+#: the demo's); a limit below this is raised, as a lab needs anyway.
+INOTIFY_INSTANCES = 1024
+_INOTIFY = "/proc/sys/fs/inotify/max_user_instances"
+
 
 def check(config: LabConfig) -> None:
     """Root, the tools, overlayfs: one clear error for the first thing missing."""
@@ -28,6 +34,7 @@ def check(config: LabConfig) -> None:
         raise LabError("the kernel does not offer overlayfs, which the lab's hosts are built on",
                        "modprobe overlay failed or is not allowed here; run the lab on a machine (or VM) whose "
                        "kernel has it")
+    _raise_inotify_limit()
     # The namespaces systemd-nspawn needs; probing costs a few milliseconds and
     # turns a cryptic failure in the middle of booting into one clear error.
     probe = subprocess.run(["unshare", "--mount", "--uts", "--ipc", "--pid", "--fork", "true"],
@@ -64,6 +71,20 @@ def explain(console_tail: list[str]) -> str:
     if "cgroup" in text.lower():
         return "systemd-nspawn could not set up cgroups on this machine"
     return "see the console log named above; `homelab lab down` cleans up"
+
+
+def _raise_inotify_limit() -> None:
+    """Past the limit a host's systemd boots without its inotify watches and sshd never answers."""
+    try:
+        with open(_INOTIFY) as fh:
+            current = int(fh.read().strip())
+        if current < INOTIFY_INSTANCES:
+            with open(_INOTIFY, "w") as fh:
+                fh.write(str(INOTIFY_INSTANCES))
+    except (OSError, ValueError) as err:
+        raise LabError(f"cannot raise fs.inotify.max_user_instances to {INOTIFY_INSTANCES}: {err}",
+                       f"run sysctl -w fs.inotify.max_user_instances={INOTIFY_INSTANCES} as root, "
+                       "or run one lab at a time") from None
 
 
 def _has_overlay() -> bool:
