@@ -112,7 +112,8 @@ def _apply(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False) -> N
         err.print(f"  {host}: {outcome.outcome}" + (f" ({outcome.changed} changed)" if outcome.changed else ""))
     _show_surprises(record, err)
     count = record.surprise_count
-    err.print(f"Apply {record.status}." + (f" [bold yellow]{count} not in the review.[/bold yellow]" if count else ""))
+    flagged = f" [bold yellow]{count} result(s) not in the review.[/bold yellow]" if count else ""
+    err.print(f"Apply {record.status}.{flagged}")
     code = {"succeeded": ExitCode.OK, "hosts_failed": ExitCode.HOSTS_FAILED, "outcome_unknown": ExitCode.HOSTS_FAILED,
             "interrupted": ExitCode.INTERRUPTED}[record.status]
     if code:
@@ -174,7 +175,7 @@ def _show_surprises(record, err) -> None:
     """The block after the outcome lines: each task the review did not show, once, with its hosts."""
     from rich.markup import escape
 
-    from planner.plans.surprises import grouped
+    from planner.plans.surprises import grouped, task_label
 
     if record.surprises:
         groups = grouped(record.surprises)
@@ -182,9 +183,8 @@ def _show_surprises(record, err) -> None:
         for what, hosts in groups[:_SHOWN_GROUPS]:
             err.print(f"  {escape(what)}: {', '.join(hosts)}")
         if len(groups) > _SHOWN_GROUPS:
-            err.print(f"  … and {len(groups) - _SHOWN_GROUPS} more (homelab show --format json)")
+            err.print(f"  … and {len(groups) - _SHOWN_GROUPS} more (homelab show ID --format json)")
     if record.did_not_happen:
-        groups = grouped(record.did_not_happen)
-        err.print(f"Reviewed but not needed: {len(record.did_not_happen)} change(s) the hosts already had"
-                  f" ({escape(groups[0][0])} on {', '.join(groups[0][1])}"
-                  + (f" and {len(groups) - 1} more" if len(groups) > 1 else "") + ")")
+        first = record.did_not_happen[0]
+        err.print(f"{len(record.did_not_happen)} reviewed change(s) were already in place, e.g. "
+                  f"{escape(task_label(first))} on {first.host}")

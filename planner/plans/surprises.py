@@ -67,7 +67,7 @@ def keyed(steps: Iterable[StepReview]) -> dict[Key, tuple[StepReview, TaskResult
     return found
 
 
-def task_label(result: TaskResult) -> str:
+def task_label(result: TaskResult | Surprise) -> str:
     """The task as Ansible prints it: ``role : name``."""
     return f"{result.role} : {result.task}" if result.role else result.task
 
@@ -88,7 +88,7 @@ def compare(review: Iterable[StepReview], applied: Iterable[StepReview]) -> Comp
         now = result.status
         if key not in before:
             surprises.append(_surprise("not_in_review", step, result, None, now,
-                                       f"{now}, and the review never ran this task on this host"))
+                                       f"{now}, but the review did not run it"))
             continue
         was = before[key][1].status
         if was == "unknown":
@@ -107,8 +107,7 @@ def grouped(surprises: Iterable[Surprise]) -> list[tuple[str, list[str]]]:
     """Surprises as (what happened, hosts): one line per task and reason, however many hosts share it."""
     groups: dict[tuple[int, str, str, str], list[str]] = {}
     for s in surprises:
-        label = f"{s.role} : {s.task}" if s.role else s.task
-        groups.setdefault((s.step, s.playbook, label, s.reason), []).append(s.host)
+        groups.setdefault((s.step, s.playbook, task_label(s), s.reason), []).append(s.host)
     return [(f"{playbook}: {label} — {reason}", sorted(set(hosts)))
             for (_, playbook, label, reason), hosts in groups.items()]
 
@@ -171,4 +170,4 @@ def recheck(ws: Workspace, plan: Plan, cancel: Callable[[], bool] = lambda: Fals
         raise RecheckMismatchError(
             f"plan {plan.id}: the hosts no longer match the review — {'; '.join(found[:_NAMED])}{more}",
             f"homelab plan again to review the hosts as they are now (plan {plan.id} is left as it was)",
-            details=found if len(found) > 1 else [])
+            details=found if len(found) > _NAMED else [])

@@ -67,7 +67,7 @@ def test_a_host_changed_between_plan_and_apply_is_refused_by_recheck_and_flagged
     assert applied.rc == 0, applied.stderr
     block = applied.stderr.split("Not in the review:", 1)[1]
     assert f"apply_baseline: baseline : {TASK} — changed though the review said ok: {HOST}" in block
-    assert "Apply succeeded. 1 not in the review." in applied.stderr
+    assert "Apply succeeded. 1 result(s) not in the review." in applied.stderr
     record = json.loads(applied.stdout)["applies"][-1]
     assert record["surprise_count"] == 1
     assert [(s["kind"], s["host"], s["task"], s["reviewed"], s["applied"]) for s in record["surprises"]] == [
