@@ -112,6 +112,10 @@ def grouped(surprises: Iterable[Surprise]) -> list[tuple[str, list[str]]]:
             for (_, playbook, label, reason), hosts in groups.items()]
 
 
+def _where(result: TaskResult) -> str:
+    return f"{result.host}: {task_label(result)}"
+
+
 def _diff_text(diffs: list[Diff]) -> list[tuple[str | None, str | None, str | None]]:
     # The headers are left out: the "after" header names the source file, whose path is the run's own.
     return [(d.before, d.after, d.prepared) for d in diffs]
@@ -132,18 +136,19 @@ def differences(review: Iterable[StepReview], fresh: Iterable[StepReview]) -> li
     for key in list(before) + [k for k in now if k not in before]:
         if key[0] not in rechecked:
             continue  # a read step: it ran for real during review and is not rechecked
-        old = before.get(key)
-        new = now.get(key)
-        result = (new or old)[1]  # type: ignore[index]  # one of the two is always there
-        where = f"{result.host}: {task_label(result)}"
-        if new is None:
-            lines.append(f"{where}: in the review ({old[1].status}), not in the recheck")  # type: ignore[index]
-        elif old is None:
-            lines.append(f"{where}: not in the review, {new[1].status} in the recheck")
-        elif old[1].status != new[1].status:
-            lines.append(f"{where}: the review said {old[1].status}, the hosts now say {new[1].status}")
-        elif old[1].status != "unknown" and _diff_text(old[1].diffs) != _diff_text(new[1].diffs):
-            lines.append(f"{where}: {new[1].status} as reviewed, but with a different diff")
+        if key not in now:
+            old = before[key][1]
+            lines.append(f"{_where(old)}: in the review ({old.status}), not in the recheck")
+            continue
+        new = now[key][1]
+        if key not in before:
+            lines.append(f"{_where(new)}: not in the review, {new.status} in the recheck")
+            continue
+        old = before[key][1]
+        if old.status != new.status:
+            lines.append(f"{_where(new)}: the review said {old.status}, the hosts now say {new.status}")
+        elif old.status != "unknown" and _diff_text(old.diffs) != _diff_text(new.diffs):
+            lines.append(f"{_where(new)}: {new.status} as reviewed, but with a different diff")
     return lines
 
 
