@@ -19,7 +19,9 @@ from planner.errors import ExitCode, HomelabError
 @inventory_option("the one the plan was made against")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json prints the plan document with its apply record on stdout.")
-def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:
+@click.option("--recheck", is_flag=True,
+              help="Check the hosts again first; refuse (exit 4) when they no longer match the review.")
+def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str, recheck: bool) -> None:
     """Apply a reviewed plan.
 
     Refuses a plan whose inputs changed since review (naming each file), a
@@ -27,14 +29,23 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:
     runs. Manual checklist items are shown, never executed. Ctrl-C cancels
     cleanly and marks the plan interrupted.
 
+    What the hosts did that the review did not show (a change where it said
+    ok, a failure, a task it never ran) is listed under "Not in the review:",
+    counted in the last line and in the apply record (applies[-1].surprises,
+    surprise_count). Surprises alone do not change the exit code. A late or
+    scheduled apply can --recheck: a fresh check first, and nothing is changed
+    when the hosts no longer match the review.
+
     \b
     Exit codes: 0 applied, 1 hosts failed or outcome unknown, 2 bad input,
-    4 refused (stale, edited, locked, already applied), 130 interrupted.
+    4 refused (stale, edited, locked, already applied, recheck differs),
+    130 interrupted.
 
     \b
     Examples:
       homelab apply              # the latest plan, asks y/N
       homelab apply 7f3a --yes   # for scripts and CI
+      homelab apply 7f3a --yes --recheck   # a scheduled apply, hours later
     """
     from planner.commands.docs import keeping_docs_current
     from planner.paths import project_root, state_dir
@@ -47,10 +58,10 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str) -> None:
     err = console(stderr=True)
     # Every entry this writes into the session log, and the facts read back, regenerate the docs made from them.
     with keeping_docs_current(ws, err, diffs=True) as recorder:
-        _apply(recorder, plan, yes, fmt, err)
+        _apply(recorder, plan, yes, fmt, err, recheck)
 
 
-def _apply(recorder, plan, yes: bool, fmt: str, err) -> None:
+def _apply(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False) -> None:
     from rich.markup import escape  # intents and checklist items are text, never markup
 
     from planner.plans.apply import apply_plan, check_applyable
@@ -87,10 +98,11 @@ def _apply(recorder, plan, yes: bool, fmt: str, err) -> None:
     interrupt = Interrupt()
     progress = Progress(hosts, f"Applying plan {plan.id}")
     with interrupt.armed(), progress.shown(), _refusals_logged(recorder, plan):
-        done = apply_plan(ws, plan, on_result=progress.on_result, cancel=interrupt, notice=err.print)
+        done = apply_plan(ws, plan, on_result=progress.on_result, cancel=interrupt, notice=err.print,
+                          recheck=recheck)
     record = done.applies[-1]
-    recorder.log_event("apply", f"Plan {plan.id} apply {record.status.replace('_', ' ')}.", done,
-                       outcome={h: o.outcome for h, o in record.hosts.items()})
+    recorder.log_event("apply", f"Plan {plan.id} apply {record.status.replace('_', ' ')}."
+                       + _surprises_logged(record), done, outcome={h: o.outcome for h, o in record.hosts.items()})
     if record.status != "interrupted":
         _show_read_back(recorder, done, err)
     recorder.flush()  # the docs, now, before the outcome lines
@@ -98,7 +110,10 @@ def _apply(recorder, plan, yes: bool, fmt: str, err) -> None:
         emit(done, "json", None)
     for host, outcome in record.hosts.items():
         err.print(f"  {host}: {outcome.outcome}" + (f" ({outcome.changed} changed)" if outcome.changed else ""))
-    err.print(f"Apply {record.status}.")
+    _show_surprises(record, err)
+    count = record.surprise_count
+    flagged = f" [bold yellow]{count} result(s) not in the review.[/bold yellow]" if count else ""
+    err.print(f"Apply {record.status}.{flagged}")
     code = {"succeeded": ExitCode.OK, "hosts_failed": ExitCode.HOSTS_FAILED, "outcome_unknown": ExitCode.HOSTS_FAILED,
             "interrupted": ExitCode.INTERRUPTED}[record.status]
     if code:
@@ -137,3 +152,39 @@ def _show_read_back(recorder, plan, err) -> None:
             err.print(f"  facts updated: {host}")
     for host, why in {**back.result.stale, **back.result.skipped}.items():
         err.print(f"  [yellow]facts not read[/yellow]: {host}: {escape(why)}")
+
+
+#: Surprise groups shown in the text output and named in the session log before "and N more".
+_SHOWN_GROUPS = 20
+_LOGGED_GROUPS = 3
+
+
+def _surprises_logged(record) -> str:
+    """The session log's words for the apply's surprises: the count and the first few, hosts by name."""
+    from planner.plans.surprises import grouped
+
+    if not record.surprises:
+        return ""
+    groups = grouped(record.surprises)
+    named = "; ".join(f"{what} on {', '.join(hosts)}" for what, hosts in groups[:_LOGGED_GROUPS])
+    more = f" (and {len(groups) - _LOGGED_GROUPS} more)" if len(groups) > _LOGGED_GROUPS else ""
+    return f" {record.surprise_count} result(s) not in the review: {named}{more}."
+
+
+def _show_surprises(record, err) -> None:
+    """The block after the outcome lines: each task the review did not show, once, with its hosts."""
+    from rich.markup import escape
+
+    from planner.plans.surprises import grouped, task_label
+
+    if record.surprises:
+        groups = grouped(record.surprises)
+        err.print("[bold yellow]Not in the review:[/bold yellow]")
+        for what, hosts in groups[:_SHOWN_GROUPS]:
+            err.print(f"  {escape(what)}: {', '.join(hosts)}")
+        if len(groups) > _SHOWN_GROUPS:
+            err.print(f"  … and {len(groups) - _SHOWN_GROUPS} more (homelab show ID --format json)")
+    if record.did_not_happen:
+        first = record.did_not_happen[0]
+        err.print(f"{len(record.did_not_happen)} reviewed change(s) were already in place, e.g. "
+                  f"{escape(task_label(first))} on {first.host}")

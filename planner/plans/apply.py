@@ -5,7 +5,9 @@ have been applied already, and every input digest must match (naming each
 file that moved). Then, under the inventory's apply lock, each ``change``
 step runs through ansible-runner; read steps already ran during review.
 Outcomes are recorded per host; a run that produced no stats, or a runner
-that was killed, is ``outcome_unknown`` — never success.
+that was killed, is ``outcome_unknown`` — never success. What the hosts did
+that the review did not show is recorded as surprises (``surprises.py``);
+with ``recheck`` a fresh check must match the review before anything runs.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from planner.errors import ExitCode, HomelabError
-from planner.plans import planfile
+from planner.plans import planfile, surprises
 from planner.plans.build import run_step
 from planner.plans.digests import input_digests, installed_versions, moved_inputs
 from planner.plans.lock import apply_lock
@@ -89,13 +91,22 @@ def _outcomes(plan: Plan, reviews: list[StepReview], stats_missing: bool) -> dic
 
 
 def apply_plan(ws: Workspace, plan: Plan, *, on_result: Callable[[TaskResult], None] | None = None,
-               cancel: Callable[[], bool] = lambda: False, notice: Callable[[str], None] = lambda m: None) -> Plan:
-    """Run the plan's change steps and record the outcome in the plan file."""
+               cancel: Callable[[], bool] = lambda: False, notice: Callable[[str], None] = lambda m: None,
+               recheck: bool = False) -> Plan:
+    """Run the plan's change steps and record the outcome in the plan file.
+
+    With ``recheck``, a fresh check of the change steps must match the review first
+    (``RecheckMismatchError`` otherwise, with nothing changed and the plan file untouched).
+    """
     check_applyable(ws, plan)
     with apply_lock(ws.state, ws.inventory, plan.id, notice):
         # Checked again under the lock: another apply may have finished meanwhile.
         plan = planfile.load(ws.state, plan.id)
         check_applyable(ws, plan)
+        if recheck:
+            # Under the lock, so no other apply can change the hosts between the recheck and this apply.
+            surprises.recheck(ws, plan, cancel=cancel, notice=notice)
+            notice("recheck: the hosts still match the review")
         record = ApplyRecord(started_at=planfile.now(), status="running")
         plan.applies.append(record)
         plan.status = "applying"
@@ -120,6 +131,9 @@ def apply_plan(ws: Workspace, plan: Plan, *, on_result: Callable[[TaskResult], N
             interrupted = True
         finally:
             record.steps = reviews
+            found = surprises.compare(plan.review.steps, reviews)
+            record.surprises, record.did_not_happen = found.surprises, found.did_not_happen
+            record.surprise_count = len(found.surprises)
             record.hosts = _outcomes(plan, reviews, stats_missing or interrupted)
             duration = round(time.monotonic() - started, 1)
             for outcome in record.hosts.values():

@@ -165,6 +165,25 @@ class HostOutcome(_Model):
     duration_s: float | None = None
 
 
+class Surprise(_Model):
+    """One task result of an apply that the review did not show (see ``planner.plans.surprises``).
+
+    ``kind`` is ``changed`` (the review said ok or skipped), ``failed`` (failed or unreachable where the
+    review expected it to work), ``not_in_review`` (the review never had this task for this host), or
+    ``did_not_happen`` (a change the review showed that the apply did not make: information, not a surprise).
+    """
+
+    kind: Literal["changed", "failed", "not_in_review", "did_not_happen"]
+    step: int
+    playbook: str
+    host: str
+    task: str
+    role: str | None = None
+    reviewed: TaskStatus | None
+    applied: TaskStatus | None
+    reason: str
+
+
 class ApplyRecord(_Model):
     """One apply of the plan."""
 
@@ -174,6 +193,11 @@ class ApplyRecord(_Model):
     rc: int | None = None
     steps: list[StepReview] = []
     hosts: dict[str, HostOutcome] = {}
+    #: What the hosts did that the review did not show; ``surprise_count`` is its length, for scripts.
+    surprises: list[Surprise] = []
+    surprise_count: int = 0
+    #: Changes the review showed that did not happen (information only).
+    did_not_happen: list[Surprise] = []
 
 
 class Plan(_Model):
