@@ -253,7 +253,8 @@ def host_rows(plan: Plan, steps: list[StepReview] | None = None) -> list[HostRow
         unreachable = any(x.unreachable for x in sums)
         alone = unreachable or counts[2] > 0
         rows.setdefault((counts, unreachable, host if alone else None), []).append(host)
-    return [HostRow(tuple(hosts), *counts, unreachable) for (counts, unreachable, _), hosts in rows.items()]
+    return [HostRow(tuple(hosts), counts[0], counts[1], counts[2], counts[3], counts[4], unreachable)
+            for (counts, unreachable, _), hosts in rows.items()]
 
 
 def host_label(row: HostRow) -> str:

@@ -11,17 +11,7 @@ from importlib.resources import files
 from typing import Any
 
 from planner.plans.planfile import Plan
-from planner.render import totals, unified
-from planner.render.grouping import (
-    groups,
-    host_label,
-    host_rows,
-    on_hosts,
-    ordered_hosts,
-    report_text,
-    step_hosts,
-    summary,
-)
+from planner.render import grouping, totals, unified
 
 
 def _classes(text: str) -> list[tuple[str, str]]:
@@ -36,18 +26,18 @@ def _classes(text: str) -> list[tuple[str, str]]:
 def _steps(plan: Plan) -> list[dict[str, Any]]:
     out = []
     for step in plan.review.steps:
-        among = step_hosts(plan, step)
-        out.append({"summary": summary(plan, step).line(), "error": step.error, "groups": [
-            {"group": g, "on": on_hosts(g.hosts, among), "diff_lines": [_classes(d) for d in g.diffs]}
-            for g in groups(step, among)]})
+        among = grouping.step_hosts(plan, step)
+        out.append({"summary": grouping.summary(plan, step).line(), "error": step.error, "groups": [
+            {"group": g, "on": grouping.on_hosts(g.hosts, among), "diff_lines": [_classes(d) for d in g.diffs]}
+            for g in grouping.groups(step, among)]})
     return out
 
 
 def _hosts(plan: Plan) -> list[dict[str, Any]]:
     """Each host's full review: every task, ok and skipped included."""
     out = []
-    for host in ordered_hosts(plan):
-        tasks = [{**t.model_dump(), "report_text": report_text(t.report),
+    for host in grouping.ordered_hosts(plan):
+        tasks = [{**t.model_dump(), "report_text": grouping.report_text(t.report),
                   "diff_lines": [_classes(unified(d)) for d in t.diffs]}
                  for step in plan.review.steps for t in step.tasks if t.host == host]
         out.append({"name": host, "tasks": tasks})
@@ -60,5 +50,5 @@ def render(plan: Plan) -> str:
 
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=False)
     template = env.from_string((files("planner") / "templates" / "review.html.j2").read_text())
-    rows = [{"row": r, "label": host_label(r)} for r in host_rows(plan)]
+    rows = [{"row": r, "label": grouping.host_label(r)} for r in grouping.host_rows(plan)]
     return template.render(plan=plan, rows=rows, steps=_steps(plan), hosts=_hosts(plan), totals=totals(plan))

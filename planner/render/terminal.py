@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from planner.plans.planfile import Plan
-from planner.plans.planfile import StepReview
+from planner.plans.planfile import Plan, StepReview
 from planner.render import findings, totals, unified
 from planner.render.grouping import (
     HOST_PLACEHOLDER,
@@ -38,10 +37,9 @@ def _diff_text(text: str):
 
 def _host_table(plan: Plan, console) -> None:
     """Per-host counts, hosts with identical counts on one row (failed and unreachable ones alone)."""
+    from rich import box
     from rich.markup import escape as esc
     from rich.table import Table
-
-    from rich import box
 
     table = Table(title="Check-mode review", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
     for col in ("hosts", "changed", "unknown", "failed", "ok", "skipped", "reachable"):
