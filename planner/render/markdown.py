@@ -12,6 +12,7 @@ from __future__ import annotations
 from planner.plans.planfile import Plan
 from planner.render import table_cell, totals, unified
 from planner.render.grouping import (
+    HOST_PLACEHOLDER,
     groups,
     host_label,
     host_rows,
@@ -87,6 +88,8 @@ def _grouped(plan: Plan) -> list[str]:
         among = step_hosts(plan, step)
         for g in groups(step, among):
             variant = f" _(variant {g.variant} of {g.variants})_" if g.variants > 1 else ""
+            if g.named:
+                variant += f" _(`{HOST_PLACEHOLDER}`: the host's name)_"
             title = (f"{g.status}: {g.task}" + (f" ({g.role})" if g.role else "") + variant
                      + f" — **{on_hosts(g.hosts, among)}**")
             chunks.append(_chunk(title, _body(g.status, g.unknown_reason, g.msg, g.diffs, g.report)))
