@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from planner.plans.planfile import Diff, HostSummary, Plan, StepReview, TaskResult
 from planner.render import interesting, unified
 
-#: Hosts named one by one in a phrase; longer lists are shortened only where names number in a run.
+#: A host name ending in a number: three or more in a row are written as a run, k3s-vm-gen-{01..07}.
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 #: The controller's private temp directory that Ansible names a rendered template's diff header after:
 #: different on every host and every run, and meaningless to a reviewer.
@@ -106,8 +106,9 @@ def shown(task: TaskResult) -> bool:
 def diff_text(diff: Diff, host: str) -> tuple[str, bool]:
     """A diff as shown for a group: Ansible's temp path left out of its headers, and the host's own
     name written as ``{host}`` (a whole word only), so that hosts differing only in their name share
-    one diff. Returns the text and whether the name was replaced. Lossless: putting each host's name
-    back gives its diff again (a diff that already says ``{host}`` is left as it is)."""
+    one diff. Returns the text and whether the name was replaced. Putting each host's name back gives
+    its diff again (a diff that already says ``{host}`` is left as it is); only Ansible's placeholder
+    headers (``before``/``after``) and its temp path, which name nothing, are left out."""
     text = _TEMP_DIR.sub("", unified(diff))
     if text.startswith(_DEFAULT_HEADERS):  # Ansible's placeholder headers name no file: nothing to read
         text = text[len(_DEFAULT_HEADERS):]
