@@ -57,15 +57,19 @@ def check_request_length(text: str, what: str = "request") -> None:
                            "where the planner reads them")
 
 
-def emit(plan, fmt: str, output: str | None) -> list[Path]:
-    """Render ``plan``; returns the files written (none when printed)."""
+def emit(plan, fmt: str, output: str | None, per_host: bool = False) -> list[Path]:
+    """Render ``plan``; returns the files written (none when printed).
+
+    The review is grouped by identical outcome; ``per_host`` renders every task of every host one by
+    one instead (``homelab show --host``). JSON is never grouped.
+    """
     check_output(output)
     if fmt == "json":
         text_parts = [plan.model_dump_json(indent=2) + "\n"]
     elif fmt == "markdown":
         from planner.render import markdown
 
-        text_parts = markdown.render(plan)
+        text_parts = markdown.render(plan, per_host=per_host)
     elif fmt == "html":
         from planner.render import html
 
@@ -77,11 +81,11 @@ def emit(plan, fmt: str, output: str | None) -> list[Path]:
             with open(output, "w") as fh:
                 from planner.render import terminal
 
-                terminal.render(plan, Console(file=fh, width=160, no_color=True))
+                terminal.render(plan, Console(file=fh, width=160, no_color=True), per_host=per_host)
             return [Path(output)]
         from planner.render import terminal
 
-        terminal.render(plan, console())
+        terminal.render(plan, console(), per_host=per_host)
         return []
     if output is None:
         if fmt == "json":

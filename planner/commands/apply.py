@@ -99,7 +99,7 @@ def _apply(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False) -> N
     progress = Progress(hosts, f"Applying plan {plan.id}")
     with interrupt.armed(), progress.shown(), _refusals_logged(recorder, plan):
         done = apply_plan(ws, plan, on_result=progress.on_result, cancel=interrupt, notice=err.print,
-                          recheck=recheck)
+                          recheck=recheck, on_event=progress.on_event)
     record = done.applies[-1]
     recorder.log_event("apply", f"Plan {plan.id} apply {record.status.replace('_', ' ')}."
                        + _surprises_logged(record), done, outcome={h: o.outcome for h, o in record.hosts.items()})

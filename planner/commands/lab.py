@@ -37,13 +37,22 @@ def lab() -> None:
 
 
 @lab.command()
-def up() -> None:
-    """Start every inventory host (idempotent; the root filesystem is built once and cached)."""
+@click.option("--scale", type=int, default=None, metavar="N",
+              help="Run N hosts in all: the inventory's, then generated k3s VMs (k3s-vm-gen-01, …) copied from "
+                   "the reference ones, in the lab's inventory only. Kept by later `lab up` until `lab down`.")
+def up(scale: int | None) -> None:
+    """Start every inventory host (idempotent; the root filesystem is built once and cached).
+
+    \b
+    Examples:
+      homelab lab up
+      homelab lab up --scale 30
+    """
     from planner.lab import runtime
 
     config = _config()
     started = time.monotonic()
-    states = runtime.up(config, cache_dir(), progress=lambda msg: click.echo(msg, err=True))
+    states = runtime.up(config, cache_dir(), progress=lambda msg: click.echo(msg, err=True), scale=scale)
     click.echo(f"Lab up: {len(states)} hosts in {time.monotonic() - started:.1f} s; "
                f"inventory {os.path.relpath(config.lab_dir / 'inventory')}", err=True)
 
@@ -75,7 +84,8 @@ def status(fmt: str) -> None:
     for r in rows:
         table.add_row(r["host"], r["address"] or "-", ",".join(r["groups"]),
                       f"running (pid {r['pid']})" if r["running"] else "stopped",
-                      "answers" if r["ssh"] else "-", r["hardware"] or "-")
+                      "answers" if r["ssh"] else "-",
+                      (f"copy of {r['generated_from']}; " if r["generated_from"] else "") + (r["hardware"] or "-"))
     console().print(table)
 
 

@@ -96,7 +96,7 @@ def _plan(recorder, intent: str | None, playbooks: tuple[str, ...], limit: str, 
                                           f"plan {parent.id} without {exclude}", no_check))
         with interrupt.armed(), progress.shown():
             new = exclude_hosts(ws, parent, exclude, check=not no_check, on_result=progress.on_result,
-                                cancel=interrupt)
+                                on_event=progress.on_event, cancel=interrupt)
         recorder.log_plan(new, "revise")
         _finish(new, fmt, output)
         return
@@ -132,7 +132,7 @@ def _plan(recorder, intent: str | None, playbooks: tuple[str, ...], limit: str, 
                                    f"{', '.join(playbooks)} on {', '.join(hosts_hint)}", no_check))
     with interrupt.armed(), progress.shown():
         made = make_plan(ws, requests, intent=text, check=not no_check, on_result=progress.on_result,
-                         cancel=interrupt)
+                         on_event=progress.on_event, cancel=interrupt)
     recorder.log_plan(made, "plan")
     _finish(made, fmt, output)
 
@@ -161,7 +161,7 @@ def _plan_from_words(recorder, intent: str, model: str | None, show_prompt: bool
     progress = Progress([], f"Planning with the {chosen.name} planner")
     with interrupt.armed(), progress.shown():
         made = plan_intent(ws, intent, chosen, pack, check=not no_check, on_result=progress.on_result,
-                           cancel=interrupt)
+                           on_event=progress.on_event, cancel=interrupt)
     recorder.log_plan(made, "plan")
     if made.refusal is not None and not made.steps:
         emit(made, fmt, output)

@@ -50,13 +50,19 @@ def plans(fmt: str) -> None:
 
 @click.command()
 @click.argument("plan_ref", metavar="ID|latest", default="latest")
+@click.option("--host", "hosts", multiple=True, metavar="HOST",
+              help="Only this host's full review, every task one by one (repeat for several hosts).")
 @review_format_options
-def show(plan_ref: str, fmt: str, output: str | None) -> None:
+def show(plan_ref: str, hosts: tuple[str, ...], fmt: str, output: str | None) -> None:
     """Show a saved plan and its review in any format.
+
+    The review is grouped: a task with the same outcome on several hosts is shown
+    once, with the hosts it applies to. --host gives one host's full review.
 
     \b
     Examples:
       homelab show latest
+      homelab show 7f3a --host maas
       homelab show 7f3a --format markdown -o review.md
       homelab show 7f3a --format html -o review.html
     """
@@ -64,5 +70,20 @@ def show(plan_ref: str, fmt: str, output: str | None) -> None:
     from planner.plans import planfile
 
     plan = planfile.load(state_dir(project_root()), plan_ref)
-    for path in emit(plan, fmt, output):
+    if hosts:
+        plan = _only(plan, hosts)
+    for path in emit(plan, fmt, output, per_host=bool(hosts)):
         console(stderr=True).print(f"Wrote {path}")
+
+
+def _only(plan, hosts: tuple[str, ...]):
+    """The plan cut down to ``hosts``; a host the plan does not touch is bad input (exit 2)."""
+    from planner.errors import HomelabError, did_you_mean
+    from planner.render.grouping import for_hosts, ordered_hosts
+
+    known = ordered_hosts(plan)
+    for host in hosts:
+        if host not in known:
+            raise HomelabError(f"plan {plan.id} does not touch host {host!r}" + did_you_mean(host, known),
+                               f"its hosts are: {', '.join(known) or 'none'}")
+    return for_hosts(plan, list(hosts))

@@ -88,7 +88,8 @@ def _revised(ws, parent, amendment: str, model: str | None, no_check: bool, inte
         progress = Progress([], f"Revising plan {parent.id} with the LLM planner")
         with interrupt.armed(), progress.shown():
             return plan_intent(ws, intent, chosen, context.build(ws.root, ws.inventory, intent),
-                               check=not no_check, on_result=progress.on_result, cancel=interrupt, parent=parent.id)
+                               check=not no_check, on_result=progress.on_result, cancel=interrupt, parent=parent.id,
+                               on_event=progress.on_event)
     inv = load_inventory(ws.inventory)
     named = [h for h in context.mentioned_hosts(amendment, list(inv.hosts), inv.group_hosts()) if h in hosts]
     if not hosts:
@@ -104,7 +105,7 @@ def _revised(ws, parent, amendment: str, model: str | None, no_check: bool, inte
                                    f"plan {parent.id} without {', '.join(named)}", no_check))
     with interrupt.armed(), progress.shown():
         new = exclude_hosts(ws, parent, ",".join(named), check=not no_check, on_result=progress.on_result,
-                            cancel=interrupt)
+                            on_event=progress.on_event, cancel=interrupt)
     new = planfile.seal(new.model_copy(update={"manual": [*new.manual, later],
                                                 "intent": f"{parent.intent} (revised: {amendment})"}), ws.state)
     planfile.save(new, ws.state)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 from planner import yamlio
 from planner.errors import LabError
+from planner.lab import scale
 from planner.lab import scenario as lab_scenario
 from planner.lab.hardware import render_files, render_sys_class_net
 from planner.lab.rootfs import ADMIN_UID, ADMIN_USER
@@ -118,8 +120,15 @@ def write_inventory(config: LabConfig, hosts: list[LabHost]) -> Path:
     for entry in inv_dir.iterdir():
         if entry.is_symlink():
             entry.unlink()
+        elif entry.is_dir():  # host_vars/ of an earlier --scale lab: links and generated files only
+            shutil.rmtree(entry)
+    (inv_dir / "zz-scale.yml").unlink(missing_ok=True)
+    generated = [h.generated for h in hosts if h.generated is not None]
     for entry in sorted(source.iterdir()):
-        (inv_dir / entry.name).symlink_to(os.path.relpath(entry, inv_dir))
+        if not (generated and entry.name == "host_vars"):
+            (inv_dir / entry.name).symlink_to(os.path.relpath(entry, inv_dir))
+    if generated:
+        scale.write_files(inv_dir, source, generated)
     key = config.lab_dir / KEY_NAME
     lab = {
         "all": {

@@ -25,6 +25,7 @@ from pathlib import Path
 from planner.errors import LabError
 from planner.lab import hostsetup, preflight
 from planner.lab.rootfs import ensure_rootfs
+from planner.lab.scale import write_size
 from planner.lab.spec import LabConfig, LabHost, lab_hosts
 
 BOOT_TIMEOUT_S = 60.0
@@ -192,12 +193,15 @@ def _wait_until_answering(config: LabConfig, states: list[HostState]) -> None:
                        f"see {config.lab_dir}/hosts/<host>/console.log; `homelab lab down` cleans up")
 
 
-def up(config: LabConfig, cache: Path, progress: Progress = print) -> list[HostState]:
-    """Bring every inventory host up (idempotent: running hosts are kept as they are)."""
+def up(config: LabConfig, cache: Path, progress: Progress = print, scale: int | None = None) -> list[HostState]:
+    """Bring every inventory host up (idempotent: running hosts are kept as they are); with ``scale``,
+    as many hosts in all, generated ones added (see ``lab.scale``), a size later calls keep."""
     preflight.check(config)
-    hosts = lab_hosts(config)
+    hosts = lab_hosts(config, scale=scale)
     rootfs = ensure_rootfs(cache, progress)
     with _locked(config):
+        if scale is not None:
+            write_size(config.lab_dir, scale if any(h.generated for h in hosts) else None)
         hostsetup.ensure_client_files(config)
         states = read_state(config)
         wanted = {h.name for h in hosts}
@@ -247,6 +251,7 @@ def down(config: LabConfig) -> list[str]:
             raise LabError(f"could not stop: {', '.join(leftover)}", "see lab.json; stop them by pid")
         shutil.rmtree(config.lab_dir / "hosts", ignore_errors=True)
         shutil.rmtree(config.lab_dir / "inventory", ignore_errors=True)
+        write_size(config.lab_dir, None)
         _state_path(config).unlink(missing_ok=True)
         return list(states)
 
@@ -273,5 +278,6 @@ def status(config: LabConfig) -> list[dict]:
             "ssh": bool(running and state and answers(state.address, state.port)),
             "pid": state.pid if running and state else None,
             "hardware": hostsetup.hardware_summary(host) if host else "",
+            "generated_from": host.generated.template if host and host.generated else None,
         })
     return rows

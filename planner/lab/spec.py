@@ -13,6 +13,7 @@ from pathlib import Path
 
 from planner.inventory.hosts import Inventory, load_inventory, require_valid
 from planner.lab.hardware import HardwareProfile, profile_from_hostvars
+from planner.lab.scale import GeneratedHost, check_size, generated_hosts, read_size
 from planner.lab.scenario import Scenario, host_scenario, load_planted
 
 _CONNECTION_VARS = {"ansible_host", "ansible_port", "ansible_user", "ansible_connection", "ansible_ssh_host"}
@@ -31,6 +32,7 @@ class LabHost:
     groups: tuple[str, ...]
     hardware: HardwareProfile
     scenario: Scenario = Scenario()
+    generated: GeneratedHost | None = None  # a lab-only copy of a reference host (lab up --scale)
 
 
 @dataclass(frozen=True)
@@ -66,20 +68,27 @@ class LabConfig:
         return cls(project, lab_dir.resolve(), net, int(port))
 
 
-def lab_hosts(config: LabConfig, inventory: Inventory | None = None) -> list[LabHost]:
-    """Every inventory host, in inventory order, with its lab address and hardware profile."""
+def lab_hosts(config: LabConfig, inventory: Inventory | None = None, scale: int | None = None) -> list[LabHost]:
+    """Every inventory host, in inventory order, with its lab address and hardware profile, then the
+    generated hosts that make the lab ``scale`` hosts big (by default the size ``lab up --scale`` kept)."""
     inv = require_valid(inventory or load_inventory(config.project / "inventory"))
     site = inv.groupvars("all")
     planted = load_planted()
     hosts = []
-    for index, (name, groups) in enumerate(inv.hosts.items()):
+    total = read_size(config.lab_dir) if scale is None else scale
+    if total is not None:
+        check_size(total, len(inv.hosts))
+    extra = {g.name: g for g in generated_hosts(inv, total or 0)}
+    members = [*inv.hosts.items(), *((g.name, list(g.groups)) for g in extra.values())]
+    for index, (name, groups) in enumerate(members):
         octet = FIRST_HOST_OCTET + index
         if octet > 254:
             from planner.errors import LabError
 
-            raise LabError(f"the inventory has {len(inv.hosts)} hosts; one lab holds at most "
+            raise LabError(f"the lab would have {len(members)} hosts; one lab holds at most "
                            f"{255 - FIRST_HOST_OCTET}", "split the inventory or raise HOMELAB_LAB_NET")
-        hostvars = inv.hostvars(name)
+        generated = extra.get(name)
+        hostvars = generated.hostvars if generated else inv.hostvars(name)
         clash = sorted(k for k in hostvars if k in _CONNECTION_VARS or k.startswith("ansible_ssh_"))
         if clash:
             from planner.errors import LabError
@@ -91,5 +100,5 @@ def lab_hosts(config: LabConfig, inventory: Inventory | None = None) -> list[Lab
         address = f"{config.net_prefix}.{octet}"
         scenario, profile = host_scenario(name, tuple(groups), {**site, **hostvars},
                                           profile_from_hostvars(name, hostvars), planted.get(name) or {})
-        hosts.append(LabHost(name, address, config.ssh_port, tuple(groups), profile, scenario))
+        hosts.append(LabHost(name, address, config.ssh_port, tuple(groups), profile, scenario, generated))
     return hosts

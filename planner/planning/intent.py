@@ -90,7 +90,7 @@ def draft_plan(ws: Workspace, intent: str, planner: Planner, pack: Any) -> tuple
 
 def plan_intent(ws: Workspace, intent: str, planner: Planner, pack: Any, *, check: bool = True,
                 on_result: Callable[[TaskResult], None] | None = None, cancel: Callable[[], bool] = lambda: False,
-                parent: str | None = None) -> Plan:
+                parent: str | None = None, on_event: Callable[[dict[str, Any]], None] | None = None) -> Plan:
     """Draft, validate, review in check mode (unless ``check`` is False), seal and save."""
     drafted, steps = draft_plan(ws, intent, planner, pack)
     draft = drafted.draft
@@ -101,4 +101,4 @@ def plan_intent(ws: Workspace, intent: str, planner: Planner, pack: Any, *, chec
     plan = Plan(id=planfile.new_id(), created_at=planfile.now(), intent=intent, planner=drafted.planner,
                 model=drafted.model, usage=drafted.usage, explanation=draft.explanation, questions=draft.questions,
                 refusal=draft.refusal, parent=parent, steps=steps, manual=list(draft.manual), inputs=inputs)
-    return review_and_save(ws, plan, check=check, on_result=on_result, cancel=cancel)
+    return review_and_save(ws, plan, check=check, on_result=on_result, cancel=cancel, on_event=on_event)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from planner.errors import ExitCode, HomelabError
 from planner.plans import planfile, surprises
@@ -92,8 +92,8 @@ def _outcomes(plan: Plan, reviews: list[StepReview], stats_missing: bool) -> dic
 
 def apply_plan(ws: Workspace, plan: Plan, *, on_result: Callable[[TaskResult], None] | None = None,
                cancel: Callable[[], bool] = lambda: False, notice: Callable[[str], None] = lambda m: None,
-               recheck: bool = False) -> Plan:
-    """Run the plan's change steps and record the outcome in the plan file.
+               recheck: bool = False, on_event: Callable[[dict[str, Any]], None] | None = None) -> Plan:
+    """Run the plan's change steps and record the outcome in the plan file (``on_event``: raw events).
 
     With ``recheck``, a fresh check of the change steps must match the review first
     (``RecheckMismatchError`` otherwise, with nothing changed and the plan file untouched).
@@ -120,7 +120,7 @@ def apply_plan(ws: Workspace, plan: Plan, *, on_result: Callable[[TaskResult], N
                 if step.risk != "change":
                     continue
                 review = run_step(ws, plan.id, index, step, check=False, purpose="apply", on_result=on_result,
-                                  cancel=cancel)
+                                  cancel=cancel, also=on_event)
                 reviews.append(review)
                 if review.status == "canceled":
                     interrupted = True

@@ -40,6 +40,7 @@ class StepRequest:
 
 
 Progress = Callable[[str], None]
+Events = Callable[[dict[str, Any]], None]
 
 
 def validate_steps(ws: Workspace, catalog: Catalog, requests: list[StepRequest]) -> list[Step]:
@@ -90,24 +91,24 @@ def run_step(ws: Workspace, plan_id: str, index: int, step: Step, check: bool, p
 def make_plan(ws: Workspace, requests: list[StepRequest], *, intent: str, planner: str = "manual",
               parent: str | None = None, excluded: list[str] | None = None, manual: list[ManualItem] | None = None,
               check: bool = True, on_result: Callable[[TaskResult], None] | None = None,
-              cancel: Callable[[], bool] = lambda: False) -> Plan:
+              cancel: Callable[[], bool] = lambda: False, on_event: Events | None = None) -> Plan:
     """Validate, review in check mode (unless ``check`` is False), seal and save a plan."""
     catalog = load_catalog(ws.root)
     steps = validate_steps(ws, catalog, requests)
     inputs = record_inputs(ws, steps)
     plan = Plan(id=planfile.new_id(), created_at=planfile.now(), intent=intent, planner=planner, parent=parent,
                 excluded=excluded or [], steps=steps, manual=manual or [], inputs=inputs)
-    return review_and_save(ws, plan, check=check, on_result=on_result, cancel=cancel)
+    return review_and_save(ws, plan, check=check, on_result=on_result, cancel=cancel, on_event=on_event)
 
 
 def review_and_save(ws: Workspace, plan: Plan, *, check: bool, on_result: Callable[[TaskResult], None] | None,
-                    cancel: Callable[[], bool]) -> Plan:
+                    cancel: Callable[[], bool], on_event: Events | None = None) -> Plan:
     """Run the check-mode review of every step (unless ``check`` is False or there are none), seal, save.
 
     A read step runs for real, so what it found about the hosts is written back into their
     ``discovered:`` blocks (the sections its sidecar says it ``refreshes``) and the docs follow,
     through the running command's knowledge recorder. The discovered blocks are left out of the
-    plan's digests, so this keeps the plan applyable.
+    plan's digests, so this keeps the plan applyable. ``on_event`` sees every raw event (live progress).
     """
     if check and plan.steps:
         from planner.knowledge.facts import Gathered
@@ -120,7 +121,7 @@ def review_and_save(ws: Workspace, plan: Plan, *, check: bool, on_result: Callab
                 gathered = Gathered() if sections else None
                 reviews.append(run_step(ws, plan.id, i, step, check=step.risk != "read", purpose="check",
                                         on_result=on_result, cancel=cancel,
-                                        also=gathered.handle if gathered else None))
+                                        also=both(gathered.handle if gathered else None, on_event)))
                 if gathered is not None and reviews[-1].status in ("successful", "failed"):
                     recorder.findings(step.playbook, sections, gathered, step.hosts, plan.id)
         plan.review = Review(checked_at=planfile.now(), steps=reviews)
@@ -129,6 +130,18 @@ def review_and_save(ws: Workspace, plan: Plan, *, check: bool, on_result: Callab
     plan = planfile.seal(plan, ws.state)
     planfile.save(plan, ws.state)
     return plan
+
+
+def both(first: Events | None, second: Events | None) -> Events | None:
+    """One event handler that calls both (either may be None)."""
+    if first is None or second is None:
+        return first or second
+
+    def handle(event: dict[str, Any]) -> None:
+        first(event)
+        second(event)
+
+    return handle
 
 
 def _refreshed_sections(ws: Workspace, step: Step) -> tuple[str, ...]:

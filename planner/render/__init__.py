@@ -29,11 +29,6 @@ def table_cell(value: object, code: bool = False) -> str:
     return text if code else text.replace("<", "&lt;")
 
 
-def hosts_of(plan: Plan) -> list[str]:
-    """Every host the plan touches, sorted."""
-    return plan.hosts
-
-
 def interesting(task: TaskResult) -> bool:
     """Results a reviewer must see: changes, unknowns, failures."""
     return task.status in ("changed", "unknown", "failed", "unreachable")

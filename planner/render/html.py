@@ -1,4 +1,9 @@
-"""The review as one self-contained HTML page (inline CSS, no scripts, no external files)."""
+"""The review as one self-contained HTML page (inline CSS, no scripts, no external files).
+
+Grouped like the terminal (see ``render.grouping``): a collapsible block per
+task outcome with the hosts it applies to, each host's own full review a click
+away (nested ``<details>``, no scripts).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from importlib.resources import files
 from typing import Any
 
 from planner.plans.planfile import Plan
-from planner.render import hosts_of, interesting, totals, unified
+from planner.render import grouping, totals, unified
 
 
 def _classes(text: str) -> list[tuple[str, str]]:
@@ -18,24 +23,32 @@ def _classes(text: str) -> list[tuple[str, str]]:
     return out
 
 
+def _steps(plan: Plan) -> list[dict[str, Any]]:
+    out = []
+    for step in plan.review.steps:
+        among = grouping.step_hosts(plan, step)
+        out.append({"summary": grouping.summary(plan, step).line(), "error": step.error, "groups": [
+            {"group": g, "on": grouping.on_hosts(g.hosts, among), "diff_lines": [_classes(d) for d in g.diffs]}
+            for g in grouping.groups(step, among)]})
+    return out
+
+
+def _hosts(plan: Plan) -> list[dict[str, Any]]:
+    """Each host's full review: every task, ok and skipped included."""
+    out = []
+    for host in grouping.ordered_hosts(plan):
+        tasks = [{**t.model_dump(), "report_text": grouping.report_text(t.report),
+                  "diff_lines": [_classes(unified(d)) for d in t.diffs]}
+                 for step in plan.review.steps for t in step.tasks if t.host == host]
+        out.append({"name": host, "tasks": tasks})
+    return out
+
+
 def render(plan: Plan) -> str:
     """The HTML page (autoescaped: every value from hosts is text, never markup)."""
     from jinja2 import Environment, select_autoescape
 
     env = Environment(autoescape=select_autoescape(default=True, default_for_string=True), trim_blocks=False)
     template = env.from_string((files("planner") / "templates" / "review.html.j2").read_text())
-    hosts = []
-    for host in hosts_of(plan):
-        row: dict[str, Any] = {"name": host, "changed": 0, "unknown": 0, "failed": 0, "ok": 0, "skipped": 0,
-                               "unreachable": False, "tasks": []}
-        for step in plan.review.steps:
-            summary = step.hosts.get(host)
-            if summary:
-                for key in ("changed", "unknown", "failed", "ok", "skipped"):
-                    row[key] += getattr(summary, key)
-                row["unreachable"] |= summary.unreachable
-            for task in step.tasks:
-                if task.host == host and interesting(task):
-                    row["tasks"].append({**task.model_dump(), "diff_lines": [_classes(unified(d)) for d in task.diffs]})
-        hosts.append(row)
-    return template.render(plan=plan, hosts=hosts, totals=totals(plan))
+    rows = [{"row": r, "label": grouping.host_label(r)} for r in grouping.host_rows(plan)]
+    return template.render(plan=plan, rows=rows, steps=_steps(plan), hosts=_hosts(plan), totals=totals(plan))

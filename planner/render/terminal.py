@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
-from planner.plans.planfile import Plan
-from planner.render import findings, hosts_of, interesting, totals, unified
+from planner.plans.planfile import Plan, StepReview
+from planner.render import findings, totals, unified
+from planner.render.grouping import (
+    HOST_PLACEHOLDER,
+    TaskGroup,
+    closest,
+    groups,
+    host_label,
+    host_rows,
+    on_hosts,
+    report_text,
+    step_hosts,
+    summary,
+)
 
 _STYLE = {"changed": "yellow", "unknown": "magenta", "failed": "red", "unreachable": "red", "ok": "green"}
 
@@ -13,14 +25,86 @@ def _diff_text(text: str):
 
     out = Text()
     for line in text.splitlines():
+        if line.startswith("~ "):  # a later variant's marker, maybe with the one line it stands for
+            marker, sep, rest = line.partition(": ")
+            out.append(marker + sep, style="dim cyan")
+            line = rest
         style = ("bold" if line.startswith(("---", "+++")) else "green" if line.startswith("+")
                  else "red" if line.startswith("-") else "cyan" if line.startswith("@@") else "")
         out.append(line + "\n", style=style)
     return out
 
 
-def render(plan: Plan, console) -> None:
-    """Print the plan and its review on ``console``."""
+def _host_table(plan: Plan, console) -> None:
+    """Per-host counts, hosts with identical counts on one row (failed and unreachable ones alone)."""
+    from rich import box
+    from rich.markup import escape as esc
+    from rich.table import Table
+
+    table = Table(title="Check-mode review", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    for col in ("hosts", "changed", "unknown", "failed", "ok", "skipped", "reachable"):
+        table.add_column(col, justify="left" if col == "hosts" else "right", overflow="fold")
+    for row in host_rows(plan):
+        table.add_row(esc(host_label(row)), *(str(getattr(row, k)) for k in ("changed", "unknown", "failed", "ok",
+                                                                             "skipped")),
+                      "[red]no[/red]" if row.unreachable else "yes")
+    console.print(table)
+
+
+def _group(group: TaskGroup, earlier: list[TaskGroup], among: list[str], console) -> None:
+    """One task's outcome, once, with the hosts it applies to. A task with several outcomes (variants)
+    gets a title line, then each variant under it, a later one as its difference from the closest earlier."""
+    from rich.markup import escape as esc
+
+    style = _STYLE.get(group.status, "")
+    title = (f"[{style}]{group.status:>9}[/{style}]  {esc(group.task)}"
+             + (f"  [dim]({esc(group.role)})[/dim]" if group.role else ""))
+    where = f"[bold]{esc(on_hosts(group.hosts, among))}[/bold]"
+    if group.variants == 1:
+        console.print(f"{title}  {where}" + (f"  [dim]({HOST_PLACEHOLDER}: the host's name)[/dim]"
+                                              if group.named else ""))
+        _details(group.status, group.unknown_reason, group.msg, group.diffs, console)
+        return
+    if group.variant == 1:
+        console.print(f"{title}  [dim]{group.variants} variants"
+                      + (f" ({HOST_PLACEHOLDER}: the host's name)" if group.named else "") + "[/dim]")
+    near = closest(earlier, group)
+    console.print(f"{'':11}[dim]{group.variant}/{group.variants}[/dim] {where}"
+                  + (f", [dim]as {near[0].variant} except:[/dim]" if near else ":"))
+    if near is not None:
+        console.print(_diff_text(near[1]), end="")
+        return
+    _details(group.status, group.unknown_reason, group.msg, group.diffs, console)
+
+
+def _details(status: str, reason: str | None, msg: str | None, diffs, console) -> None:
+    from rich.markup import escape as esc
+
+    if reason:
+        console.print(f"           [magenta]{esc(reason)}[/magenta]")
+    if msg and status in ("failed", "unreachable"):
+        console.print(f"           [red]{esc(msg)}[/red]")
+    for text in diffs:
+        console.print(_diff_text(text), end="")
+
+
+def _every_task(step: StepReview, console) -> None:
+    """Every result of the step one by one, ok and skipped ones included (one host's full review)."""
+    from rich.markup import escape as esc
+
+    console.print(f"[bold]{esc(step.playbook)}[/bold]")
+    for task in step.tasks:
+        style = _STYLE.get(task.status, "dim")
+        console.print(f"[{style}]{task.status:>9}[/{style}]  {esc(task.host)}  {esc(task.task)}"
+                      + (f"  [dim]({esc(task.role)})[/dim]" if task.role else ""))
+        _details(task.status, task.unknown_reason, task.msg, [unified(d) for d in task.diffs], console)
+        if task.report is not None:
+            console.print(report_text(task.report), markup=False, highlight=False)
+
+
+def render(plan: Plan, console, per_host: bool = False) -> None:
+    """Print the plan and its review on ``console``: grouped by identical outcome, or with ``per_host``
+    every task of every host one by one (``homelab show --host``)."""
     # Text from people, models and hosts is never rich markup: '[/red]' in a task message would raise.
     from rich.markup import escape as esc
     from rich.table import Table
@@ -42,7 +126,9 @@ def render(plan: Plan, console) -> None:
             console.print(f"  closest catalog entries: {esc(', '.join(plan.refusal.closest))}")
     for q in plan.questions:
         console.print(f"[bold]?[/bold] {esc(q.question)} [dim]Assumed:[/dim] {esc(q.assumption)}", highlight=False)
-    steps = Table(title="Steps", title_justify="left")
+    from rich import box
+
+    steps = Table(title="Steps", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
     for col in ("#", "playbook", "risk", "limit", "hosts", "vars"):
         steps.add_column(col, overflow="fold")
     for i, s in enumerate(plan.steps):
@@ -56,43 +142,33 @@ def render(plan: Plan, console) -> None:
     if plan.review.skipped:
         console.print("[yellow]No check run: made with --no-check; it cannot be applied.[/yellow]")
     else:
-        hosts = Table(title="Check-mode review", title_justify="left")
-        for col in ("host", "changed", "unknown", "failed", "ok", "skipped", "reachable"):
-            hosts.add_column(col, justify="left" if col == "host" else "right")
-        for host in hosts_of(plan):
-            sums = [s.hosts[host] for s in plan.review.steps if host in s.hosts]
-            hosts.add_row(esc(host), *(str(sum(getattr(x, k) for x in sums)) for k in ("changed", "unknown", "failed",
-                                                                                 "ok", "skipped")),
-                          "[red]no[/red]" if any(x.unreachable for x in sums) else "yes")
-        console.print(hosts)
+        _host_table(plan, console)
         for step in plan.review.steps:
             if step.error:
                 console.print(f"[red]The run of {step.playbook} did not finish ({step.status}, rc {step.rc}):[/red]")
                 console.print(step.error, markup=False, highlight=False)
-            for task in step.tasks:
-                if not interesting(task):
-                    continue
-                style = _STYLE.get(task.status, "")
-                console.print(f"[{style}]{task.status:>9}[/{style}]  {esc(task.host)}  {esc(task.task)}"
-                              + (f"  [dim]({esc(task.role)})[/dim]" if task.role else ""))
-                if task.unknown_reason:
-                    console.print(f"           [magenta]{esc(task.unknown_reason)}[/magenta]")
-                if task.msg and task.status in ("failed", "unreachable"):
-                    console.print(f"           [red]{esc(task.msg)}[/red]")
-                for diff in task.diffs:
-                    console.print(_diff_text(unified(diff)), end="")
+            if per_host:
+                _every_task(step, console)
+                continue
+            console.print(f"[bold]{esc(summary(plan, step).line())}[/bold]")
+            among = step_hosts(plan, step)
+            earlier: list[TaskGroup] = []  # the variants of the current task shown so far
+            for group in groups(step, among):
+                earlier = earlier if group.variant > 1 else []
+                if group.report is None:
+                    _group(group, earlier, among, console)
+                earlier.append(group)
         console.print(f"[bold]Total:[/bold] [yellow]{t['changed']} changed[/yellow], [magenta]{t['unknown']} unknown"
                       f"[/magenta] (check mode could not see), [red]{t['failed']} failed, {t['unreachable']} "
                       f"unreachable[/red], {t['ok']} ok")
-    found = findings(plan)
-    if found:
-        import json
-
+    if findings(plan) and not per_host:  # per host, reports are shown with their tasks
         console.print("[bold]Findings[/bold] (read-only steps ran for real):")
-        for task in found:
-            text = task.report if isinstance(task.report, str) else json.dumps(task.report, indent=2, sort_keys=True)
-            console.print(f"[bold]{esc(task.host)}[/bold]  {esc(task.task)}")
-            console.print(text, markup=False, highlight=False)
+        for step in plan.review.steps:
+            among = step_hosts(plan, step)
+            for group in groups(step, among):
+                if group.report is not None:
+                    console.print(f"[bold]{esc(group.task)}[/bold]  {esc(on_hosts(group.hosts, among))}")
+                    console.print(group.report, markup=False, highlight=False)
     if plan.manual:
         console.print("[bold]Manual checklist[/bold] (for you; never executed by the tool):")
         for m in plan.manual:

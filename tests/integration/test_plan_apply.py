@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -262,10 +263,10 @@ def test_ctrl_c_on_a_terminal_cancels_marks_the_plan_interrupted_and_releases_th
     reader.start()
     runs = project / ".homelab" / "runs"
     deadline = time.monotonic() + 120
-    # Wait until tasks are really running on the hosts and the live table has shown a result.
+    # Wait until tasks are really running on the hosts and the live view has counted a result.
     while time.monotonic() < deadline and not (
             len(list(runs.glob(f"{made['id']}-apply-*/artifacts/*/job_events/*"))) > 20
-            and b"k3s-vm-still-fawn" in b"".join(chunks)):
+            and re.search(rb" [1-9][0-9]* results", b"".join(chunks))):
         time.sleep(0.05)
     run_dirs = list(runs.glob(f"{made['id']}-apply-*"))
     assert run_dirs, "the apply never started"
@@ -280,9 +281,10 @@ def test_ctrl_c_on_a_terminal_cancels_marks_the_plan_interrupted_and_releases_th
     screen = b"".join(chunks).decode(errors="replace")
     assert rc == 130, screen[-3000:]
     assert "Interrupting: cancelling the run cleanly" in screen
-    # The live table: one row per host with its counts, drawn with rich's box characters.
-    assert all(h in screen for h in ("k3s-vm-still-fawn", "k3s-vm-pumped-piglet", "k3s-vm-chief-horse"))
-    assert "changed" in screen and "━" in screen
+    # The live view: tasks × hosts done and the current task, a few lines whatever the number of hosts.
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", screen)  # without the colours
+    assert re.search(r"task \d+ · 3 hosts · \d+ results · \d+ changed", plain), plain[-3000:]
+    assert "now: " in screen and "━" not in screen
     assert not _processes_mentioning(str(run_dirs[0])), "the runner left ansible processes behind"
 
     shown = plan_json(homelab_in(project, "show", made["id"], "--format", "json"))

@@ -27,10 +27,10 @@ def big_plan(hosts: int = 120, tasks: int = 6) -> Plan:
     """A plan over many hosts with realistic diffs, unknowns and failures."""
     names = [f"node-{i:03d}" for i in range(hosts)]
     results = []
-    for h in names:
+    for i, h in enumerate(names):
         for t in range(tasks):
             before = "".join(f"line {n}\n" for n in range(40))
-            after = before.replace("line 7\n", f"line 7 changed on {h}\n")
+            after = before.replace("line 7\n", f"line 7 set to {i * 37}\n")  # a value of its own per host
             results.append(TaskResult(host=h, task=f"Configure thing {t}", action="ansible.builtin.template",
                                       role="baseline", status="changed",
                                       diffs=[Diff(before_header=f"/etc/thing{t}.conf",
@@ -58,10 +58,13 @@ def test_markdown_splits_under_the_comment_limit_without_losing_hosts() -> None:
     assert len(parts) > 1
     assert all(len(p) < 65_000 for p in parts)
     joined = "".join(parts)
-    for host in plan.steps[0].hosts:
-        assert f"### {host}\n" in joined
+    for host in plan.steps[0].hosts:  # each host's diff differs (it names the host): a group each
+        assert f"**on {host}**" in joined
     assert joined.count("<details>") == joined.count("</details>")
     assert parts[-1].rstrip().endswith(f"_Part {len(parts)} of {len(parts)}._")
+    per_host = "".join(markdown.render(plan, per_host=True))
+    for host in plan.steps[0].hosts:
+        assert f"### {host}\n" in per_host
 
 
 def test_markdown_fences_survive_backticks_in_diffs() -> None:
