@@ -111,6 +111,9 @@ def _refuse_vault_file(text: str, display: str) -> None:
 
 
 def _load_plain(text: str, display: str, pure: bool = False) -> Any:
+    from planner.yamlio.limits import check_text
+
+    check_text(text, display)  # refuse an alias bomb before the constructor builds what expands it
     r = _ruamel()
     yaml = r.YAML(typ="safe", pure=pure)
     yaml.Resolver = r.Resolver
