@@ -51,7 +51,7 @@ def expanded_nodes(text: str | bytes, display: str, limit: int = MAX_EXPANDED_NO
     from yaml import YAMLError
     from yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, DocumentStartEvent, ScalarEvent
 
-    if (b"&" if isinstance(text, bytes) else "&") not in text:
+    if (b"&" not in text) if isinstance(text, bytes) else ("&" not in text):
         return 0  # no anchor, no alias to expand: the document is as big as its text, which is bounded
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     sizes: dict[str, int] = {}
@@ -117,6 +117,8 @@ def check_tree(directory: Path, suffixes: tuple[str, ...] = (".yml", ".yaml", ".
         return
     if not directory.is_dir():
         return
-    for path in sorted(directory.rglob("*")):
-        if path.is_file() and path.suffix in suffixes:
+    from planner.paths import files_below
+
+    for path in files_below(directory):
+        if path.suffix in suffixes:
             check_file(path)

@@ -21,7 +21,7 @@ from typing import Any
 from planner.yamlio import Location, YamlSyntaxError, vault_encrypted
 from planner.yamlio.text import _RESOLVERS, Tagged, YamlEditError, implicit_tag
 
-__all__ = ["load_fast"]
+__all__ = ["load_fast", "load_text"]
 
 
 @dataclass(eq=False)
@@ -139,6 +139,11 @@ def load_fast(path: Path) -> Any:
     if vault_encrypted(text):
         raise YamlSyntaxError(Location(str(path), 1, 1), "the whole file is encrypted with ansible-vault")
     return _load_plain(text, str(path))
+
+
+def load_text(text: str, display: str) -> Any:
+    """Plain data from YAML text that is not a file of its own (a decrypted vault file), as :func:`load_fast`."""
+    return _load_plain(text, display)
 
 
 def _unshare(value: Any) -> Any:
