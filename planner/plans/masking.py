@@ -131,9 +131,12 @@ def secret_values(opened: Iterable[tuple[str, bool, str]]) -> set[str]:
     for where, whole, plain in opened:
         leaves = [plain]
         if whole:
-            # Not YAML (a key or a certificate): the whole text is the secret.
+            # A vars file gives its values; anything else (a key, a certificate: not YAML, or YAML only
+            # as one folded scalar) is a secret as the text it is, line by line.
             with suppress(YamlSyntaxError):
-                leaves = list(_leaves(load_text(plain, where)))
+                data = load_text(plain, where)
+                if isinstance(data, (dict, list)):
+                    leaves = list(_leaves(data))
         for leaf in leaves:
             values.update(variants(leaf))
     return values

@@ -100,7 +100,6 @@ def run_playbook(
             cmdline="--check --diff" if check else "--diff",
             envvars=envvars,
             suppress_env_files=True,
-            suppress_output_file=True,
             quiet=True,
             event_handler=on_event,
             cancel_callback=cancel,
