@@ -24,6 +24,7 @@ from typing import Any
 from planner.paths import private_dir
 from planner.plans.artifacts import MaskedArtifacts
 from planner.plans.masking import for_run
+from planner.yamlio.limits import check_tree
 
 _SECRET_NAME = re.compile(r"(PASS|SECRET|TOKEN|_KEY$|^KEY|API_?KEY|CREDENTIAL|AUTH)", re.I)
 # Names that look secret but are paths Ansible needs, not secrets themselves.
@@ -79,6 +80,8 @@ def run_playbook(
         "ANSIBLE_DEPRECATION_WARNINGS": "False",
     }
 
+    # Ansible reads the whole inventory directory for the run: an alias bomb there is refused first.
+    check_tree(inventory)
     # Every event is masked before anything sees it, and ansible-runner writes no copy of its own.
     sink = MaskedArtifacts(for_run(root, inventory, playbook), run_dir / "artifacts" / "run")
 
