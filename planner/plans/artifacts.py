@@ -1,25 +1,27 @@
 """A run's artifacts, written masked and owner-only in place of ansible-runner's own.
 
-ansible-runner would write every event (``job_events/<n>-<uuid>.json``) and
-the whole display output (``stdout``) as ansible-playbook produced them,
-decrypted vault values included. The runner's event handler returns False
-(ansible-runner then writes no copy of the event) and output files are
-suppressed (``env/settings``); this module writes the masked event and its masked display text
-instead, so ``.homelab/runs/`` keeps what a person debugging a run needs and
-nothing secret. The stats and the last lines of output come from here too.
-
-One thing stays outside the tool's reach: ansible-runner's display callback,
-inside ansible-playbook, hands each event's data over in a
-``job_events/<uuid>-partial.json`` file (0600, in a 0700 directory) that
-ansible-runner deletes as soon as it reads it. :meth:`MaskedArtifacts.close`
-removes any a killed run left behind, and masks Ansible's fact cache, which
-ansible-runner keeps in the artifacts as well.
+ansible-runner writes every event (``job_events/<n>-<uuid>.json``), the
+whole display output (``stdout``) and Ansible's fact cache as
+ansible-playbook produced them, decrypted vault values included; and its
+display callback, inside ansible-playbook, hands each event's data over in a
+``job_events/<uuid>-partial.json`` file before anything can mask it. So
+ansible-runner's artifact directory is a scratch directory in memory
+(``/dev/shm`` where the machine has it, owner-only), removed when the run
+ends; its output file is suppressed (``env/settings``) and the event handler
+returns False (ansible-runner then writes no copy of the event). This module
+writes the masked events and their masked display text into the run's own
+directory under ``.homelab/runs/``, with ansible-runner's ``command``, ``rc``
+and ``status`` files masked, so a person debugging a run finds what they
+need there and nothing secret. The stats and the last lines of output come
+from here too.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -29,21 +31,32 @@ from planner.plans.masking import Masker
 
 #: Lines of display output kept to explain a run that reported no stats.
 _TAIL_LINES = 15
+#: A memory-backed file system for ansible-runner's unmasked scratch files, where there is one.
+_MEMORY = Path("/dev/shm")
+#: ansible-runner's small files worth keeping, masked, for a person debugging a run.
+_KEPT = ("command", "rc", "status")
 
 
 class MaskedArtifacts:
-    """Masks each event, writes it and its display text under ``artifact_dir``, and keeps the stats."""
+    """Masks each event, writes it and its display text under ``artifact_dir``, and keeps the stats.
+
+    ``scratch`` is the directory to hand ansible-runner as its ``artifact_dir``.
+    """
 
     def __init__(self, masker: Masker, artifact_dir: Path):
         self.masker = masker
         self.dir = artifact_dir
         self.stats: dict[str, dict[str, int]] | None = None
         self._tail: deque[str] = deque(maxlen=_TAIL_LINES)
+        run_dir = artifact_dir.parent.parent
         private_dir(artifact_dir / "job_events")
         # ansible-runner takes this setting from env/settings only (a settings= argument is dropped
-        # when that file is missing): without it, it writes the unmasked display output to ``stdout``.
-        with os.fdopen(private_file(artifact_dir.parent.parent / "env" / "settings"), "w") as fh:
+        # when that file is missing): without it, it writes the whole display output as well.
+        with os.fdopen(private_file(run_dir / "env" / "settings"), "w") as fh:
             json.dump({"suppress_output_file": True}, fh)
+        memory = _MEMORY.is_dir() and os.access(_MEMORY, os.W_OK | os.X_OK)
+        # mkdtemp makes it 0700; on a machine without /dev/shm it falls back to the owner-only run dir.
+        self.scratch = Path(tempfile.mkdtemp(prefix="homelab-run-", dir=_MEMORY if memory else run_dir))
         self._stdout = os.fdopen(private_file(artifact_dir / "stdout"), "w", encoding="utf-8")
 
     def record(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -69,15 +82,14 @@ class MaskedArtifacts:
         return "\n".join(self._tail).strip()
 
     def close(self) -> None:
-        """Close the output file, drop partial event files a killed run left, make the whole run dir owner-only."""
+        """Keep ansible-runner's small files masked, remove its scratch directory, make the run dir owner-only."""
         self._stdout.close()
-        for partial in (self.dir / "job_events").glob("*-partial.json"):
-            partial.unlink(missing_ok=True)
-        # ansible-runner points Ansible's jsonfile fact cache here; a cached fact may hold a secret.
-        for cached in (self.dir / "fact_cache").glob("*"):
-            if cached.is_file() and not cached.is_symlink():
-                text = cached.read_text(errors="replace")
-                if self.masker.text(text) != text:
-                    with os.fdopen(private_file(cached), "w") as fh:
+        try:
+            for name in _KEPT:
+                for found in self.scratch.glob(f"*/{name}"):
+                    text = found.read_text(errors="replace")
+                    with os.fdopen(private_file(self.dir / name), "w", encoding="utf-8") as fh:
                         fh.write(self.masker.text(text))
+        finally:
+            shutil.rmtree(self.scratch, ignore_errors=True)
         tighten(self.dir.parent.parent)

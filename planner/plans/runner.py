@@ -94,6 +94,7 @@ def run_playbook(
     with scrubbed_environ(), closing(sink):
         runner = ansible_runner.run(
             private_data_dir=str(run_dir),
+            artifact_dir=str(sink.scratch),
             ident="run",
             project_dir=str(root),
             playbook=str(playbook),
@@ -108,5 +109,5 @@ def run_playbook(
             cancel_callback=cancel,
             timeout=timeout_s,
         )
-    return RunResult(str(runner.status), runner.rc, sink.stats, Path(runner.config.artifact_dir),
+    return RunResult(str(runner.status), runner.rc, sink.stats, sink.dir,
                      "" if sink.stats is not None else sink.tail())

@@ -124,13 +124,18 @@ def test_artifacts_are_written_masked_and_owner_only(tmp_path: Path) -> None:
         sink.record(_event(changed=True, msg=CANARY))
         sink.record({"event": "playbook_on_stats", "uuid": "u2", "counter": 8, "stdout": "PLAY RECAP",
                      "event_data": {"ok": {"maas": 1}, "changed": {"maas": 1}}})
-        (run / "job_events" / "u3-partial.json").write_text("{}")  # as a killed run leaves it
+        # What ansible-runner itself writes goes to the scratch directory, unmasked; only the small files stay.
+        (sink.scratch / "run" / "job_events").mkdir(parents=True)
+        (sink.scratch / "run" / "job_events" / "u3-partial.json").write_text(CANARY)
+        (sink.scratch / "run" / "command").write_text(json.dumps({"env": {"X": CANARY}}))
+        scratch = sink.scratch
         sink.close()
     finally:
         os.umask(old)
     files = [p for p in (tmp_path / ".homelab").rglob("*")]
     assert not any(CANARY.encode() in p.read_bytes() for p in files if p.is_file())
-    assert not list(run.glob("job_events/*-partial.json"))
+    assert not scratch.exists()
+    assert json.loads((run / "command").read_text()) == {"env": {"X": MASK}}
     assert sorted(p.name for p in (run / "job_events").iterdir()) == ["7-u1.json", "8-u2.json"]
     assert MASK in (run / "stdout").read_text()
     assert sink.stats is not None and sink.stats["ok"] == {"maas": 1}
