@@ -36,7 +36,52 @@ def project_root(start: Path | None = None) -> Path:
 
 def state_dir(root: Path) -> Path:
     """The git-ignored directory for plans, locks and the lab's runtime files."""
-    return root / ".homelab"
+    return root / STATE_NAME
+
+
+#: The state directory's name: everything the tool creates below it is the owner's alone.
+STATE_NAME = ".homelab"
+
+
+def private_dir(directory: Path) -> Path:
+    """Create ``directory`` (and its parents) owner-only, whatever the umask, and return it.
+
+    State holds plans with diffs of the hosts' files, run artifacts and lab keys: other users of
+    the machine must not read it. Directories from the state directory down to ``directory`` are
+    made (or tightened, when an older version left them looser) 0700.
+    """
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    parts = directory.parts
+    start = parts.index(STATE_NAME) + 1 if STATE_NAME in parts else len(parts)
+    for end in range(start, len(parts) + 1):
+        path = Path(*parts[:end])
+        if not path.is_symlink() and path.stat().st_mode & 0o777 != 0o700:
+            path.chmod(0o700)
+    return directory
+
+
+def private_file(path: Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_TRUNC) -> int:
+    """Open (creating) ``path`` owner-only (0600, whatever the umask) in an owner-only directory; a descriptor."""
+    private_dir(path.parent)
+    fd = os.open(path, flags, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through os.open, and the umask may be odd
+    return fd
+
+
+def tighten(top: Path) -> None:
+    """Make everything below ``top`` owner-only (0700 directories, 0600 files); links are left alone.
+
+    For trees a library writes with its own modes (ansible-runner's artifacts).
+    """
+    for dirpath, dirs, files in os.walk(top):
+        for name in dirs:
+            if not os.path.islink(os.path.join(dirpath, name)):
+                os.chmod(os.path.join(dirpath, name), 0o700)
+        for name in files:
+            if not os.path.islink(os.path.join(dirpath, name)):
+                os.chmod(os.path.join(dirpath, name), 0o600)
+    if top.is_dir() and not top.is_symlink():
+        top.chmod(0o700)
 
 
 class BlockedDirError(HomelabError):
@@ -69,3 +114,24 @@ def cache_dir() -> Path:
         return Path(env)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "homelab-planner"
+
+
+def files_below(directory: Path, limit: int = 100_000) -> list[Path]:
+    """Every file below ``directory``, in name order, following symlinked directories as Ansible does.
+
+    An inventory may be a directory of links to another one's entries; each real directory is walked
+    once (a link loop ends there) and at most ``limit`` files are listed.
+    """
+    found: list[Path] = []
+    seen: set[str] = set()
+    for top, dirs, files in os.walk(directory, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()
+        found.extend(Path(top) / name for name in sorted(files))
+        if len(found) >= limit:
+            break
+    return found[:limit]

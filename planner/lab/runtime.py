@@ -27,6 +27,7 @@ from planner.lab import hostsetup, preflight
 from planner.lab.rootfs import ensure_rootfs
 from planner.lab.scale import write_size
 from planner.lab.spec import LabConfig, LabHost, lab_hosts
+from planner.paths import private_dir, private_file
 
 BOOT_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
@@ -66,7 +67,8 @@ def read_state(config: LabConfig) -> dict[str, HostState]:
 def _write_state(config: LabConfig, hosts: dict[str, HostState]) -> None:
     path = _state_path(config)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"hosts": {n: asdict(h) for n, h in hosts.items()}}, indent=2) + "\n")
+    with os.fdopen(private_file(tmp), "w") as fh:
+        fh.write(json.dumps({"hosts": {n: asdict(h) for n, h in hosts.items()}}, indent=2) + "\n")
     tmp.replace(path)
 
 
@@ -150,6 +152,7 @@ def _start_host(config: LabConfig, host: LabHost, rootfs: Path, all_hosts: list[
     hdir = config.lab_dir / "hosts" / host.name
     shutil.rmtree(hdir, ignore_errors=True)  # a fresh host on every start
     upper, work, merged = hdir / "upper", hdir / "work", hdir / "merged"
+    private_dir(hdir)  # the host's files are its own; the directory that holds them is the tool's
     for d in (upper, work, merged):
         d.mkdir(parents=True)
     proc = subprocess.run(["mount", "-t", "overlay", "overlay", "-o",

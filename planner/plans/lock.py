@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from planner.errors import ExitCode, HomelabError
+from planner.paths import private_file
 from planner.plans.planfile import now
 
 
@@ -34,8 +35,7 @@ def waiting_lock(path: Path) -> Iterator[None]:
     For work that is short and must simply not run twice at once (a lab's up/down, a root
     filesystem build); the kernel drops the lock if the holder dies.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
+    with os.fdopen(private_file(path), "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         yield
 
@@ -50,8 +50,7 @@ def lock_path(state: Path, inventory: Path) -> Path:
 def apply_lock(state: Path, inventory: Path, plan_id: str, notice=lambda msg: None) -> Iterator[None]:
     """Hold the inventory's apply lock for the duration of the block."""
     path = lock_path(state, inventory)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = private_file(path, os.O_RDWR | os.O_CREAT)
     with os.fdopen(fd, "r+") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from planner.errors import ExitCode, HomelabError
+from planner.paths import private_file
 
 FORMAT_VERSION: Literal[1] = 1
 _SEALED_EXCLUDE = {"seal", "status", "applies"}
@@ -242,8 +243,7 @@ def new_id() -> str:
 def _key(state: Path) -> bytes:
     path = state / "plan.key"
     if not path.exists():
-        state.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = private_file(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
     return path.read_text().strip().encode()
@@ -267,11 +267,10 @@ def plans_dir(state: Path) -> Path:
 
 def save(plan: Plan, state: Path) -> Path:
     """Write the plan atomically (temp file + rename)."""
-    directory = plans_dir(state)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{plan.id}.json"
+    path = plans_dir(state) / f"{plan.id}.json"
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(plan.model_dump_json(indent=2) + "\n")
+    with os.fdopen(private_file(tmp), "w") as fh:
+        fh.write(plan.model_dump_json(indent=2) + "\n")
     tmp.replace(path)
     return path
 

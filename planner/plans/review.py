@@ -6,7 +6,8 @@ reported, and — the part a person most needs — what check mode could *not*
 see: tasks skipped because their module does not support check mode,
 commands without ``creates``/``removes``, and service tasks for units an
 earlier task would create. Those are "unknown", never "no change". Results
-hidden by ``no_log`` are censored by Ansible before they reach us, and only
+hidden by ``no_log`` are censored by Ansible before they reach us, every
+event is masked (:mod:`planner.plans.masking`) before it arrives, and only
 the fields listed here are ever copied, so nothing hidden leaks into a plan.
 """
 

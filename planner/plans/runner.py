@@ -5,7 +5,9 @@ reuses an existing ``env/extravars`` silently, so sharing one would replay old
 variables). ansible-runner copies the whole process environment into
 ``artifacts/<id>/command``, so variables whose names look secret are removed
 from the environment for the duration of the run. ansible-runner also turns
-host key checking off unless told otherwise; it stays on here.
+host key checking off unless told otherwise; it stays on here. Events are masked
+(:mod:`planner.plans.masking`) before the caller's handler sees them, and the
+run's artifacts are the masked copies :mod:`planner.plans.artifacts` writes.
 """
 
 from __future__ import annotations
@@ -14,10 +16,15 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from planner.paths import private_dir
+from planner.plans.artifacts import MaskedArtifacts
+from planner.plans.masking import for_run
+from planner.yamlio.limits import check_tree
 
 _SECRET_NAME = re.compile(r"(PASS|SECRET|TOKEN|_KEY$|^KEY|API_?KEY|CREDENTIAL|AUTH)", re.I)
 # Names that look secret but are paths Ansible needs, not secrets themselves.
@@ -63,7 +70,8 @@ def run_playbook(
     """Run one playbook (``--check --diff`` when ``check``) and stream its events to ``event_handler``."""
     import ansible_runner
 
-    run_dir.mkdir(parents=True, exist_ok=False)
+    private_dir(run_dir.parent)
+    run_dir.mkdir(mode=0o700, exist_ok=False)
     envvars = {
         "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
         "ANSIBLE_HOST_KEY_CHECKING": "True",
@@ -72,15 +80,21 @@ def run_playbook(
         "ANSIBLE_DEPRECATION_WARNINGS": "False",
     }
 
+    # Ansible reads the whole inventory directory for the run: an alias bomb there is refused first.
+    check_tree(inventory)
+    # Every event is masked before anything sees it, and ansible-runner writes no copy of its own.
+    sink = MaskedArtifacts(for_run(root, inventory, playbook), run_dir / "artifacts" / "run")
+
     def on_event(event: Event) -> bool:
-        event_handler(event)
-        return True
+        event_handler(sink.record(event))
+        return False
 
     # The ansible-playbook installed beside this interpreter (the venv's) comes first, not whatever PATH finds.
     envvars["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    with scrubbed_environ():
+    with scrubbed_environ(), closing(sink):
         runner = ansible_runner.run(
             private_data_dir=str(run_dir),
+            artifact_dir=str(sink.scratch),
             ident="run",
             project_dir=str(root),
             playbook=str(playbook),
@@ -95,11 +109,5 @@ def run_playbook(
             cancel_callback=cancel,
             timeout=timeout_s,
         )
-    stats = runner.stats if isinstance(runner.stats, dict) and runner.stats else None
-    artifact_dir = Path(runner.config.artifact_dir)
-    tail = ""
-    if stats is None:
-        # Nothing reported: keep the last words of ansible-playbook to explain why.
-        out = artifact_dir / "stdout"
-        tail = "\n".join(out.read_text(errors="replace").strip().splitlines()[-15:]) if out.exists() else ""
-    return RunResult(str(runner.status), runner.rc, stats, artifact_dir, tail)
+    return RunResult(str(runner.status), runner.rc, sink.stats, sink.dir,
+                     "" if sink.stats is not None else sink.tail())

@@ -136,6 +136,11 @@ def _holds_path(opt: OptionSpec) -> bool:
 def resolve_hosts(inventory: Path, pattern: str) -> tuple[str, ...]:
     """The inventory hosts a --limit pattern selects, or a PlanValidationError naming the closest names."""
     _check_pattern(pattern)
+    from planner.yamlio.limits import check_tree
+
+    # Ansible reads every inventory file (host_vars and group_vars with it) for the run, and merging
+    # an alias bomb's variables would exhaust the machine: refuse one before Ansible sees it.
+    check_tree(inventory)
     from ansible.errors import AnsibleError
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader

@@ -57,11 +57,17 @@ def _yaml():
 
 
 def load(path: Path, display: str | None = None) -> Any:
-    """Load one YAML file in round-trip mode; raise YamlSyntaxError with its position."""
+    """Load one YAML file in round-trip mode; raise YamlSyntaxError with its position.
+
+    A file over the limits of :mod:`planner.yamlio.limits` raises its YamlLimitError instead.
+    """
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
     from ruamel.yaml.reader import ReaderError
 
+    from planner.yamlio.limits import check_file
+
     shown = display or str(path)
+    check_file(path, shown)  # an alias bomb must be refused before anything walks what it loads as
     try:
         with path.open("rb") as fh:
             return _yaml().load(fh)

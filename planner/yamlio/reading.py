@@ -21,7 +21,7 @@ from typing import Any
 from planner.yamlio import Location, YamlSyntaxError, vault_encrypted
 from planner.yamlio.text import _RESOLVERS, Tagged, YamlEditError, implicit_tag
 
-__all__ = ["load_fast"]
+__all__ = ["load_fast", "load_text"]
 
 
 @dataclass(eq=False)
@@ -111,6 +111,9 @@ def _refuse_vault_file(text: str, display: str) -> None:
 
 
 def _load_plain(text: str, display: str, pure: bool = False) -> Any:
+    from planner.yamlio.limits import check_text
+
+    check_text(text, display)  # refuse an alias bomb before the constructor builds what expands it
     r = _ruamel()
     yaml = r.YAML(typ="safe", pure=pure)
     yaml.Resolver = r.Resolver
@@ -136,6 +139,11 @@ def load_fast(path: Path) -> Any:
     if vault_encrypted(text):
         raise YamlSyntaxError(Location(str(path), 1, 1), "the whole file is encrypted with ansible-vault")
     return _load_plain(text, str(path))
+
+
+def load_text(text: str, display: str) -> Any:
+    """Plain data from YAML text that is not a file of its own (a decrypted vault file), as :func:`load_fast`."""
+    return _load_plain(text, display)
 
 
 def _unshare(value: Any) -> Any:
