@@ -70,6 +70,12 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
     if not show_prompt:
         require_dirs(planfile.plans_dir(ws.state), ws.state / "runs")
     err = console(stderr=True)
+    if not show_prompt:
+        from planner.plans import environment
+
+        unused = environment.ignored(environment.recorded())
+        if unused:  # recorded in the plan (an apply with other values is refused) but never passed to a run
+            err.print(f"Recorded in the plan, not used by its runs: {', '.join(unused)}", markup=False)
     # Every plan is logged, and the docs made from the session log (and from facts a read step found)
     # are regenerated before the command ends.
     with keeping_docs_current(ws, err) as recorder:

@@ -2,26 +2,24 @@
 
 Every run gets a fresh private data directory under ``.homelab/runs/`` (runner
 reuses an existing ``env/extravars`` silently, so sharing one would replay old
-variables). ansible-runner copies the whole process environment into
-``artifacts/<id>/command``, so variables whose names look secret are removed
-from the environment for the duration of the run. ansible-runner also turns
-host key checking off unless told otherwise; it stays on here.
+variables). A plan's runs execute from the snapshot materialized there
+(``project/``); ``homelab facts`` runs the working tree's gather_facts. Either
+way the run's environment is only what :mod:`planner.plans.environment` sets
+(a private HOME in the run directory, ``ANSIBLE_CONFIG`` and search paths into
+the project): ansible-runner seeds a run's environment from ``os.environ``, so
+``os.environ`` is swapped for that set while runner prepares the run (and
+restored before the run itself, whose events this process handles). ansible-runner
+also turns host key checking off unless told otherwise; it stays on here.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-_SECRET_NAME = re.compile(r"(PASS|SECRET|TOKEN|_KEY$|^KEY|API_?KEY|CREDENTIAL|AUTH)", re.I)
-# Names that look secret but are paths Ansible needs, not secrets themselves.
-_KEEP = {"ANSIBLE_VAULT_PASSWORD_FILE", "SSH_AUTH_SOCK", "ANSIBLE_PRIVATE_KEY_FILE"}
+from planner.plans import environment
 
 Event = dict[str, Any]
 
@@ -37,16 +35,6 @@ class RunResult:
     output_tail: str = ""
 
 
-@contextmanager
-def scrubbed_environ() -> Iterator[None]:
-    """Remove secret-looking variables from os.environ while a run starts and lasts."""
-    removed = {k: os.environ.pop(k) for k in list(os.environ) if _SECRET_NAME.search(k) and k not in _KEEP}
-    try:
-        yield
-    finally:
-        os.environ.update(removed)
-
-
 def run_playbook(
     *,
     root: Path,
@@ -60,26 +48,22 @@ def run_playbook(
     cancel: Callable[[], bool],
     timeout_s: int | None = None,
 ) -> RunResult:
-    """Run one playbook (``--check --diff`` when ``check``) and stream its events to ``event_handler``."""
-    import ansible_runner
+    """Run one playbook of ``root`` (``--check --diff`` when ``check``) and stream its events to ``event_handler``.
 
-    run_dir.mkdir(parents=True, exist_ok=False)
-    envvars = {
-        "ANSIBLE_CONFIG": str(root / "ansible.cfg"),
-        "ANSIBLE_HOST_KEY_CHECKING": "True",
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_RETRY_FILES_ENABLED": "False",
-        "ANSIBLE_DEPRECATION_WARNINGS": "False",
-    }
+    ``run_dir`` may exist already (holding the materialized snapshot), but must hold no earlier run.
+    """
+    from ansible_runner.interface import init_runner
+
+    run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    home = run_dir / "home"
+    home.mkdir(mode=0o700)
 
     def on_event(event: Event) -> bool:
         event_handler(event)
         return True
 
-    # The ansible-playbook installed beside this interpreter (the venv's) comes first, not whatever PATH finds.
-    envvars["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    with scrubbed_environ():
-        runner = ansible_runner.run(
+    with environment.only(environment.for_run(root, home)):
+        runner = init_runner(
             private_data_dir=str(run_dir),
             ident="run",
             project_dir=str(root),
@@ -88,13 +72,13 @@ def run_playbook(
             limit=limit,
             extravars=extravars or None,
             cmdline="--check --diff" if check else "--diff",
-            envvars=envvars,
             suppress_env_files=True,
             quiet=True,
             event_handler=on_event,
             cancel_callback=cancel,
             timeout=timeout_s,
         )
+    runner.run()
     stats = runner.stats if isinstance(runner.stats, dict) and runner.stats else None
     artifact_dir = Path(runner.config.artifact_dir)
     tail = ""
