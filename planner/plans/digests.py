@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -244,14 +245,20 @@ def input_digests(root: Path, inventory: Path, playbooks: list[Path]) -> dict[st
     return {f.display: f.sha256 for f in input_files(root, inventory, playbooks)}
 
 
-def moved_inputs(recorded: dict[str, str], current: dict[str, str]) -> list[str]:
-    """Each input that changed, appeared or disappeared, as a readable line."""
-    moved = []
+def differences(recorded: Mapping[str, str], current: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(name, "gone" | "new" | "changed") for every name whose value differs, sorted by name."""
+    found = []
     for name in sorted(set(recorded) | set(current)):
         if name not in current:
-            moved.append(f"{name} was removed")
+            found.append((name, "gone"))
         elif name not in recorded:
-            moved.append(f"{name} is new")
+            found.append((name, "new"))
         elif recorded[name] != current[name]:
-            moved.append(f"{name} changed")
-    return moved
+            found.append((name, "changed"))
+    return found
+
+
+def moved_inputs(recorded: dict[str, str], current: dict[str, str]) -> list[str]:
+    """Each input that changed, appeared or disappeared, as a readable line."""
+    words = {"gone": "was removed", "new": "is new", "changed": "changed"}
+    return [f"{name} {words[kind]}" for name, kind in differences(recorded, current)]

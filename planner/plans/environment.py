@@ -26,6 +26,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from planner.plans.digests import differences
+
 SECRET_NAME = re.compile(r"(PASS|SECRET|TOKEN|_KEY$|^KEY|API_?KEY|CREDENTIAL|AUTH)", re.I)
 #: Passed through to the run (and recorded by path): the vault password is a file the run must read.
 PASSED_THROUGH = frozenset({"ANSIBLE_VAULT_PASSWORD_FILE"})
@@ -66,15 +68,9 @@ def ignored(env: Mapping[str, str]) -> list[str]:
 
 def changes(at_review: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
     """Each ``ANSIBLE_*`` variable that differs between review and now, as a readable line."""
-    lines = []
-    for name in sorted(set(at_review) | set(now)):
-        if name not in at_review:
-            lines.append(f"{name} is set now (was unset at review)")
-        elif name not in now:
-            lines.append(f"{name} is unset now (was set at review)")
-        elif at_review[name] != now[name]:
-            lines.append(f"{name} has another value now than at review")
-    return lines
+    words = {"new": "is set now (was unset at review)", "gone": "is unset now (was set at review)",
+             "changed": "has another value now than at review"}
+    return [f"{name} {words[kind]}" for name, kind in differences(at_review, now)]
 
 
 def control_dir() -> Path:
