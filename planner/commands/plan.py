@@ -41,7 +41,12 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
     only choose catalog playbooks and fill their typed variables; the draft
     is validated like any plan. Read-only steps run for real right away
     (their findings are in the review); change steps run with --check --diff
-    and wait for `homelab apply`. The plan is saved under .homelab/plans/.
+    and wait for `homelab apply`. The plan is saved under .homelab/plans/,
+    with a snapshot of every file its runs read (.homelab/objects/): the
+    check and every apply run from that snapshot, never from the working
+    tree. ANSIBLE_* variables you have set are recorded in the plan, not
+    used (ANSIBLE_VAULT_PASSWORD_FILE excepted); an apply where they differ
+    is refused.
 
     \b
     Exit codes: 0 planned, 1 hosts failed in the check run, 2 bad input or

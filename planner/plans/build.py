@@ -7,6 +7,7 @@ their findings are in the review at once; change steps run with
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,10 +99,14 @@ def run_step(ws: Workspace, plan: Plan, index: int, check: bool, purpose: str,
         if also is not None:
             also(event)
 
-    result = run_playbook(root=project, inventory=project / plan.inputs.snapshot.inventory, playbook=playbook,
-                          limit=",".join(step.hosts),
-                          extravars=step.vars, check=check, run_dir=run_dir, event_handler=handle,
-                          cancel=cancel)
+    try:
+        result = run_playbook(root=project, inventory=project / plan.inputs.snapshot.inventory, playbook=playbook,
+                              limit=",".join(step.hosts), extravars=step.vars, check=check, run_dir=run_dir,
+                              event_handler=handle, cancel=cancel)
+    finally:
+        # The snapshot lives on in .homelab/objects/; its written-out copy served this run only, and the
+        # run directory keeps just ansible-runner's artifacts (no second plain copy of every input).
+        shutil.rmtree(project, ignore_errors=True)
     return collector.finish(result, step.hosts)
 
 

@@ -14,6 +14,7 @@ also turns host key checking off unless told otherwise; it stays on here.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,10 @@ def run_playbook(
             cancel_callback=cancel,
             timeout=timeout_s,
         )
-    runner.run()
+    try:
+        runner.run()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)  # Ansible's local temp files; nothing in it outlives the run
     stats = runner.stats if isinstance(runner.stats, dict) and runner.stats else None
     artifact_dir = Path(runner.config.artifact_dir)
     tail = ""

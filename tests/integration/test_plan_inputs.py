@@ -10,6 +10,7 @@ snapshot — the host shows the reviewed value, not the planted one.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -144,6 +145,13 @@ def test_ansible_variables_at_review_are_recorded_not_used(lab: Lab, project: Pa
     plan = plan_json(made)
     assert plan["inputs"]["environment"]["ANSIBLE_ROLES_PATH"] == env["ANSIBLE_ROLES_PATH"]
     assert PLANTED not in str(plan["review"])
+    # The check ran from the snapshot in its private run directory, with the environment the tool set.
+    [run] = (project / ".homelab" / "runs").glob(f"{plan['id']}-check-0-*")
+    seen = json.loads((run / "artifacts" / "run" / "command").read_text())["env"]
+    assert seen["HOME"] == str(run / "home")
+    assert seen["ANSIBLE_CONFIG"] == str(run / "project" / "ansible.cfg")
+    assert seen["ANSIBLE_ROLES_PATH"] == str(run / "project" / "roles")
+    assert not (run / "project").exists() and not (run / "home").exists()  # written out for the run only
     refused = homelab_in(project, "apply", plan["id"], "--yes")
     assert refused.rc == 4
     assert "ANSIBLE_ROLES_PATH is unset now (was set at review)" in refused.stderr
