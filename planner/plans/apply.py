@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from planner.errors import ExitCode, HomelabError
-from planner.plans import environment, planfile
+from planner.plans import environment, planfile, snapshot
 from planner.plans.build import run_step
 from planner.plans.digests import input_digests, installed_versions, moved_inputs
 from planner.plans.lock import apply_lock
@@ -75,6 +75,8 @@ def check_applyable(ws: Workspace, plan: Plan) -> None:
     if incomplete:
         raise StalePlanError(f"plan {plan.id} has an incomplete review ({', '.join(incomplete)} did not finish its"
                              " check run)", "fix what the review reports, then homelab plan again")
+    # Before anything is recorded as started: a snapshot that cannot be written out exactly refuses the plan.
+    snapshot.verify(ws.state, plan.inputs.snapshot)
     changed = environment_changes(plan)
     if changed:
         raise StalePlanError(f"plan {plan.id} was reviewed with other ANSIBLE_* variables — {changed[0]}"

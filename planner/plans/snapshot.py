@@ -112,14 +112,25 @@ def _read_object(state: Path, name: str, item: SnapshotFile) -> bytes:
     return data
 
 
+def _check_id(snapshot: Snapshot) -> None:
+    if manifest_id(snapshot.inventory, snapshot.files) != snapshot.id:
+        raise SnapshotError(f"the plan's snapshot manifest does not match its id {snapshot.id[:12]}",
+                            "the plan file is damaged; homelab plan again")
+
+
+def verify(state: Path, snapshot: Snapshot) -> None:
+    """Refuse (:class:`SnapshotError`) unless every object of the snapshot is there and intact; writes nothing."""
+    _check_id(snapshot)
+    for name, item in sorted(snapshot.files.items()):
+        _read_object(state, name, item)
+
+
 def materialize(state: Path, snapshot: Snapshot, dest: Path) -> Path:
     """Write the snapshot into ``dest`` (a new directory, 0700) and return it; every object is verified as read.
 
     On any error nothing is left behind and :class:`SnapshotError` says which file.
     """
-    if manifest_id(snapshot.inventory, snapshot.files) != snapshot.id:
-        raise SnapshotError(f"the plan's snapshot manifest does not match its id {snapshot.id[:12]}",
-                            "the plan file is damaged; homelab plan again")
+    _check_id(snapshot)
     dest.mkdir(mode=0o700)
     try:
         for name, item in sorted(snapshot.files.items()):

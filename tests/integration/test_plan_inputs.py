@@ -158,3 +158,18 @@ def test_ansible_variables_at_review_are_recorded_not_used(lab: Lab, project: Pa
     applied = homelab_in(project, "apply", plan["id"], "--yes", env=env)
     assert applied.rc == 0, applied.stderr
     assert PLANTED not in on_host(lab, "cat /etc/motd")
+
+
+def test_a_plan_whose_snapshot_is_damaged_is_refused_before_anything_runs(project: Path) -> None:
+    made = homelab_in(project, "plan", "-p", "apply_baseline", "-l", HOST, "--format", "json")
+    assert made.rc == 0, made.stderr
+    plan = plan_json(made)
+    sha = plan["inputs"]["snapshot"]["files"]["roles/baseline/templates/motd.j2"]["sha256"]
+    (project / ".homelab" / "objects" / sha[:2] / sha[2:]).unlink()
+    refused = homelab_in(project, "apply", plan["id"], "--yes")
+    assert refused.rc == 4, refused.stderr
+    assert "Error: the plan's snapshot is incomplete: roles/baseline/templates/motd.j2" in refused.stderr
+    assert "Hint:" in refused.stderr
+    shown = plan_json(homelab_in(project, "show", plan["id"], "--format", "json"))
+    assert shown["status"] == "planned" and shown["applies"] == []
+    assert not list((project / ".homelab" / "runs").glob(f"{plan['id']}-apply-*"))

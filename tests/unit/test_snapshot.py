@@ -132,6 +132,8 @@ def test_a_damaged_or_missing_object_is_refused_and_leaves_nothing(project: Path
     state = tmp_path / "state"
     snap = build(project, state)
     damage(_object(state, snap, "roles/baseline/templates/motd.j2"))
+    with pytest.raises(snapshot.SnapshotError, match=words):
+        snapshot.verify(state, snap)
     with pytest.raises(snapshot.SnapshotError) as info:
         snapshot.materialize(state, snap, tmp_path / "run")
     assert info.value.exit_code == ExitCode.REFUSED
