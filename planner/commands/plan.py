@@ -41,7 +41,12 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
     only choose catalog playbooks and fill their typed variables; the draft
     is validated like any plan. Read-only steps run for real right away
     (their findings are in the review); change steps run with --check --diff
-    and wait for `homelab apply`. The plan is saved under .homelab/plans/.
+    and wait for `homelab apply`. The plan is saved under .homelab/plans/,
+    with a snapshot of every file its runs read (.homelab/objects/): the
+    check and every apply run from that snapshot, never from the working
+    tree. ANSIBLE_* variables you have set are recorded in the plan, not
+    used (ANSIBLE_VAULT_PASSWORD_FILE excepted); an apply where they differ
+    is refused.
 
     \b
     Exit codes: 0 planned, 1 hosts failed in the check run, 2 bad input or
@@ -70,6 +75,12 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
     if not show_prompt:
         require_dirs(planfile.plans_dir(ws.state), ws.state / "runs")
     err = console(stderr=True)
+    if not show_prompt:
+        from planner.plans import environment
+
+        unused = environment.ignored(environment.recorded())
+        if unused:  # recorded in the plan (an apply with other values is refused) but never passed to a run
+            err.print(f"Recorded in the plan, not used by its runs: {', '.join(unused)}", markup=False)
     # Every plan is logged, and the docs made from the session log (and from facts a read step found)
     # are regenerated before the command ends.
     with keeping_docs_current(ws, err) as recorder:

@@ -1,9 +1,12 @@
 """Apply a reviewed plan: exactly what was reviewed, or nothing.
 
 Before anything runs: the plan's seal must hold (no hand edits), it must not
-have been applied already, and every input digest must match (naming each
-file that moved). Then, under the inventory's apply lock, each ``change``
-step runs through ansible-runner; read steps already ran during review.
+have been applied already, the caller's ANSIBLE_* variables must be those
+recorded at review, and every input digest must match the working tree
+(naming each file that moved). Then, under the inventory's apply lock, each
+``change`` step runs through ansible-runner from the plan's own snapshot,
+materialized afresh in a private directory: what runs can only be what was
+reviewed. Read steps already ran during review.
 Outcomes are recorded per host; a run that produced no stats, or a runner
 that was killed, is ``outcome_unknown`` — never success. What the hosts did
 that the review did not show is recorded as surprises (``surprises.py``);
@@ -17,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from planner.errors import ExitCode, HomelabError
-from planner.plans import planfile, surprises
+from planner.plans import environment, planfile, snapshot, surprises
 from planner.plans.build import run_step
 from planner.plans.digests import input_digests, installed_versions, moved_inputs
 from planner.plans.lock import apply_lock
@@ -44,7 +47,11 @@ class StalePlanError(HomelabError):
 
 
 def stale_inputs(ws: Workspace, plan: Plan) -> list[str]:
-    """Every recorded input that moved, as readable lines (empty when the plan is fresh)."""
+    """Every recorded input that moved in the working tree, as readable lines (empty when the plan is fresh).
+
+    What runs is the plan's snapshot whatever this says; it is reported so that nobody applies an old
+    plan by surprise.
+    """
     current = input_digests(ws.root, ws.inventory, [ws.playbook(s.playbook) for s in plan.steps])
     moved = moved_inputs(plan.inputs.files, current)
     versions = installed_versions(ws.root)
@@ -52,6 +59,11 @@ def stale_inputs(ws: Workspace, plan: Plan) -> list[str]:
         if plan.inputs.versions.get(name) != versions.get(name):
             moved.append(f"{name} {plan.inputs.versions.get(name, 'absent')} → {versions.get(name, 'absent')}")
     return moved
+
+
+def environment_changes(plan: Plan) -> list[str]:
+    """Each ANSIBLE_* variable set differently now than at review, as readable lines."""
+    return environment.changes(plan.inputs.environment, environment.recorded())
 
 
 def check_applyable(ws: Workspace, plan: Plan) -> None:
@@ -65,6 +77,14 @@ def check_applyable(ws: Workspace, plan: Plan) -> None:
     if incomplete:
         raise StalePlanError(f"plan {plan.id} has an incomplete review ({', '.join(incomplete)} did not finish its"
                              " check run)", "fix what the review reports, then homelab plan again")
+    # Before anything is recorded as started: a snapshot that cannot be written out exactly refuses the plan.
+    snapshot.verify(ws.state, plan.inputs.snapshot)
+    changed = environment_changes(plan)
+    if changed:
+        raise StalePlanError(f"plan {plan.id} was reviewed with other ANSIBLE_* variables — {changed[0]}"
+                             + (f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""),
+                             "a run never uses them: unset them (or set them as at review), or homelab plan again",
+                             details=changed if len(changed) > 1 else [])
     moved = stale_inputs(ws, plan)
     if moved:
         first = moved[0]
@@ -119,7 +139,7 @@ def apply_plan(ws: Workspace, plan: Plan, *, on_result: Callable[[TaskResult], N
             for index, step in enumerate(plan.steps):
                 if step.risk != "change":
                     continue
-                review = run_step(ws, plan.id, index, step, check=False, purpose="apply", on_result=on_result,
+                review = run_step(ws, plan, index, check=False, purpose="apply", on_result=on_result,
                                   cancel=cancel, also=on_event)
                 reviews.append(review)
                 if review.status == "canceled":

@@ -7,6 +7,7 @@ their findings are in the review at once; change steps run with
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from planner.catalog.entries import Catalog, load_catalog
 from planner.catalog.taskscan import check_mode_violations, scan_playbook
 from planner.plans import planfile
-from planner.plans.digests import display_path, input_digests, installed_versions
+from planner.plans.digests import display_path, input_files, installed_versions, snapshot_inventory
 from planner.plans.planfile import (
     Inputs,
     ManualItem,
@@ -61,30 +62,52 @@ def validate_steps(ws: Workspace, catalog: Catalog, requests: list[StepRequest])
 
 
 def record_inputs(ws: Workspace, steps: list[Step]) -> Inputs:
-    """Digests of every input the steps depend on."""
-    playbooks = [ws.playbook(s.playbook) for s in steps]
+    """Every input the steps depend on: digests, versions, the caller's ANSIBLE_*, and the snapshot they run from."""
+    from planner.plans import environment, snapshot
+
+    files = input_files(ws.root, ws.inventory, [ws.playbook(s.playbook) for s in steps])
     return Inputs(inventory=display_path(ws.inventory, ws.root.resolve()),
-                  files=input_digests(ws.root, ws.inventory, playbooks), versions=installed_versions(ws.root))
+                  files={f.display: f.sha256 for f in files}, versions=installed_versions(ws.root),
+                  snapshot=snapshot.build(ws.state, files, snapshot_inventory(ws.inventory)),
+                  environment=environment.recorded())
 
 
-def run_step(ws: Workspace, plan_id: str, index: int, step: Step, check: bool, purpose: str,
+def run_step(ws: Workspace, plan: Plan, index: int, check: bool, purpose: str,
              on_result: Callable[[TaskResult], None] | None, cancel: Callable[[], bool],
              also: Callable[[dict[str, Any]], None] | None = None) -> StepReview:
-    """Run one step through ansible-runner and collect its review (``also`` sees every event too)."""
-    from planner.plans.runner import run_playbook
+    """Run one step through ansible-runner and collect its review (``also`` sees every event too).
 
-    playbook = ws.playbook(step.playbook)
-    collector = ReviewCollector(index, step.playbook, check, scan_playbook(ws.root, playbook), on_result)
+    The run never reads the working tree: the plan's snapshot is materialized afresh into the run's
+    private directory and the playbook, roles, inventory and ansible.cfg all come from there.
+    """
+    from planner.plans.runner import run_playbook
+    from planner.plans.snapshot import materialize
+
+    step = plan.steps[index]
+    run_dir = ws.state / "runs" / f"{plan.id}-{purpose}-{index}-{planfile.new_id()}"
+    run_dir.mkdir(mode=0o700, parents=True)
+    try:
+        project = materialize(ws.state, plan.inputs.snapshot, run_dir / "project")
+    except BaseException:
+        run_dir.rmdir()  # materialize removed what it wrote: leave no trace of a run that never started
+        raise
+    playbook = project / "playbooks" / f"{step.playbook}.yml"
+    # Scanned from the snapshot's copy, so task paths match the events' task_path.
+    collector = ReviewCollector(index, step.playbook, check, scan_playbook(project, playbook), on_result)
 
     def handle(event: dict[str, Any]) -> None:
         collector.handle(event)
         if also is not None:
             also(event)
 
-    run_dir = ws.state / "runs" / f"{plan_id}-{purpose}-{index}-{planfile.new_id()}"
-    result = run_playbook(root=ws.root, inventory=ws.inventory, playbook=playbook, limit=",".join(step.hosts),
-                          extravars=step.vars, check=check, run_dir=run_dir, event_handler=handle,
-                          cancel=cancel)
+    try:
+        result = run_playbook(root=project, inventory=project / plan.inputs.snapshot.inventory, playbook=playbook,
+                              limit=",".join(step.hosts), extravars=step.vars, check=check, run_dir=run_dir,
+                              event_handler=handle, cancel=cancel)
+    finally:
+        # The snapshot lives on in .homelab/objects/; its written-out copy served this run only, and the
+        # run directory keeps just ansible-runner's artifacts (no second plain copy of every input).
+        shutil.rmtree(project, ignore_errors=True)
     return collector.finish(result, step.hosts)
 
 
@@ -119,7 +142,7 @@ def review_and_save(ws: Workspace, plan: Plan, *, check: bool, on_result: Callab
             for i, step in enumerate(plan.steps):
                 sections = _refreshed_sections(ws, step)
                 gathered = Gathered() if sections else None
-                reviews.append(run_step(ws, plan.id, i, step, check=step.risk != "read", purpose="check",
+                reviews.append(run_step(ws, plan, i, check=step.risk != "read", purpose="check",
                                         on_result=on_result, cancel=cancel,
                                         also=both(gathered.handle if gathered else None, on_event)))
                 if gathered is not None and reviews[-1].status in ("successful", "failed"):

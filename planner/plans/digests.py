@@ -1,10 +1,15 @@
-"""sha256 digests of everything a plan's run depends on.
+"""Every file a plan's run reads, and its sha256 digest.
 
 A plan is applyable only with the inputs it was reviewed against: the
-inventory files, each playbook and its sidecar, the roles those playbooks
-apply (and their dependencies), the project's collections, ansible.cfg, and
-the installed ansible-core and collection versions. ``apply`` recomputes
-these and names every input that moved.
+inventory (every file of an inventory directory; a file inventory with the
+group_vars and host_vars next to it), each playbook and its sidecar with the
+directories Ansible reads next to it (group_vars, host_vars, roles, library,
+module_utils, the plugin directories, …), the roles those playbooks apply
+(and their dependencies), the project's collections, ansible.cfg, and the
+installed ansible-core and collection versions. ``input_files`` names that
+set once: a plan's snapshot stores exactly these files, and ``apply``
+recomputes their digests over the working tree and names every one that
+moved.
 
 One part of the inventory is left out: each host's ``discovered:`` block,
 which the tool itself writes (``homelab facts``, the read-back after an
@@ -21,6 +26,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +38,9 @@ ROLE_ACTIONS = {f"{prefix}{verb}_role" for prefix in ("", "ansible.builtin.", "a
 _TASK_LISTS = ("pre_tasks", "tasks", "post_tasks", "handlers", "block", "rescue", "always")
 
 
-def sha256_file(path: Path) -> str:
-    """Hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 16), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 #: A top-level ``discovered:`` key, as the facts writer puts it (quick test before the YAML is read).
 _DISCOVERED = re.compile(r"""^["']?discovered["']?[ \t]*:""", re.M)
 _NO_DATA = re.compile(r"^(?:[ \t]*(?:#[^\n]*)?|---|\.\.\.|\{\})[ \t]*$")
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def without_discovered(text: str) -> str | None:
@@ -64,23 +58,6 @@ def without_discovered(text: str) -> str | None:
     if all(_NO_DATA.match(line) for line in rest.splitlines()):
         return None
     return rest
-
-
-def inventory_digest(path: Path, inventory: Path) -> str | None:
-    """Digest of one inventory file, host_vars files without their discovered block (None: left out)."""
-    try:
-        parts = path.relative_to(inventory).parts
-    except ValueError:
-        parts = ()
-    if parts[:1] != ("host_vars",) or path.suffix not in (".yml", ".yaml"):
-        return sha256_file(path)
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return hashlib.sha256(data).hexdigest()
-    rest = without_discovered(text)
-    return None if rest is None else sha256_text(rest)
 
 
 def _files_under(path: Path) -> list[Path]:
@@ -166,36 +143,122 @@ def display_path(path: Path, root: Path) -> str:
     return str(real.relative_to(root)) if real.is_relative_to(root) else str(path)
 
 
-def input_digests(root: Path, inventory: Path, playbooks: list[Path]) -> dict[str, str]:
-    """Digest of every input file, keyed by its display path (host_vars without the discovered blocks)."""
+#: Directories Ansible reads next to a playbook when they exist (vars, roles, modules, plugins, content).
+PLAYBOOK_DIRS = ("group_vars", "host_vars", "roles", "library", "module_utils", "collections", "files", "templates",
+                 "vars", "tasks", "handlers", "action_plugins", "become_plugins", "cache_plugins",
+                 "callback_plugins", "cliconf_plugins", "connection_plugins", "filter_plugins", "httpapi_plugins",
+                 "inventory_plugins", "lookup_plugins", "netconf_plugins", "strategy_plugins", "terminal_plugins",
+                 "test_plugins", "vars_plugins", "doc_fragments")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One file a run reads: its place in a snapshot's project, where it came from, and the bytes that count.
+
+    ``data`` is what is digested and what a snapshot stores: a host_vars file without its discovered
+    block, every other file byte for byte.
+    """
+
+    path: str  # relative to the snapshot's project directory, e.g. "playbooks/apply_baseline.yml"
+    display: str  # as people know it, and as the plan's digests are keyed
+    data: bytes
+    executable: bool
+
+    @property
+    def sha256(self) -> str:
+        """Digest of the bytes that count."""
+        return hashlib.sha256(self.data).hexdigest()
+
+
+def _inventory_data(path: Path, inventory: Path) -> bytes | None:
+    """The bytes of an inventory file that count (host_vars without the discovered block; None: left out)."""
+    data = path.read_bytes()
+    try:
+        parts = path.relative_to(inventory).parts
+    except ValueError:
+        parts = ()
+    if parts[:1] != ("host_vars",) or path.suffix not in (".yml", ".yaml"):
+        return data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+    rest = without_discovered(text)
+    return None if rest is None else rest.encode("utf-8")
+
+
+def _inventory_sources(inventory: Path) -> list[tuple[Path, str, Path]]:
+    """(file, place under the snapshot's inventory/, the directory it is read relative to) for every file."""
+    if inventory.is_dir():
+        return [(p, p.relative_to(inventory).as_posix(), inventory) for p in _files_under(inventory)]
+    # A file inventory: Ansible also reads the group_vars and host_vars next to it.
+    found = [(inventory, inventory.name, inventory.parent)]
+    for name in ("group_vars", "host_vars"):
+        if (inventory.parent / name).is_dir():
+            found += [(p, p.relative_to(inventory.parent).as_posix(), inventory.parent)
+                      for p in _files_under(inventory.parent / name)]
+    return found
+
+
+def snapshot_inventory(inventory: Path) -> str:
+    """Where the inventory sits in a snapshot's project: the directory, or the file inside it."""
+    return "inventory" if inventory.is_dir() else f"inventory/{inventory.name}"
+
+
+def input_files(root: Path, inventory: Path, playbooks: list[Path]) -> list[InputFile]:
+    """Every file the run of ``playbooks`` against ``inventory`` reads, placed in a snapshot's fixed layout:
+    ``ansible.cfg``, ``playbooks/`` (each playbook, its sidecar and the directories Ansible reads next to
+    it), ``roles/`` (the roles used, with their dependencies), ``collections/`` and ``inventory/``."""
     root = root.resolve()
-    digests: dict[str, str] = {}
-    for path in _files_under(inventory):
-        if path.exists() and (digest := inventory_digest(path, inventory)) is not None:
-            digests[display_path(path, root)] = digest
-    paths: list[Path] = []
+    found: dict[str, InputFile] = {}
+
+    def add(path: Path, place: str, data: bytes | None = None) -> None:
+        if place in found or not path.is_file():
+            return
+        found[place] = InputFile(place, display_path(path, root), path.read_bytes() if data is None else data,
+                                 os.access(path, os.X_OK))
+
+    for path, place, base in _inventory_sources(inventory):
+        data = _inventory_data(path, base)
+        if data is not None:
+            add(path, f"inventory/{place}", data)
     roles: set[str] = set()
     for playbook in playbooks:
-        paths += [playbook, playbook.with_name(playbook.stem + ".meta.yml")]
+        for path in (playbook, playbook.with_name(playbook.stem + ".meta.yml")):
+            add(path, f"playbooks/{path.name}")
+        for name in PLAYBOOK_DIRS:
+            for path in _files_under(playbook.parent / name) if (playbook.parent / name).is_dir() else []:
+                add(path, f"playbooks/{path.relative_to(playbook.parent).as_posix()}")
         roles |= roles_of_playbook(playbook)
     for role in sorted(_with_dependencies(root, roles)):
-        paths += _files_under(root / "roles" / role)
-    paths += _files_under(root / "collections" / "ansible_collections")
-    cfg = root / "ansible.cfg"
-    if cfg.is_file():
-        paths.append(cfg)
-    digests.update({display_path(p, root): sha256_file(p) for p in paths if p.exists()})
-    return digests
+        for path in _files_under(root / "roles" / role) if (root / "roles" / role).is_dir() else []:
+            add(path, path.relative_to(root).as_posix())
+    for top in ("collections/ansible_collections", "plugins"):
+        for path in _files_under(root / top) if (root / top).is_dir() else []:
+            add(path, path.relative_to(root).as_posix())
+    add(root / "ansible.cfg", "ansible.cfg")
+    return sorted(found.values(), key=lambda f: f.path)
+
+
+def input_digests(root: Path, inventory: Path, playbooks: list[Path]) -> dict[str, str]:
+    """Digest of every input file, keyed by its display path (host_vars without the discovered blocks)."""
+    return {f.display: f.sha256 for f in input_files(root, inventory, playbooks)}
+
+
+def differences(recorded: Mapping[str, str], current: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(name, "gone" | "new" | "changed") for every name whose value differs, sorted by name."""
+    found = []
+    for name in sorted(set(recorded) | set(current)):
+        if name not in current:
+            found.append((name, "gone"))
+        elif name not in recorded:
+            found.append((name, "new"))
+        elif recorded[name] != current[name]:
+            found.append((name, "changed"))
+    return found
 
 
 def moved_inputs(recorded: dict[str, str], current: dict[str, str]) -> list[str]:
     """Each input that changed, appeared or disappeared, as a readable line."""
-    moved = []
-    for name in sorted(set(recorded) | set(current)):
-        if name not in current:
-            moved.append(f"{name} was removed")
-        elif name not in recorded:
-            moved.append(f"{name} is new")
-        elif recorded[name] != current[name]:
-            moved.append(f"{name} changed")
-    return moved
+    words = {"gone": "was removed", "new": "is new", "changed": "changed"}
+    return [f"{name} {words[kind]}" for name, kind in differences(recorded, current)]

@@ -26,7 +26,8 @@ from pydantic import ValidationError as PydanticValidationError
 from planner.errors import ExitCode, HomelabError
 from planner.paths import private_file
 
-FORMAT_VERSION: Literal[1] = 1
+#: 2: a plan carries the snapshot of its inputs and the ANSIBLE_* variables seen at review.
+FORMAT_VERSION: Literal[2] = 2
 _SEALED_EXCLUDE = {"seal", "status", "applies"}
 
 
@@ -149,12 +150,34 @@ class Review(_Model):
     steps: list[StepReview] = []
 
 
+class SnapshotFile(_Model):
+    """One file of a snapshot: the object holding its bytes, its executable bit, and where it came from."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    executable: bool = False
+    source: str  # the display path it was read from, as in Inputs.files
+
+
+class Snapshot(_Model):
+    """The files a plan's runs read, as a manifest of content-addressed objects under ``.homelab/objects/``.
+
+    Keys are paths inside the snapshot's project directory (``ansible.cfg``, ``playbooks/…``, ``roles/…``,
+    ``collections/…``, ``inventory/…``); ``id`` is the sha256 of the manifest itself.
+    """
+
+    id: str
+    inventory: str  # what is passed with -i, relative to the project directory
+    files: dict[str, SnapshotFile]
+
+
 class Inputs(_Model):
-    """Digests of the files and versions the run depends on."""
+    """What the run depends on: file digests, versions, the snapshot it runs from, the caller's ANSIBLE_*."""
 
     inventory: str
     files: dict[str, str]
     versions: dict[str, str]
+    snapshot: Snapshot
+    environment: dict[str, str] = {}  # ANSIBLE_* seen at review: value, or sha256:<digest> when secret
 
 
 class HostOutcome(_Model):
@@ -204,7 +227,7 @@ class ApplyRecord(_Model):
 class Plan(_Model):
     """A plan document; see the module docstring for its invariants."""
 
-    format_version: Literal[1] = FORMAT_VERSION
+    format_version: Literal[2] = FORMAT_VERSION
     id: str
     created_at: str
     intent: str

@@ -160,11 +160,11 @@ def recheck(ws: Workspace, plan: Plan, cancel: Callable[[], bool] = lambda: Fals
     """
     from planner.plans.build import run_step
 
-    changes = [(i, s) for i, s in enumerate(plan.steps) if s.risk == "change"]
+    changes = [i for i, s in enumerate(plan.steps) if s.risk == "change"]
     notice(f"Rechecking {len(changes)} step(s) against the review…")
     fresh = []
-    for index, step in changes:
-        review = run_step(ws, plan.id, index, step, check=True, purpose="recheck", on_result=None, cancel=cancel)
+    for index in changes:
+        review = run_step(ws, plan, index, check=True, purpose="recheck", on_result=None, cancel=cancel)
         if review.status == "canceled":
             raise RecheckInterruptedError("the recheck was cancelled; nothing was applied",
                                           f"homelab apply {plan.id} --recheck when ready")

@@ -9,7 +9,9 @@ import pytest
 
 from planner.errors import ExitCode
 from planner.plans import planfile
-from planner.plans.planfile import Inputs, Plan, PlanFileError, Step
+from planner.plans.planfile import Inputs, Plan, PlanFileError, Snapshot, SnapshotFile, Step
+
+CFG = SnapshotFile(sha256="0" * 64, source="ansible.cfg")
 
 
 def make(state: Path, **changes) -> Plan:
@@ -18,7 +20,9 @@ def make(state: Path, **changes) -> Plan:
                 steps=[Step(playbook="apply_baseline", limit="all", risk="change", hosts=["a", "b"],
                             vars={"baseline_timezone": "Etc/UTC"})],
                 inputs=Inputs(inventory="inventory", files={"ansible.cfg": "0" * 64},
-                              versions={"ansible-core": "2.21"}),
+                              versions={"ansible-core": "2.21"},
+                              snapshot=Snapshot(id="1" * 64, inventory="inventory", files={"ansible.cfg": CFG}),
+                              environment={"ANSIBLE_FORKS": "5"}),
                 **fields)
     plan = planfile.seal(plan, state)
     planfile.save(plan, state)
@@ -40,6 +44,8 @@ def test_round_trip_and_latest(tmp_path: Path) -> None:
     lambda d: d["steps"][0]["vars"].update(baseline_timezone="Europe/Berlin"),
     lambda d: d["steps"][0]["hosts"].append("c"),
     lambda d: d["inputs"]["files"].update({"ansible.cfg": "1" * 64}),
+    lambda d: d["inputs"]["snapshot"]["files"]["ansible.cfg"].update(sha256="2" * 64),
+    lambda d: d["inputs"]["environment"].pop("ANSIBLE_FORKS"),
     lambda d: d.update(intent="something else"),
 ])
 def test_any_hand_edit_of_reviewed_content_is_refused(tmp_path: Path, edit) -> None:
@@ -62,15 +68,17 @@ def test_apply_records_do_not_break_the_seal(tmp_path: Path) -> None:
     assert planfile.load(tmp_path, plan.id).status == "applied"
 
 
-def test_unknown_format_version_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [1, 3])
+def test_unknown_format_version_is_refused(tmp_path: Path, version: int) -> None:
+    # Version 1 plans carry no snapshot of their inputs: they cannot be applied as reviewed.
     plan = make(tmp_path)
     path = tmp_path / "plans" / f"{plan.id}.json"
     doc = json.loads(path.read_text())
-    doc["format_version"] = 2
+    doc["format_version"] = version
     path.write_text(json.dumps(doc))
     with pytest.raises(PlanFileError) as info:
         planfile.load(tmp_path, plan.id)
-    assert "format_version 2" in info.value.message
+    assert f"format_version {version}; this homelab reads 2" in info.value.message
 
 
 def test_unknown_keys_are_refused(tmp_path: Path) -> None:

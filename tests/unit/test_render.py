@@ -16,6 +16,7 @@ from planner.plans.planfile import (
     Inputs,
     Plan,
     Review,
+    Snapshot,
     Step,
     StepReview,
     TaskResult,
@@ -43,7 +44,8 @@ def big_plan(hosts: int = 120, tasks: int = 6) -> Plan:
     return Plan(id="abcd1234", created_at="2026-11-25T00:00:00+00:00", intent="baseline <everything> & more",
                 planner="manual", steps=[Step(playbook="apply_baseline", limit="all", risk="change", hosts=names)],
                 review=Review(checked_at="2026-11-25T00:00:00+00:00", steps=[review]),
-                inputs=Inputs(inventory="inventory", files={}, versions={}))
+                inputs=Inputs(inventory="inventory", files={}, versions={},
+                              snapshot=Snapshot(id="0" * 64, inventory="inventory", files={})))
 
 
 def test_unified_diff_has_headers_and_changes() -> None:

@@ -1,0 +1,118 @@
+"""The environment a run gets: only what the tool sets, never the caller's ``ANSIBLE_*``.
+
+Ansible reads far more than the files a plan names: ``ANSIBLE_*`` variables
+(``ANSIBLE_CONFIG``, ``ANSIBLE_ROLES_PATH``, ``ANSIBLE_LIBRARY``, …),
+``~/.ansible.cfg``, ``~/.ansible/{plugins,collections,roles}`` and the
+system-wide ``/usr/share/ansible``. A run therefore gets a private ``HOME``
+inside its run directory, ``ANSIBLE_CONFIG`` and every search path pointing
+into the snapshot it runs from, and of the caller's environment only what a
+connection needs (``PATH``, locale, ``TERM``, user name, ``SSH_AUTH_SOCK``).
+
+The caller's ``ANSIBLE_*`` variables are recorded in the plan at review
+(secret-looking values as a digest) and compared at apply, so an apply in
+another environment is refused rather than silently different. The one
+variable passed through is ``ANSIBLE_VAULT_PASSWORD_FILE``: a path to a
+secret the inventory may need, recorded by path, never read here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import re
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from planner.plans.digests import differences
+
+SECRET_NAME = re.compile(r"(PASS|SECRET|TOKEN|_KEY$|^KEY|API_?KEY|CREDENTIAL|AUTH)", re.I)
+#: Passed through to the run (and recorded by path): the vault password is a file the run must read.
+PASSED_THROUGH = frozenset({"ANSIBLE_VAULT_PASSWORD_FILE"})
+#: Of the caller's environment, what a run keeps: the command search path, locale, terminal, who, ssh-agent.
+_KEPT = ("PATH", "LANG", "TERM", "USER", "LOGNAME", "SSH_AUTH_SOCK")
+#: Plugin search paths (ansible-core's base.yml) pointed into the snapshot, so neither ~/.ansible/plugins
+#: nor /usr/share/ansible/plugins is read. ANSIBLE_CALLBACK_PLUGINS is left to ansible-runner, which
+#: puts its own event callback there.
+_PLUGIN_PATHS = {
+    "ANSIBLE_LIBRARY": "modules", "ANSIBLE_MODULE_UTILS": "module_utils",
+    "ANSIBLE_ACTION_PLUGINS": "action", "ANSIBLE_BECOME_PLUGINS": "become", "ANSIBLE_CACHE_PLUGINS": "cache",
+    "ANSIBLE_CLICONF_PLUGINS": "cliconf", "ANSIBLE_CONNECTION_PLUGINS": "connection",
+    "ANSIBLE_DOC_FRAGMENT_PLUGINS": "doc_fragments", "ANSIBLE_FILTER_PLUGINS": "filter",
+    "ANSIBLE_HTTPAPI_PLUGINS": "httpapi", "ANSIBLE_INVENTORY_PLUGINS": "inventory",
+    "ANSIBLE_LOOKUP_PLUGINS": "lookup", "ANSIBLE_NETCONF_PLUGINS": "netconf",
+    "ANSIBLE_STRATEGY_PLUGINS": "strategy", "ANSIBLE_TERMINAL_PLUGINS": "terminal",
+    "ANSIBLE_TEST_PLUGINS": "test", "ANSIBLE_VARS_PLUGINS": "vars",
+}
+
+
+def is_secret(name: str) -> bool:
+    """True for a variable whose name looks like it holds a secret (paths Ansible needs excepted)."""
+    return bool(SECRET_NAME.search(name)) and name not in PASSED_THROUGH | {"SSH_AUTH_SOCK",
+                                                                              "ANSIBLE_PRIVATE_KEY_FILE"}
+
+
+def recorded(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The caller's ``ANSIBLE_*`` variables as a plan records them: the value, or ``sha256:<digest>`` when secret."""
+    environ = os.environ if environ is None else environ
+    return {name: f"sha256:{hashlib.sha256(value.encode()).hexdigest()}" if is_secret(name) else value
+            for name, value in sorted(environ.items()) if name.startswith("ANSIBLE_")}
+
+
+def ignored(env: Mapping[str, str]) -> list[str]:
+    """The recorded variables a run does not use (all but the ones passed through)."""
+    return [name for name in sorted(env) if name not in PASSED_THROUGH]
+
+
+def changes(at_review: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
+    """Each ``ANSIBLE_*`` variable that differs between review and now, as a readable line."""
+    words = {"new": "is set now (was unset at review)", "gone": "is unset now (was set at review)",
+             "changed": "has another value now than at review"}
+    return [f"{name} {words[kind]}" for name, kind in differences(at_review, now)]
+
+
+def control_dir() -> Path:
+    """Where ssh keeps its ControlPersist sockets: the user's own ~/.ansible/cp, found through the passwd
+    entry (as ssh finds ~/.ssh). Not the private HOME: a socket path must stay under ~100 bytes, and
+    connections opened by the check run are reused by the apply."""
+    return Path(pwd.getpwuid(os.getuid()).pw_dir) / ".ansible" / "cp"
+
+
+def for_run(project: Path, home: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of a run from ``project`` (a snapshot's project directory) with ``home`` as HOME."""
+    environ = os.environ if environ is None else environ
+    env = {k: v for k, v in environ.items() if k in _KEPT or k.startswith("LC_") or k in PASSED_THROUGH}
+    cfg = project / "ansible.cfg"
+    env.update({
+        # The ansible-playbook installed beside this interpreter (the venv's) comes first.
+        "PATH": os.pathsep.join(filter(None, [str(Path(sys.executable).parent), environ.get("PATH", "")])),
+        "HOME": str(home),
+        "ANSIBLE_HOME": str(home / ".ansible"),
+        "ANSIBLE_CONFIG": str(cfg) if cfg.is_file() else os.devnull,
+        "ANSIBLE_ROLES_PATH": str(project / "roles"),
+        "ANSIBLE_COLLECTIONS_PATH": str(project / "collections"),
+        # Collections installed into the interpreter's site-packages are not part of the snapshot.
+        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "False",
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir()),
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_DEPRECATION_WARNINGS": "False",
+    })
+    env.update({name: str(project / "plugins" / kind) for name, kind in _PLUGIN_PATHS.items()})
+    return env
+
+
+@contextmanager
+def only(env: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` is exactly ``env`` inside the block (ansible-runner seeds a run's environment from it)."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
