@@ -33,6 +33,7 @@ import zlib
 from pathlib import Path
 
 from planner.errors import ExitCode, HomelabError
+from planner.paths import private_file
 from planner.plans.digests import InputFile
 from planner.plans.planfile import Snapshot, SnapshotFile
 
@@ -65,9 +66,9 @@ def _store(state: Path, item: InputFile) -> None:
     path = _object_path(state, item.sha256)
     if path.exists():  # content-addressed: the same bytes are stored already (by this plan or another)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(zlib.compress(item.data, _LEVEL))
+    with os.fdopen(private_file(tmp), "wb") as fh:  # owner-only, like all state: inputs hold the inventory
+        fh.write(zlib.compress(item.data, _LEVEL))
     tmp.replace(path)  # atomic: a reader never sees half an object
 
 
@@ -136,7 +137,7 @@ def materialize(state: Path, snapshot: Snapshot, dest: Path) -> Path:
         for name, item in sorted(snapshot.files.items()):
             target = _safe_place(dest, name)
             data = _read_object(state, name, item)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(target.parent, mode=0o700, exist_ok=True)
             target.write_bytes(data)
             target.chmod(0o700 if item.executable else 0o600)
     except BaseException:

@@ -9,7 +9,17 @@ from pathlib import Path
 import pytest
 
 from planner.plans import planfile
-from planner.plans.planfile import Diff, HostSummary, Inputs, Plan, Review, Step, StepReview, TaskResult
+from planner.plans.planfile import (
+    Diff,
+    HostSummary,
+    Inputs,
+    Plan,
+    Review,
+    Snapshot,
+    Step,
+    StepReview,
+    TaskResult,
+)
 from planner.render import html, markdown, terminal
 from planner.render.grouping import (
     HOST_PLACEHOLDER,
@@ -35,7 +45,8 @@ def _plan(hosts: list[str], tasks: list[TaskResult], summaries: dict[str, HostSu
     return Plan(id="0123abcd", created_at="2026-12-01T00:00:00+00:00", intent="apply_baseline", planner="manual",
                 steps=[Step(playbook="apply_baseline", limit="all", risk="change", hosts=hosts)],
                 review=Review(checked_at="2026-12-01T00:00:00+00:00", steps=[review]),
-                inputs=Inputs(inventory="inventory", files={}, versions={}))
+                inputs=Inputs(inventory="inventory", files={}, versions={},
+                              snapshot=Snapshot(id="0" * 64, inventory="inventory", files={})))
 
 
 def real_review(scale: int = 9) -> Plan:
