@@ -15,7 +15,7 @@ from typing import Any
 from planner.catalog.entries import Catalog, load_catalog
 from planner.catalog.taskscan import check_mode_violations, scan_playbook
 from planner.plans import planfile
-from planner.plans.digests import display_path, input_files, installed_versions, snapshot_inventory
+from planner.plans.digests import digests, display_path, input_files, installed_versions, snapshot_inventory
 from planner.plans.planfile import (
     Inputs,
     ManualItem,
@@ -67,7 +67,7 @@ def record_inputs(ws: Workspace, steps: list[Step]) -> Inputs:
 
     files = input_files(ws.root, ws.inventory, [ws.playbook(s.playbook) for s in steps])
     return Inputs(inventory=display_path(ws.inventory, ws.root.resolve()),
-                  files={f.display: f.sha256 for f in files}, versions=installed_versions(ws.root),
+                  files=digests(files), versions=installed_versions(ws.root),
                   snapshot=snapshot.build(ws.state, files, snapshot_inventory(ws.inventory)),
                   environment=environment.recorded())
 

@@ -28,6 +28,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +165,7 @@ class InputFile:
     data: bytes
     executable: bool
 
-    @property
+    @cached_property  # asked for by the digests, the snapshot's store and its manifest: hashed once
     def sha256(self) -> str:
         """Digest of the bytes that count."""
         return hashlib.sha256(self.data).hexdigest()
@@ -240,9 +241,14 @@ def input_files(root: Path, inventory: Path, playbooks: list[Path]) -> list[Inpu
     return sorted(found.values(), key=lambda f: f.path)
 
 
+def digests(files: list[InputFile]) -> dict[str, str]:
+    """Digest of each input file, keyed by its display path: what a plan records and apply compares."""
+    return {f.display: f.sha256 for f in files}
+
+
 def input_digests(root: Path, inventory: Path, playbooks: list[Path]) -> dict[str, str]:
     """Digest of every input file, keyed by its display path (host_vars without the discovered blocks)."""
-    return {f.display: f.sha256 for f in input_files(root, inventory, playbooks)}
+    return digests(input_files(root, inventory, playbooks))
 
 
 def differences(recorded: Mapping[str, str], current: Mapping[str, str]) -> list[tuple[str, str]]:

@@ -164,7 +164,7 @@ def test_phrases_name_every_host_the_shortest_way() -> None:
 
 
 def test_the_host_name_is_replaced_as_a_whole_word_only() -> None:
-    diff = Diff(before_header="/etc/motd", after_header="/root/.ansible/tmp/ansible-local-12ab/tmpxy_1/motd.j2",
+    diff = Diff(before_header="/etc/motd", after_header="/home/ops/.ansible/tmp/ansible-local-12ab/tmpxy_1/motd.j2",
                 before="", after="maas (groups: infra)\nnot-maas maas.example maas-2\n")
     text, named = diff_text(diff, "maas")
     assert named and "+{host} (groups: infra)" in text and "+not-maas {host}.example maas-2" in text
