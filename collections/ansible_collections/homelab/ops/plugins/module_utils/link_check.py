@@ -101,7 +101,8 @@ def classify_link(nic: Dict[str, Any], documented: Optional[Dict[str, Any]], dev
         return {"status": "vm", "cause": None,
                 "reason": "paravirtual NIC with no speed of its own: it follows %s's link" % where}
     if nic.get("carrier") is False or nic.get("state") == "down":
-        return {"status": "below", "cause": "no_link", "reason": "no link: check that the cable is plugged in at both ends"}
+        return {"status": "below", "cause": "no_link",
+                "reason": "no link: check that the cable is plugged in at both ends"}
     if speed is None:
         return {"status": "below", "cause": "autoneg",
                 "reason": "speed unknown: auto-negotiation did not settle; check both ends negotiate automatically"}
@@ -188,7 +189,8 @@ def summary_line(link: Dict[str, Any]) -> str:
         head += " (was %s at baseline)" % mbps_text(link["baseline_speed_mbps"])
     if link.get("counters_grown"):
         since = "since baseline" if link.get("compared_with_baseline") else "so far"
-        head += "; counters grew %s: %s" % (since, ", ".join("%s +%d" % kv for kv in sorted(link["counters_grown"].items())))
+        grown = sorted(link["counters_grown"].items())
+        head += "; counters grew %s: %s" % (since, ", ".join("%s +%d" % kv for kv in grown))
     return head
 
 
