@@ -85,8 +85,36 @@ def status(fmt: str) -> None:
         table.add_row(r["host"], r["address"] or "-", ",".join(r["groups"]),
                       f"running (pid {r['pid']})" if r["running"] else "stopped",
                       "answers" if r["ssh"] else "-",
-                      (f"copy of {r['generated_from']}; " if r["generated_from"] else "") + (r["hardware"] or "-"))
+                      (f"copy of {r['generated_from']}; " if r["generated_from"] else "") + (r["hardware"] or "-")
+                      + (f"; link set: {r['links_set']}" if r["links_set"] else ""))
     console().print(table)
+
+
+@lab.command()
+@click.argument("host")
+@click.argument("nic")
+@click.option("--speed", "speed", type=int, required=True, metavar="MBPS", help="The new link speed in Mbps.")
+@click.option("--duplex", type=click.Choice(["full", "half"]), default="full", show_default=True,
+              help="The new duplex.")
+def link(host: str, nic: str, speed: int, duplex: str) -> None:
+    """Stand in for a hardware swap: link a running host's NIC at a new speed.
+
+    What the host's ethtool and /sys/class/net show changes at once, without a
+    restart, as after fitting a new NIC, cable or switch. `lab status` shows
+    the links set; later `lab up` keeps them; `lab down` forgets them. The
+    speed must be one the documented NIC supports (hardware.nics[].supported_mbps).
+
+    \b
+    Examples:
+      homelab lab link pumped-piglet enp4s0 --speed 2500
+      homelab lab link fun-bedbug enp1s0 --speed 1000 --duplex half
+    """
+    from planner.lab import runtime
+
+    now = runtime.set_link(_config(), host, nic, speed, duplex)
+    shown = next(n for n in now.hardware.nics if n.name == nic)
+    click.echo(f"{host} {nic}: now links at {shown.speed_mbps} Mbps {shown.duplex} "
+               f"(supports up to {max(shown.supported_mbps)})", err=True)
 
 
 @lab.command(context_settings={"ignore_unknown_options": True})

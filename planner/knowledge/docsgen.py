@@ -244,8 +244,20 @@ def _host(name: str, groups: list[str], doc: Any, found: Any, vms: list[str]) ->
             "cpu": summary.get("CPU"), "memory": summary.get("memory"), "gpus": summary.get("GPUs")}
 
 
-def _topology(hosts: dict[str, list[str]], site: Any, docs: dict[str, Any]) -> list[str]:
-    """Mermaid flowchart lines: router → switches, switch → hosts by their NICs, hypervisor → its VMs."""
+def _link_label(nic: Any, seen: Any) -> str:
+    """A host link's speed for the diagram: what discovery found when it found one, else what is documented."""
+    if seen is not None and seen.speed_mbps is not None:
+        return f"{mbps(seen.speed_mbps)}" + (f" {seen.duplex}" if seen.duplex == "half" else "") + " found"
+    return f"{mbps(nic.speed_mbps or nic.supported_mbps)} documented"
+
+
+def _topology(hosts: dict[str, list[str]], site: Any, docs: dict[str, Any],
+              found: dict[str, Any] | None = None) -> list[str]:
+    """Mermaid flowchart lines: router → switches, switch → hosts by their NICs, hypervisor → its VMs.
+
+    Each link is labelled with its speed, marked "found" (discovered facts) or "documented" (the inventory,
+    where no facts exist); a VM's link follows its hypervisor's, so new facts change the diagram."""
+    found = found or {}
     devices = site.network_devices
     # Validation refuses references to devices nobody documented; should one slip through it still gets a node.
     named = [d.uplink for d in devices.values() if d.uplink] + [n.switch for d in docs.values() if d.hardware
@@ -264,21 +276,26 @@ def _topology(hosts: dict[str, list[str]], site: Any, docs: dict[str, Any]) -> l
             continue
         up = devices.get(dev.uplink)
         speeds = [s for s in (dev.port_speed_mbps, up.port_speed_mbps if up else None) if s]
-        label = f'|"{mbps(min(speeds))}"|' if speeds else ""
+        label = f'|"{mbps(min(speeds))} documented"|' if speeds else ""
         up_id = ids[("dev", dev.uplink)]
         # A router feeds the switch it names as its uplink; any other device hangs below its uplink.
         a, b = (ids[("dev", name)], up_id) if dev.kind in ("router", "firewall") else (up_id, ids[("dev", name)])
         lines.append(f"    {a} -->{label} {b}")
+    uplink_of: dict[str, str] = {}  # host -> its first switch link's label, which its VMs follow
     for host in hosts:
         hw = docs[host].hardware
+        seen = {n.name: n for n in found[host].nics} if found.get(host) else {}
         for nic in hw.nics if hw else []:
             if nic.switch:
-                label = mermaid_label(f"{nic.name} {mbps(nic.speed_mbps or nic.supported_mbps)}")
+                speed = _link_label(nic, seen.get(nic.name))
+                uplink_of.setdefault(host, speed)
+                label = mermaid_label(f"{nic.name} {speed}")
                 lines.append(f'    {ids[("dev", nic.switch)]} -->|"{label}"| {ids[("host", host)]}')
     for host in hosts:
         parent = docs[host].hypervisor
         if parent and ("host", parent) in ids:
-            lines.append(f'    {ids[("host", parent)]} -.->|"VM"| {ids[("host", host)]}')
+            label = mermaid_label(f"VM, follows {uplink_of[parent]}" if parent in uplink_of else "VM")
+            lines.append(f'    {ids[("host", parent)]} -.->|"{label}"| {ids[("host", host)]}')
     return lines
 
 
@@ -287,7 +304,7 @@ def infrastructure(inv: Any, site: Any, docs: dict[str, Any], found: dict[str, A
     vms = {h: [v for v in inv.hosts if docs[v].hypervisor == h] for h in inv.hosts}
     hosts = [_host(h, groups, docs[h], found.get(h), vms[h]) for h, groups in inv.hosts.items()]
     devices = [{"name": n, **d.model_dump(mode="json")} for n, d in site.network_devices.items()]
-    return {"site": site, "hosts": hosts, "devices": devices, "mermaid": _topology(inv.hosts, site, docs),
+    return {"site": site, "hosts": hosts, "devices": devices, "mermaid": _topology(inv.hosts, site, docs, found),
             "drift": drift.rstrip("\n")}
 
 

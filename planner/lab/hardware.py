@@ -29,6 +29,10 @@ REPLAY_DIR_ENV = "HOMELAB_LAB_REPLAY_DIR"
 #: Standard BASE-T speeds a NIC may support, in Mbps.
 ETHERNET_SPEEDS_MBPS = (10, 100, 1000, 2500, 5000, 10000)
 
+#: The counters under /sys/class/net/IFACE/statistics that the lab renders (a real kernel has a few more).
+STATISTICS = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_errors", "tx_errors", "rx_dropped",
+              "tx_dropped", "multicast", "collisions", "rx_crc_errors", "rx_frame_errors", "tx_carrier_errors")
+
 _REPLAY_SRC = Path(__file__).parent / "replay"
 _CAPTURE = "h100-80gb-idle.nvidia-smi"
 _NVSMI_DATA = f"{REPLAY_DATA_DIR}/nvidia-smi"
@@ -288,6 +292,8 @@ def render_sys_class_net(profile: HardwareProfile, dest: Path) -> None:
             "type": "1",  # ARPHRD_ETHER
             "flags": "0x1003",  # IFF_UP | IFF_BROADCAST | IFF_MULTICAST
         })
+        # Traffic does not cross a simulated NIC: its counters stay at zero (a re-render resets them).
+        _write_iface(iface / "statistics", {name: "0" for name in STATISTICS})
         # Ansible's facts readlink() `device` for the pciid, so it must be a link, to a directory
         # kept inside the interface's own (hidden) .device so the bind mount carries it.
         virtio = nic.driver == "virtio_net"
@@ -296,6 +302,7 @@ def render_sys_class_net(profile: HardwareProfile, dest: Path) -> None:
         _relink(iface / "device", f".device/{name}")
         bus = "virtio" if virtio else "pci"
         _relink(iface / ".device" / name / "driver", f"/sys/bus/{bus}/drivers/{nic.driver}")
+    _write_iface(dest / "lo" / "statistics", {name: "0" for name in STATISTICS})
     # lo has no speed or duplex file: reading them on a real host fails too.
     _write_iface(dest / "lo", {
         "address": "00:00:00:00:00:00", "mtu": "65536", "operstate": "unknown",

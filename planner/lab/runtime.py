@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from planner.errors import LabError
-from planner.lab import hostsetup, preflight
+from planner.lab import hostsetup, links, preflight
 from planner.lab.rootfs import ensure_rootfs
 from planner.lab.scale import write_size
 from planner.lab.spec import LabConfig, LabHost, lab_hosts
@@ -255,6 +255,7 @@ def down(config: LabConfig) -> list[str]:
         shutil.rmtree(config.lab_dir / "hosts", ignore_errors=True)
         shutil.rmtree(config.lab_dir / "inventory", ignore_errors=True)
         write_size(config.lab_dir, None)
+        links.forget(config.lab_dir)
         _state_path(config).unlink(missing_ok=True)
         return list(states)
 
@@ -267,6 +268,7 @@ def status(config: LabConfig) -> list[dict]:
     except Exception:  # an invalid inventory must not hide what is running
         hosts = []
     names = list(dict.fromkeys([h.name for h in hosts] + list(states)))
+    overrides = links.read_overrides(config.lab_dir).hosts
     by_name = {h.name: h for h in hosts}
     rows = []
     for name in names:
@@ -282,5 +284,29 @@ def status(config: LabConfig) -> list[dict]:
             "pid": state.pid if running and state else None,
             "hardware": hostsetup.hardware_summary(host) if host else "",
             "generated_from": host.generated.template if host and host.generated else None,
+            "links_set": links.describe(overrides.get(name) or {}),
         })
     return rows
+
+
+def set_link(config: LabConfig, host: str, nic: str, speed_mbps: int, duplex: str) -> LabHost:
+    """Link ``nic`` of ``host`` at a new speed, on the running host and for every later ``lab up``.
+
+    Stands in for a hardware swap (a new NIC, cable or switch port): what the host's ethtool and
+    /sys/class/net show changes at once, without a restart. Returns the host as it now is.
+    """
+    from planner.errors import HomelabError, did_you_mean
+
+    with _locked(config):
+        by_name = {h.name: h for h in lab_hosts(config)}
+        if host not in by_name:
+            raise HomelabError(f"unknown lab host {host!r}" + did_you_mean(host, by_name),
+                               f"the lab's hosts are the inventory's: {', '.join(by_name) or 'none'}")
+        state = read_state(config).get(host)
+        if state is None or not is_ours(state):
+            raise LabError(f"lab host {host!r} is not running", "homelab lab up starts it; then set the link")
+        link = links.check_link(by_name[host].hardware, nic, speed_mbps, duplex)
+        links.record(config.lab_dir, host, nic, link)
+        now = {h.name: h for h in lab_hosts(config)}[host]
+        links.show_on_host(now.hardware, Path(state.merged), config.lab_dir / "hosts" / host / "sys-class-net")
+        return now

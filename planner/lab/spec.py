@@ -13,6 +13,8 @@ from pathlib import Path
 
 from planner.inventory.hosts import Inventory, load_inventory, require_valid
 from planner.lab.hardware import HardwareProfile, profile_from_hostvars
+from planner.lab.links import apply as apply_links
+from planner.lab.links import read_overrides
 from planner.lab.scale import GeneratedHost, check_size, generated_hosts, read_size
 from planner.lab.scenario import Scenario, host_scenario, load_planted
 
@@ -79,6 +81,7 @@ def lab_hosts(config: LabConfig, inventory: Inventory | None = None, scale: int 
     if total is not None:
         check_size(total, len(inv.hosts))
     extra = {g.name: g for g in generated_hosts(inv, total or 0)}
+    overrides = read_overrides(config.lab_dir).hosts
     members = [*inv.hosts.items(), *((g.name, list(g.groups)) for g in extra.values())]
     for index, (name, groups) in enumerate(members):
         octet = FIRST_HOST_OCTET + index
@@ -100,5 +103,7 @@ def lab_hosts(config: LabConfig, inventory: Inventory | None = None, scale: int 
         address = f"{config.net_prefix}.{octet}"
         scenario, profile = host_scenario(name, tuple(groups), {**site, **hostvars},
                                           profile_from_hostvars(name, hostvars), planted.get(name) or {})
+        # `lab link` stands in for a swapped NIC, cable or switch until `lab down`.
+        profile = apply_links(profile, overrides.get(name) or {})
         hosts.append(LabHost(name, address, config.ssh_port, tuple(groups), profile, scenario, generated))
     return hosts

@@ -135,12 +135,18 @@ class Caught:
     clause: str
 
 
+# A switch named only as when or where something is looked at ("check the link speeds after the new
+# switch") is context, not network work; the network rule reads the clause without it.
+_SWITCH_AS_CONTEXT = re.compile(r"\b(after|since|behind)\s+(the\s+|a\s+)?(new\s+|core\s+|\S*gbe\s+)?switch(es)?\b")
+
+
 def safety(clause: str) -> Caught | None:
     """The first safety rule that catches ``clause`` (destructive before manual), or None."""
     text = clause.lower()
     for rule, patterns in _CHECKS:
+        seen = _SWITCH_AS_CONTEXT.sub(" ", text) if rule == MANUAL_NETWORK else text
         for pattern in patterns:
-            found = pattern.search(text)
+            found = pattern.search(seen)
             if found:
                 return Caught(rule, found.group(0).strip(), clause)
     return None

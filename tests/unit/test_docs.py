@@ -224,8 +224,11 @@ def test_infrastructure_shows_discovered_facts_drift_and_topology(discovered_cop
     mermaid = infra.split("```mermaid\n", 1)[1].split("```", 1)[0]
     assert mermaid.startswith("flowchart ")
     assert re.search(r"^\s+dev_router -->.* dev_sw_core$", mermaid, re.M)
-    assert re.search(r'^\s+dev_sw_core -->\|"enp5s0 1000 Mbps"\| host_still_fawn$', mermaid, re.M)
-    assert re.search(r"^\s+host_still_fawn -.->.* host_k3s_vm_still_fawn$", mermaid, re.M)
+    # Link speeds: discovered where facts exist (still-fawn's planted 100 Mbps), documented elsewhere.
+    assert re.search(r'^\s+dev_sw_core -->\|"enp5s0 100 Mbps found"\| host_still_fawn$', mermaid, re.M)
+    assert re.search(r'^\s+dev_router -->\|"1000 Mbps documented"\| dev_sw_core$', mermaid, re.M)
+    assert re.search(r'^\s+host_still_fawn -.->\|"VM, follows 100 Mbps found"\| host_k3s_vm_still_fawn$',
+                     mermaid, re.M)
     for line in mermaid.splitlines()[1:]:
         declared = re.match(r"\s+(\S+?)\[", line)
         nodes = [declared.group(1)] if declared else [line.split()[0], line.split()[-1]]
@@ -317,3 +320,29 @@ def test_text_from_a_host_cannot_open_a_hand_written_section(discovered_copy: Pa
     assert "zz" not in docsgen.sections(infra, "INFRASTRUCTURE.md")
     # Written twice: the second write finds no stray section to carry over or refuse.
     assert docsgen.carry_over(infra, infra, "INFRASTRUCTURE.md") == infra
+
+
+def test_the_topology_diagram_follows_facts_written_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a read plan that refreshes NICs writes back (as verify_network_upgrade's review does) changes
+    the diagram: the documented 1 Gbps link becomes the 2.5 Gbps found, and the VM on it follows."""
+    from planner.knowledge.facts import Gathered, write_back
+    from planner.workspace import Workspace
+
+    copy = copy_project(tmp_path)
+    monkeypatch.setenv("HOMELAB_ROOT", str(copy))
+
+    def diagram() -> str:
+        infra = docsgen.generate(copy, copy / "inventory", TODAY)["docs/INFRASTRUCTURE.md"]
+        return infra.split("```mermaid\n", 1)[1].split("```", 1)[0]
+
+    before = diagram()
+    assert '-->|"enp4s0 1000 Mbps documented"| host_pumped_piglet' in before
+    gathered = Gathered(facts={"pumped-piglet": {"homelab_discovered": {"nics": [
+        {"name": "enp4s0", "driver": "igc", "state": "up", "carrier": True, "speed_mbps": 2500, "duplex": "full",
+         "max_speed_mbps": 2500, "virtual": False}]}}})
+    result = write_back(Workspace.find(str(copy / "inventory")), gathered, ["pumped-piglet"], sections=("nics",))
+    assert list(result.written) == ["pumped-piglet"]
+    after = diagram()
+    assert '-->|"enp4s0 2.5 Gbps found"| host_pumped_piglet' in after
+    assert '-.->|"VM, follows 2.5 Gbps found"| host_k3s_vm_pumped_piglet' in after
+    assert '-->|"enp1s0 1000 Mbps documented"| host_fun_bedbug' in after  # no facts there: as documented

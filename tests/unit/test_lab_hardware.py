@@ -304,8 +304,19 @@ def test_ethtool_unknown_interface(piglet: Host) -> None:
 def test_ethtool_lo_and_unreplayed_options(piglet: Host) -> None:
     assert piglet.ethtool("lo").stdout == "Settings for lo:\n\tLink detected: yes\n"
     assert piglet.ethtool("--version").stdout == "ethtool version 6.1\n"
-    result = piglet.ethtool("-S", "enp4s0")
+    result = piglet.ethtool("-k", "enp4s0")
     assert result.returncode == 2 and "not captured in this replay" in result.stderr
+
+
+def test_ethtool_statistics_are_the_profiles_counters(piglet: Host) -> None:
+    for option in ("-S", "--statistics"):
+        result = piglet.ethtool(option, "enp4s0")
+        assert result.returncode == 0
+        assert result.stdout.startswith("NIC statistics:\n     rx_packets: 0\n")
+        assert "     rx_errors: 0\n" in result.stdout and "     tx_dropped: 0\n" in result.stdout
+    lo = piglet.ethtool("-S", "lo")
+    assert (lo.returncode, lo.stderr) == (94, "no stats available\n")
+    assert piglet.ethtool("-S", "eth7").returncode == 71
 
 
 def test_no_nic_means_no_ethtool() -> None:
@@ -330,7 +341,8 @@ def test_sys_class_net(tmp_path: Path) -> None:
     assert os.path.basename(os.readlink(tmp_path / "enp4s0/device/driver")) == "igc"
     assert os.path.basename(os.path.realpath(tmp_path / "ens18/device/driver")) == "virtio_net"
     assert sorted(os.path.basename(p) for p in glob.glob(f"{tmp_path}/enp4s0/*")) == [
-        "address", "carrier", "device", "duplex", "flags", "mtu", "operstate", "speed", "type"]
+        "address", "carrier", "device", "duplex", "flags", "mtu", "operstate", "speed", "statistics", "type"]
+    assert {read(f"enp4s0/statistics/{c}") for c in ("rx_errors", "tx_errors", "rx_dropped", "tx_dropped")} == {"0\n"}
     assert [read(f"lo/{f}") for f in ("address", "operstate", "mtu")] == ["00:00:00:00:00:00\n", "unknown\n", "65536\n"]
     assert not (tmp_path / "lo/speed").exists()
     render_sys_class_net(profile, tmp_path)  # rendering again over the same tree works

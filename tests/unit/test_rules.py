@@ -51,6 +51,10 @@ BASELINE_EVERYWHERE = {"playbook": "apply_baseline", "limit": "all"}
     ("point the NTP servers of every machine at the pool again", None),
     ("how much disk space is left on maas", None),
     ("which pools does still-fawn have", None),
+    # A switch named as context of a look is no network work; named as the object of one, it is.
+    ("check the link speeds after the new switch", None),
+    ("configure the new switch", rules.MANUAL_NETWORK),
+    ("set up VLANs after the new switch", rules.MANUAL_NETWORK),
 ])
 def test_safety_names_the_rule(clause: str, rule: str | None) -> None:
     caught = rules.safety(clause)
