@@ -270,7 +270,7 @@ def _adapt_xml(template: str, cards: list[dict[str, Any]], captured_bus: str) ->
 def render_sys_class_net(profile: HardwareProfile, dest: Path) -> None:
     """Write a sysfs-like ``/sys/class/net`` for the profile's NICs plus ``lo`` under ``dest``.
 
-    Files hold what sysfs prints; speed is -1 and duplex "unknown" when the speed is unknown or
+    Files hold what sysfs prints (with the error and drop counters under ``statistics/``); speed is -1 and duplex "unknown" when the speed is unknown or
     there is no link. ``<nic>/device`` links to a directory named like the real device
     (``0000:04:00.0``, ``virtio0``) whose ``driver`` link's basename is the driver (the target
     need not exist). Rendering again over ``dest`` works; interfaces no longer in the profile stay.
@@ -288,6 +288,8 @@ def render_sys_class_net(profile: HardwareProfile, dest: Path) -> None:
             "type": "1",  # ARPHRD_ETHER
             "flags": "0x1003",  # IFF_UP | IFF_BROADCAST | IFF_MULTICAST
         })
+        # The kernel's error and drop counters; the lab's links carry no traffic, so they stay at 0.
+        _write_iface(iface / "statistics", dict.fromkeys(_COUNTERS, "0"))
         # Ansible's facts readlink() `device` for the pciid, so it must be a link, to a directory
         # kept inside the interface's own (hidden) .device so the bind mount carries it.
         virtio = nic.driver == "virtio_net"
@@ -301,6 +303,10 @@ def render_sys_class_net(profile: HardwareProfile, dest: Path) -> None:
         "address": "00:00:00:00:00:00", "mtu": "65536", "operstate": "unknown",
         "carrier": "1", "type": "772", "flags": "0x9",  # ARPHRD_LOOPBACK; IFF_UP | IFF_LOOPBACK
     })
+
+
+#: The counters under ``statistics/`` that the network upgrade's baseline records.
+_COUNTERS = ("rx_errors", "tx_errors", "rx_dropped", "tx_dropped")
 
 
 def _write_iface(path: Path, values: dict[str, str]) -> None:
