@@ -133,8 +133,8 @@ def _with_new_values(ws, parent, amendment: str, inv, no_check: bool, interrupt)
     from planner.plans.build import change_vars
     from planner.plans.progress import Progress
 
-    changes = amended_vars(context.catalog_entries(ws.root), parent.steps, amendment, list(inv.hosts), inv.group_hosts(),
-                           datetime.now(UTC).date())
+    changes = amended_vars(context.catalog_entries(ws.root), parent.steps, amendment, list(inv.hosts),
+                           inv.group_hosts(), datetime.now(UTC).date())
     if not any(changes):
         return None
     said = ", ".join(f"{k}={v}" for c in changes for k, v in c.items())

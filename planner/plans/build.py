@@ -202,8 +202,7 @@ def change_vars(ws: Workspace, parent: Plan, changes: list[dict[str, Any]], inte
     linked to ``parent``, validated against the argument specs again and checked again (read steps
     run for real, so what they report reflects the new values).
     """
-    if len(changes) != len(parent.steps):
-        raise ValueError(f"{len(changes)} changes for the {len(parent.steps)} steps of plan {parent.id}")
-    requests = [StepRequest(s.playbook, s.limit, {**s.vars, **c}, s.rationale) for s, c in zip(parent.steps, changes)]
+    requests = [StepRequest(s.playbook, s.limit, {**s.vars, **c}, s.rationale)
+                for s, c in zip(parent.steps, changes, strict=True)]
     return make_plan(ws, requests, intent=intent, planner=parent.planner, parent=parent.id,
                      excluded=list(parent.excluded), manual=list(parent.manual), **kwargs)
