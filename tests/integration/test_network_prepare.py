@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
 from tests.integration.conftest import Lab, homelab_in, plan_json
 from tests.integration.test_lab import lab_ssh
 
@@ -23,7 +21,9 @@ def baseline(lab: Lab, host: str) -> dict | None:
 
 
 def documented_nics(project: Path, host: str) -> list[dict]:
-    return yaml.safe_load((project / "inventory" / "host_vars" / f"{host}.yml").read_text())["hardware"]["nics"]
+    from planner import yamlio
+
+    return yamlio.plain(yamlio.load(project / "inventory" / "host_vars" / f"{host}.yml"))["hardware"]["nics"]
 
 
 def test_prepare_records_the_baseline_once_and_changes_nothing_in_check_mode(lab: Lab, project: Path) -> None:
