@@ -330,7 +330,9 @@ def test_sys_class_net(tmp_path: Path) -> None:
     assert os.path.basename(os.readlink(tmp_path / "enp4s0/device/driver")) == "igc"
     assert os.path.basename(os.path.realpath(tmp_path / "ens18/device/driver")) == "virtio_net"
     assert sorted(os.path.basename(p) for p in glob.glob(f"{tmp_path}/enp4s0/*")) == [
-        "address", "carrier", "device", "duplex", "flags", "mtu", "operstate", "speed", "type"]
+        "address", "carrier", "device", "duplex", "flags", "mtu", "operstate", "speed", "statistics", "type"]
+    assert [read(f"enp4s0/statistics/{c}") for c in ("rx_errors", "tx_errors", "rx_dropped", "tx_dropped")] == \
+        ["0\n"] * 4
     assert [read(f"lo/{f}") for f in ("address", "operstate", "mtu")] == ["00:00:00:00:00:00\n", "unknown\n", "65536\n"]
     assert not (tmp_path / "lo/speed").exists()
     render_sys_class_net(profile, tmp_path)  # rendering again over the same tree works
