@@ -31,10 +31,13 @@ def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | No
     """Revise a plan with an amendment in plain words; the new plan links to the old one.
 
     With a model configured, the LLM drafts the revised plan from the original
-    request and the amendment. Without one (or as the fallback), amendments
-    that leave hosts out are understood deterministically: "delay the k3s
-    nodes until next weekend" plans the same steps without the k3s hosts and
-    adds a checklist item to come back to them.
+    request and the amendment. Without one, the amendment is read
+    deterministically. Where its words give a new value for a variable the
+    plan's steps take from words (their catalog entries' offline extractors),
+    the revised plan keeps every step and target and changes only that value,
+    with dates resolved ("next weekend" becomes the Saturday and Sunday it
+    means). Otherwise amendments that leave hosts out plan the same steps
+    without those hosts and add a checklist item to come back to them.
 
     \b
     Exit codes: 0 revised, 1 hosts failed in the check run, 2 bad input or
@@ -91,14 +94,22 @@ def _revised(ws, parent, amendment: str, model: str | None, no_check: bool, inte
                                check=not no_check, on_result=progress.on_result, cancel=interrupt, parent=parent.id,
                                on_event=progress.on_event)
     inv = load_inventory(ws.inventory)
+    revised = _with_new_values(ws, parent, amendment, inv, no_check, interrupt)
+    if revised is not None:
+        return revised
     named = [h for h in context.mentioned_hosts(amendment, list(inv.hosts), inv.group_hosts()) if h in hosts]
     if not hosts:
         raise HomelabError(f"plan {parent.id} targets no host, so there are none to leave out",
                            "plan the request again instead, or configure a model for other amendments")
     if not named or not _EXCLUDING.search(amendment):
-        raise HomelabError("the offline planner can only revise a plan by leaving hosts out",
-                           f'name the hosts to leave out ("skip maas", "delay the k3s nodes"); plan {parent.id} '
-                           f"targets {', '.join(hosts)}. Configure a model for other amendments.")
+        from planner.planning.revision import fillable
+
+        settable = fillable(context.catalog_entries(ws.root), parent.steps)
+        values = f" or give a value for {', '.join(settable)}" if settable else ""
+        raise HomelabError("the offline planner can only revise a plan by leaving hosts out or by setting a "
+                           "variable its steps take from words",
+                           f'name the hosts to leave out ("skip maas", "delay the k3s nodes"){values}; plan '
+                           f"{parent.id} targets {', '.join(hosts)}. Configure a model for other amendments.")
     later = ManualItem(title=f"Come back to {', '.join(named)}",
                        reason=f"left out of plan {parent.id} on request: {amendment}", rule="revision")
     progress = Progress([], _title(f"Checking plan {parent.id} without {', '.join(named)}",
@@ -110,3 +121,25 @@ def _revised(ws, parent, amendment: str, model: str | None, no_check: bool, inte
                                                 "intent": f"{parent.intent} (revised: {amendment})"}), ws.state)
     planfile.save(new, ws.state)
     return new
+
+
+def _with_new_values(ws, parent, amendment: str, inv, no_check: bool, interrupt):
+    """The parent with the variables the amendment sets changed, every step and target kept; None if it sets none."""
+    from datetime import UTC, datetime
+
+    from planner.commands.plan import _title
+    from planner.planning import context
+    from planner.planning.revision import amended_vars
+    from planner.plans.build import change_vars
+    from planner.plans.progress import Progress
+
+    changes = amended_vars(context.catalog_entries(ws.root), parent.steps, amendment, list(inv.hosts),
+                           inv.group_hosts(), datetime.now(UTC).date())
+    if not any(changes):
+        return None
+    said = ", ".join(f"{k}={v}" for c in changes for k, v in c.items())
+    progress = Progress([], _title(f"Checking plan {parent.id} with {said}", f"plan {parent.id} with {said}",
+                                   no_check))
+    with interrupt.armed(), progress.shown():
+        return change_vars(ws, parent, changes, f"{parent.intent} (revised: {amendment})", check=not no_check,
+                           on_result=progress.on_result, on_event=progress.on_event, cancel=interrupt)

@@ -274,10 +274,11 @@ def _adapt_xml(template: str, cards: list[dict[str, Any]], captured_bus: str) ->
 def render_sys_class_net(profile: HardwareProfile, dest: Path) -> None:
     """Write a sysfs-like ``/sys/class/net`` for the profile's NICs plus ``lo`` under ``dest``.
 
-    Files hold what sysfs prints; speed is -1 and duplex "unknown" when the speed is unknown or
-    there is no link. ``<nic>/device`` links to a directory named like the real device
-    (``0000:04:00.0``, ``virtio0``) whose ``driver`` link's basename is the driver (the target
-    need not exist). Rendering again over ``dest`` works; interfaces no longer in the profile stay.
+    Files hold what sysfs prints (the error and drop counters under ``statistics/`` too); speed is
+    -1 and duplex "unknown" when the speed is unknown or there is no link. ``<nic>/device`` links
+    to a directory named like the real device (``0000:04:00.0``, ``virtio0``) whose ``driver``
+    link's basename is the driver (the target need not exist). Rendering again over ``dest``
+    works; interfaces no longer in the profile stay.
     """
     for index, nic in enumerate(profile.nics):
         up = nic.link

@@ -100,7 +100,8 @@ class ContextPack:
         return -(-self.size_chars // CHARS_PER_TOKEN)
 
 
-def _catalog(root: Path) -> list[dict[str, Any]]:
+def catalog_entries(root: Path) -> list[dict[str, Any]]:
+    """The catalog as a planner sees it: each entry's description, examples, variables and offline block."""
     from planner.catalog.entries import load_catalog
 
     out = []
@@ -151,7 +152,7 @@ def build(root: Path, inventory: Path, intent: str, budget_tokens: int = DEFAULT
         }))
     site = SiteDoc.model_validate(inv.groupvars("all"))
     services = [scrub(s.model_dump(exclude_none=True)) for s in site.services]
-    catalog = _catalog(root)
+    catalog = catalog_entries(root)
     base = ContextPack(intent, hosts, groups, services, catalog, budget_tokens=budget_tokens)
     named = mentioned_hosts(intent, list(inv.hosts), groups) or list(inv.hosts)
     remaining = max(budget_tokens - base.tokens_estimate, 0) * CHARS_PER_TOKEN

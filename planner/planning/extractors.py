@@ -17,7 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
+
+from planner.planning import dates
 
 _NUMBER_WORDS = {w: i for i, w in enumerate(
     ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"])}
@@ -42,6 +45,7 @@ class Named:
     limit: str | None = None  # the host pattern the request's targets make
     single_host: str | None = None  # one host, named as such (not through a group)
     services: tuple[str, ...] = ()  # documented services, in the order named
+    today: date | None = None  # the day the plan is made, which "next weekend" is read against (None: today, UTC)
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,12 @@ def when(text: str) -> list[Found]:
     return _all(_WHEN, text, value)
 
 
+def _window(text: str, named: Named, spec: dict[str, Any]) -> list[Found]:
+    # As "when" reads it, with the dates it means on the day the plan is made.
+    today = named.today or datetime.now(UTC).date()
+    return [Found(dates.resolve(f.value, today), f.start, f.end) for f in when(text)]
+
+
 _TZ = re.compile(r"\b((?:Africa|America|Antarctica|Arctic|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc)"
                  r"/[A-Za-z_+\-]+(?:/[A-Za-z_]+)?)\b")
 _UTC = re.compile(r"\bUTC\b")
@@ -255,6 +265,8 @@ EXTRACTORS: dict[str, Extractor] = {e.name: e for e in (
     Extractor("serial", "int", _text_only(serial), "hosts at once: one at a time, in batches of 3"),
     Extractor("duration", "str", _text_only(duration), "a systemd time span: 2 weeks -> 2weeks"),
     Extractor("when", "str", _text_only(when), "a date, time or window: fri 22:00, next weekend, tonight"),
+    Extractor("window", "str", _window,
+              "a date, time or window with its dates: next weekend (Sat 2026-12-12 – Sun 2026-12-13)"),
     Extractor("timezone", "str", _text_only(timezone), "an IANA time zone: Europe/Berlin; UTC -> Etc/UTC"),
     Extractor("key_value", "dict", _text_only(key_value), "key=value pairs, or dotted keys 'to' a value"),
     Extractor("host_pattern", "str", _named(lambda n: n.limit), "the hosts and groups the request names, as a limit"),

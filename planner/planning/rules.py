@@ -156,9 +156,10 @@ def safety(clause: str) -> Caught | None:
 _VERBS = ("apply|gather|check|set|replace|open|rotate|delete|show|make|plug|install|update|deploy|upgrade|reboot"
           "|restart|wipe|change|add|remove|cap|collect|read|tell|list|find|bring|renew|reset|shut|create|enable"
           "|disable|configure|move|swap|run|give|put|scale|format|destroy|erase")
+# "record the baseline before I swap the NICs" is two instructions too: the tool's and the person's.
 _SPLIT = re.compile(rf"\s*(?:[;!?\n]+|\.(?:\s+|$))\s*|,?\s+(?:and\s+then|then|and\s+also|also|after\s+that"
-                    rf"|afterwards)\s+|,\s+(?:and\s+)?(?=(?:please\s+)?(?:{_VERBS})\b)|,\s+and\s+|\s+and\s+(?="
-                    rf"(?:please\s+)?(?:{_VERBS})\b)", re.I)
+                    rf"|afterwards|before\s+(?:i|we))\s+|,\s+(?:and\s+)?(?=(?:please\s+)?(?:{_VERBS})\b)|,\s+and\s+"
+                    rf"|\s+and\s+(?=(?:please\s+)?(?:{_VERBS})\b)", re.I)
 
 
 def clauses(intent: str) -> list[str]:

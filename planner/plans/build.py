@@ -193,3 +193,16 @@ def exclude_hosts(ws: Workspace, parent: Plan, pattern: str, **kwargs: Any) -> P
     return make_plan(ws, requests, intent=parent.intent, planner=parent.planner, parent=parent.id,
                      excluded=sorted(set(parent.excluded) | (dropped & {h for s in parent.steps for h in s.hosts})),
                      manual=list(parent.manual), **kwargs)
+
+
+def change_vars(ws: Workspace, parent: Plan, changes: list[dict[str, Any]], intent: str, **kwargs: Any) -> Plan:
+    """A new plan from ``parent`` with each step's variables updated by ``changes`` (one mapping per step).
+
+    Every step keeps its playbook, limit and rationale, so the targets stay the same; the plan is
+    linked to ``parent``, validated against the argument specs again and checked again (read steps
+    run for real, so what they report reflects the new values).
+    """
+    requests = [StepRequest(s.playbook, s.limit, {**s.vars, **c}, s.rationale)
+                for s, c in zip(parent.steps, changes, strict=True)]
+    return make_plan(ws, requests, intent=intent, planner=parent.planner, parent=parent.id,
+                     excluded=list(parent.excluded), manual=list(parent.manual), **kwargs)
