@@ -63,16 +63,22 @@ def cancel(plan_id: str) -> None:
     Examples:
       homelab schedule cancel 7f3a
     """
-    from planner.knowledge.sessions import log_event
+    from planner.commands.docs import keeping_docs_current
     from planner.paths import project_root, state_dir
+    from planner.plans import planfile
     from planner.schedule.runs import cancel as cancel_run
+    from planner.workspace import Workspace
 
     root = project_root()
-    record = cancel_run(state_dir(root), plan_id)
-    log_event(root, "schedule", f"Scheduled apply of plan {record.plan} at {record.run_at} cancelled "
-              f"({record.backend} job {record.job}).", decision="cancelled by the person")
-    console(stderr=True).print(f"Cancelled the scheduled apply of plan {record.plan} ({record.backend} job "
-                               f"{record.job}).")
+    state = state_dir(root)
+    record = cancel_run(state, plan_id)
+    err = console(stderr=True)
+    err.print(f"Cancelled the scheduled apply of plan {record.plan} ({record.backend} job {record.job}).")
+    # The session log says so too, through the recorder, so the docs made from the log stay current.
+    plan = planfile.load(state, record.plan, verify=False)
+    with keeping_docs_current(Workspace.find(str(root / plan.inputs.inventory)), err) as recorder:
+        recorder.log_event("schedule", f"Scheduled apply of plan {record.plan} at {record.run_at} cancelled "
+                           f"({record.backend} job {record.job}).", plan, decision="cancelled by the person")
 
 
 def schedule_apply(recorder, plan, yes: bool, fmt: str, err, when_text: str, run_at: dt.datetime,

@@ -19,6 +19,14 @@ from planner.schedule import backends, store
 from planner.schedule.store import Backend, Schedule, ScheduleError, ScheduleRefusedError
 
 
+def _reread(state: Any, plan_id: str) -> Schedule:
+    """The record again, under the lock: it may have changed since it was first read."""
+    record = store.get(state, plan_id)
+    if record is None:
+        raise ScheduleError(f"the schedule of plan {plan_id} was removed meanwhile", "homelab schedule lists them")
+    return record
+
+
 def _refuse_unless_waiting(record: Schedule, doing: str) -> None:
     if record.state == "cancelled":
         raise ScheduleRefusedError(f"the scheduled run of plan {record.plan} was cancelled at {record.cancelled_at}",
@@ -53,12 +61,12 @@ def schedule_plan(ws: Any, plan: Any, when_text: str, run_at: dt.datetime, backe
 
 def begin_run(state: Any, plan_id: str) -> Schedule:
     """The job has fired: mark the run started, or refuse when it is no longer waiting."""
+    if store.get(state, plan_id) is None:  # before the lock, which would create the directory
+        raise ScheduleError(f"plan {plan_id} has no scheduled run",
+                            "--scheduled is for the job that homelab apply ID --at WHEN leaves; "
+                            "run homelab apply ID to apply now")
     with store.locked(state):
-        record = store.get(state, plan_id)
-        if record is None:
-            raise ScheduleError(f"plan {plan_id} has no scheduled run",
-                                "--scheduled is for the job that homelab apply ID --at WHEN leaves; "
-                                "run homelab apply ID to apply now")
+        record = _reread(state, plan_id)
         _refuse_unless_waiting(record, "run")
         record.state, record.fired_at = "running", now()
         store.save(state, record)
@@ -68,9 +76,7 @@ def begin_run(state: Any, plan_id: str) -> Schedule:
 def finish_run(state: Any, plan_id: str, outcome: str) -> Schedule:
     """Record how the fired run ended: the apply's status, or why it was refused."""
     with store.locked(state):
-        record = store.get(state, plan_id)
-        if record is None:
-            raise ScheduleError(f"the schedule of plan {plan_id} disappeared while it ran", "homelab schedule")
+        record = _reread(state, plan_id)
         record.state, record.finished_at, record.outcome = "ran", now(), outcome
         store.save(state, record)
     return record
@@ -78,8 +84,9 @@ def finish_run(state: Any, plan_id: str, outcome: str) -> Schedule:
 
 def cancel(state: Any, ref: str) -> Schedule:
     """Take a waiting run back from its backend and mark it cancelled."""
+    plan_id = store.find(state, ref).plan  # before the lock, which would create the directory
     with store.locked(state):
-        record = store.find(state, ref)
+        record = _reread(state, plan_id)
         _refuse_unless_waiting(record, "cancel")
         # A job the backend no longer holds (atd lost it, the machine was down) has nothing to remove; a job that
         # is firing right now waits for this lock and then finds the run cancelled.

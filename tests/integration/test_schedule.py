@@ -109,6 +109,7 @@ def test_a_scheduled_apply_fires_rechecks_applies_and_is_recorded(lab: Lab, proj
     assert job not in [line.split()[0] for line in
                        subprocess.run(["atq"], capture_output=True, text=True, check=True).stdout.splitlines()]
     assert schedules(project)[other["id"]]["shown_state"] == "cancelled"
+    assert history(project, other["id"])[-1]["decision"] == "cancelled by the person"
     twice = homelab_in(project, "schedule", "cancel", other["id"])
     assert twice.rc == 4 and "was cancelled" in twice.stderr and "Hint:" in twice.stderr
     unknown = homelab_in(project, "schedule", "cancel", "ffffffff")
@@ -140,6 +141,9 @@ def test_a_scheduled_apply_fires_rechecks_applies_and_is_recorded(lab: Lab, proj
     assert applied_again.rc == 4 and "already applied" in applied_again.stderr
     late = homelab_in(project, "schedule", "cancel", pid)
     assert late.rc == 4 and "already fired" in late.stderr
+    # The job and the cancel wrote the session log through the recorder: the docs made from it are current.
+    checked = homelab_in(project, "docs", "--check")
+    assert checked.rc == 0, checked.stderr
 
 
 def test_a_plan_that_went_stale_before_its_time_is_refused_when_it_fires(lab: Lab, project: Path,
@@ -171,7 +175,8 @@ def test_the_systemd_timer_command_line_fires_inside_a_lab_host(lab: Lab) -> Non
     fire_at = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=6)
     fires = systemd_run_command(f"homelab-apply-t{stamp}", fire_at, ["/bin/sh", "-c", 'echo "fired $MARK"'],
                                 {"MARK": "with its environment"}, Path("/tmp"), Path(log), user=False)
-    stays = systemd_run_command(f"homelab-apply-c{stamp}", fire_at + dt.timedelta(seconds=4), ["/bin/sh", "-c", "echo cancelled-fired"],
+    stays = systemd_run_command(f"homelab-apply-c{stamp}", fire_at + dt.timedelta(seconds=4),
+                                ["/bin/sh", "-c", "echo cancelled-fired"],
                                 {}, Path("/tmp"), Path(log), user=False)
     # The lab's admin reaches the system manager through sudo, as the controller's root would (no user manager
     # runs in the lab's containers).
