@@ -119,7 +119,7 @@ def apply_now(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False, s
         done = apply_plan(ws, plan, on_result=progress.on_result, cancel=interrupt, notice=err.print,
                           recheck=recheck, on_event=progress.on_event)
     record = done.applies[-1]
-    recorder.log_event("apply", ("Scheduled apply" if scheduled else "Apply") + f" of plan {plan.id} "
+    recorder.log_event("apply", f"Plan {plan.id} {'scheduled ' if scheduled else ''}apply "
                        f"{record.status.replace('_', ' ')}." + _surprises_logged(record), done, decision=scheduled,
                        outcome={h: o.outcome for h, o in record.hosts.items()})
     if record.status != "interrupted":

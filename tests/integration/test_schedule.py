@@ -128,11 +128,11 @@ def test_a_scheduled_apply_fires_rechecks_applies_and_is_recorded(lab: Lab, proj
     assert kinds[-2:] == ["approval", "apply"], kinds
     assert "scheduled for" in entries[-2]["decision"]
     applied = entries[-1]
-    assert applied["summary"].startswith(f"Scheduled apply of plan {pid} succeeded")
+    assert applied["summary"].startswith(f"Plan {pid} scheduled apply succeeded")
     assert applied["decision"].startswith("scheduled run for 'now + 1 minute', approved with --yes at ")
     assert sorted(applied["outcome"]) == ["maas", "uptime-kuma"]
     text = homelab_in(project, "history").stdout
-    assert f"apply plan {pid}: Scheduled apply of plan {pid} succeeded." in text
+    assert f"apply plan {pid}: Plan {pid} scheduled apply succeeded." in text
     fired = homelab_in(project, "schedule")
     assert "ran (succeeded)" in fired.stdout and "cancelled" in fired.stdout
 
