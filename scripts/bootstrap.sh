@@ -65,6 +65,8 @@ command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=
 command -v systemd-nspawn >/dev/null 2>&1 || need+=(systemd-container)
 # The HTML review is checked in a real browser: Debian's headless Chromium.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# Scheduled applies (homelab apply --at) use at where no systemd manager runs (containers, CI); the tests start atd.
+command -v at >/dev/null 2>&1 || need+=(at)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "Installing ${need[*]} for the sandbox lab" >&2

@@ -21,7 +21,15 @@ from planner.errors import ExitCode, HomelabError
               help="json prints the plan document with its apply record on stdout.")
 @click.option("--recheck", is_flag=True,
               help="Check the hosts again first; refuse (exit 4) when they no longer match the review.")
-def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str, recheck: bool) -> None:
+@click.option("--at", "at", metavar="WHEN",
+              help='Schedule the apply instead of running it now: "fri 22:00", "tomorrow 06:30", "2026-12-11 22:00", '
+                   '"now + 5 minutes" or systemd calendar syntax. It will --recheck first.')
+@click.option("--scheduler", type=click.Choice(["systemd", "at"]),
+              help="With --at: the backend (default: the systemd timer where systemd answers, else at).")
+@click.option("--scheduled", is_flag=True, hidden=True,
+              help="Run by the job that --at leaves: applies with the approval recorded at scheduling.")
+def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str, recheck: bool, at: str | None,
+          scheduler: str | None, scheduled: bool) -> None:
     """Apply a reviewed plan.
 
     Refuses a plan whose inputs changed since review (naming each file), a
@@ -37,72 +45,83 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str, recheck: bo
     when the hosts no longer match the review.
 
     \b
-    Exit codes: 0 applied, 1 hosts failed or outcome unknown, 2 bad input,
-    4 refused (stale, edited, locked, already applied, recheck differs),
-    130 interrupted.
+    With --at WHEN nothing runs now: after the same checks and the same
+    approval, the apply is left to a systemd timer (or at) and runs then,
+    rechecking the hosts first; `homelab schedule` lists scheduled runs.
+
+    \b
+    Exit codes: 0 applied (or scheduled), 1 hosts failed or outcome unknown,
+    2 bad input, 3 no scheduler, 4 refused (stale, edited, locked, already
+    applied, recheck differs, already scheduled), 130 interrupted.
 
     \b
     Examples:
       homelab apply              # the latest plan, asks y/N
       homelab apply 7f3a --yes   # for scripts and CI
-      homelab apply 7f3a --yes --recheck   # a scheduled apply, hours later
+      homelab apply 7f3a --yes --recheck   # a late apply, hours after the review
+      homelab apply 7f3a --at "fri 22:00"  # asks y/N now, applies on Friday night
     """
     from planner.commands.docs import keeping_docs_current
     from planner.paths import project_root, state_dir
     from planner.plans import planfile
     from planner.workspace import Workspace
 
+    if scheduled and (at or yes):
+        raise HomelabError("--scheduled is the scheduled job's own option and takes neither --at nor --yes",
+                           "schedule with homelab apply ID --at WHEN")
+    if scheduler and not at:
+        raise HomelabError("--scheduler goes with --at", 'homelab apply ID --at "fri 22:00" --scheduler at')
+    run_at = None
+    if at is not None:
+        from planner.schedule.when import resolve
+
+        run_at = resolve(at)  # a WHEN that cannot be read stops here, before any question
     state = state_dir(project_root())
+    if scheduled:
+        from planner.commands.schedule import run_scheduled
+
+        run_scheduled(state, plan_ref, inventory, fmt)
+        return
     plan = planfile.load(state, plan_ref)
     ws = Workspace.find(inventory or str(project_root() / plan.inputs.inventory))
     err = console(stderr=True)
     # Every entry this writes into the session log, and the facts read back, regenerate the docs made from them.
     with keeping_docs_current(ws, err, diffs=True) as recorder:
-        _apply(recorder, plan, yes, fmt, err, recheck)
+        if at is not None and run_at is not None:
+            from planner.commands.schedule import schedule_apply
+
+            schedule_apply(recorder, plan, yes, fmt, err, at, run_at, scheduler)
+            return
+        apply_now(recorder, plan, yes, fmt, err, recheck)
 
 
-def _apply(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False) -> None:
-    from rich.markup import escape  # intents and checklist items are text, never markup
-
-    from planner.plans.apply import apply_plan, check_applyable
+def apply_now(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False, scheduled: str | None = None) -> None:
+    """Apply ``plan`` after the person's yes; ``scheduled`` (the recorded approval) stands in for it in a fired job."""
+    from planner.plans.apply import apply_plan
     from planner.plans.progress import Interrupt, Progress
 
-    ws = recorder.ws
-    with _refusals_logged(recorder, plan):
-        check_applyable(ws, plan)
-    change_steps = [s for s in plan.steps if s.risk == "change"]
-    err.print(f"[bold]Plan {plan.id}[/bold]: {escape(plan.intent)}")
-    for s in plan.steps:
-        note = "" if s.risk == "change" else "  (read-only: already ran during review)"
-        err.print(f"  {s.playbook} on {len(s.hosts)} host(s): {', '.join(s.hosts)}{note}")
-    if plan.manual:
-        err.print("[bold]Your checklist[/bold] (not executed by the tool):")
-        for m in plan.manual:
-            err.print(f"  \\[ ] {escape(m.title)} — {escape(m.reason)}")
+    change_steps = applyable_steps(recorder, plan, err, scheduled)
     if not change_steps:
         err.print("Nothing to apply: every step is read-only and ran during review.")
         if fmt == "json":
             emit(plan, "json", None)
         return
-    if not yes:
-        if not sys.stdin.isatty():
-            raise HomelabError("no terminal to ask for approval", f"review it (homelab show {plan.id}), then "
-                               f"homelab apply {plan.id} --yes")
-        if not click.confirm(f"Apply plan {plan.id}?", default=False, err=True):
-            err.print("Not applied.")
-            recorder.log_event("refusal", f"Plan {plan.id} was not approved.", plan, decision="declined at the prompt")
-            raise SystemExit(int(ExitCode.REFUSED))
-    recorder.log_event("approval", f"Plan {plan.id} approved for apply.", plan,
-                       decision="approved with --yes" if yes else "approved at the prompt")
+    if scheduled is None:
+        decision = ask_approval(recorder, plan, yes, err, f"Apply plan {plan.id}?", f"homelab apply {plan.id} --yes")
+        recorder.log_event("approval", f"Plan {plan.id} approved for apply.", plan, decision=decision)
+    else:
+        recheck = True  # hours after the review: the hosts must still be as reviewed
+    ws = recorder.ws
     hosts = sorted({h for s in change_steps for h in s.hosts})
     interrupt = Interrupt()
     progress = Progress(hosts, f"Applying plan {plan.id}")
-    with interrupt.armed(), progress.shown(), _refusals_logged(recorder, plan):
+    with interrupt.armed(), progress.shown(), _refusals_logged(recorder, plan, scheduled):
         done = apply_plan(ws, plan, on_result=progress.on_result, cancel=interrupt, notice=err.print,
                           recheck=recheck, on_event=progress.on_event)
     record = done.applies[-1]
-    recorder.log_event("apply", f"Plan {plan.id} apply {record.status.replace('_', ' ')}."
-                       + _surprises_logged(record), done, outcome={h: o.outcome for h, o in record.hosts.items()})
+    recorder.log_event("apply", f"Plan {plan.id} {'scheduled ' if scheduled else ''}apply "
+                       f"{record.status.replace('_', ' ')}." + _surprises_logged(record), done, decision=scheduled,
+                       outcome={h: o.outcome for h, o in record.hosts.items()})
     if record.status != "interrupted":
         _show_read_back(recorder, done, err)
     recorder.flush()  # the docs, now, before the outcome lines
@@ -120,15 +139,48 @@ def _apply(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False) -> N
         raise SystemExit(int(code))
 
 
+def applyable_steps(recorder, plan, err, scheduled: str | None = None) -> list:
+    """Refuse (and log) a plan that may not be applied; show what would run; its change steps."""
+    from rich.markup import escape  # intents and checklist items are text, never markup
+
+    from planner.plans.apply import check_applyable
+
+    with _refusals_logged(recorder, plan, scheduled):
+        check_applyable(recorder.ws, plan)
+    err.print(f"[bold]Plan {plan.id}[/bold]: {escape(plan.intent)}")
+    for s in plan.steps:
+        note = "" if s.risk == "change" else "  (read-only: already ran during review)"
+        err.print(f"  {s.playbook} on {len(s.hosts)} host(s): {', '.join(s.hosts)}{note}")
+    if plan.manual:
+        err.print("[bold]Your checklist[/bold] (not executed by the tool):")
+        for m in plan.manual:
+            err.print(f"  \\[ ] {escape(m.title)} — {escape(m.reason)}")
+    return [s for s in plan.steps if s.risk == "change"]
+
+
+def ask_approval(recorder, plan, yes: bool, err, question: str, scripted: str) -> str:
+    """The person's yes (asked unless --yes), as the decision the session log records; exit 4 on no."""
+    if yes:
+        return "approved with --yes"
+    if not sys.stdin.isatty():
+        raise HomelabError("no terminal to ask for approval", f"review it (homelab show {plan.id}), then {scripted}")
+    if not click.confirm(question, default=False, err=True):
+        err.print("Not approved.")
+        recorder.log_event("refusal", f"Plan {plan.id} was not approved.", plan, decision="declined at the prompt")
+        raise SystemExit(int(ExitCode.REFUSED))
+    return "approved at the prompt"
+
+
 @contextmanager
-def _refusals_logged(recorder, plan) -> Iterator[None]:
+def _refusals_logged(recorder, plan, scheduled: str | None = None) -> Iterator[None]:
     """A refusal (stale, edited, locked, already applied) goes into the session log, then on to the person."""
     try:
         yield
     except HomelabError as err:  # stale, edited, locked, already applied: the REFUSED ones are logged
         if err.exit_code == ExitCode.REFUSED:
-            recorder.log_event("refusal", f"Apply of plan {plan.id} refused: {err.message}", plan,
-                               decision="refused by the tool")
+            what = "Scheduled apply" if scheduled else "Apply"
+            recorder.log_event("refusal", f"{what} of plan {plan.id} refused: {err.message}", plan,
+                               decision=f"{scheduled}; refused by the tool" if scheduled else "refused by the tool")
         raise
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 SESSIONS_DIR = Path("docs") / "sessions"
 _MARK = "<!-- homelab-entry "
-_KINDS = ("plan", "revise", "refusal", "approval", "apply", "facts")
+_KINDS = ("plan", "revise", "refusal", "approval", "apply", "facts", "schedule")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ print("HEAVY=" + ",".join(heavy), file=sys.stderr)
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["lab", "--help"], ["catalog", "--help"], ["inventory", "--help"],
-                                  ["plan", "--help"], ["apply", "--help"], ["show", "--help"], ["plans", "--help"]])
+                                  ["plan", "--help"], ["apply", "--help"], ["show", "--help"], ["plans", "--help"],
+                                  ["schedule", "--help"], ["schedule", "cancel", "--help"]])
 def test_help_imports_no_heavy_library(argv: list[str]) -> None:
     proc = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)],
                           capture_output=True, text=True, check=False)

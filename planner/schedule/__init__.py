@@ -1,0 +1,1 @@
+"""Scheduled applies: WHEN resolved, the record kept, the job left to a systemd timer or at."""
