@@ -136,6 +136,11 @@ class CatalogMeta(BaseModel):
     #: What a read playbook's findings refresh in each host's ``discovered:`` block, written back when it
     #: runs during review: ``all`` (as gather_facts), or section names of planner.inventory.discovered.
     refreshes: Literal["all"] | list[str] = []
+    #: The playbook needs every host (it reads the whole topology): planners target all hosts, and the hosts a
+    #: request names fill its variables instead (which hosts wait, say).
+    whole_inventory: bool = False
+    #: Catalog entries a planner adds as later steps, with the same targets, whenever it picks this one.
+    companions: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]] = []
 
     @field_validator("refreshes")
     @classmethod
@@ -318,7 +323,21 @@ def load_catalog(root: Path) -> Catalog:
         if not playbook.with_name(playbook.stem + META_SUFFIX).is_file():
             problems.append(f"playbooks/{playbook.name}: no sidecar {playbook.stem}{META_SUFFIX}; every catalog"
                             " playbook needs one")
+    problems += _companion_problems(entries, root)
     if problems:
         raise CatalogError(f"the catalog has {len(problems)} problem{'s' if len(problems) > 1 else ''}",
                            "fix the files named above", details=problems)
     return Catalog(entries)
+
+
+def _companion_problems(entries: dict[str, CatalogEntry], root: Path) -> list[str]:
+    """Each companion must be another entry of the catalog."""
+    out = []
+    for entry in entries.values():
+        for name in entry.meta.companions:
+            display = entry.meta_path.relative_to(root) if entry.meta_path.is_relative_to(root) else entry.meta_path
+            if name == entry.id:
+                out.append(f"{display}: companions: {name!r} is this entry itself")
+            elif name not in entries:
+                out.append(f"{display}: companions: {name!r} is no catalog entry{did_you_mean(name, entries)}")
+    return out

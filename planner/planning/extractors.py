@@ -225,6 +225,19 @@ def _named(value: Callable[[Named], Any]) -> Callable[[str, Named, dict[str, Any
 _UNIT_NAME = re.compile(r"(?<![\w.-])([a-z0-9][a-z0-9@_-]*)\.service\b", re.I)
 
 
+def _host_pattern(text: str, named: Named, spec: dict[str, Any]) -> list[Found]:
+    # The whole pattern first (no place in the text), then each host or group of it where the request
+    # names it, so that `near` words can pick the one they stand by ("delay the k3s nodes").
+    if not named.limit:
+        return []
+    out = [Found(named.limit, 0, 0)]
+    for term in dict.fromkeys(t.lstrip("!&") for t in re.split(r"[,:]", named.limit)):
+        if term and term != "all":
+            out += [Found(term, m.start(), m.end())
+                    for m in re.finditer(rf"(?<![\w-]){re.escape(term)}(?![\w-])", text, re.I)]
+    return out
+
+
 def _service(text: str, named: Named, spec: dict[str, Any]) -> list[Found]:
     # A documented service first; else a unit written as such ("nginx.service").
     if named.services:
@@ -257,7 +270,7 @@ EXTRACTORS: dict[str, Extractor] = {e.name: e for e in (
     Extractor("when", "str", _text_only(when), "a date, time or window: fri 22:00, next weekend, tonight"),
     Extractor("timezone", "str", _text_only(timezone), "an IANA time zone: Europe/Berlin; UTC -> Etc/UTC"),
     Extractor("key_value", "dict", _text_only(key_value), "key=value pairs, or dotted keys 'to' a value"),
-    Extractor("host_pattern", "str", _named(lambda n: n.limit), "the hosts and groups the request names, as a limit"),
+    Extractor("host_pattern", "str", _host_pattern, "the hosts and groups the request names, as a limit"),
     Extractor("host", "str", _named(lambda n: n.single_host), "the one host the request names"),
     Extractor("service_name", "str", _service, "a documented service the request names, or a unit name.service"),
     Extractor("choice", "any", _choice, "one of the variable's choices, written in the request"),
@@ -310,6 +323,7 @@ def extract(wanted: Wanted, text: str, named: Named | None = None, spec: dict[st
     if not wanted.near:
         return found[0].value
     anchors = _near_spans(text, wanted.near)
+    found = [f for f in found if f.end > f.start]  # a value with no place in the text stands near nothing
     best: tuple[int, int] | None = None
     for i, f in enumerate(found):
         gaps = [g for g in (_gap(text, (f.start, f.end), a) for a in anchors) if g is not None and g <= NEAR_WORDS]

@@ -309,12 +309,20 @@ def enforce(intent: str, draft: Draft, catalog: list[dict[str, Any]]) -> Draft:
     return _tiers(held, " ".join(screened.rest), catalog, ids)
 
 
+def whole_inventory(catalog: list[dict[str, Any]]) -> frozenset[str]:
+    """The entries that need every host (``whole_inventory`` in their meta file), with their companions."""
+    whole = [e for e in catalog if e.get("whole_inventory")]
+    return frozenset(e["id"] for e in whole) | frozenset(c for e in whole for c in e.get("companions") or [])
+
+
 def stray_targets(intent: str, steps: list[Any], hosts: list[dict[str, Any]],
-                  groups: dict[str, list[str]]) -> list[str]:
+                  groups: dict[str, list[str]], whole: frozenset[str] = frozenset()) -> list[str]:
     """Problems for validated ``steps`` that target hosts the request does not name, or names to leave out.
 
     A request that names no host, or says every host, allows any. A named host allows its hypervisor and
-    the VMs it runs: "why is this VM slow" may well need a look at the machine under it.
+    the VMs it runs: "why is this VM slow" may well need a look at the machine under it. A step of a
+    playbook in ``whole`` (see :func:`whole_inventory`) may target every host: there, named hosts fill
+    its variables, not its targets.
     """
     names = [h["name"] for h in hosts]
     wanted = targets(intent, names, groups)
@@ -326,6 +334,8 @@ def stray_targets(intent: str, steps: list[Any], hosts: list[dict[str, Any]],
     allowed |= {parent[h] for h in allowed if h in parent} | {vm for vm, p in parent.items() if p in allowed}
     problems = []
     for number, step in enumerate(steps, start=1):
+        if step.playbook in whole:
+            continue
         stray = [h for h in step.hosts if h not in allowed or h in left_out]
         if stray:
             problems.append(f"step {number} ({step.playbook}): targets {', '.join(stray)}, which the request does not "

@@ -167,10 +167,17 @@ class OfflinePlanner:
             why_targets = (f"targets {mine.limit} (named in the request)" if mine.named else
                            "targets every host (the request says so)" if mine.says_all else
                            "targets every host (no host was named)")
+            if entry.get("whole_inventory"):
+                # It reads the whole topology: the hosts the request names only fill its variables.
+                mine = Targets((), (), True)
+                why_targets = "targets every host (it needs the whole inventory; named hosts fill its variables)"
             rationale = (f"the words {', '.join(repr(w) for w in scored.words)} match its {where}; {why_targets}"
                          + (f"; values from the request: {', '.join(f'{k}={v}' for k, v in values.items())}"
                             if values else ""))
             steps.append(DraftStep(playbook=entry_id, limit=mine.limit, vars=values, rationale=rationale))
+            steps += [DraftStep(playbook=other, limit=mine.limit, rationale=f"a companion of {entry_id} (its meta "
+                                "file names it), with the same targets") for other in entry.get("companions") or []
+                      if other in catalog and other not in picked]
             chosen_scores.append(f"{entry_id} (score {scored.score:.2f})")
             if entry.get("risk") == "change" and not mine.named and not mine.says_all:
                 question = OpenQuestion(question="Which hosts?", assumption="all hosts in the inventory")
