@@ -312,21 +312,35 @@ class Wanted:
 
     extractor: str
     near: tuple[str, ...] = field(default_factory=tuple)
+    not_near: tuple[str, ...] = field(default_factory=tuple)  # the candidate these words pick is not this value
 
 
 def extract(wanted: Wanted, text: str, named: Named | None = None, spec: dict[str, Any] | None = None) -> Any:
     """The value ``wanted`` reads from ``text``, or None: with ``near`` words, the candidate closest to one
-    of them (within :data:`NEAR_WORDS` words of the same sentence); without, the first."""
+    of them (within :data:`NEAR_WORDS` words of the same sentence); without, the first. The candidate the
+    ``not_near`` words would pick (another variable's) is left out either way."""
     found = EXTRACTORS[wanted.extractor].read(text, named or Named(), spec or {})
+    if wanted.not_near:
+        # "upgrade on friday, delay the k3s nodes until next weekend": the weekend is the other variable's.
+        taken = _closest(text, found, wanted.not_near)
+        found = [f for i, f in enumerate(found) if i != taken]
     if not found:
         return None
     if not wanted.near:
         return found[0].value
-    anchors = _near_spans(text, wanted.near)
-    found = [f for f in found if f.end > f.start]  # a value with no place in the text stands near nothing
+    best = _closest(text, found, wanted.near)
+    return found[best].value if best is not None else None
+
+
+def _closest(text: str, found: list[Found], words: Sequence[str]) -> int | None:
+    """The index of the candidate closest to one of ``words`` (within NEAR_WORDS, same sentence), or None.
+    A value with no place in the text (an empty span) stands near nothing."""
+    anchors = _near_spans(text, words)
     best: tuple[int, int] | None = None
     for i, f in enumerate(found):
+        if f.end <= f.start:
+            continue
         gaps = [g for g in (_gap(text, (f.start, f.end), a) for a in anchors) if g is not None and g <= NEAR_WORDS]
         if gaps and (best is None or min(gaps) < best[0]):
             best = (min(gaps), i)
-    return found[best[1]].value if best is not None else None
+    return best[1] if best is not None else None

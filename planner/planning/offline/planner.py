@@ -43,8 +43,8 @@ def fills(entry: dict[str, Any]) -> list[Fill]:
     """The variables ``entry`` lets the offline planner fill, in the order its meta file names them."""
     out = []
     for name, how in (offline_hints(entry).get("variables") or {}).items():
-        out.append(Fill(name, Wanted(how["extractor"], tuple(how.get("near") or ())),
-                        bool(how.get("merge_with_default"))))
+        wanted = Wanted(how["extractor"], tuple(how.get("near") or ()), tuple(how.get("not_near") or ()))
+        out.append(Fill(name, wanted, bool(how.get("merge_with_default"))))
     return out
 
 

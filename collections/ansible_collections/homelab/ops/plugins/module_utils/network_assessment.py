@@ -1,6 +1,6 @@
 # Copyright: homelab-planner maintainers
 # Apache License 2.0 (see the collection's galaxy.yml)
-"""The network upgrade assessment: documented topology and discovered links -> classes, waves, report.
+"""The network upgrade assessment: documented topology and the links found now -> classes, waves, report.
 
 Pure Python, no Ansible import, so the unit tests import it directly and the action plugin
 (``homelab.ops.network_assessment``) is only the glue that reads hostvars on the controller.
@@ -88,9 +88,9 @@ def _nic_row(host: str, doc: Dict[str, Any], found: Optional[Dict[str, Any]], de
     device = devices.get(switch) if isinstance(switch, str) else None
     port = _speed((device or {}).get("port_speed_mbps"))
     documented = _speed(doc.get("speed_mbps"))
-    discovered = _speed((found or {}).get("speed_mbps"))
+    seen = _speed((found or {}).get("speed_mbps"))
     nic_top = _speed((found or {}).get("max_speed_mbps")) or _speed(doc.get("supported_mbps"))
-    linked = discovered if found is not None else documented
+    linked = seen if found is not None else documented
     both = min(x for x in (nic_top, port) if x is not None) if (nic_top or port) else None
     if linked is not None and linked >= target:
         status, held_by, cause = READY, None, "linked at %s" % mbps(linked)
@@ -106,7 +106,7 @@ def _nic_row(host: str, doc: Dict[str, Any], found: Optional[Dict[str, Any]], de
             mbps(both), mbps(linked))
     return {"host": host, "nic": doc.get("name"), "model": doc.get("model"), "driver": doc.get("driver"),
             "switch": switch, "port_mbps": port, "nic_max_mbps": nic_top, "documented_mbps": documented,
-            "discovered_mbps": discovered, "linked_mbps": linked, "status": status, "held_by": held_by,
+            "found_mbps": seen, "linked_mbps": linked, "status": status, "held_by": held_by,
             "why": cause}
 
 
@@ -117,27 +117,27 @@ def _disagreements(host: str, doc: Dict[str, Any], found: Optional[Dict[str, Any
     if found is None:
         return []
     out = []
-    documented, discovered = _speed(doc.get("speed_mbps")), _speed(found.get("speed_mbps"))
-    if documented is not None and discovered != documented:
+    documented, seen = _speed(doc.get("speed_mbps")), _speed(found.get("speed_mbps"))
+    if documented is not None and seen != documented:
         top = min(x for x in (_speed(found.get("max_speed_mbps")) or documented, port or documented))
-        if discovered is None:
+        if seen is None:
             cause = "no link now: the cable is out or the switch port is down"
-        elif discovered < documented and discovered < top:
+        elif seen < documented and seen < top:
             cause = ("both ends support %s but it negotiated %s: a damaged cable or one with only two pairs "
                      "wired (a gigabit link falls back to 100 Mbps), or auto-negotiation forced at one end"
-                     % (mbps(top), mbps(discovered)))
+                     % (mbps(top), mbps(seen)))
         else:
             cause = "the documentation is out of date (update speed_mbps in host_vars)"
         out.append({"host": host, "nic": name, "field": "speed_mbps", "documented": documented,
-                    "discovered": discovered, "likely_cause": cause})
+                    "found": seen, "likely_cause": cause})
     doc_top, found_top = _speed(doc.get("supported_mbps")), _speed(found.get("max_speed_mbps"))
     if doc_top is not None and found_top is not None and doc_top != found_top:
         out.append({"host": host, "nic": name, "field": "supported_mbps", "documented": doc_top,
-                    "discovered": found_top, "likely_cause": "ethtool's supported link modes differ from the "
+                    "found": found_top, "likely_cause": "ethtool's supported link modes differ from the "
                     "documented model: the NIC was changed, or the documentation is wrong"})
     if doc.get("driver") and found.get("driver") and doc["driver"] != found["driver"]:
         out.append({"host": host, "nic": name, "field": "driver", "documented": doc["driver"],
-                    "discovered": found["driver"], "likely_cause": "a different NIC than documented, or an "
+                    "found": found["driver"], "likely_cause": "a different NIC than documented, or an "
                     "out-of-tree driver"})
     return out
 
@@ -169,7 +169,7 @@ def classify(hosts: Dict[str, Dict[str, Any]], network_devices: Dict[str, Any], 
             found = found_by_name.get(doc.get("name")) if reached else None
             if reached and found is None:
                 disagreements.append({"host": name, "nic": doc.get("name"), "field": "name",
-                                      "documented": doc.get("name"), "discovered": None,
+                                      "documented": doc.get("name"), "found": None,
                                       "likely_cause": "no such interface now: renamed, or the NIC was removed"})
             port = _speed((devices.get(doc["switch"]) or {}).get("port_speed_mbps"))
             disagreements += _disagreements(name, doc, found, port)
@@ -482,9 +482,9 @@ def markdown(result: Dict[str, Any]) -> str:
                                                   if result["deferred"] and result["defer_window"] else ""), ""]
     if result["disagreements"]:
         out += ["## Where the documentation and discovery disagree", "",
-                "| host | NIC | what | documented | discovered | likely cause |", "|---|---|---|---|---|---|"]
+                "| host | NIC | what | documented | found now | likely cause |", "|---|---|---|---|---|---|"]
         out += ["| %s | %s | %s | %s | %s | %s |" % tuple(_cell(x) for x in (
-            d["host"], d["nic"], d["field"], d["documented"], d["discovered"], d["likely_cause"]))
+            d["host"], d["nic"], d["field"], d["documented"], d["found"], d["likely_cause"]))
             for d in result["disagreements"]]
         out.append("")
     out += ["## Devices", "", "| device | kind | now | class | why | change needed |", "|---|---|---|---|---|---|"]
