@@ -334,13 +334,16 @@ def extract(wanted: Wanted, text: str, named: Named | None = None, spec: dict[st
 
 def _closest(text: str, found: list[Found], words: Sequence[str]) -> int | None:
     """The index of the candidate closest to one of ``words`` (within NEAR_WORDS, same sentence), or None.
-    A value with no place in the text (an empty span) stands near nothing."""
+    At the same distance, one that follows the word wins ("upgrade X, delay Y": Y is delayed). A value
+    with no place in the text (an empty span) stands near nothing."""
     anchors = _near_spans(text, words)
-    best: tuple[int, int] | None = None
+    best: tuple[int, int, int] | None = None
     for i, f in enumerate(found):
         if f.end <= f.start:
             continue
-        gaps = [g for g in (_gap(text, (f.start, f.end), a) for a in anchors) if g is not None and g <= NEAR_WORDS]
-        if gaps and (best is None or min(gaps) < best[0]):
-            best = (min(gaps), i)
-    return best[1] if best is not None else None
+        for a in anchors:
+            gap = _gap(text, (f.start, f.end), a)
+            key = (gap, 0 if f.start >= a[1] else 1, i) if gap is not None and gap <= NEAR_WORDS else None
+            if key is not None and (best is None or key < best):
+                best = key
+    return best[2] if best is not None else None
