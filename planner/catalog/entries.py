@@ -142,6 +142,22 @@ class CatalogMeta(BaseModel):
     whole_inventory: bool = False
     #: Catalog entries a planner adds as later steps, with the same targets, whenever it picks this one.
     companions: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]] = []
+    #: Manual rules (planner.planning.rules) whose work this read playbook assesses: a request the rule takes as
+    #: work for a person may still get this step, and its hands-on part stays a checklist item.
+    assesses: list[str] = []
+
+    @field_validator("assesses")
+    @classmethod
+    def _manual_rules(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        from planner.planning.rules import MANUAL_RULES
+
+        if value and info.data.get("risk") != "read":
+            raise ValueError("only a read playbook assesses manual work (risk: read)")
+        for name in value:
+            if name not in MANUAL_RULES:
+                raise ValueError(f"{name!r} is no manual rule{did_you_mean(name, MANUAL_RULES)} (one of "
+                                 f"{', '.join(MANUAL_RULES)})")
+        return value
 
     @field_validator("refreshes")
     @classmethod

@@ -114,6 +114,7 @@ def _catalog(root: Path) -> list[dict[str, Any]]:
         out.append({"id": entry_id, "description": meta.description, "examples": list(meta.examples),
                     "tags": list(meta.tags), "risk": meta.risk, "tier": meta.tier, "variables": variables,
                     "whole_inventory": meta.whole_inventory, "companions": list(meta.companions),
+                    "assesses": list(meta.assesses),
                     "offline": meta.offline.model_dump()})
     return out
 

@@ -122,6 +122,8 @@ _COVERS = {
     MANUAL_STORAGE: "pools, arrays, volumes, partitions and network shares",
     MANUAL_MAINTENANCE: "firmware, BIOS and major release upgrades",
 }
+#: The manual rules, by name: what a read playbook may say it assesses (``assesses`` in its meta file).
+MANUAL_RULES = tuple(_REASONS)
 _CHECKS = ((DESTRUCTIVE, _DESTRUCTIVE), (MANUAL_PHYSICAL, _PHYSICAL), (MANUAL_SECURITY, _SECURITY),
            (MANUAL_NETWORK, _NETWORK), (MANUAL_STORAGE, _STORAGE), (MANUAL_MAINTENANCE, _MAINTENANCE))
 
@@ -301,9 +303,14 @@ def enforce(intent: str, draft: Draft, catalog: list[dict[str, Any]]) -> Draft:
         if not any(m.rule == item.rule or m.title == item.title for m in manual):
             manual.append(item)
     if screened.manual and not screened.rest and steps:
-        rules = ", ".join(dict.fromkeys(str(m.rule) for m in screened.manual))
-        notes.append(f"dropped {len(steps)} step(s): the whole request is work for a person ({rules})")
-        steps = []
+        # A read playbook that assesses such work (its meta file's `assesses`) may stay: looking is no hands-on work.
+        caught = {str(m.rule) for m in screened.manual}
+        assessing = {e["id"] for e in catalog if e.get("risk") == "read" and caught & set(e.get("assesses") or [])}
+        kept = [s for s in steps if s.playbook in assessing]
+        if len(kept) < len(steps):
+            rules = ", ".join(dict.fromkeys(str(m.rule) for m in screened.manual))
+            notes.append(f"dropped {len(steps) - len(kept)} step(s): the whole request is work for a person ({rules})")
+        steps = kept
     explanation = draft.explanation + "".join(f" Rules: {n}." for n in notes)
     held = draft.model_copy(update={"steps": steps, "manual": manual, "explanation": explanation.strip()})
     return _tiers(held, " ".join(screened.rest), catalog, ids)

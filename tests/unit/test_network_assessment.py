@@ -160,7 +160,8 @@ def test_deferring_the_k3s_servers_moves_their_waves_and_nothing_else(assessed: 
     def steps(waves: list[dict[str, Any]]) -> dict[str, Any]:
         return {w["name"]: w["steps"] for w in waves}
     assert steps(deferred["waves"]) == steps(assessed["waves"])
-    assert "Deferred hosts: next weekend." in deferred["markdown"]
+    assert ("When: fri 22:00. Deferred (k3s-vm-chief-horse, k3s-vm-pumped-piglet, k3s-vm-still-fawn): next weekend."
+            in deferred["markdown"])
 
 
 def bigger_topology() -> tuple[dict, dict, dict]:

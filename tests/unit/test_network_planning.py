@@ -50,6 +50,33 @@ def test_a_whole_inventory_step_may_target_hosts_the_request_does_not_name(pack:
     assert rules.whole_inventory(pack.catalog) == {"assess_network_upgrade"}
 
 
+def test_hardware_work_stays_a_checklist_item_and_the_assessment_is_the_step(pack: context.ContextPack) -> None:
+    draft = OfflinePlanner().draft("upgrade the homelab network to 2.5GbE with a new switch", pack).draft
+    held = rules.enforce("upgrade the homelab network to 2.5GbE with a new switch", draft, pack.catalog)
+    assert [(s.playbook, s.limit) for s in held.steps] == [("assess_network_upgrade", "all")]
+    assert [m.rule for m in held.manual] == [rules.MANUAL_NETWORK]
+    # A playbook that does not say it assesses such work is still dropped from an all-manual request.
+    other = draft.model_copy(update={"steps": [s.model_copy(update={"playbook": "gather_facts"}) for s in draft.steps]})
+    assert rules.enforce("upgrade the homelab network to 2.5GbE with a new switch", other, pack.catalog).steps == []
+    # One topic word is not enough for work already taken as a person's.
+    cable = OfflinePlanner().draft("plug a second network cable into pumped-piglet", pack).draft
+    assert cable.steps == [] and [m.rule for m in cable.manual] == [rules.MANUAL_PHYSICAL]
+
+
+def test_only_a_read_playbook_may_assess_a_known_manual_rule(tmp_path: Path) -> None:
+    from planner.catalog.entries import load_catalog
+    from planner.errors import CatalogError
+
+    for risk, rule, problem in (("change", "manual: physical work", "only a read playbook assesses"),
+                                ("read", "manual: physics", "is no manual rule (did you mean 'manual: physical work'")):
+        project = copy_project(tmp_path / risk)
+        meta = META.replace("risk: change\n", f"risk: {risk}\nassesses: [{rule!r}]\n")
+        add_restart_service(project, meta)
+        with pytest.raises(CatalogError) as info:
+            load_catalog(project)
+        assert any(problem in d for d in info.value.details), info.value.details
+
+
 # --- companions ---------------------------------------------------------------------------------------------------
 
 def test_a_companion_follows_its_entry_with_the_same_targets(tmp_path: Path) -> None:

@@ -132,13 +132,22 @@ class OfflinePlanner:
             decision = Decision(index.score(clause))
             if decision.confident and decision.best is not None:
                 picked.setdefault(decision.best.id, []).append(clause)
+        for item in manual:
+            # Work for a person may still be assessed first by a read entry that says so (`assesses`), when the
+            # clause is clearly about it: two of its topic words, not one ("a network cable" is no upgrade).
+            decision = Decision(index.score(item.title))
+            top = decision.best if decision.confident else None
+            best = catalog.get(top.id) if top is not None and len(set(top.topical)) >= 2 else None
+            if best is not None and item.rule in (best.get("assesses") or []) and best.get("risk") == "read":
+                picked.setdefault(best["id"], []).append(item.title)
         rest_text = ". ".join(rest)
         overall = Decision(index.score(rest_text)) if rest else Decision([])
         if len(picked) < 2:
             if overall.confident and overall.best is not None:
                 picked = {overall.best.id: rest}
             elif picked:
-                picked = {next(iter(picked)): rest}
+                first = next(iter(picked))
+                picked = {first: rest or picked[first]}
 
         steps: list[DraftStep] = []
         questions: list[OpenQuestion] = []

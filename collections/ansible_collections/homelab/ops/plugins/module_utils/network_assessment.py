@@ -421,8 +421,8 @@ def manual_steps(waves: List[Dict[str, Any]]) -> List[Dict[str, str]]:
         for step in wave["steps"]:
             if step["who"] == "person":
                 out.append({"title": "Wave %d (%s): %s" % (wave["number"], wave["name"], step["text"]),
-                            "reason": "hands-on work for the person, %s; the tool only checks before and after"
-                            % wave["when"]})
+                            "reason": "hands-on work for the person (when: %s); the tool only checks before and "
+                            "after" % wave["when"]})
     return out
 
 
@@ -477,9 +477,10 @@ def markdown(result: Dict[str, Any]) -> str:
     """The assessment as a markdown report (the review shows it; the tool writes it under docs/)."""
     target = result["target_mbps"]
     out = ["# Network upgrade to %s: assessment" % mbps(target), "", result["summary"], ""]
-    if result["window"]:
-        out += ["When: %s." % result["window"] + (" Deferred hosts: %s." % result["defer_window"]
-                                                  if result["deferred"] and result["defer_window"] else ""), ""]
+    when = ["When: %s." % result["window"]] if result["window"] else []
+    if result["deferred"]:
+        when.append("Deferred (%s): %s." % (", ".join(result["deferred"]), result["defer_window"] or "later"))
+    out += [" ".join(when), ""] if when else []
     if result["disagreements"]:
         out += ["## Where the documentation and discovery disagree", "",
                 "| host | NIC | what | documented | found now | likely cause |", "|---|---|---|---|---|---|"]
