@@ -97,6 +97,7 @@ class OfflineVariable(BaseModel):
 
     extractor: str
     near: list[Text] = []  # the value counts only a few words from one of these, in the same sentence
+    not_near: list[Text] = []  # the value these words would pick is another variable's, never this one
     merge_with_default: bool = False  # a map read from the request updates the default map instead of replacing it
 
     @field_validator("extractor")
@@ -136,6 +137,27 @@ class CatalogMeta(BaseModel):
     #: What a read playbook's findings refresh in each host's ``discovered:`` block, written back when it
     #: runs during review: ``all`` (as gather_facts), or section names of planner.inventory.discovered.
     refreshes: Literal["all"] | list[str] = []
+    #: The playbook needs every host (it reads the whole topology): planners target all hosts, and the hosts a
+    #: request names fill its variables instead (which hosts wait, say).
+    whole_inventory: bool = False
+    #: Catalog entries a planner adds as later steps, with the same targets, whenever it picks this one.
+    companions: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]] = []
+    #: Manual rules (planner.planning.rules) whose work this read playbook assesses: a request the rule takes as
+    #: work for a person may still get this step, and its hands-on part stays a checklist item.
+    assesses: list[str] = []
+
+    @field_validator("assesses")
+    @classmethod
+    def _manual_rules(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        from planner.planning.rules import MANUAL_RULES
+
+        if value and info.data.get("risk") != "read":
+            raise ValueError("only a read playbook assesses manual work (risk: read)")
+        for name in value:
+            if name not in MANUAL_RULES:
+                raise ValueError(f"{name!r} is no manual rule{did_you_mean(name, MANUAL_RULES)} (one of "
+                                 f"{', '.join(MANUAL_RULES)})")
+        return value
 
     @field_validator("refreshes")
     @classmethod
@@ -318,7 +340,21 @@ def load_catalog(root: Path) -> Catalog:
         if not playbook.with_name(playbook.stem + META_SUFFIX).is_file():
             problems.append(f"playbooks/{playbook.name}: no sidecar {playbook.stem}{META_SUFFIX}; every catalog"
                             " playbook needs one")
+    problems += _companion_problems(entries, root)
     if problems:
         raise CatalogError(f"the catalog has {len(problems)} problem{'s' if len(problems) > 1 else ''}",
                            "fix the files named above", details=problems)
     return Catalog(entries)
+
+
+def _companion_problems(entries: dict[str, CatalogEntry], root: Path) -> list[str]:
+    """Each companion must be another entry of the catalog."""
+    out = []
+    for entry in entries.values():
+        for name in entry.meta.companions:
+            display = entry.meta_path.relative_to(root) if entry.meta_path.is_relative_to(root) else entry.meta_path
+            if name == entry.id:
+                out.append(f"{display}: companions: {name!r} is this entry itself")
+            elif name not in entries:
+                out.append(f"{display}: companions: {name!r} is no catalog entry{did_you_mean(name, entries)}")
+    return out

@@ -32,6 +32,9 @@ GiB = Annotated[StrictInt | StrictFloat, Field(gt=0)]
 IPv4 = Annotated[IPv4Address, Field(strict=False)]
 
 TIERS = ("k3s", "orchestrator", "manual")
+#: What kind of machine it is, which decides which NIC fits it (the network assessment's
+#: NIC_FOR_FORM_FACTOR; a unit test keeps the two in step).
+FORM_FACTORS = ("desktop", "server", "sff", "mini-pc", "laptop")
 
 
 class _Strict(BaseModel):
@@ -63,6 +66,7 @@ class Hardware(_Strict):
     cores: Count
     threads: Count | None = None
     memory_gib: GiB
+    form_factor: Literal["desktop", "server", "sff", "mini-pc", "laptop"] | None = None
     gpus: list[Gpu] = []
     nics: list[Nic] = []
 

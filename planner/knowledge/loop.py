@@ -169,6 +169,17 @@ class Recorder:
         if result.written:
             self.wrote(FACTS)
 
+    # -- reports ------------------------------------------------------------------------------------
+
+    def file_report(self, path: str, markdown: str, source: str) -> str:
+        """A read step's markdown report filed at ``path`` (under docs/, atomically), said like any doc
+        written; returns ``path``. Nothing is made from it, so no other doc follows."""
+        from planner.knowledge import docsgen
+
+        written = docsgen.write(self.ws.root, {path: markdown})
+        self.on_docs(DocsUpdate(written, {}, sources=(source,)))
+        return path
+
     # -- the docs -----------------------------------------------------------------------------------
 
     def flush(self, quiet: bool = False) -> DocsUpdate | None:

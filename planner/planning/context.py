@@ -114,6 +114,8 @@ def catalog_entries(root: Path) -> list[dict[str, Any]]:
             variables[name] = scrub({k: v for k, v in opt.model_dump(exclude_none=True).items() if k in shown})
         out.append({"id": entry_id, "description": meta.description, "examples": list(meta.examples),
                     "tags": list(meta.tags), "risk": meta.risk, "tier": meta.tier, "variables": variables,
+                    "whole_inventory": meta.whole_inventory, "companions": list(meta.companions),
+                    "assesses": list(meta.assesses),
                     "offline": meta.offline.model_dump()})
     return out
 

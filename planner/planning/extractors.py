@@ -235,6 +235,19 @@ def _named(value: Callable[[Named], Any]) -> Callable[[str, Named, dict[str, Any
 _UNIT_NAME = re.compile(r"(?<![\w.-])([a-z0-9][a-z0-9@_-]*)\.service\b", re.I)
 
 
+def _host_pattern(text: str, named: Named, spec: dict[str, Any]) -> list[Found]:
+    # The whole pattern first (no place in the text), then each host or group of it where the request
+    # names it, so that `near` words can pick the one they stand by ("delay the k3s nodes").
+    if not named.limit:
+        return []
+    out = [Found(named.limit, 0, 0)]
+    for term in dict.fromkeys(t.lstrip("!&") for t in re.split(r"[,:]", named.limit)):
+        if term and term != "all":
+            out += [Found(term, m.start(), m.end())
+                    for m in re.finditer(rf"(?<![\w-]){re.escape(term)}(?![\w-])", text, re.I)]
+    return out
+
+
 def _service(text: str, named: Named, spec: dict[str, Any]) -> list[Found]:
     # A documented service first; else a unit written as such ("nginx.service").
     if named.services:
@@ -269,7 +282,7 @@ EXTRACTORS: dict[str, Extractor] = {e.name: e for e in (
               "a date, time or window with its dates: next weekend (Sat 2026-12-12 – Sun 2026-12-13)"),
     Extractor("timezone", "str", _text_only(timezone), "an IANA time zone: Europe/Berlin; UTC -> Etc/UTC"),
     Extractor("key_value", "dict", _text_only(key_value), "key=value pairs, or dotted keys 'to' a value"),
-    Extractor("host_pattern", "str", _named(lambda n: n.limit), "the hosts and groups the request names, as a limit"),
+    Extractor("host_pattern", "str", _host_pattern, "the hosts and groups the request names, as a limit"),
     Extractor("host", "str", _named(lambda n: n.single_host), "the one host the request names"),
     Extractor("service_name", "str", _service, "a documented service the request names, or a unit name.service"),
     Extractor("choice", "any", _choice, "one of the variable's choices, written in the request"),
@@ -311,20 +324,38 @@ class Wanted:
 
     extractor: str
     near: tuple[str, ...] = field(default_factory=tuple)
+    not_near: tuple[str, ...] = field(default_factory=tuple)  # the candidate these words pick is not this value
 
 
 def extract(wanted: Wanted, text: str, named: Named | None = None, spec: dict[str, Any] | None = None) -> Any:
     """The value ``wanted`` reads from ``text``, or None: with ``near`` words, the candidate closest to one
-    of them (within :data:`NEAR_WORDS` words of the same sentence); without, the first."""
+    of them (within :data:`NEAR_WORDS` words of the same sentence); without, the first. The candidate the
+    ``not_near`` words would pick (another variable's) is left out either way."""
     found = EXTRACTORS[wanted.extractor].read(text, named or Named(), spec or {})
+    if wanted.not_near:
+        # "upgrade on friday, delay the k3s nodes until next weekend": the weekend is the other variable's.
+        taken = _closest(text, found, wanted.not_near)
+        found = [f for i, f in enumerate(found) if i != taken]
     if not found:
         return None
     if not wanted.near:
         return found[0].value
-    anchors = _near_spans(text, wanted.near)
-    best: tuple[int, int] | None = None
+    best = _closest(text, found, wanted.near)
+    return found[best].value if best is not None else None
+
+
+def _closest(text: str, found: list[Found], words: Sequence[str]) -> int | None:
+    """The index of the candidate closest to one of ``words`` (within NEAR_WORDS, same sentence), or None.
+    At the same distance, one that follows the word wins ("upgrade X, delay Y": Y is delayed). A value
+    with no place in the text (an empty span) stands near nothing."""
+    anchors = _near_spans(text, words)
+    best: tuple[int, int, int] | None = None
     for i, f in enumerate(found):
-        gaps = [g for g in (_gap(text, (f.start, f.end), a) for a in anchors) if g is not None and g <= NEAR_WORDS]
-        if gaps and (best is None or min(gaps) < best[0]):
-            best = (min(gaps), i)
-    return found[best[1]].value if best is not None else None
+        if f.end <= f.start:
+            continue
+        for a in anchors:
+            gap = _gap(text, (f.start, f.end), a)
+            key = (gap, 0 if f.start >= a[1] else 1, i) if gap is not None and gap <= NEAR_WORDS else None
+            if key is not None and (best is None or key < best):
+                best = key
+    return best[2] if best is not None else None

@@ -18,7 +18,7 @@ from typing import Any
 from planner.catalog.entries import Catalog, load_catalog
 from planner.errors import CatalogError, HomelabError
 from planner.planning.drafting import Draft, Drafted, Planner
-from planner.planning.rules import enforce, stray_targets
+from planner.planning.rules import enforce, stray_targets, whole_inventory
 from planner.plans import planfile
 from planner.plans.build import (
     StepRequest,
@@ -61,7 +61,7 @@ def _held(intent: str, drafted: Drafted, pack: Any) -> Drafted:
 
 def _checked(ws: Workspace, catalog: Catalog, intent: str, draft: Draft, pack: Any) -> tuple[list[Step], list[str]]:
     steps, errors = validate_draft(ws, catalog, draft)
-    return steps, errors + stray_targets(intent, steps, pack.hosts, pack.groups)
+    return steps, errors + stray_targets(intent, steps, pack.hosts, pack.groups, whole_inventory(pack.catalog))
 
 
 def draft_plan(ws: Workspace, intent: str, planner: Planner, pack: Any) -> tuple[Drafted, list[Step]]:

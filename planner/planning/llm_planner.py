@@ -54,7 +54,9 @@ Rules:
 variables only from that playbook's variables (with their types; leave out a variable to keep its default), and \
 a one-sentence `rationale`.
 2. Hosts go through `limit` only: inventory host or group names from the inventory data block, comma-separated; \
-`all` means every host. Target only the hosts the request is about.
+`all` means every host. Target only the hosts the request is about, except for a playbook marked \
+`whole_inventory: true`: it targets `all`, and the hosts the request names go into its variables. When you pick a \
+playbook that lists `companions`, add each companion as a later step with the same `limit`.
 <RULES>
 5. When the request leaves something open, take the safest reasonable assumption and record it in `questions` \
 (the question and the assumption taken).

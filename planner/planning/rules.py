@@ -122,6 +122,8 @@ _COVERS = {
     MANUAL_STORAGE: "pools, arrays, volumes, partitions and network shares",
     MANUAL_MAINTENANCE: "firmware, BIOS and major release upgrades",
 }
+#: The manual rules, by name: what a read playbook may say it assesses (``assesses`` in its meta file).
+MANUAL_RULES = tuple(_REASONS)
 _CHECKS = ((DESTRUCTIVE, _DESTRUCTIVE), (MANUAL_PHYSICAL, _PHYSICAL), (MANUAL_SECURITY, _SECURITY),
            (MANUAL_NETWORK, _NETWORK), (MANUAL_STORAGE, _STORAGE), (MANUAL_MAINTENANCE, _MAINTENANCE))
 
@@ -308,20 +310,33 @@ def enforce(intent: str, draft: Draft, catalog: list[dict[str, Any]]) -> Draft:
         if not any(m.rule == item.rule or m.title == item.title for m in manual):
             manual.append(item)
     if screened.manual and not screened.rest and steps:
-        rules = ", ".join(dict.fromkeys(str(m.rule) for m in screened.manual))
-        notes.append(f"dropped {len(steps)} step(s): the whole request is work for a person ({rules})")
-        steps = []
+        # A read playbook that assesses such work (its meta file's `assesses`) may stay: looking is no hands-on work.
+        caught = {str(m.rule) for m in screened.manual}
+        assessing = {e["id"] for e in catalog if e.get("risk") == "read" and caught & set(e.get("assesses") or [])}
+        kept = [s for s in steps if s.playbook in assessing]
+        if len(kept) < len(steps):
+            rules = ", ".join(dict.fromkeys(str(m.rule) for m in screened.manual))
+            notes.append(f"dropped {len(steps) - len(kept)} step(s): the whole request is work for a person ({rules})")
+        steps = kept
     explanation = draft.explanation + "".join(f" Rules: {n}." for n in notes)
     held = draft.model_copy(update={"steps": steps, "manual": manual, "explanation": explanation.strip()})
     return _tiers(held, " ".join(screened.rest), catalog, ids)
 
 
+def whole_inventory(catalog: list[dict[str, Any]]) -> frozenset[str]:
+    """The entries that need every host (``whole_inventory`` in their meta file), with their companions."""
+    whole = [e for e in catalog if e.get("whole_inventory")]
+    return frozenset(e["id"] for e in whole) | frozenset(c for e in whole for c in e.get("companions") or [])
+
+
 def stray_targets(intent: str, steps: list[Any], hosts: list[dict[str, Any]],
-                  groups: dict[str, list[str]]) -> list[str]:
+                  groups: dict[str, list[str]], whole: frozenset[str] = frozenset()) -> list[str]:
     """Problems for validated ``steps`` that target hosts the request does not name, or names to leave out.
 
     A request that names no host, or says every host, allows any. A named host allows its hypervisor and
-    the VMs it runs: "why is this VM slow" may well need a look at the machine under it.
+    the VMs it runs: "why is this VM slow" may well need a look at the machine under it. A step of a
+    playbook in ``whole`` (see :func:`whole_inventory`) may target every host: there, named hosts fill
+    its variables, not its targets.
     """
     names = [h["name"] for h in hosts]
     wanted = targets(intent, names, groups)
@@ -333,6 +348,8 @@ def stray_targets(intent: str, steps: list[Any], hosts: list[dict[str, Any]],
     allowed |= {parent[h] for h in allowed if h in parent} | {vm for vm, p in parent.items() if p in allowed}
     problems = []
     for number, step in enumerate(steps, start=1):
+        if step.playbook in whole:
+            continue
         stray = [h for h in step.hosts if h not in allowed or h in left_out]
         if stray:
             problems.append(f"step {number} ({step.playbook}): targets {', '.join(stray)}, which the request does not "

@@ -147,12 +147,33 @@ def review_and_save(ws: Workspace, plan: Plan, *, check: bool, on_result: Callab
                                         also=both(gathered.handle if gathered else None, on_event)))
                 if gathered is not None and reviews[-1].status in ("successful", "failed"):
                     recorder.findings(step.playbook, sections, gathered, step.hosts, plan.id)
-        plan.review = Review(checked_at=planfile.now(), steps=reviews)
+            filed = _file_documents(recorder, plan, reviews)
+        plan.review = Review(checked_at=planfile.now(), steps=reviews, documents=filed)
     else:
         plan.review = Review(skipped=True)
     plan = planfile.seal(plan, ws.state)
     planfile.save(plan, ws.state)
     return plan
+
+
+def _file_documents(recorder: Any, plan: Plan, reviews: list[StepReview]) -> list[str]:
+    """File the documents the read steps reported under docs/ and add their steps for the person to the
+    plan's checklist (before it is sealed); a document that does not fit is left out, and said so."""
+    from planner.plans import documents
+
+    found = documents.reported(reviews)
+    filed = []
+    for item in found:
+        if item.document is None:
+            plan.explanation = (f"{plan.explanation} The report of {item.playbook} carried a document that was left "
+                                f"out: {item.problem}.").strip()
+            continue
+        header = (f"<!-- Written by homelab from the review of plan {plan.id} (step {item.step + 1}, "
+                  f"{item.playbook}). A later plan files a new report; edit nothing here. -->\n\n")
+        path = documents.report_path(item.document, plan.created_at[:10])
+        filed.append(recorder.file_report(path, header + item.document.markdown, item.playbook))
+    plan.manual = documents.manual_items(found, plan.manual)
+    return filed
 
 
 def both(first: Events | None, second: Events | None) -> Events | None:

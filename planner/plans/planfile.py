@@ -148,6 +148,8 @@ class Review(_Model):
     checked_at: str | None = None
     skipped: bool = False
     steps: list[StepReview] = []
+    #: The documents its read steps reported, filed under docs/ (never plan inputs), project-relative.
+    documents: list[str] = []
 
 
 class SnapshotFile(_Model):

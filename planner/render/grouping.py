@@ -92,9 +92,15 @@ def count(n: int, noun: str) -> str:
 
 
 def report_text(report: object) -> str | None:
-    """A report as text (JSON, indented, for structured ones)."""
+    """A report as text: its document's markdown where it carries one, else JSON (indented) for structured ones."""
     if report is None:
         return None
+    from planner.plans.documents import markdown_of
+
+    # A report that carries a document is shown as that document: it already says all the rest.
+    document = markdown_of(report)
+    if document is not None:
+        return document
     return report if isinstance(report, str) else json.dumps(report, indent=2, sort_keys=True)
 
 

@@ -45,6 +45,8 @@ def _header(plan: Plan) -> str:
                   f"{t['unreachable']} unreachable · {t['ok']} ok", ""]
     if plan.review.skipped:
         lines += ["_No check run (made with --no-check)._", ""]
+    if plan.review.documents:
+        lines += [f"Report filed: `{path}`" for path in plan.review.documents] + [""]
     if plan.manual:
         lines += ["### Manual checklist (never executed by the tool)", ""]
         lines += [f"- [ ] **{m.title}** — {m.reason}" for m in plan.manual] + [""]

@@ -169,6 +169,8 @@ def render(plan: Plan, console, per_host: bool = False) -> None:
                 if group.report is not None:
                     console.print(f"[bold]{esc(group.task)}[/bold]  {esc(on_hosts(group.hosts, among))}")
                     console.print(group.report, markup=False, highlight=False)
+    for path in plan.review.documents:
+        console.print(f"[bold]Report filed:[/bold] {esc(path)}")
     if plan.manual:
         console.print("[bold]Manual checklist[/bold] (for you; never executed by the tool):")
         for m in plan.manual:

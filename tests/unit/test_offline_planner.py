@@ -40,12 +40,6 @@ def _filled(**extractors: str | dict) -> dict:
 
 # Entries that later issues add, with the variable names fixed for them now, and the extractor that fills each.
 FUTURE = [
-    _entry("assess_network_upgrade", "Read-only assessment of what a faster network would need: NIC and switch "
-           "port speeds, cabling, the upgrade path.", ["Upgrade the network to 2.5GbE.",
-                                                        "Would a 10 gigabit link help between two nodes?"],
-           ["network", "upgrade", "speed"], risk="read",
-           variables={"target_speed_mbps": {"type": "int", "required": True}},
-           offline=_filled(target_speed_mbps="speed_mbps")),
     _entry("check_gpus", "Which GPUs exist and how much of their memory is free.",
            ["Which nodes have a GPU with at least 8 GB free?"], ["gpu", "vram"], risk="read",
            variables={"gpu_min_free_mib": {"type": "int"}},
@@ -139,9 +133,10 @@ def test_one_sysctl_keeps_the_other_defaults(pack):
 
 
 @pytest.mark.parametrize(("intent", "playbook", "limit", "values"), [
+    # The assessment needs the whole topology: named hosts do not narrow it.
     ("would a 10 gigabit upgrade help between still-fawn and pumped-piglet", "assess_network_upgrade",
-     "still-fawn,pumped-piglet", {"target_speed_mbps": 10000}),
-    ("upgrade the network to 2.5GbE", "assess_network_upgrade", "all", {"target_speed_mbps": 2500}),
+     "all", {"network_assessment_target_speed_mbps": 10000}),
+    ("upgrade the network to 2.5GbE", "assess_network_upgrade", "all", {"network_assessment_target_speed_mbps": 2500}),
     ("which nodes have a GPU with at least 8 GB free", "check_gpus", "all", {"gpu_min_free_mib": 8192}),
     ("deploy a trial of prometheus on still-fawn", "deploy_trial_service", "still-fawn",
      {"service_name": "prometheus", "target_host": "still-fawn"}),

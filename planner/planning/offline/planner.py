@@ -43,8 +43,8 @@ def fills(entry: dict[str, Any]) -> list[Fill]:
     """The variables ``entry`` lets the offline planner fill, in the order its meta file names them."""
     out = []
     for name, how in (offline_hints(entry).get("variables") or {}).items():
-        out.append(Fill(name, Wanted(how["extractor"], tuple(how.get("near") or ())),
-                        bool(how.get("merge_with_default"))))
+        wanted = Wanted(how["extractor"], tuple(how.get("near") or ()), tuple(how.get("not_near") or ()))
+        out.append(Fill(name, wanted, bool(how.get("merge_with_default"))))
     return out
 
 
@@ -132,13 +132,22 @@ class OfflinePlanner:
             decision = Decision(index.score(clause))
             if decision.confident and decision.best is not None:
                 picked.setdefault(decision.best.id, []).append(clause)
+        for item in manual:
+            # Work for a person may still be assessed first by a read entry that says so (`assesses`), when the
+            # clause is clearly about it: two of its topic words, not one ("a network cable" is no upgrade).
+            decision = Decision(index.score(item.title))
+            top = decision.best if decision.confident else None
+            best = catalog.get(top.id) if top is not None and len(set(top.topical)) >= 2 else None
+            if best is not None and item.rule in (best.get("assesses") or []) and best.get("risk") == "read":
+                picked.setdefault(best["id"], []).append(item.title)
         rest_text = ". ".join(rest)
         overall = Decision(index.score(rest_text)) if rest else Decision([])
         if len(picked) < 2:
             if overall.confident and overall.best is not None:
                 picked = {overall.best.id: rest}
             elif picked:
-                picked = {next(iter(picked)): rest}
+                first = next(iter(picked))
+                picked = {first: rest or picked[first]}
 
         steps: list[DraftStep] = []
         questions: list[OpenQuestion] = []
@@ -167,10 +176,17 @@ class OfflinePlanner:
             why_targets = (f"targets {mine.limit} (named in the request)" if mine.named else
                            "targets every host (the request says so)" if mine.says_all else
                            "targets every host (no host was named)")
+            if entry.get("whole_inventory"):
+                # It reads the whole topology: the hosts the request names only fill its variables.
+                mine = Targets((), (), True)
+                why_targets = "targets every host (it needs the whole inventory; named hosts fill its variables)"
             rationale = (f"the words {', '.join(repr(w) for w in scored.words)} match its {where}; {why_targets}"
                          + (f"; values from the request: {', '.join(f'{k}={v}' for k, v in values.items())}"
                             if values else ""))
             steps.append(DraftStep(playbook=entry_id, limit=mine.limit, vars=values, rationale=rationale))
+            steps += [DraftStep(playbook=other, limit=mine.limit, rationale=f"a companion of {entry_id} (its meta "
+                                "file names it), with the same targets") for other in entry.get("companions") or []
+                      if other in catalog and other not in picked]
             chosen_scores.append(f"{entry_id} (score {scored.score:.2f})")
             if entry.get("risk") == "change" and not mine.named and not mine.says_all:
                 question = OpenQuestion(question="Which hosts?", assumption="all hosts in the inventory")
