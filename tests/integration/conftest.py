@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,3 +108,22 @@ def homelab_in(project: Path, *args: str, env: dict[str, str] | None = None) -> 
     return run_homelab(*args, cwd=project, env={"HOMELAB_INVENTORY": inv, **(env or {})})
 
 
+@pytest.fixture(scope="session")
+def atd() -> Iterator[None]:
+    """An atd for scheduled applies (the test machines have no systemd as PID 1): our own child, stopped by its
+    PID at the end, or the one already serving its compiled-in spool."""
+    proc = subprocess.Popen(["atd", "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        proc.wait(timeout=2)
+    except subprocess.TimeoutExpired:
+        pass  # ours runs
+    else:
+        running = Path("/run/atd.pid")
+        assert running.exists() and pid_alive(int(running.read_text().split()[0])), (
+            f"atd could not start and none serves the spool: {proc.stderr.read() if proc.stderr else ''}")
+    try:
+        yield
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=10)

@@ -17,10 +17,13 @@ def test_the_upgrade_request_is_assessed_and_its_report_filed(lab: Lab, project:
     made = homelab_in(project, "plan", "I want to upgrade to 2.5GbE network", "--format", "json")
     assert made.rc == 0, made.stderr
     plan = plan_json(made)
-    [step] = plan["steps"]
+    step, companion = plan["steps"]
     assert (step["playbook"], step["limit"], set(step["hosts"])) == ("assess_network_upgrade", "all", HOSTS)
     assert step["vars"]["network_assessment_target_speed_mbps"] == 2500
-    [review] = plan["review"]["steps"]
+    # The window's automated start comes with it, for `apply --at`; as a change it waits for approval.
+    assert (companion["playbook"], companion["risk"], set(companion["hosts"])) == (
+        "prepare_network_upgrade", "change", HOSTS)
+    review = plan["review"]["steps"][0]
     assert review["status"] == "successful" and not review["check"]  # a read step: its check run is its real run
     [report] = [t["report"] for t in review["tasks"] if t["report"] is not None]
     found = report["assessment"]
@@ -68,7 +71,7 @@ def test_deferring_the_k3s_nodes_moves_only_their_waves(lab: Lab, project: Path)
                       "until next weekend", "--format", "json")
     assert made.rc == 0, made.stderr
     plan = plan_json(made)
-    [step] = plan["steps"]
+    step = plan["steps"][0]
     assert step["limit"] == "all" and step["vars"]["network_assessment_defer"] == "k3s"
     [report] = [t["report"] for t in plan["review"]["steps"][0]["tasks"] if t["report"] is not None]
     waves = report["assessment"]["waves"]

@@ -15,38 +15,15 @@ import json
 import shlex
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from planner.schedule.backends import systemd_run_command
-from tests.integration.conftest import Lab, homelab_in, pid_alive, plan_json
+from tests.integration.conftest import Lab, homelab_in, plan_json
 from tests.integration.test_lab import lab_ssh
 
 HOSTS = "maas,uptime-kuma"
 #: A job set for "now + 1 minute" fires within two minutes; the apply itself takes under a minute.
 FIRE_WAIT_S = 240
-
-
-@pytest.fixture(scope="module")
-def atd() -> Iterator[None]:
-    """An atd for the test's jobs: our own child, stopped by its PID at the end, or the one already serving."""
-    proc = subprocess.Popen(["atd", "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        proc.wait(timeout=2)
-    except subprocess.TimeoutExpired:
-        pass  # ours runs
-    else:
-        running = Path("/run/atd.pid")
-        assert running.exists() and pid_alive(int(running.read_text().split()[0])), (
-            f"atd could not start and none serves the spool: {proc.stderr.read() if proc.stderr else ''}")
-    try:
-        yield
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=10)
 
 
 def schedules(project: Path) -> dict[str, dict]:
