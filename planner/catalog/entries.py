@@ -120,6 +120,10 @@ class OfflineHints(BaseModel):
     phrases: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9'][a-z0-9' -]*$")],
                   Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+$")]] = {}
     variables: dict[str, OfflineVariable] = {}
+    #: Words (or phrases' terms) a request must share with the entry for it to be chosen at all, when the entry
+    #: looks at the same things as another but only at one moment: the check after an upgrade reads NICs as a
+    #: plain look at the hardware does, and is no answer to "show me the NICs" unless the request says "after".
+    requires: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9'-]*$")]] = []
 
 
 class CatalogMeta(BaseModel):

@@ -313,6 +313,8 @@ def enforce(intent: str, draft: Draft, catalog: list[dict[str, Any]]) -> Draft:
         # A read playbook that assesses such work (its meta file's `assesses`) may stay: looking is no hands-on work.
         caught = {str(m.rule) for m in screened.manual}
         assessing = {e["id"] for e in catalog if e.get("risk") == "read" and caught & set(e.get("assesses") or [])}
+        # Its companions come with it, as its meta file says: they prepare the person's work and do none of it.
+        assessing |= {c for e in catalog if e["id"] in assessing for c in e.get("companions") or []}
         kept = [s for s in steps if s.playbook in assessing]
         if len(kept) < len(steps):
             rules = ", ".join(dict.fromkeys(str(m.rule) for m in screened.manual))

@@ -32,8 +32,9 @@ def pack() -> context.ContextPack:
 
 def test_named_hosts_fill_the_defer_variable_not_the_targets(pack: context.ContextPack) -> None:
     intent = "upgrade the network to 2.5GbE but delay still-fawn until next weekend"
-    [step] = OfflinePlanner().draft(intent, pack).draft.steps
+    step, companion = OfflinePlanner().draft(intent, pack).draft.steps
     assert (step.playbook, step.limit) == ("assess_network_upgrade", "all")
+    assert (companion.playbook, companion.limit, companion.vars) == ("prepare_network_upgrade", "all", {})
     assert step.vars == {"network_assessment_target_speed_mbps": 2500, "network_assessment_defer": "still-fawn",
                          "network_assessment_defer_window": "next weekend"}
     assert "needs the whole inventory" in step.rationale
@@ -47,13 +48,16 @@ def test_a_whole_inventory_step_may_target_hosts_the_request_does_not_name(pack:
     intent = "upgrade still-fawn to 2.5GbE"
     assert rules.stray_targets(intent, [Step()], pack.hosts, pack.groups)  # an ordinary step would stray
     assert rules.stray_targets(intent, [Step()], pack.hosts, pack.groups, rules.whole_inventory(pack.catalog)) == []
-    assert rules.whole_inventory(pack.catalog) == {"assess_network_upgrade"}
+    # The assessment's companion goes with it, so it targets every host too.
+    assert rules.whole_inventory(pack.catalog) == {"assess_network_upgrade", "prepare_network_upgrade"}
 
 
 def test_hardware_work_stays_a_checklist_item_and_the_assessment_is_the_step(pack: context.ContextPack) -> None:
     draft = OfflinePlanner().draft("upgrade the homelab network to 2.5GbE with a new switch", pack).draft
     held = rules.enforce("upgrade the homelab network to 2.5GbE with a new switch", draft, pack.catalog)
-    assert [(s.playbook, s.limit) for s in held.steps] == [("assess_network_upgrade", "all")]
+    # Its companion stays with it: it prepares the person's work and does none of it.
+    assert [(s.playbook, s.limit) for s in held.steps] == [("assess_network_upgrade", "all"),
+                                                           ("prepare_network_upgrade", "all")]
     assert [m.rule for m in held.manual] == [rules.MANUAL_NETWORK]
     # A playbook that does not say it assesses such work is still dropped from an all-manual request.
     other = draft.model_copy(update={"steps": [s.model_copy(update={"playbook": "gather_facts"}) for s in draft.steps]})

@@ -146,7 +146,10 @@ def test_one_sysctl_keeps_the_other_defaults(pack):
 ])
 def test_slots_for_entries_that_declare_them(future_pack, intent, playbook, limit, values):
     d = draft(intent, future_pack)
-    assert [(s.playbook, s.limit, s.vars) for s in d.steps] == [(playbook, limit, values)]
+    # An entry's companions (its meta file's) follow it with the same targets and their defaults.
+    companions = next(e for e in future_pack.catalog if e["id"] == playbook).get("companions") or []
+    assert [(s.playbook, s.limit, s.vars) for s in d.steps] == [(playbook, limit, values),
+                                                                 *((c, limit, {}) for c in companions)]
 
 
 def test_rationale_names_the_matched_words(pack):
@@ -217,8 +220,9 @@ def test_outside_the_catalog_is_refused_with_the_closest_entries(pack, intent):
     ("why is the sky blue?", "shares only generic words ('why') with gather_facts"),
     ("check the weather in Berlin", "shares only generic words"),  # Berlin is a value in an example, no topic
     ("apply the latest kernel patches to maas", "asks for a change, and gather_facts"),
-    # "upgrade" says how, not what: it is no topic even where an entry's name holds it.
-    ("upgrade the kernel on maas", "shares only generic words ('upgrade')"),
+    # "upgrade" says how, not what: it is no topic even where an entry's name holds it (prepare_network_upgrade
+    # would take a change), so the closest entry is the one that reads the kernel, and it only reads.
+    ("upgrade the kernel on maas", "asks for a change, and gather_facts, the closest match (on 'kernel')"),
     ("show me the time zone on maas", "asks for a look, and apply_baseline"),
 ])
 def test_a_generic_word_or_the_wrong_kind_of_request_chooses_nothing(pack, intent, why):
@@ -239,6 +243,47 @@ def test_words_from_the_vocabulary_file_and_the_meta_files():
     index = Index([_entry("show_motd", "Shows the message of the day.", ["Show the motd."], ["motd"], risk="read",
                           offline={"phrases": {"message of the day": "motd"}})])
     assert index.terms("print the messages of the day") == [("print", "print"), ("motd", "motd")]
+
+
+def test_a_link_speed_with_its_unit_is_a_generic_term():
+    from planner.planning.offline.vocabulary import vocabulary
+
+    # "2.5GbE" would vanish (a word that starts with a digit is dropped); it says "link speed", but not what about.
+    assert vocabulary().terms("upgrade to 2.5GbE and 1000 Mbps") == [("upgrad", "upgrade"), ("linksp", "linkspeed"),
+                                                                     ("linksp", "linkspeed")]
+    assert vocabulary().is_generic("linkspeed")
+    # A size is no speed, and a spelled unit stays the word it is.
+    assert vocabulary().terms("cap it at 100G") == [("cap", "cap")]
+    assert vocabulary().terms("10 gigabit") == [("gigabit", "gigabit")]
+
+
+def test_an_entry_that_requires_a_word_is_chosen_only_when_the_request_has_one():
+    from planner.planning.offline.index import Decision, Index
+
+    look = _entry("show_widgets", "Shows the widgets.", ["Show the widgets."], ["widget"], risk="read")
+    after = _entry("verify_widgets", "Checks the widgets after the swap.",
+                   ["Check the widgets after the swap.", "Did the new widgets work?"], ["widget"], risk="read",
+                   offline={"words": ["widget"], "requires": ["after", "worked"]})
+    index = Index([look, after])
+    plain = Decision(index.score("show me the widgets"))
+    assert [s.id for s in plain.candidates] == ["show_widgets"]
+    assert next(s for s in plain.ranked if s.id == "verify_widgets").score > 0  # it scores, it is just no topic
+    assert Decision(index.score("check the widgets after the swap")).best.id == "verify_widgets"
+
+
+@pytest.mark.parametrize(("intent", "playbook"), [
+    ("show me the NICs on still-fawn", "gather_facts"),
+    ("check the NICs on still-fawn after the new switch", "verify_network_upgrade"),
+])
+def test_a_look_at_nics_is_gather_facts_unless_it_follows_the_work(pack, intent, playbook):
+    assert [s.playbook for s in draft(intent, pack).steps] == [playbook]
+
+
+def test_only_entries_that_assess_the_work_compete_for_a_checklist_item(pack):
+    # The check after the work shares more words with "new NICs, new switch", but it assesses no such work.
+    d = draft("I want 2.5GbE networking: new NICs, new switch", pack)
+    assert [s.playbook for s in d.steps] == ["assess_network_upgrade", "prepare_network_upgrade"]
+    assert d.manual
 
 
 def test_a_near_tie_is_refused_as_ambiguous(pack):

@@ -8,6 +8,9 @@ are written in the words people use. A score alone never picks an entry:
   not generic (a verb that says how, a question word), in a field written to
   say what the entry is for (id, tags, words, examples). "check the weather"
   shares only "check" with gather_facts and is refused.
+- **moment**: an entry whose meta file lists ``requires`` words is chosen only
+  when the request shares one of them: the check after an upgrade reads the
+  same NICs as gather_facts, and "show me the NICs" says no "after".
 - **kind**: a request that only asks for a change is not served by an entry
   whose risk and examples only look, and the other way round, so "apply the
   latest kernel patches" is no request to read the kernel version.
@@ -68,6 +71,7 @@ def _fields(entry: dict[str, Any]) -> dict[str, str]:
 class _Doc:
     id: str
     answers: frozenset[str]
+    requires: frozenset[str] = frozenset()  # terms one of which a request must have (empty: none needed)
     tf: dict[str, float] = field(default_factory=dict)
     where: dict[str, set[str]] = field(default_factory=dict)  # term -> fields it occurs in
     length: float = 0.0
@@ -105,7 +109,8 @@ class Index:
             answers = {READ if entry.get("risk") == "read" else CHANGE}
             for example in entry.get("examples") or []:
                 answers |= self.vocab.asks(example)
-            doc = _Doc(entry["id"], frozenset(answers))
+            requires = frozenset(t for w in offline_hints(entry).get("requires") or [] for t, _ in self.vocab.terms(w))
+            doc = _Doc(entry["id"], frozenset(answers), requires)
             for fname, text in _fields(entry).items():
                 weight = _FIELD_WEIGHTS[fname]
                 for term, _ in self.vocab.terms(text, names):
@@ -147,6 +152,8 @@ class Index:
                 fields |= doc.where[term]
                 if doc.where[term] & STRONG_FIELDS:
                     topical.extend(w for w in written if not self.vocab.is_generic(w))
+            if doc.requires and not doc.requires & query.keys():
+                topical = []  # the request never says the moment this entry is for: its words are no topic
             out.append(Scored(doc.id, round(total, 4), tuple(words), tuple(f for f in _FIELD_WEIGHTS if f in fields),
                               tuple(topical), fits=not asks or bool(asks & doc.answers)))
         return sorted(out, key=lambda s: (-s.score, s.id))

@@ -135,11 +135,14 @@ class OfflinePlanner:
         for item in manual:
             # Work for a person may still be assessed first by a read entry that says so (`assesses`), when the
             # clause is clearly about it: two of its topic words, not one ("a network cable" is no upgrade).
-            decision = Decision(index.score(item.title))
+            # Only the entries that say they assess this kind of work compete: a check after the work or a step that
+            # prepares hosts for it shares its words ("new NICs") but assesses nothing, so it is no rival here.
+            assessors = {e["id"] for e in catalog.values()
+                         if item.rule in (e.get("assesses") or []) and e.get("risk") == "read"}
+            decision = Decision([s for s in index.score(item.title) if s.id in assessors])
             top = decision.best if decision.confident else None
-            best = catalog.get(top.id) if top is not None and len(set(top.topical)) >= 2 else None
-            if best is not None and item.rule in (best.get("assesses") or []) and best.get("risk") == "read":
-                picked.setdefault(best["id"], []).append(item.title)
+            if top is not None and len(set(top.topical)) >= 2:
+                picked.setdefault(top.id, []).append(item.title)
         rest_text = ". ".join(rest)
         overall = Decision(index.score(rest_text)) if rest else Decision([])
         if len(picked) < 2:
