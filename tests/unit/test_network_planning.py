@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from planner.errors import InventoryError
 from planner.inventory.validate import validate_inventory
 from planner.lab.hardware import profile_from_hostvars
 from planner.planning import context, rules
+from planner.planning.dates import resolve
 from planner.planning.extractors import Named, Wanted, extract
 from planner.planning.offline import OfflinePlanner
 from planner.plans import documents
@@ -35,8 +37,10 @@ def test_named_hosts_fill_the_defer_variable_not_the_targets(pack: context.Conte
     step, companion = OfflinePlanner().draft(intent, pack).draft.steps
     assert (step.playbook, step.limit) == ("assess_network_upgrade", "all")
     assert (companion.playbook, companion.limit, companion.vars) == ("prepare_network_upgrade", "all", {})
+    today = datetime.now(UTC).date()  # the day the plan is made
     assert step.vars == {"network_assessment_target_speed_mbps": 2500, "network_assessment_defer": "still-fawn",
-                         "network_assessment_defer_window": "next weekend"}
+                         "network_assessment_defer_window": resolve("next weekend", today)}
+    assert step.vars["network_assessment_defer_window"].startswith("next weekend (Sat ")
     assert "needs the whole inventory" in step.rationale
 
 
