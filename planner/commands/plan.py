@@ -58,6 +58,7 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
       homelab plan "check why k3s-vm-still-fawn seems slow"
       homelab plan "apply the baseline settings to every host" --no-check --format json
       homelab plan "upgrade the network to 2.5GbE" --show-prompt
+      homelab plan "deploy ollama for local LLM testing" -e tier=k3s   # override the decision framework
       homelab plan --playbook apply_baseline
       homelab plan "tighten journald" -p apply_baseline -l k3s -e NAME=VALUE   # homelab catalog show lists NAMEs
       homelab plan --exclude k3s latest          # the same plan without the k3s hosts
@@ -97,8 +98,9 @@ def _plan(recorder, intent: str | None, playbooks: tuple[str, ...], limit: str, 
 
     ws = recorder.ws
     interrupt = Interrupt()
+    tier, extra = _tier(extra)
     if exclude:
-        if playbooks or extra:
+        if playbooks or extra or tier:
             raise HomelabError("--exclude revises an existing plan; it takes no --playbook or -e",
                                "homelab plan --exclude PATTERN PLAN_ID")
         parent = planfile.load(ws.state, intent or "latest")
@@ -117,9 +119,10 @@ def _plan(recorder, intent: str | None, playbooks: tuple[str, ...], limit: str, 
                                'nodes", or name the steps: homelab plan --playbook ID')
         check_request_length(intent)
         if extra or limit != "all":
-            raise HomelabError("--limit and -e go with --playbook; a planner takes hosts and values from the words",
+            raise HomelabError("--limit and -e go with --playbook (of -e, a request takes only tier=…); a planner "
+                               "takes hosts and values from the words",
                                'name the hosts in the request ("… on the k3s nodes"), or use --playbook ID')
-        _plan_from_words(recorder, intent, model, show_prompt, no_check, fmt, output, interrupt)
+        _plan_from_words(recorder, intent, model, show_prompt, no_check, fmt, output, interrupt, tier)
         return
     from planner.catalog.entries import load_catalog
 
@@ -137,19 +140,36 @@ def _plan(recorder, intent: str | None, playbooks: tuple[str, ...], limit: str, 
         # Let validation of the first step name it, with its "did you mean".
         requests[0] = StepRequest(requests[0].playbook, limit, {**requests[0].vars, **unclaimed},
                                   requests[0].rationale)
+    manual = []
+    if tier is not None:
+        from planner.planning.context import catalog_entries
+        from planner.planning.intent import named_at_tier
+
+        requests, manual = named_at_tier(catalog_entries(ws.root), requests, tier)
     text = (intent or "").strip() or " then ".join(playbooks) + ("" if limit == "all" else f" on {limit}")
     hosts_hint = [limit]
     progress = Progress([], _title(f"Reviewing in check mode ({', '.join(playbooks)} on {', '.join(hosts_hint)})",
                                    f"{', '.join(playbooks)} on {', '.join(hosts_hint)}", no_check))
     with interrupt.armed(), progress.shown():
-        made = make_plan(ws, requests, intent=text, check=not no_check, on_result=progress.on_result,
-                         on_event=progress.on_event, cancel=interrupt)
+        made = make_plan(ws, requests, intent=text, manual=manual, check=not no_check,
+                         on_result=progress.on_result, on_event=progress.on_event, cancel=interrupt)
     recorder.log_plan(made, "plan")
     _finish(made, fmt, output)
 
 
+def _tier(extra: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
+    """``-e tier=…`` taken out of the -e pairs: the decision framework's override, never passed to Ansible."""
+    from planner.planning.framework import parse_tier
+
+    said = [p.partition("=")[2] for p in extra if p.partition("=")[0].strip() == "tier"]
+    if len(set(said)) > 1:
+        raise HomelabError(f"-e tier is given {len(said)} times, differently", "give one tier: -e tier=k3s")
+    rest = tuple(p for p in extra if p.partition("=")[0].strip() != "tier")
+    return (parse_tier(said[0]) if said else None), rest
+
+
 def _plan_from_words(recorder, intent: str, model: str | None, show_prompt: bool, no_check: bool, fmt: str,
-                     output: str | None, interrupt) -> None:
+                     output: str | None, interrupt, tier: str | None = None) -> None:
     from planner.planning import context
     from planner.planning.choose import choose
     from planner.planning.intent import plan_intent
@@ -172,7 +192,7 @@ def _plan_from_words(recorder, intent: str, model: str | None, show_prompt: bool
     progress = Progress([], f"Planning with the {chosen.name} planner")
     with interrupt.armed(), progress.shown():
         made = plan_intent(ws, intent, chosen, pack, check=not no_check, on_result=progress.on_result,
-                           on_event=progress.on_event, cancel=interrupt)
+                           on_event=progress.on_event, cancel=interrupt, tier=tier)
     recorder.log_plan(made, "plan")
     if made.refusal is not None and not made.steps:
         emit(made, fmt, output)

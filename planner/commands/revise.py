@@ -47,6 +47,8 @@ def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | No
     Examples:
       homelab revise latest "delay the k3s nodes until next weekend"
       homelab revise 7f3a "skip maas" --format json
+      homelab revise latest "trial first"        # answers the plan's tier question
+      homelab revise latest "production"         # the k3s entry in place of the trial
     """
     from planner.commands.docs import keeping_docs_current
     from planner.commands.plan import _finish
@@ -94,6 +96,9 @@ def _revised(ws, parent, amendment: str, model: str | None, no_check: bool, inte
                                check=not no_check, on_result=progress.on_result, cancel=interrupt, parent=parent.id,
                                on_event=progress.on_event)
     inv = load_inventory(ws.inventory)
+    revised = _tier_settled(ws, parent, amendment, no_check, interrupt)
+    if revised is not None:
+        return revised
     revised = _with_new_values(ws, parent, amendment, inv, no_check, interrupt)
     if revised is not None:
         return revised
@@ -121,6 +126,29 @@ def _revised(ws, parent, amendment: str, model: str | None, no_check: bool, inte
                                                 "intent": f"{parent.intent} (revised: {amendment})"}), ws.state)
     planfile.save(new, ws.state)
     return new
+
+
+def _tier_settled(ws, parent, amendment: str, no_check: bool, interrupt):
+    """The parent at the tier the amendment settles ("trial first", "production"); None if it settles none."""
+    from datetime import UTC, datetime
+
+    from planner.commands.plan import _title
+    from planner.planning import context
+    from planner.planning.revision import tier_answer
+    from planner.plans.build import make_plan
+    from planner.plans.progress import Progress
+
+    answer = tier_answer(context.catalog_entries(ws.root), parent.steps, parent.questions, parent.intent, amendment,
+                         datetime.now(UTC).date())
+    if answer is None:
+        return None
+    progress = Progress([], _title(f"Checking plan {parent.id} at tier {answer.tier}",
+                                   f"plan {parent.id} at tier {answer.tier}", no_check))
+    with interrupt.armed(), progress.shown():
+        return make_plan(ws, answer.requests, intent=f"{parent.intent} (revised: {amendment})",
+                         planner=parent.planner, parent=parent.id, excluded=list(parent.excluded),
+                         manual=list(parent.manual), questions=answer.questions, check=not no_check,
+                         on_result=progress.on_result, on_event=progress.on_event, cancel=interrupt)
 
 
 def _with_new_values(ws, parent, amendment: str, inv, no_check: bool, interrupt):

@@ -17,8 +17,9 @@ from typing import Any
 
 from planner.catalog.entries import Catalog, load_catalog
 from planner.errors import CatalogError, HomelabError
-from planner.planning.drafting import Draft, Drafted, Planner
-from planner.planning.rules import enforce, stray_targets, whole_inventory
+from planner.planning.drafting import Draft, Drafted, DraftStep, Planner
+from planner.planning.framework import TIERS
+from planner.planning.rules import enforce, hold_tiers, stray_targets, whole_inventory
 from planner.plans import planfile
 from planner.plans.build import (
     StepRequest,
@@ -26,7 +27,7 @@ from planner.plans.build import (
     review_and_save,
     validate_steps,
 )
-from planner.plans.planfile import Plan, Step, TaskResult
+from planner.plans.planfile import ManualItem, Plan, Step, TaskResult
 from planner.plans.stepcheck import PlanValidationError
 from planner.workspace import Workspace
 
@@ -54,9 +55,22 @@ def validate_draft(ws: Workspace, catalog: Catalog, draft: Draft) -> tuple[list[
     return steps, errors
 
 
-def _held(intent: str, drafted: Drafted, pack: Any) -> Drafted:
+def _held(intent: str, drafted: Drafted, pack: Any, tier: str | None) -> Drafted:
     # Whoever drafted it, the same rules decide what may stay in it.
-    return Drafted(enforce(intent, drafted.draft, pack.catalog), drafted.planner, drafted.model, drafted.usage)
+    return Drafted(enforce(intent, drafted.draft, pack.catalog, tier), drafted.planner, drafted.model, drafted.usage)
+
+
+def named_at_tier(catalog: list[dict[str, Any]], requests: list[StepRequest],
+                  tier: str) -> tuple[list[StepRequest], list[ManualItem]]:
+    """Named steps (``--playbook``) held to ``-e tier=…``: a deploying step of another tier becomes that
+    tier's entry, or a checklist item for tier manual; refused where the catalog has no such entry."""
+    draft = Draft(steps=[DraftStep(playbook=r.playbook, limit=r.limit, vars=dict(r.vars), rationale=r.rationale)
+                         for r in requests])
+    held = hold_tiers(draft, "", catalog, tier)
+    if held.refusal is not None:
+        raise HomelabError(held.refusal.reason, f"name another playbook, or another tier: {', '.join(TIERS)}")
+    return ([StepRequest(s.playbook, s.limit, dict(s.vars), s.rationale) for s in held.steps],
+            [m for m in held.manual if m not in draft.manual])
 
 
 def _checked(ws: Workspace, catalog: Catalog, intent: str, draft: Draft, pack: Any) -> tuple[list[Step], list[str]]:
@@ -64,17 +78,18 @@ def _checked(ws: Workspace, catalog: Catalog, intent: str, draft: Draft, pack: A
     return steps, errors + stray_targets(intent, steps, pack.hosts, pack.groups, whole_inventory(pack.catalog))
 
 
-def draft_plan(ws: Workspace, intent: str, planner: Planner, pack: Any) -> tuple[Drafted, list[Step]]:
-    """Draft, hold the draft to the rules (:mod:`planner.planning.rules`), validate, and give the planner one
-    repair round when it can use it."""
+def draft_plan(ws: Workspace, intent: str, planner: Planner, pack: Any,
+               tier: str | None = None) -> tuple[Drafted, list[Step]]:
+    """Draft, hold the draft to the rules (:mod:`planner.planning.rules`; ``tier`` is the person's
+    ``-e tier=…``), validate, and give the planner one repair round when it can use it."""
     catalog = load_catalog(ws.root)
     started = time.monotonic()
-    drafted = _held(intent, planner.draft(intent, pack), pack)
+    drafted = _held(intent, planner.draft(intent, pack), pack, tier)
     steps, errors = _checked(ws, catalog, intent, drafted.draft, pack)
     attempts = 1
     if errors and planner.can_repair:
         # The planner's usage already covers both rounds (it is paid for both).
-        drafted = _held(intent, planner.draft(intent, pack, repair=errors), pack)
+        drafted = _held(intent, planner.draft(intent, pack, repair=errors), pack, tier)
         steps, errors = _checked(ws, catalog, intent, drafted.draft, pack)
         attempts = 2
     if errors:
@@ -90,9 +105,11 @@ def draft_plan(ws: Workspace, intent: str, planner: Planner, pack: Any) -> tuple
 
 def plan_intent(ws: Workspace, intent: str, planner: Planner, pack: Any, *, check: bool = True,
                 on_result: Callable[[TaskResult], None] | None = None, cancel: Callable[[], bool] = lambda: False,
-                parent: str | None = None, on_event: Callable[[dict[str, Any]], None] | None = None) -> Plan:
-    """Draft, validate, review in check mode (unless ``check`` is False), seal and save."""
-    drafted, steps = draft_plan(ws, intent, planner, pack)
+                parent: str | None = None, on_event: Callable[[dict[str, Any]], None] | None = None,
+                tier: str | None = None) -> Plan:
+    """Draft, validate, review in check mode (unless ``check`` is False), seal and save; ``tier`` is the
+    person's ``-e tier=…``, which overrides the decision framework."""
+    drafted, steps = draft_plan(ws, intent, planner, pack, tier)
     draft = drafted.draft
     if not steps and not draft.manual and draft.refusal is None:
         raise HomelabError(f"the {planner.name} planner proposed nothing for this request",

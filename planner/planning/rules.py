@@ -1,4 +1,4 @@
-"""The decision framework and the safety rules, in one place that every draft passes through.
+"""The safety rules and the decision framework's enforcing, in one place that every draft passes through.
 
 Whoever drafted a plan (the offline planner or a model), :func:`enforce`
 holds the draft to the same rules before it is validated, and each rule that
@@ -12,11 +12,12 @@ acts says its name in the plan:
   gets its item even when the draft forgot it, and a request that is nothing
   but such work keeps no steps;
 - **a refusal plans nothing**: a draft that refuses keeps no steps;
-- **tiers** (the decision framework proper): a deployment goes to k3s through
-  GitOps when the request says production, HA, persistent storage, several
-  replicas or complex dependencies, and to the orchestrator when it says
-  trial, single instance, quick to remove or development. A step whose
-  catalog entry deploys to the other tier is refused;
+- **tiers** (the decision framework, whose rules are data in
+  :mod:`planner.planning.framework`): each deploying step goes to the tier the
+  person set (``-e tier=…``) or the request's words give; a step of the other
+  tier is swapped for the catalog's entry of that tier (refused only where
+  there is none), tier manual makes it a checklist item, and words that do
+  not settle the tier leave the suggested step and an open question;
 - **targets** (:func:`stray_targets`, on the validated steps): a step may only
   target hosts the request names (or their hypervisors and VMs), when it
   names any; text in host data cannot widen a plan.
@@ -27,22 +28,34 @@ the closest entries and gives a model its repair round.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from planner.planning.drafting import Draft, DraftStep
+from planner.planning.framework import (
+    BY_NAME,
+    MANUAL,
+    MANUAL_BY_CHOICE,
+    # The manual rules' names and TierDecision are re-exported: callers import them from here.
+    MANUAL_MAINTENANCE,  # noqa: F401
+    MANUAL_NETWORK,  # noqa: F401
+    MANUAL_PHYSICAL,  # noqa: F401
+    MANUAL_RULES,
+    MANUAL_SECURITY,  # noqa: F401
+    MANUAL_STORAGE,  # noqa: F401
+    TIER_QUESTION,
+    TierDecision,  # noqa: F401
+    choose,
+    classify,
+    manual_match,
+    prompt_text,
+)
 from planner.planning.targets import resolve, targets
 from planner.plans.planfile import ManualItem, OpenQuestion, Refusal
 
 DESTRUCTIVE = "destructive"
-MANUAL_PHYSICAL = "manual: physical work"
-MANUAL_SECURITY = "manual: security-sensitive"
-MANUAL_NETWORK = "manual: infrastructure-level networking"
-MANUAL_STORAGE = "manual: infrastructure-level storage"
-MANUAL_MAINTENANCE = "manual: one-time maintenance"
-
-_NUM = r"(\d+|two|three|four|five|six|seven|eight|nine|ten)"
 
 
 def _compile(*patterns: str) -> tuple[re.Pattern[str], ...]:
@@ -60,72 +73,9 @@ _DESTRUCTIVE = _compile(
     r"\bremove\s+(all|every|everything)\b",
     r"\bdrop\s+(the\s+|all\s+)?(databases?|tables?)\b",
 )
-_PHYSICAL = _compile(
-    r"\b(plug|unplug|re-?cable|cabling|reseat|rack|unrack)\w*\b",
-    # The verb must be near the part: "install the nvidia drivers on the GPU hosts" is software.
-    r"\b(replace|swap|install|fit|add|upgrade|buy|order|move)\b(\s+\S+){0,4}?\s+(switch(es)?|routers?|nics?|"
-    r"network\s+cards?|gpus?|graphics\s+cards?|disks?|drives?|ssds?|nvme|hdds?|ram|dimms?|psus?|fans?|cables?|"
-    r"cards?|hardware|ups)\b",
-    r"\bcables?\b",
-)
-_SECURITY = _compile(
-    r"\bpass(word|phrase)s?\b",
-    r"\bkeys?\b",
-    r"\bauthorized_keys\b",
-    r"\b(api|access|auth)[- ]?tokens?\b|\btokens?\b",
-    r"\bsecrets?\b",
-    r"\bcert(ificate)?s?\b|\btls\b|\bssl\b|\blet'?s\s*encrypt\b",
-    r"\bsudo(ers)?\b",
-    r"\b(2fa|mfa|totp)\b",
-    r"\b(create|add|remove)\s+(a\s+|an\s+|the\s+|new\s+)*(user|account)s?\b",
-)
-_CHANGE_VERB = (r"\b(set|change|add|remove|point|configure|update|move|enable|disable|create|edit|reserve|extend"
-                r"|shrink|assign|give|make|switch|renumber|fix|resize|grow|expand|mount|migrate)\b")
-# Reading addresses is a fact; changing DNS, DHCP or addressing is network work.
-_ADDRESSING = r"\b(dns|dhcp|static\s+ip|ip\s+address(es)?|subnet|gateway|lease|reservation)\b"
-_NETWORK = _compile(
-    r"\brouters?\b",
-    r"\bfirewalls?\b|\bopnsense\b|\bpfsense\b|\biptables\b|\bnftables\b|\bufw\b",
-    r"\bvlans?\b",
-    r"\bport[- ]?forward\w*",
-    r"\bopen\s+(a\s+|the\s+)?ports?\b",
-    r"\bswitch\s*ports?\b",
-    r"\b(the|a|an|new|core|network|managed|unmanaged|poe|gigabit|\S*gbe|\d+-port)\s+(\S+\s+)?switch(es)?\b",
-    r"\b(wifi|wi-fi|access\s+points?|wlan)\b",
-    rf"{_CHANGE_VERB}.*?{_ADDRESSING}|{_ADDRESSING}(?=.*{_CHANGE_VERB})",
-)
-# Looking at storage is a fact; changing pools, arrays, volumes and shares is infrastructure work.
-# (A bare "pool" is no storage: "point NTP at the pool" is about time servers.)
-_STORAGE_THING = (r"\b(zfs|zpools?|(storage|zfs|ceph)\s+pools?|raid\w*|lvm|volume\s+groups?|logical\s+volumes?|ceph"
-                  r"|nfs|iscsi|smb|samba|partitions?|datasets?)\b")
-_STORAGE = _compile(rf"{_CHANGE_VERB}.*?{_STORAGE_THING}|{_STORAGE_THING}(?=.*{_CHANGE_VERB})")
-_MAINTENANCE = _compile(
-    r"\b(firmware|bios|uefi|bmc|ipmi|idrac)\b",
-    r"\b(dist-upgrade|release\s+upgrade|major\s+upgrade)\b",
-    r"\bupgrade\s+(proxmox|pve|debian|ubuntu)\s+(from\s+\S+\s+)?to\s+\d+",
-)
-
-_REASONS = {
-    MANUAL_PHYSICAL: "hands-on work on the hardware; a person does it, and the plan only lists it",
-    MANUAL_SECURITY: "passwords, keys, certificates and accounts are security-sensitive; a person changes them",
-    MANUAL_NETWORK: "routers, switches, firewalls, VLANs and the DNS/DHCP service are changed by a person; "
-                    "no catalog playbook manages them",
-    MANUAL_STORAGE: "pools, arrays, volumes and shares hold everyone's data; a person changes them",
-    MANUAL_MAINTENANCE: "firmware and major upgrades are one-time maintenance, done by a person with a way back",
-}
-# What each rule covers, in the words the LLM planner's prompt gives it.
-_COVERS = {
-    DESTRUCTIVE: "wiping, deleting, reinstalling, formatting, rm -rf, shutting hosts down",
-    MANUAL_PHYSICAL: "cables, disks, cards, power and other hands-on work on the hardware",
-    MANUAL_SECURITY: "passwords, keys, certificates, tokens, accounts and sudo",
-    MANUAL_NETWORK: "routers, switches, firewalls, VLANs, Wi-Fi, port forwarding, DNS and DHCP servers, addressing",
-    MANUAL_STORAGE: "pools, arrays, volumes, partitions and network shares",
-    MANUAL_MAINTENANCE: "firmware, BIOS and major release upgrades",
-}
-#: The manual rules, by name: what a read playbook may say it assesses (``assesses`` in its meta file).
-MANUAL_RULES = tuple(_REASONS)
-_CHECKS = ((DESTRUCTIVE, _DESTRUCTIVE), (MANUAL_PHYSICAL, _PHYSICAL), (MANUAL_SECURITY, _SECURITY),
-           (MANUAL_NETWORK, _NETWORK), (MANUAL_STORAGE, _STORAGE), (MANUAL_MAINTENANCE, _MAINTENANCE))
+# The manual rules (their words, what they stand for, why a person does the work) are the framework's data.
+_REASONS = {name: BY_NAME[name].reason for name in MANUAL_RULES}
+_DESTROYS = "wiping, deleting, reinstalling, formatting, rm -rf, shutting hosts down"
 
 
 @dataclass(frozen=True)
@@ -137,21 +87,15 @@ class Caught:
     clause: str
 
 
-# A switch named only as when or where something is looked at ("check the link speeds after the new
-# switch") is context, not network work; the network rule reads the clause without it.
-_SWITCH_AS_CONTEXT = re.compile(r"\b(after|since|behind)\s+(the\s+|a\s+)?(new\s+|core\s+|\S*gbe\s+)?switch(es)?\b")
-
-
 def safety(clause: str) -> Caught | None:
     """The first safety rule that catches ``clause`` (destructive before manual), or None."""
     text = clause.lower()
-    for rule, patterns in _CHECKS:
-        seen = _SWITCH_AS_CONTEXT.sub(" ", text) if rule == MANUAL_NETWORK else text
-        for pattern in patterns:
-            found = pattern.search(seen)
-            if found:
-                return Caught(rule, found.group(0).strip(), clause)
-    return None
+    for pattern in _DESTRUCTIVE:
+        found = pattern.search(text)
+        if found:
+            return Caught(DESTRUCTIVE, found.group(0).strip(), clause)
+    manual = manual_match(clause)
+    return Caught(manual[0].name, manual[1], clause) if manual else None
 
 
 # Clauses: sentences, "then"/"also" sequences, and "and" before another instruction.
@@ -210,90 +154,95 @@ def refuse_destructive(caught: Caught, closest: list[str]) -> Draft:
 
 # --- the decision framework: which tier a deployment belongs to ---------------------------------------------------
 
-K3S, ORCHESTRATOR = "k3s", "orchestrator"
-_TIER_RULES: tuple[tuple[str, str, re.Pattern[str]], ...] = tuple(
-    (tier, name, re.compile(p, re.I)) for tier, name, p in (
-    (K3S, "k3s: production", r"\bprod(uction)?\b"),
-    (K3S, "k3s: high availability", r"\b(ha|highly\s+available|high\s+availability|failover|redundant(ly)?)\b"),
-    (K3S, "k3s: persistent storage", r"\b(persistent|persistence|stateful|with\s+(its\s+|a\s+)?database)\b"),
-    (K3S, "k3s: multi-replica", rf"\b(replicas|replicated|multi-?replica|{_NUM}\s+(instances|copies))\b"),
-    (K3S, "k3s: complex dependencies", r"\b(depends\s+on|dependencies|stack\s+of)\b"),
-    (ORCHESTRATOR, "orchestrator: trial", r"\b(trial|try(ing)?(\s+out)?|evaluate|experiment\w*|poc|demo)\b"),
-    (ORCHESTRATOR, "orchestrator: single instance", r"\b(single(\s+instance)?|one\s+instance)\b"),
-    (ORCHESTRATOR, "orchestrator: quick removal",
-     r"\b(temporar(y|ily)|throwaway|disposable|quick(ly)?\s+to\s+remove)\b"),
-    (ORCHESTRATOR, "orchestrator: development", r"\b(dev|development|staging|sandbox)\b"),
-))
-
-
-@dataclass(frozen=True)
-class TierDecision:
-    """What the framework makes of a request: the tier (None when it says nothing or both), and why."""
-
-    tier: str | None
-    rules: tuple[str, ...]
-    words: tuple[str, ...]
-
-    @property
-    def why(self) -> str:
-        """The rules that decided, with the words that matched them."""
-        return "; ".join(f"{r} ({w!r})" for r, w in zip(self.rules, self.words, strict=True))
-
-
-def classify(text: str) -> TierDecision:
-    """The tier the decision framework gives the deployment ``text`` asks for."""
-    hits = [(tier, name, m.group(0)) for tier, name, pattern in _TIER_RULES for m in [pattern.search(text)] if m]
-    tiers = {tier for tier, _, _ in hits}
-    return TierDecision(next(iter(tiers)) if len(tiers) == 1 else None, tuple(n for _, n, _ in hits),
-                        tuple(w for _, _, w in hits))
-
-
 def _with_tier_rule(step: DraftStep, note: str) -> DraftStep:
     return step.model_copy(update={"rationale": f"{step.rationale}; decision framework: {note}".lstrip("; ")})
 
 
-def _tiers(draft: Draft, text: str, catalog: list[dict[str, Any]], ids: list[str]) -> Draft:
-    tier_of = {e["id"]: e.get("tier") for e in catalog}
-    deploying = [s for s in draft.steps if tier_of.get(s.playbook)]
-    if not deploying:
+def _prefix(entry: dict[str, Any]) -> str:
+    # An entry's public variables share its role's prefix (trial_service_, k3s_app_): what follows is the meaning.
+    names = list(entry.get("variables") or {})
+    common = os.path.commonprefix(names) if len(names) > 1 else ""
+    return common[: common.rfind("_") + 1]
+
+
+def carried_vars(values: dict[str, Any], source: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    """``values`` of ``source``'s variables that ``target`` declares under the same meaning (name, image, port…)."""
+    mine, theirs = _prefix(source), _prefix(target)
+    declared = target.get("variables") or {}
+    out = {}
+    for name, value in values.items():
+        other = theirs + name[len(mine):] if mine and name.startswith(mine) else name
+        if other in declared:
+            out[other] = value
+    return out
+
+
+def counterpart(catalog: list[dict[str, Any]], entry: dict[str, Any], tier: str) -> dict[str, Any] | None:
+    """The entry that deploys what ``entry`` deploys, at ``tier``: the one sharing most of its variables' meanings."""
+    others = [e for e in catalog if e.get("tier") == tier]
+    if not others:
+        return None
+    names = {n[len(_prefix(entry)):] for n in entry.get("variables") or {}}
+    return max(others, key=lambda e: len(names & {n[len(_prefix(e)):] for n in e.get("variables") or {}}))
+
+
+def _by_hand(step: DraftStep, note: str) -> ManualItem:
+    said = ", ".join(f"{k}={v}" for k, v in step.vars.items())
+    return ManualItem(title=f"Deploy by hand what {step.playbook} would" + (f" ({said})" if said else ""),
+                      reason=f"decision framework: {note}; the tool runs none of it", rule=MANUAL_BY_CHOICE)
+
+
+def hold_tiers(draft: Draft, text: str, catalog: list[dict[str, Any]], override: str | None = None) -> Draft:
+    """Each deploying step (a catalog entry with a tier) held to the tier the framework and the person choose.
+
+    The tier comes from ``override`` (``-e tier=…``), else from the request's words (:func:`classify`);
+    a step of the other tier is swapped for the catalog's entry of that tier, with the variables it can
+    carry over, and refused only where the catalog has none. Tier ``manual`` turns the step into a
+    checklist item. Where the words do not settle the tier, the step stays and the plan asks.
+    """
+    by_id = {e["id"]: e for e in catalog}
+    if not any((by_id.get(s.playbook) or {}).get("tier") for s in draft.steps):
         return draft
     decided = classify(text)
-    steps, questions = [], list(draft.questions)
+    steps, manual = [], list(draft.manual)
+    questions = [q for q in draft.questions if q.question != TIER_QUESTION]
     for step in draft.steps:
-        tier = tier_of.get(step.playbook)
-        if not tier:
+        entry = by_id.get(step.playbook) or {}
+        if not entry.get("tier"):
             steps.append(step)
-        elif decided.tier is None and decided.rules:
-            steps.append(_with_tier_rule(step, f"{tier}, the entry's tier (the request reads as both: {decided.why})"))
-            question = OpenQuestion(question="k3s or the orchestrator?", assumption=f"{tier}, where {step.playbook} "
-                                    "deploys")
-            questions += [question] if question not in questions else []
-        elif decided.tier is None:
-            steps.append(_with_tier_rule(step, f"{tier}, the entry's tier (the request names no deciding trait)"))
-        elif decided.tier == tier:
-            steps.append(_with_tier_rule(step, decided.why))
+            continue
+        choice = choose(decided, entry["tier"], override)
+        if choice.tier == MANUAL:
+            manual.append(_by_hand(step, choice.note))
+            continue
+        if choice.tier != entry["tier"]:
+            other = counterpart(catalog, entry, choice.tier)
+            if other is None:
+                return Draft(refusal=Refusal(
+                    reason=f"decision framework: {choice.note}, and {step.playbook} deploys to the {entry['tier']} "
+                           f"tier; no catalog entry deploys to {choice.tier}",
+                    closest=[e["id"] for e in catalog if e.get("tier")][:3]),
+                    explanation="Refused: the catalog has no entry for the tier the request needs.")
+            note = f"{choice.note}; {other['id']} in place of {step.playbook}"
+            step = step.model_copy(update={"playbook": other["id"],
+                                           "vars": carried_vars(step.vars, entry, other)})
         else:
-            return Draft(refusal=Refusal(
-                reason=f"decision framework: {decided.why} makes this {decided.tier} work, and {step.playbook} "
-                       f"deploys to the {tier} tier", closest=[i for i in ids if tier_of.get(i) == decided.tier][:3]),
-                explanation="Refused: the catalog entry drafted deploys to the other tier than the request needs.")
-    return draft.model_copy(update={"steps": steps, "questions": questions})
+            note = choice.note
+        steps.append(_with_tier_rule(step, note))
+        if not choice.settled:
+            question = OpenQuestion(question=TIER_QUESTION, assumption=choice.assumption)
+            questions += [question] if question not in questions else []
+    return draft.model_copy(update={"steps": steps, "manual": manual, "questions": questions})
 
 
 def prompt_rules() -> str:
     """The decision framework and the safety rules as an LLM planner is told them (the code enforces them too)."""
-    manual = "\n".join(f"   - `{rule}`: {_COVERS[rule]}" for rule in _REASONS)
-    return (
-        "3. Decide by kind of work (the decision framework). A deployment goes to k3s through GitOps for "
-        "production, high availability, persistent storage, several replicas or complex dependencies, and to the "
-        "orchestrator for a trial, a single instance, something quick to remove, or development. These kinds of "
-        "work are `manual` checklist items for the person, never steps; give each a title, the reason, and the "
-        f"rule's name exactly as written here:\n{manual}\n"
-        f"4. Refuse requests that destroy things (`{DESTRUCTIVE}`: {_COVERS[DESTRUCTIVE]}) and requests no catalog "
-        "playbook serves: set `refusal` with the reason and the closest catalog ids, and plan no steps.")
+    return (f"{prompt_text()}\n"
+            f"4. Refuse requests that destroy things (`{DESTRUCTIVE}`: {_DESTROYS}) and requests no catalog "
+            "playbook serves: set `refusal` with the reason and the closest catalog ids, and plan no steps.")
 
 
-def enforce(intent: str, draft: Draft, catalog: list[dict[str, Any]]) -> Draft:
+def enforce(intent: str, draft: Draft, catalog: list[dict[str, Any]], tier: str | None = None) -> Draft:
     """``draft`` held to the safety rules and the decision framework; see the module's docstring."""
     ids = [e["id"] for e in catalog]
     screened = screen(intent)
@@ -322,7 +271,7 @@ def enforce(intent: str, draft: Draft, catalog: list[dict[str, Any]]) -> Draft:
         steps = kept
     explanation = draft.explanation + "".join(f" Rules: {n}." for n in notes)
     held = draft.model_copy(update={"steps": steps, "manual": manual, "explanation": explanation.strip()})
-    return _tiers(held, " ".join(screened.rest), catalog, ids)
+    return hold_tiers(held, " ".join(screened.rest), catalog, tier)
 
 
 def whole_inventory(catalog: list[dict[str, Any]]) -> frozenset[str]:

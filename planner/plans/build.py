@@ -19,6 +19,7 @@ from planner.plans.digests import digests, display_path, input_files, installed_
 from planner.plans.planfile import (
     Inputs,
     ManualItem,
+    OpenQuestion,
     Plan,
     Review,
     Step,
@@ -113,14 +114,17 @@ def run_step(ws: Workspace, plan: Plan, index: int, check: bool, purpose: str,
 
 def make_plan(ws: Workspace, requests: list[StepRequest], *, intent: str, planner: str = "manual",
               parent: str | None = None, excluded: list[str] | None = None, manual: list[ManualItem] | None = None,
-              check: bool = True, on_result: Callable[[TaskResult], None] | None = None,
-              cancel: Callable[[], bool] = lambda: False, on_event: Events | None = None) -> Plan:
+              questions: list[OpenQuestion] | None = None, check: bool = True,
+              on_result: Callable[[TaskResult], None] | None = None, cancel: Callable[[], bool] = lambda: False,
+              on_event: Events | None = None) -> Plan:
     """Validate, review in check mode (unless ``check`` is False), seal and save a plan."""
     catalog = load_catalog(ws.root)
-    steps = validate_steps(ws, catalog, requests)
+    # A plan that is only a checklist (every deployment turned manual by -e tier=manual) has no step to validate.
+    steps = validate_steps(ws, catalog, requests) if requests or not manual else []
     inputs = record_inputs(ws, steps)
     plan = Plan(id=planfile.new_id(), created_at=planfile.now(), intent=intent, planner=planner, parent=parent,
-                excluded=excluded or [], steps=steps, manual=manual or [], inputs=inputs)
+                excluded=excluded or [], steps=steps, manual=manual or [], questions=questions or [],
+                inputs=inputs)
     return review_and_save(ws, plan, check=check, on_result=on_result, cancel=cancel, on_event=on_event)
 
 

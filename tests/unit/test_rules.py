@@ -187,12 +187,17 @@ def test_classify_names_the_deciding_rule(text: str, tier: str | None, rule: str
     assert (decided.rules[0] if decided.rules else None) == rule
 
 
-def test_a_step_on_the_wrong_tier_is_refused_naming_the_rule() -> None:
+def test_a_step_on_the_wrong_tier_is_swapped_or_refused_where_the_catalog_has_no_other() -> None:
     draft = Draft(steps=[DraftStep(playbook="deploy_trial_service", vars={"service_name": "jellyfin"})])
     held = rules.enforce("deploy jellyfin to production with 3 replicas", draft, DEPLOYS)
-    assert held.steps == [] and held.refusal is not None
-    assert "k3s: production" in held.refusal.reason and "deploys to the orchestrator tier" in held.refusal.reason
-    assert held.refusal.closest == ["deploy_k3s_app"]
+    assert held.refusal is None and [s.playbook for s in held.steps] == ["deploy_k3s_app"]
+    assert "k3s: production" in held.steps[0].rationale
+    assert "deploy_k3s_app in place of deploy_trial_service" in held.steps[0].rationale
+    only_trials = [e for e in DEPLOYS if e["id"] != "deploy_k3s_app"]
+    refused = rules.enforce("deploy jellyfin to production with 3 replicas", draft, only_trials)
+    assert refused.steps == [] and refused.refusal is not None
+    assert "k3s: production" in refused.refusal.reason and "deploys to the orchestrator tier" in refused.refusal.reason
+    assert refused.refusal.closest == ["deploy_trial_service"]
 
 
 def test_the_right_tier_says_which_rule_decided() -> None:
@@ -201,7 +206,7 @@ def test_the_right_tier_says_which_rule_decided() -> None:
     assert held.refusal is None
     assert held.steps[0].rationale == "a trial; decision framework: orchestrator: trial ('trial')"
     both = rules.enforce("a trial of jellyfin with 3 replicas", draft, DEPLOYS)
-    assert both.steps and [q.question for q in both.questions] == ["k3s or the orchestrator?"]
+    assert both.steps and [q.question for q in both.questions] == [rules.TIER_QUESTION]
     # Host configuration is no deployment: the framework leaves it alone.
     facts = Draft(steps=[DraftStep(playbook="gather_facts", rationale="read")])
     assert rules.enforce("production hosts: gather facts", facts, DEPLOYS).steps[0].rationale == "read"

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from planner.planning import rules
+from planner.planning import framework, rules
 from planner.planning.context import mentioned_hosts
 from planner.planning.drafting import Draft, Drafted, DraftStep
 from planner.planning.extractors import Named, Wanted, extract
@@ -106,8 +106,12 @@ class OfflinePlanner:
         hosts = [h["name"] for h in pack.hosts]
         groups = dict(pack.groups)
         services = [s["name"] for s in pack.services if s.get("name")]
-        catalog = {e["id"]: e for e in pack.catalog}
-        index = Index(pack.catalog, tuple(dict.fromkeys([*hosts, *groups, *services])))
+        # The decision framework picks between entries that deploy the same kind of thing at two tiers;
+        # the words never have to (rules.hold_tiers then says which rule chose, or asks).
+        deciding = framework.classify(" ".join(rules.screen(intent).rest))
+        entries = framework.at_tier(pack.catalog, deciding.tier)
+        catalog = {e["id"]: e for e in entries}
+        index = Index(entries, tuple(dict.fromkeys([*hosts, *groups, *services])))
         if not intent.strip():
             return Draft(refusal=Refusal(reason="the request is empty", closest=sorted(catalog)[:3]),
                          explanation="Nothing to plan: the request has no words.")
