@@ -334,10 +334,13 @@ def _running(svc: Any, inv: Any, found: dict[str, Any]) -> str:
 
 
 def services(inv: Any, site: Any, found: dict[str, Any]) -> dict[str, Any]:
-    """The context of SERVICES.md."""
-    rows = [{**svc.model_dump(), "deployed": DEPLOYED[svc.tier], "state": _running(svc, inv, found)}
+    """The context of SERVICES.md: the services, and the decision matrix made from the framework's rules."""
+    from planner.planning import framework
+
+    rows = [{**svc.model_dump(), "deployed": DEPLOYED[svc.tier], "state": _running(svc, inv, found),
+             "rule": framework.fitting_rule(svc.tier, f"{svc.name} {svc.notes or ''}")}
             for svc in site.services]
-    return {"services": rows}
+    return {"services": rows, "matrix": framework.matrix()}
 
 
 def _spec_rows(options: dict[str, Any], prefix: str = "") -> list[dict[str, Any]]:

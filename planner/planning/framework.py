@@ -285,12 +285,30 @@ def at_tier(catalog: list[dict[str, Any]], tier: str | None) -> list[dict[str, A
     return [e for e in catalog if e.get("tier") in (None, wanted)]
 
 
+_FILLER = frozenset({"and", "the", "for", "its", "with", "from", "what", "other", "work", "anything", "before", "not",
+                     "yet", "one", "all", "own"})
+
+
+def _said(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9][a-z0-9-]+", text.lower()) if len(w) > 2 and w not in _FILLER}
+
+
 def fitting_rule(tier: str, text: str) -> str | None:
-    """The first rule of ``tier`` whose words (firm or soft) are in ``text``: why a documented service sits there."""
+    """The rule of ``tier`` that ``text`` (a documented service's notes) speaks for most, or None.
+
+    Evidence is the words its patterns find and the words of what it stands for, each counted once: a
+    note saying "DHCP and DNS for the LAN" is networking even though "rack controller" looks physical.
+    """
+    said = _said(text)
+    best, most = None, 0
     for rule in RULES:
-        if rule.tier == tier and any(p.search(text) for p in (*rule.firm, *rule.soft)):
-            return rule.name
-    return None
+        if rule.tier != tier:
+            continue
+        found = {w for p in (*rule.firm, *rule.soft) for m in [p.search(text)] if m for w in _said(m.group(0))}
+        evidence = len(found | (said & _said(rule.stands_for)))
+        if evidence > most:
+            best, most = rule.name, evidence
+    return best
 
 
 def matrix() -> list[dict[str, str]]:

@@ -23,7 +23,7 @@ from planner.planning.context import mentioned_hosts
 from planner.planning.extractors import Named
 from planner.planning.framework import MANUAL, TIER_QUESTION, classify
 from planner.planning.offline.planner import fill, fills
-from planner.planning.rules import carried_vars, counterpart
+from planner.planning.rules import carried_vars, counterpart, swapped
 from planner.planning.targets import targets
 from planner.plans.build import StepRequest
 from planner.plans.planfile import OpenQuestion, Step
@@ -109,5 +109,5 @@ def tier_answer(catalog: list[dict[str, Any]], steps: list[Step], questions: lis
                                    "revise with words for the tier the catalog has, or plan the request again")
             values = {**fill(other, intent, Named(None, None, (), today)), **carried_vars(step.vars, entry, other)}
             out.append(StepRequest(other["id"], step.limit, values,
-                                   _rationale(step.rationale, f"{note}; {other['id']} in place of {step.playbook}")))
+                                   _rationale(step.rationale, f"{note}; {swapped(entry, other, step.vars)}")))
     return TierAnswer(out, [q for q in questions if q.question != TIER_QUESTION], tier)

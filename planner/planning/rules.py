@@ -165,16 +165,28 @@ def _prefix(entry: dict[str, Any]) -> str:
     return common[: common.rfind("_") + 1]
 
 
-def carried_vars(values: dict[str, Any], source: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
-    """``values`` of ``source``'s variables that ``target`` declares under the same meaning (name, image, port…)."""
+def carried_names(names: list[str], source: dict[str, Any], target: dict[str, Any]) -> dict[str, str]:
+    """``source``'s variables among ``names`` that ``target`` declares under the same meaning (name, image,
+    port…), each with its name in ``target``."""
     mine, theirs = _prefix(source), _prefix(target)
     declared = target.get("variables") or {}
     out = {}
-    for name, value in values.items():
+    for name in names:
         other = theirs + name[len(mine):] if mine and name.startswith(mine) else name
         if other in declared:
-            out[other] = value
+            out[name] = other
     return out
+
+
+def carried_vars(values: dict[str, Any], source: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+    """``values`` of ``source``'s variables, renamed to ``target``'s where it declares them; the rest dropped."""
+    return {new: values[old] for old, new in carried_names(list(values), source, target).items()}
+
+
+def swapped(entry: dict[str, Any], other: dict[str, Any], values: dict[str, Any]) -> str:
+    """What the plan says when ``other`` takes ``entry``'s place: which values carried over, as what."""
+    pairs = [f"{old} as {new}" for old, new in carried_names(list(values), entry, other).items()]
+    return f"{other['id']} in place of {entry['id']}" + (f" (carried over: {', '.join(pairs)})" if pairs else "")
 
 
 def counterpart(catalog: list[dict[str, Any]], entry: dict[str, Any], tier: str) -> dict[str, Any] | None:
@@ -223,9 +235,9 @@ def hold_tiers(draft: Draft, text: str, catalog: list[dict[str, Any]], override:
                            f"tier; no catalog entry deploys to {choice.tier}",
                     closest=[e["id"] for e in catalog if e.get("tier")][:3]),
                     explanation="Refused: the catalog has no entry for the tier the request needs.")
-            note = f"{choice.note}; {other['id']} in place of {step.playbook}"
-            step = step.model_copy(update={"playbook": other["id"],
-                                           "vars": carried_vars(step.vars, entry, other)})
+            carried = carried_vars(step.vars, entry, other)
+            note = f"{choice.note}; {swapped(entry, other, step.vars)}"
+            step = step.model_copy(update={"playbook": other["id"], "vars": carried})
         else:
             note = choice.note
         steps.append(_with_tier_rule(step, note))
