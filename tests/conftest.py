@@ -48,6 +48,15 @@ def run_homelab(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None,
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def planned(env: dict[str, str], *args: str) -> dict:
+    """``homelab ARGS --no-check --format json`` in ``env``: the plan document it printed (it must succeed)."""
+    import json
+
+    made = run_homelab(*args, "--no-check", "--format", "json", env=env)
+    assert made.rc == 0, made.stderr
+    return json.loads(made.stdout)
+
+
 def tree_digest(path: Path) -> str:
     """A digest of every file under ``path`` (names and bytes), to prove nothing was written."""
     h = hashlib.sha256()

@@ -140,7 +140,7 @@ def _plan(recorder, intent: str | None, playbooks: tuple[str, ...], limit: str, 
         # Let validation of the first step name it, with its "did you mean".
         requests[0] = StepRequest(requests[0].playbook, limit, {**requests[0].vars, **unclaimed},
                                   requests[0].rationale)
-    manual = []
+    manual: list = []  # the deployments -e tier=manual turned into checklist items
     if tier is not None:
         from planner.planning.context import catalog_entries
         from planner.planning.intent import named_at_tier

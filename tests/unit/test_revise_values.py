@@ -8,7 +8,6 @@ names no host is still refused.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from planner.planning.dates import resolve
 from planner.planning.revision import amended_vars, fillable
 from planner.plans.planfile import Step
 from tests.conftest import copy_project, run_homelab
+from tests.conftest import planned as plan
 
 OPTIONS = """\
       schedule_wave_defer:
@@ -84,12 +84,6 @@ def env(tmp_path: Path) -> dict[str, str]:
     copy = copy_project(tmp_path / "project")
     add_schedule_wave(copy)
     return {"HOMELAB_ROOT": str(copy), "HOMELAB_INVENTORY": str(copy / "inventory"), "HOMELAB_MODEL": ""}
-
-
-def plan(env: dict[str, str], *args: str) -> dict:
-    made = run_homelab(*args, "--no-check", "--format", "json", env=env)
-    assert made.rc == 0, made.stderr
-    return json.loads(made.stdout)
 
 
 def test_an_amendment_that_sets_variables_keeps_every_step_and_target(env: dict[str, str]) -> None:

@@ -8,7 +8,6 @@ it leave the suggested step and a question that `revise "trial first"` or `revis
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from planner.planning.framework import TIER_QUESTION
 from planner.planning.revision import tier_answer
 from planner.plans.planfile import OpenQuestion, Step
 from tests.conftest import copy_project, run_homelab
+from tests.conftest import planned as plan
 from tests.unit.tierfixture import add_tier_entries, catalog_entries
 
 REQUEST = "I want to deploy jellyfin for local testing"
@@ -28,12 +28,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     copy = copy_project(tmp_path_factory.mktemp("tiers") / "project")
     add_tier_entries(copy)
     return {"HOMELAB_ROOT": str(copy), "HOMELAB_INVENTORY": str(copy / "inventory"), "HOMELAB_MODEL": ""}
-
-
-def plan(env: dict[str, str], *args: str) -> dict:
-    made = run_homelab(*args, "--no-check", "--format", "json", env=env)
-    assert made.rc == 0, made.stderr
-    return json.loads(made.stdout)
 
 
 def test_the_plan_suggests_asks_and_revise_settles_it(env: dict[str, str]) -> None:
