@@ -275,14 +275,24 @@ def parse_tier(value: str) -> str:
     return tier
 
 
+# Catalog ids are verb_noun: an entry of a tier that removes what was deployed (remove_trial_service) undoes a
+# decision already taken, so the framework neither asks about it nor swaps it.
+_UNDOING = ("remove_", "uninstall_", "delete_", "undeploy_")
+
+
+def deploys(entry: dict[str, Any]) -> bool:
+    """Whether ``entry`` deploys something the framework decides the tier of: it has a tier and is no removal."""
+    return bool(entry.get("tier")) and not str(entry.get("id", "")).startswith(_UNDOING)
+
+
 def at_tier(catalog: list[dict[str, Any]], tier: str | None) -> list[dict[str, Any]]:
     """``catalog`` without the deploying entries of tiers other than ``tier`` (the framework's default when
-    None), where the catalog has an entry of that tier: two entries deploying the same kind of thing at two
+    None), where the catalog has one of that tier: two entries deploying the same kind of thing at two
     tiers then never compete on words."""
     wanted = tier or DEFAULT_TIER
-    if not any(e.get("tier") == wanted for e in catalog):
+    if not any(deploys(e) and e.get("tier") == wanted for e in catalog):
         return catalog
-    return [e for e in catalog if e.get("tier") in (None, wanted)]
+    return [e for e in catalog if not deploys(e) or e.get("tier") == wanted]
 
 
 _FILLER = frozenset({"and", "the", "for", "its", "with", "from", "what", "other", "work", "anything", "before", "not",

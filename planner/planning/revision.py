@@ -21,7 +21,7 @@ from typing import Any
 from planner.errors import HomelabError
 from planner.planning.context import mentioned_hosts
 from planner.planning.extractors import Named
-from planner.planning.framework import MANUAL, TIER_QUESTION, classify
+from planner.planning.framework import MANUAL, TIER_QUESTION, classify, deploys
 from planner.planning.offline.planner import fill, fills
 from planner.planning.rules import carried_vars, counterpart, swapped
 from planner.planning.targets import targets
@@ -90,14 +90,14 @@ def tier_answer(catalog: list[dict[str, Any]], steps: list[Step], questions: lis
     decided = classify(amendment)
     by_id = {e["id"]: e for e in catalog}
     if not decided.settled or decided.tier in (None, MANUAL) \
-            or not any((by_id.get(s.playbook) or {}).get("tier") for s in steps):
+            or not any(deploys(by_id.get(s.playbook) or {}) for s in steps):
         return None
     tier = str(decided.tier)
     note = f"tier {tier}, the person chose it ({decided.why}, in the revision)"
     out = []
     for step in steps:
         entry = by_id.get(step.playbook) or {}
-        if not entry.get("tier"):
+        if not deploys(entry):
             out.append(StepRequest(step.playbook, step.limit, dict(step.vars), step.rationale))
         elif entry["tier"] == tier:
             out.append(StepRequest(step.playbook, step.limit, dict(step.vars), _rationale(step.rationale, note)))

@@ -49,6 +49,7 @@ from planner.planning.framework import (
     TierDecision,  # noqa: F401
     choose,
     classify,
+    deploys,
     manual_match,
     prompt_text,
 )
@@ -191,7 +192,7 @@ def swapped(entry: dict[str, Any], other: dict[str, Any], values: dict[str, Any]
 
 def counterpart(catalog: list[dict[str, Any]], entry: dict[str, Any], tier: str) -> dict[str, Any] | None:
     """The entry that deploys what ``entry`` deploys, at ``tier``: the one sharing most of its variables' meanings."""
-    others = [e for e in catalog if e.get("tier") == tier]
+    others = [e for e in catalog if deploys(e) and e.get("tier") == tier]
     if not others:
         return None
     names = {n[len(_prefix(entry)):] for n in entry.get("variables") or {}}
@@ -205,7 +206,7 @@ def _by_hand(step: DraftStep, note: str) -> ManualItem:
 
 
 def hold_tiers(draft: Draft, text: str, catalog: list[dict[str, Any]], override: str | None = None) -> Draft:
-    """Each deploying step (a catalog entry with a tier) held to the tier the framework and the person choose.
+    """Each deploying step (:func:`deploys`: a tier, no removal) held to the tier the framework and the person choose.
 
     The tier comes from ``override`` (``-e tier=…``), else from the request's words (:func:`classify`);
     a step of the other tier is swapped for the catalog's entry of that tier, with the variables it can
@@ -213,14 +214,14 @@ def hold_tiers(draft: Draft, text: str, catalog: list[dict[str, Any]], override:
     checklist item. Where the words do not settle the tier, the step stays and the plan asks.
     """
     by_id = {e["id"]: e for e in catalog}
-    if not any((by_id.get(s.playbook) or {}).get("tier") for s in draft.steps):
+    if not any(deploys(by_id.get(s.playbook) or {}) for s in draft.steps):
         return draft
     decided = classify(text)
     steps, manual = [], list(draft.manual)
     questions = [q for q in draft.questions if q.question != TIER_QUESTION]
     for step in draft.steps:
         entry = by_id.get(step.playbook) or {}
-        if not entry.get("tier"):
+        if not deploys(entry):
             steps.append(step)
             continue
         choice = choose(decided, entry["tier"], override)

@@ -131,3 +131,16 @@ def test_the_llm_is_told_every_rule_from_the_same_data() -> None:
     for rule in framework.RULES:
         assert f"`{rule.name}`: {rule.stands_for}" in text
     assert f"`{rules.DESTRUCTIVE}`" in text
+
+
+def test_a_removal_of_a_tier_is_no_deployment_to_decide() -> None:
+    remove = {"id": "remove_trial_service", "tier": "orchestrator", "risk": "change",
+              "variables": {"trial_service_name": {"type": "str"}}}
+    catalog = [*CATALOG, remove]
+    step = DraftStep(playbook="remove_trial_service", vars={"trial_service_name": "ollama"}, rationale="remove it")
+    for tier in (None, "k3s", "manual"):
+        held = rules.enforce("remove the ollama trial, it runs in production now", Draft(steps=[step]), catalog, tier)
+        assert held.steps == [step] and held.questions == [] and held.manual == []
+    # It stays for the offline planner whatever the tier, and is never the other tier's counterpart.
+    assert remove in framework.at_tier(catalog, "k3s")
+    assert rules.counterpart(catalog, catalog_entries()[1], "orchestrator")["id"] == "deploy_trial_service"
