@@ -122,7 +122,6 @@ def _plan(recorder, intent: str | None, playbooks: tuple[str, ...], limit: str, 
         _plan_from_words(recorder, intent, model, show_prompt, no_check, fmt, output, interrupt)
         return
     from planner.catalog.entries import load_catalog
-
     from planner.config import settings
     from planner.planning.fixed import given_or_fixed
 
