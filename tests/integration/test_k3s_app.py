@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, git_repo
 from tests.integration.conftest import Lab, homelab_in, plan_json
 
 sys.path.insert(0, str(ROOT / "collections"))
@@ -32,15 +32,7 @@ def git(repo: Path, *args: str) -> str:
 @pytest.fixture
 def gitops(project: Path, tmp_path: Path) -> Path:
     """A GitOps repository with a commit on main and the person's uncommitted work, named in the project's config."""
-    repo = tmp_path / "gitops-repo"
-    repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.name", "Person")
-    git(repo, "config", "user.email", "person@example.org")
-    (repo / "README.md").write_text("the cluster's desired state\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "start")
-    (repo / "README.md").write_text("the cluster's desired state, being edited\n")
+    repo = git_repo(tmp_path / "gitops-repo")
     (project / ".homelab" / "config.yml").write_text(f"gitops:\n  repo: {repo}\n")
     return repo
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import git_repo
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "collections"))
 
@@ -37,20 +39,14 @@ def run(repo: Path, *args: str) -> str:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """A repository with one commit on main, a staged change and an unstaged one: the person's work in progress."""
-    path = tmp_path / "repo"
-    path.mkdir()
-    run(path, "init", "-q", "-b", "main")
-    run(path, "config", "user.name", "Person")
-    run(path, "config", "user.email", "person@example.org")
-    (path / "README.md").write_text("the homelab\n")
+    """A repository with two commits on main, a staged change and an unstaged one: the person's work in progress."""
+    path = git_repo(tmp_path / "repo")
     (path / "gitops").mkdir()
     (path / "gitops" / "keep.txt").write_text("other apps\n")
-    run(path, "add", ".")
-    run(path, "commit", "-q", "-m", "start")
+    run(path, "add", "gitops")
+    run(path, "commit", "-q", "-m", "other apps")
     (path / "staged.txt").write_text("staged\n")
     run(path, "add", "staged.txt")
-    (path / "README.md").write_text("the homelab, being edited\n")
     return path
 
 
