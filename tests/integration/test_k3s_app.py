@@ -92,3 +92,16 @@ def test_manifests_that_cannot_be_validated_fail_the_review(lab: Lab, project: P
     [failed] = [t for t in review["tasks"] if t["status"] == "failed"]
     assert "no schemas for Kubernetes 1.5" in str(failed), failed
     assert git(gitops, "branch", "--list", BRANCH) == ""
+
+
+def test_run_directly_without_a_repository_the_play_says_what_to_give(tmp_path: Path) -> None:
+    # ansible-playbook as a person runs it, with no planner to fill the repository: nothing of the project's
+    # (its playbook directory included) stands in for it.
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("[k3s]\nk3s-a ansible_connection=local\n[all:vars]\nlan_domain=maas\n")
+    playbook = Path(sys.executable).with_name("ansible-playbook")
+    run = subprocess.run([str(playbook), "-i", str(inventory), str(ROOT / "playbooks" / "deploy_k3s_app.yml"),
+                          *OLLAMA], capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "deploy_k3s_app needs: k3s_app_gitops_repo, the absolute path of the GitOps git repository" in run.stdout
+    assert "-e k3s_app_gitops_repo=/path/to/repo" in run.stdout
