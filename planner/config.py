@@ -1,4 +1,4 @@
-"""The project's own settings: ``.homelab/config.yml``, for now the LLM planner's.
+"""The project's own settings: ``.homelab/config.yml``: the LLM planner's, and where GitOps changes go.
 
 Every key is optional and the file itself may be absent::
 
@@ -9,6 +9,9 @@ Every key is optional and the file itself may be absent::
     timeout_s: 60                      # per request
     retries: 2                         # further tries after a 429, a timeout, a 5xx or an invalid answer
     max_tokens: 4096
+    gitops:
+      repo: /srv/homelab-gitops        # the GitOps git repository; default: this project's own repository
+      dir: gitops                      # the directory inside it whose apps/<name>/ holds each k3s app
 
 ``response_format`` defaults to ``json_schema`` (OpenAI-style structured
 output) whatever the provider, so what is sent never depends on guessing the
@@ -21,6 +24,12 @@ Environment variables override the file, for one run or for CI:
 ``$HOMELAB_MODEL_RESPONSE_FORMAT`` and ``$HOMELAB_MODEL_TIMEOUT``.
 The API key is read from the environment when a model is called; it is never
 written to a file, a plan or a log.
+
+``gitops.*`` are *fixed* values of the catalog: a variable whose meta file fills it
+with the ``config`` extractor (``deploy_k3s_app``'s repository and directory) takes
+them, whichever planner drafts the plan (:func:`setting`). A relative ``gitops.repo``
+is read from the project's root, never from a playbook's directory: a plan runs from
+a private snapshot.
 """
 
 from __future__ import annotations
@@ -46,6 +55,29 @@ class ConfigError(ValidationError):
     """``.homelab/config.yml`` or one of its environment overrides is invalid."""
 
 
+class GitopsConfig(BaseModel):
+    """Where ``deploy_k3s_app`` commits its manifests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    repo: str | None = None  # None: the project's own repository
+    dir: str = "gitops"
+
+    @field_validator("repo")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if isinstance(value, str) else value
+
+    @field_validator("dir")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        parts = value.strip().strip("/").split("/")
+        if not value.strip() or value.strip().startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"{value!r} must be a directory inside the repository (for example gitops), "
+                             "without '.' or '..'")
+        return "/".join(parts)
+
+
 class Config(BaseModel):
     """The settings, with their defaults."""
 
@@ -58,6 +90,7 @@ class Config(BaseModel):
     timeout_s: float = Field(60, gt=0, le=3600)
     retries: int = Field(2, ge=0, le=10)
     max_tokens: int | None = Field(None, gt=0)
+    gitops: GitopsConfig = GitopsConfig()
 
     @field_validator("model", "api_base", "api_key_env")
     @classmethod
@@ -79,6 +112,26 @@ class Config(BaseModel):
             raise ValueError("must be the NAME of an environment variable (for example OPENAI_API_KEY), "
                              "not the key itself")
         return value
+
+
+#: The settings a catalog variable may be fixed to (``{extractor: config, key: …}`` in a meta file).
+SETTINGS = ("gitops.repo", "gitops.dir")
+
+
+def setting(config: Config, root: Path, key: str) -> str:
+    """The value of the dotted setting ``key`` (one of :data:`SETTINGS`), defaults resolved against ``root``."""
+    if key == "gitops.repo":
+        repo = Path(config.gitops.repo).expanduser() if config.gitops.repo else root
+        return str((root / repo).resolve() if not repo.is_absolute() else repo)
+    if key == "gitops.dir":
+        return config.gitops.dir
+    raise KeyError(key)
+
+
+def settings(root: Path) -> dict[str, str]:
+    """Every setting of :data:`SETTINGS` for the project at ``root``, from its config file."""
+    config = load_config(root)
+    return {key: setting(config, root, key) for key in SETTINGS}
 
 
 def config_path(root: Path) -> Path:

@@ -24,6 +24,23 @@ def copy_project(dest: Path) -> Path:
     return dest
 
 
+def git_repo(path: Path) -> Path:
+    """A git repository at ``path`` with one commit on main (README.md) and an uncommitted edit of it: a person's
+    work in progress, which a tool that commits elsewhere in the repository must leave alone."""
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, check=True)
+
+    path.mkdir(parents=True)
+    git("init", "-q", "-b", "main")
+    git("config", "user.name", "Person")
+    git("config", "user.email", "person@example.org")
+    (path / "README.md").write_text("the homelab\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "start")
+    (path / "README.md").write_text("the homelab, being edited\n")
+    return path
+
+
 def vault_encrypt(value: str, name: str, password_file: Path) -> str:
     """``name: !vault |`` YAML for ``value``, made by the real ansible-vault."""
     tool = str(Path(sys.executable).with_name("ansible-vault"))

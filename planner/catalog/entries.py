@@ -99,6 +99,9 @@ class OfflineVariable(BaseModel):
     near: list[Text] = []  # the value counts only a few words from one of these, in the same sentence
     not_near: list[Text] = []  # the value these words would pick is another variable's, never this one
     merge_with_default: bool = False  # a map read from the request updates the default map instead of replacing it
+    #: The setting of .homelab/config.yml the ``config`` extractor reads. Such a variable is *fixed*: no request
+    #: and no model chooses it, and every planner's draft gets the configured value (planner.planning.fixed).
+    key: str | None = Field(None, validate_default=True)
 
     @field_validator("extractor")
     @classmethod
@@ -108,6 +111,17 @@ class OfflineVariable(BaseModel):
         if value not in EXTRACTORS:
             hint = did_you_mean(value, EXTRACTORS, cutoff=0.5) or f" (one of {', '.join(EXTRACTORS)})"
             raise ValueError(f"unknown extractor {value!r}{hint}")
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _setting(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from planner.config import SETTINGS
+
+        if (value is None) != (info.data.get("extractor") != "config"):
+            raise ValueError("key goes with the config extractor, and the config extractor needs one")
+        if value is not None and value not in SETTINGS:
+            raise ValueError(f"{value!r} is no setting{did_you_mean(value, SETTINGS)} (one of {', '.join(SETTINGS)})")
         return value
 
 
@@ -197,6 +211,11 @@ class CatalogEntry:
     def options(self) -> dict[str, OptionSpec]:
         """The playbook's variables, from its argument spec."""
         return self.meta.argument_specs[self.spec_name].options
+
+    @property
+    def fixed(self) -> dict[str, str]:
+        """The variables the configuration fixes, each with its setting: no request or model chooses them."""
+        return {name: how.key for name, how in self.meta.offline.variables.items() if how.key is not None}
 
     @property
     def summary(self) -> str:

@@ -125,16 +125,21 @@ def _plan(recorder, intent: str | None, playbooks: tuple[str, ...], limit: str, 
         _plan_from_words(recorder, intent, model, show_prompt, no_check, fmt, output, interrupt, tier)
         return
     from planner.catalog.entries import load_catalog
+    from planner.config import settings
+    from planner.planning.fixed import given_or_fixed
 
     catalog = load_catalog(ws.root)
     given = parse_extra_vars(extra)
     requests = []
     claimed: set[str] = set()
+    configured = settings(ws.root) if any(catalog.get(pb).fixed for pb in playbooks) else {}
     for pb in playbooks:
         entry = catalog.get(pb)
         mine = {k: v for k, v in given.items() if k in entry.options}
         claimed |= set(mine)
-        requests.append(StepRequest(pb, limit, mine, rationale="named on the command line"))
+        # What the configuration fixes (the GitOps repository) comes from it unless -e gives it.
+        requests.append(StepRequest(pb, limit, given_or_fixed(entry.fixed, mine, configured),
+                                    rationale="named on the command line"))
     unclaimed = {k: v for k, v in given.items() if k not in claimed}
     if unclaimed:
         # Let validation of the first step name it, with its "did you mean".

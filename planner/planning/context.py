@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from planner.planning.fixed import without_fixed
 from planner.planning.memory import recall
 
 #: Rough size of a token for budgeting before a tokenizer is loaded (English prose and JSON: ~4 chars).
@@ -67,13 +68,16 @@ class ContextPack:
     known_issues: list[dict[str, Any]] = field(default_factory=list)
     dropped_for_budget: int = 0
     budget_tokens: int = DEFAULT_BUDGET_TOKENS
+    #: The project's settings that fix catalog variables (planner.planning.fixed); never shown to a model.
+    config: dict[str, str] = field(default_factory=dict)
 
     def data_blocks(self) -> list[tuple[str, str, Any]]:
         """(name, what it is, data) for each delimited block of the prompt."""
         return [
             # The offline planner's hints are no news to a model: it reads the examples and descriptions.
+            # Variables the configuration fixes are not the model's to choose, so it is not told of them.
             ("catalog", "the only playbooks a plan may use, with their variables",
-             [{k: v for k, v in e.items() if k != "offline"} for e in self.catalog]),
+             [{k: v for k, v in without_fixed(e).items() if k != "offline"} for e in self.catalog]),
             ("inventory", "hosts and groups: documented by people, discovered from the hosts", {
                 "hosts": self.hosts, "groups": self.groups, "services": self.services}),
             ("memory", "recent session-log entries and known issues for these hosts",
@@ -154,10 +158,13 @@ def build(root: Path, inventory: Path, intent: str, budget_tokens: int = DEFAULT
         }))
     site = SiteDoc.model_validate(inv.groupvars("all"))
     services = [scrub(s.model_dump(exclude_none=True)) for s in site.services]
+    from planner.config import settings
+
     catalog = catalog_entries(root)
+    config = settings(root)
     base = ContextPack(intent, hosts, groups, services, catalog, budget_tokens=budget_tokens)
     named = mentioned_hosts(intent, list(inv.hosts), groups) or list(inv.hosts)
     remaining = max(budget_tokens - base.tokens_estimate, 0) * CHARS_PER_TOKEN
     memory = recall(root, named, dict(inv.hosts), budget_chars=remaining)
     return ContextPack(intent, hosts, groups, services, catalog, scrub(memory.entries), scrub(memory.issues),
-                       memory.dropped, budget_tokens)
+                       memory.dropped, budget_tokens, config)

@@ -15,7 +15,7 @@ variable with an extractor of the wrong type, or names one that does not exist.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -46,6 +46,7 @@ class Named:
     single_host: str | None = None  # one host, named as such (not through a group)
     services: tuple[str, ...] = ()  # documented services, in the order named
     today: date | None = None  # the day the plan is made, which "next weekend" is read against (None: today, UTC)
+    config: Mapping[str, str] = field(default_factory=dict)  # the project's settings (planner.config.settings)
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,12 @@ def _sizes(text: str) -> list[tuple[float, str, int, int]]:
 def size(text: str) -> list[Found]:
     """Sizes as a size string systemd and Ansible both read ("500 MB" -> "500M", "1.5GiB" -> "1.5G")."""
     return [Found(f"{n:g}{unit.upper()}", a, b) for n, unit, a, b in _sizes(text)]
+
+
+def size_gib(text: str) -> list[Found]:
+    """Sizes in whole GiB ("20 GB" -> 20, "1 TB" -> 1024, "512 MiB" -> 1); kilobytes are too small to count."""
+    return [Found(max(1, round(n * 1024 ** (_POWER[unit] - 2))), a, b) for n, unit, a, b in _sizes(text)
+            if unit != "k"]
 
 
 def size_mib(text: str) -> list[Found]:
@@ -225,6 +232,42 @@ def key_value(text: str) -> list[Found]:
     return [Found(pairs, start, end)] if pairs else []
 
 
+# registry/namespace/name:tag or @digest: a slash or a tag is what tells an image from a plain word.
+_IMAGE = re.compile(r"(?<![\w./:@-])((?:[a-z0-9.-]+(?::\d+)?/)?[a-z0-9]+(?:[._-][a-z0-9]+)*"
+                    r"(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64}))(?![\w/:@-])")
+
+
+def image(text: str) -> list[Found]:
+    """Container images with a tag or digest ("docker.io/ollama/ollama:0.5.7", "grafana/grafana:11.4.0");
+    a time ("10:30") or a host:port is no image."""
+    return _all(_IMAGE, text, lambda m: None if re.fullmatch(r"[\d.]+:\d+", m.group(1)) else m.group(1))
+
+
+_PORT = re.compile(r"\bport\s*(?:number\s*)?:?\s*(\d{1,5})\b|(?<![\w.:/-]):(\d{2,5})\b(?![\w.:/-])", re.I)
+
+
+def port(text: str) -> list[Found]:
+    """TCP ports as said: "port 11434", "on port 8096", ":3000"; only 1-65535."""
+    return _all(_PORT, text, lambda m: v if 1 <= (v := int(m.group(1) or m.group(2))) <= 65535 else None)
+
+
+_CALLED = re.compile(r"\b(?:called|named|as)\s+([a-z0-9][a-z0-9-]{0,61}[a-z0-9])\b(?![.:/])", re.I)
+
+
+def _app_name(text: str, named: Named, spec: dict[str, Any]) -> list[Found]:
+    # A name given as such ("as ollama", "called webui") first, else the name of the image's repository.
+    out = _all(_CALLED, text, lambda m: m.group(1).lower())
+    out += [Found(re.sub(r"[^a-z0-9-]", "-", f.value.split("@")[0].rsplit(":", 1)[0].rsplit("/", 1)[-1].lower())
+                  .strip("-")[:63], f.start, f.end) for f in image(text)]
+    return out
+
+
+def _config(text: str, named: Named, spec: dict[str, Any]) -> list[Found]:
+    # A value the project's configuration fixes (the meta file names the key): the request has no say.
+    value = named.config.get(str(spec.get("key")))
+    return [Found(value, 0, 0)] if value not in (None, "") else []
+
+
 def _named(value: Callable[[Named], Any]) -> Callable[[str, Named, dict[str, Any]], list[Found]]:
     def read(text: str, named: Named, spec: dict[str, Any]) -> list[Found]:
         v = value(named)
@@ -274,6 +317,11 @@ EXTRACTORS: dict[str, Extractor] = {e.name: e for e in (
     Extractor("speed_mbps", "int", _text_only(speed_mbps), "a link speed in Mbps: 2.5GbE, 10 gigabit, 1000 Mbps"),
     Extractor("size", "str", _text_only(size), "a size string: 500M, 1G (from 500 MB, 1 GiB)"),
     Extractor("size_mib", "int", _text_only(size_mib), "a size in MiB: 8 GB -> 8192"),
+    Extractor("size_gib", "int", _text_only(size_gib), "a size in GiB: 20 GB -> 20"),
+    Extractor("image", "str", _text_only(image), "a container image with its tag: docker.io/ollama/ollama:0.5.7"),
+    Extractor("port", "int", _text_only(port), "a TCP port: port 11434, :3000"),
+    Extractor("app_name", "str", _app_name, "an app's name: 'as ollama', else the image's name"),
+    Extractor("config", "str", _config, "a setting of .homelab/config.yml the meta file names (key: gitops.repo)"),
     Extractor("count", "int", _text_only(count), "a plain count: 3 replicas, two workers"),
     Extractor("serial", "int", _text_only(serial), "hosts at once: one at a time, in batches of 3"),
     Extractor("duration", "str", _text_only(duration), "a systemd time span: 2 weeks -> 2weeks"),
@@ -325,13 +373,15 @@ class Wanted:
     extractor: str
     near: tuple[str, ...] = field(default_factory=tuple)
     not_near: tuple[str, ...] = field(default_factory=tuple)  # the candidate these words pick is not this value
+    key: str | None = None  # the setting the config extractor reads
 
 
 def extract(wanted: Wanted, text: str, named: Named | None = None, spec: dict[str, Any] | None = None) -> Any:
     """The value ``wanted`` reads from ``text``, or None: with ``near`` words, the candidate closest to one
     of them (within :data:`NEAR_WORDS` words of the same sentence); without, the first. The candidate the
     ``not_near`` words would pick (another variable's) is left out either way."""
-    found = EXTRACTORS[wanted.extractor].read(text, named or Named(), spec or {})
+    context = {**(spec or {}), "key": wanted.key} if wanted.key else spec or {}
+    found = EXTRACTORS[wanted.extractor].read(text, named or Named(), context)
     if wanted.not_near:
         # "upgrade on friday, delay the k3s nodes until next weekend": the weekend is the other variable's.
         taken = _closest(text, found, wanted.not_near)

@@ -18,6 +18,7 @@ from typing import Any
 from planner.catalog.entries import Catalog, load_catalog
 from planner.errors import CatalogError, HomelabError
 from planner.planning.drafting import Draft, Drafted, DraftStep, Planner
+from planner.planning.fixed import with_fixed
 from planner.planning.framework import TIERS
 from planner.planning.rules import enforce, hold_tiers, stray_targets, whole_inventory
 from planner.plans import planfile
@@ -56,8 +57,9 @@ def validate_draft(ws: Workspace, catalog: Catalog, draft: Draft) -> tuple[list[
 
 
 def _held(intent: str, drafted: Drafted, pack: Any, tier: str | None) -> Drafted:
-    # Whoever drafted it, the same rules decide what may stay in it.
-    return Drafted(enforce(intent, drafted.draft, pack.catalog, tier), drafted.planner, drafted.model, drafted.usage)
+    # Whoever drafted it, the same rules decide what may stay in it, and the configuration sets what it fixes.
+    draft = with_fixed(enforce(intent, drafted.draft, pack.catalog, tier), pack.catalog, getattr(pack, "config", {}))
+    return Drafted(draft, drafted.planner, drafted.model, drafted.usage)
 
 
 def named_at_tier(catalog: list[dict[str, Any]], requests: list[StepRequest],

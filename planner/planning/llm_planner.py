@@ -31,6 +31,7 @@ from planner.config import Config
 from planner.errors import ExitCode, HomelabError
 from planner.planning import litellm_client
 from planner.planning.drafting import Draft, Drafted
+from planner.planning.fixed import without_fixed
 from planner.planning.rules import prompt_rules
 from planner.plans.planfile import Usage
 
@@ -89,7 +90,8 @@ def _variable_schema(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _vars_schema(entry: dict[str, Any]) -> dict[str, Any]:
-    variables = entry.get("variables") or {}
+    # A variable the configuration fixes is set after drafting (planner.planning.fixed), never by the model.
+    variables = without_fixed(entry)["variables"]
     schema: dict[str, Any] = {"type": "object",
                               "properties": {name: _variable_schema(spec) for name, spec in variables.items()},
                               "additionalProperties": False}

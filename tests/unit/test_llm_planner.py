@@ -311,6 +311,8 @@ def test_config_file_and_environment_overrides(project: Path, monkeypatch: pytes
     ("response_format: json\n", ".homelab/config.yml:1:18: response_format:"),
     ("timeout_s: -1\n", "timeout_s:"),
     ("api_base: 127.0.0.1:8080\n", "api_base: '127.0.0.1:8080' is not an http(s) URL"),
+    ("gitops:\n  dir: ../outside\n", ".homelab/config.yml:2:8: gitops.dir: '../outside' must be a directory inside"),
+    ("gitops:\n  branch: main\n", "gitops.branch: unknown key"),
 ])
 def test_config_errors_name_the_key(project: Path, text: str, where: str) -> None:
     (project / ".homelab" / "config.yml").write_text(text)

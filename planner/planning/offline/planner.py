@@ -43,7 +43,8 @@ def fills(entry: dict[str, Any]) -> list[Fill]:
     """The variables ``entry`` lets the offline planner fill, in the order its meta file names them."""
     out = []
     for name, how in (offline_hints(entry).get("variables") or {}).items():
-        wanted = Wanted(how["extractor"], tuple(how.get("near") or ()), tuple(how.get("not_near") or ()))
+        wanted = Wanted(how["extractor"], tuple(how.get("near") or ()), tuple(how.get("not_near") or ()),
+                        how.get("key"))
         out.append(Fill(name, wanted, bool(how.get("merge_with_default"))))
     return out
 
@@ -177,7 +178,8 @@ class OfflinePlanner:
             resolved = [h for h in mentioned_hosts(" ".join(include), hosts, groups) if h not in left_out]
             # A single host is one machine named as such, not a group that happens to hold one.
             single = resolved[0] if len(resolved) == 1 and include == (resolved[0],) else None
-            values = fill(entry, text, Named(mine.limit if mine.named else None, single, named_services))
+            values = fill(entry, text, Named(mine.limit if mine.named else None, single, named_services,
+                                             config=getattr(pack, "config", {})))
             scored = next(s for s in index.score(text) if s.id == entry_id)
             where = " and ".join(scored.fields) or "entry"
             why_targets = (f"targets {mine.limit} (named in the request)" if mine.named else
