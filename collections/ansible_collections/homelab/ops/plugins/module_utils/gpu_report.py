@@ -75,7 +75,10 @@ def _processes(gpu: Dict[str, Any]) -> str:
 
 
 def gpu_line(gpu: Dict[str, Any]) -> str:
-    """One GPU in words: "GPU 0 NVIDIA GeForce RTX 3070: 7.5 GiB free of 8.0 GiB (0 MiB used), 0 % busy, 36 °C; no processes"."""
+    """One GPU in words.
+
+    "GPU 0 NVIDIA GeForce RTX 3070: 7.5 GiB free of 8.0 GiB (0 MiB used), 0 % busy, 36 °C; no processes".
+    """
     util = gpu.get("utilization_pct")
     temp = gpu.get("temperature_c")
     return "GPU %s %s: %s free of %s (%s MiB used), %s busy, %s; %s" % (
