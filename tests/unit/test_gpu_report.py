@@ -39,7 +39,7 @@ def failing_host() -> dict:
 
 @pytest.fixture(scope="module")
 def hosts() -> dict[str, dict]:
-    """An idle H100 with 56 GiB of RAM free, a busy one with 12 GiB, a host without nvidia-smi, one whose driver fails."""
+    """An idle H100 with 56 GiB of RAM free, a busy one with 12 GiB, no nvidia-smi, a driver that fails."""
     return {
         "idle": gpu_report.host_state(captured_host("h100-80gb"), 57507),
         "busy": gpu_report.host_state(captured_host("h100-80gb-busy"), 12288),
