@@ -45,14 +45,14 @@ def _gpu(gpu: Dict[str, Any]) -> Dict[str, Any]:
     return out
 
 
-def host_state(discovered: Dict[str, Any], memory_available_mib: Optional[int]) -> Dict[str, Any]:
+def host_state(found: Dict[str, Any], memory_available_mib: Optional[int]) -> Dict[str, Any]:
     """One host's finding from its ``homelab_discovered`` GPUs (``nvidia_smi``, ``gpus``) and its free RAM.
 
     ``status`` is OK, NO_GPU or DRIVER; ``message`` says it in words. nvidia-smi that answers but
     lists no GPU counts as no NVIDIA GPU, since nothing can be scheduled on it.
     """
-    smi = discovered.get("nvidia_smi") or "absent"
-    gpus = [_gpu(g) for g in discovered.get("gpus") or []]
+    smi = found.get("nvidia_smi") or "absent"
+    gpus = [_gpu(g) for g in found.get("gpus") or []]
     state = {"status": OK, "nvidia_smi": smi, "gpus": gpus, "memory_available_mib": memory_available_mib}
     if smi == "absent":
         state.update(status=NO_GPU, message="no NVIDIA GPU (no nvidia-smi)")
