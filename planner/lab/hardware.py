@@ -296,8 +296,8 @@ def _adapt_table(cards: list[dict[str, Any]], captured_bus: str) -> str:
         if m:  # right-align the numbers in the captured widths
             usage[2] = f"{m[1].strip():>{len(m[1])}}MiB /{card['total']:>{len(m[2])}}MiB{m[3]}"
         out += ["|".join(cells), "|".join(usage), third, separator]
-        if card["busy"]:
-            procs += [re.sub(r"^\|\s*\d+ ", lambda _, i=card["index"]: f"|{i:>5} ", row) for row in busy_procs]
+        if card["busy"]:  # the process rows start with the GPU's index, right-aligned in 5 columns
+            procs += [re.sub(r"^\|\s*\d+ ", f"|{card['index']:>5} ", row) for row in busy_procs]
     rest = lines[top + 4:]
     if procs:  # the idle capture's process rows are its one "No running processes found" line
         at = procs_top - (top + 4)
