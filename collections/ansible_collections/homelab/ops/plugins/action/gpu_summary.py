@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
-from ansible_collections.homelab.ops.plugins.action.network_assessment import _plain
 from ansible_collections.homelab.ops.plugins.module_utils.gpu_report import report
+from ansible_collections.homelab.ops.plugins.module_utils.hostvars import plain, validated_args
 
 _SPEC = {
     "min_free_mib": {"type": "int", "default": 0},
@@ -32,17 +31,14 @@ class ActionModule(ActionBase):
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        checked = ArgumentSpecValidator(_SPEC).validate(self._task.args)
-        if checked.error_messages:
-            raise AnsibleActionFail("; ".join(checked.error_messages))
-        args = checked.validated_parameters
+        args = validated_args(self._task.args, _SPEC)
         if args["min_free_mib"] < 0 or args["min_memory_mib"] < 0:
             raise AnsibleActionFail("min_free_mib and min_memory_mib are MiB needed: 0 or more")
         hostvars = task_vars.get("hostvars") or {}
         answered = list(task_vars.get("ansible_play_hosts") or [])
         hosts = {}
         for name in answered:
-            state = _plain((hostvars[name].get("ansible_facts") or {}).get("homelab_gpu_host"))
+            state = plain((hostvars[name].get("ansible_facts") or {}).get("homelab_gpu_host"))
             if not isinstance(state, dict):
                 raise AnsibleActionFail(f"{name}: no homelab_gpu_host fact; run homelab.ops.gpu_report first")
             hosts[name] = state
