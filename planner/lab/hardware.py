@@ -4,8 +4,10 @@ A lab host is a container on a machine that usually lacks the homelab's
 hardware. Discovery code must still run unchanged on it, so the lab places a
 *replay* where the real tool would be (``/usr/bin/nvidia-smi``, ``/usr/sbin/ethtool``)
 and bind-mounts a rendered tree over ``/sys/class/net``. nvidia-smi replays real
-captured output (an idle H100, ``replay/h100-80gb-idle.*``) adapted to the profile:
-model name, memory, UUID and PCI address change; every other value stays as captured.
+captured output (an idle H100, ``replay/h100-80gb-idle.*``; a busy one, ``replay/h100-80gb-busy.*``,
+for a GPU planted busy) adapted to the profile: model name, memory, UUID and PCI address
+change; every other value stays as captured. A host whose driver is planted as not
+answering gets an nvidia-smi that fails as a real one does when it cannot reach the driver.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ STATISTICS = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_errors", "
 
 _REPLAY_SRC = Path(__file__).parent / "replay"
 _CAPTURE = "h100-80gb-idle.nvidia-smi"
+_BUSY = "h100-80gb-busy.nvidia-smi"
+#: What nvidia-smi prints (on stdout, exit status 9) when the kernel driver is not loaded or not
+#: answering, as it words it; the replay prints it for a host planted with a driver that does not answer.
+DRIVER_FAILURE = ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that "
+                  "the latest NVIDIA driver is installed and running.\n\n")
 _NVSMI_DATA = f"{REPLAY_DATA_DIR}/nvidia-smi"
 _ETHTOOL_DATA = f"{REPLAY_DATA_DIR}/ethtool"
 # The captured card sits at PCI device 06; further cards take the next device numbers.
@@ -46,10 +53,14 @@ _TABLE_NAME_MAX = 27
 
 @dataclass(frozen=True)
 class GpuProfile:
-    """One NVIDIA GPU: the product name nvidia-smi prints and its total memory in MiB."""
+    """One NVIDIA GPU: the product name nvidia-smi prints and its total memory in MiB.
+
+    ``busy`` replays the busy capture: a python3 process holding about 20 GiB at 100 % utilisation.
+    """
 
     model: str
     memory_mib: int
+    busy: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,11 +79,15 @@ class NicProfile:
 
 @dataclass(frozen=True)
 class HardwareProfile:
-    """The hardware a lab host shows; empty tuples mean none (no nvidia-smi, no ethtool)."""
+    """The hardware a lab host shows; empty tuples mean none (no nvidia-smi, no ethtool).
+
+    ``driver_answers`` False: nvidia-smi is installed but cannot reach the driver (with or without GPUs).
+    """
 
     hostname: str
     gpus: tuple[GpuProfile, ...]
     nics: tuple[NicProfile, ...]
+    driver_answers: bool = True
 
 
 def nic_mac(hostname: str, nic: str) -> str:
@@ -166,7 +181,10 @@ def render_files(profile: HardwareProfile) -> dict[str, tuple[bytes, int]]:
     NVIDIA card and driver has none.
     """
     files: dict[str, tuple[bytes, int]] = {}
-    if profile.gpus:
+    if not profile.driver_answers:
+        files["/usr/bin/nvidia-smi"] = ((_REPLAY_SRC / "nvidia-smi").read_bytes(), 0o755)
+        files[f"{_NVSMI_DATA}/driver-failure.txt"] = (DRIVER_FAILURE.encode(), 0o644)
+    elif profile.gpus:
         files["/usr/bin/nvidia-smi"] = ((_REPLAY_SRC / "nvidia-smi").read_bytes(), 0o755)
         for name, text in _nvidia_smi_data(profile).items():
             files[f"{_NVSMI_DATA}/{name}"] = (text.encode(), 0o644)
@@ -186,8 +204,20 @@ def _nic_bus_info(index: int, name: str) -> str:
     return f"0000:{index + 0x10:02x}:00.0"
 
 
-def _capture(suffix: str) -> str:
-    return (_REPLAY_SRC / f"{_CAPTURE}{suffix}").read_text(encoding="utf-8")
+def _capture(suffix: str, capture: str = _CAPTURE) -> str:
+    return (_REPLAY_SRC / f"{capture}{suffix}").read_text(encoding="utf-8")
+
+
+def _query_row(capture: str) -> tuple[str, list[str], dict[str, str]]:
+    """A capture's --query-gpu header, its field keys and its one row's values by key."""
+    header, row = _capture("-query-gpu.csv", capture).rstrip("\n").split("\n")
+    keys = [label.split(" [")[0] for label in header.split(", ")]
+    return header, keys, dict(zip(keys, row.split(", "), strict=True))
+
+
+def busy_used_mib() -> int:
+    """GPU memory in use on the busy capture's card, in MiB (a busy lab GPU shows the same)."""
+    return int(_query_row(_BUSY)[2]["memory.used"].split()[0])
 
 
 def _sub_tag(text: str, tag: str, value: str) -> str:
@@ -197,45 +227,63 @@ def _sub_tag(text: str, tag: str, value: str) -> str:
 
 def _nvidia_smi_data(profile: HardwareProfile) -> dict[str, str]:
     """The adapted captures the nvidia-smi replay prints, keyed by file name."""
-    header, row = _capture("-query-gpu.csv").rstrip("\n").split("\n")
-    labels = header.split(", ")
-    keys = [label.split(" [")[0] for label in labels]
-    captured = dict(zip(keys, row.split(", "), strict=True))
+    header, keys, idle = _query_row(_CAPTURE)
+    busy = _query_row(_BUSY)[2]
     xml = _capture("-q.xml")
     reserved = int(re.search(r"<reserved>(\d+) MiB</reserved>", xml)[1])  # type: ignore[index]
-    used = int(captured["memory.used"].split()[0])
-    # Free memory follows the capture's arithmetic: total - reserved - used.
-    cards: list[dict[str, Any]] = [{
-        "index": i, "model": gpu.model, "uuid": gpu_uuid(profile.hostname, i),
-        "bus": f"00000000:00:{_FIRST_PCI_DEVICE + i:02X}.0", "device": f"{_FIRST_PCI_DEVICE + i:02X}",
-        "total": gpu.memory_mib, "free": max(gpu.memory_mib - reserved - used, 0),
-    } for i, gpu in enumerate(profile.gpus)]
+    cards: list[dict[str, Any]] = []
+    for i, gpu in enumerate(profile.gpus):
+        captured = busy if gpu.busy else idle
+        used = int(captured["memory.used"].split()[0])
+        if used + reserved > gpu.memory_mib:
+            raise InventoryError(f"host {profile.hostname}: GPU {i} ({gpu.model}, {gpu.memory_mib} MiB) cannot be "
+                                 f"planted busy: the busy capture uses {used} MiB",
+                                 "plant a busy GPU only on a card with more memory")
+        # Free memory follows the capture's arithmetic: total - reserved - used.
+        cards.append({"index": i, "model": gpu.model, "uuid": gpu_uuid(profile.hostname, i), "busy": gpu.busy,
+                      "bus": f"00000000:00:{_FIRST_PCI_DEVICE + i:02X}.0", "device": f"{_FIRST_PCI_DEVICE + i:02X}",
+                      "total": gpu.memory_mib, "free": gpu.memory_mib - reserved - used, "captured": captured})
     rows = []
     for card in cards:
-        values = dict(captured, index=str(card["index"]), name=card["model"], uuid=card["uuid"])
+        values = dict(card["captured"], index=str(card["index"]), name=card["model"], uuid=card["uuid"])
         values.update({"pci.bus_id": card["bus"], "memory.total": f"{card['total']} MiB",
                        "memory.free": f"{card['free']} MiB"})
         rows.append(", ".join(values[k] for k in keys))
+    # The busy capture's process, once per busy card, with that card's UUID.
+    apps_header, *apps_rows = _capture("-apps.csv", _BUSY).rstrip("\n").split("\n")
+    busy_uuid = busy["uuid"]
+    apps = "".join(row.replace(busy_uuid, card["uuid"]) + "\n" for card in cards if card["busy"] for row in apps_rows)
     listing = _capture("-L.txt").rstrip("\n")
     return {
-        "nvidia-smi.txt": _adapt_table(_capture(".txt"), cards, captured["pci.bus_id"]),
+        "nvidia-smi.txt": _adapt_table(cards, idle["pci.bus_id"]),
         "nvidia-smi-L.txt": "".join(
-            listing.replace("GPU 0:", f"GPU {c['index']}:", 1).replace(captured["name"], c["model"])
-            .replace(captured["uuid"], c["uuid"]) + "\n" for c in cards),
-        "nvidia-smi-q.xml": _adapt_xml(xml, cards, captured["pci.bus_id"]),
+            listing.replace("GPU 0:", f"GPU {c['index']}:", 1).replace(idle["name"], c["model"])
+            .replace(idle["uuid"], c["uuid"]) + "\n" for c in cards),
+        "nvidia-smi-q.xml": _adapt_xml(cards, idle["pci.bus_id"]),
         "query-gpu.csv": header + "\n" + "".join(r + "\n" for r in rows),
-        # The idle capture's header plus gpu_uuid, labelled as the busy capture shows it; idle means no rows.
-        "compute-apps.csv": _capture("-apps.csv").rstrip("\n") + ", gpu_uuid\n",
+        "compute-apps.csv": apps_header + "\n" + apps,
     }
 
 
-def _adapt_table(template: str, cards: list[dict[str, Any]], captured_bus: str) -> str:
-    """Repeat the captured GPU block per card, keeping every column's width."""
-    lines = template.split("\n")
+def _table_parts(capture: str) -> tuple[list[str], int, list[str], int]:
+    """A captured table's lines, where its GPU rows start, its process rows, and where those start."""
+    lines = _capture(".txt", capture).split("\n")
     top = next(i for i, line in enumerate(lines) if line.startswith("|===")) + 1
-    (first, second, third), separator = lines[top:top + 3], lines[top + 3]
+    procs_top = next(i for i, line in enumerate(lines) if i > top and line.startswith("|===")) + 1
+    procs_end = next(i for i, line in enumerate(lines) if i > procs_top and line.startswith("+---"))
+    return lines, top, lines[procs_top:procs_end], procs_top
+
+
+def _adapt_table(cards: list[dict[str, Any]], captured_bus: str) -> str:
+    """Repeat the captured GPU block per card (the busy capture's for a busy card), keeping every column's
+    width; the busy capture's process rows, once per busy card, replace "No running processes found"."""
+    lines, top, _, procs_top = _table_parts(_CAPTURE)
+    busy_lines, busy_top, busy_procs, _ = _table_parts(_BUSY)
     out = lines[:top]
+    procs = []
     for card in cards:
+        source, at = (busy_lines, busy_top) if card["busy"] else (lines, top)
+        (first, second, third), separator = source[at:at + 3], source[at + 3]
         cells = first.split("|")
         name_width = len(cells[1]) - 10  # "%4d  " before the name, "On  " after it
         name = card["model"]
@@ -248,18 +296,30 @@ def _adapt_table(template: str, cards: list[dict[str, Any]], captured_bus: str) 
         if m:  # right-align the numbers in the captured widths
             usage[2] = f"{m[1].strip():>{len(m[1])}}MiB /{card['total']:>{len(m[2])}}MiB{m[3]}"
         out += ["|".join(cells), "|".join(usage), third, separator]
-    return "\n".join(out + lines[top + 4:])
+        if card["busy"]:  # the process rows start with the GPU's index, right-aligned in 5 columns
+            procs += [re.sub(r"^\|\s*\d+ ", f"|{card['index']:>5} ", row) for row in busy_procs]
+    rest = lines[top + 4:]
+    if procs:  # the idle capture's process rows are its one "No running processes found" line
+        at = procs_top - (top + 4)
+        rest = rest[:at] + procs + rest[at + 1:]
+    return "\n".join(out + rest)
 
 
-def _adapt_xml(template: str, cards: list[dict[str, Any]], captured_bus: str) -> str:
-    """One captured <gpu> element per card, with its name, UUID, PCI address and memory."""
+def _gpu_block(template: str) -> tuple[str, str, str]:
     start = template.index("\t<gpu id=")
     end = template.index("\t</gpu>\n") + len("\t</gpu>\n\n")  # real output leaves a blank line after each GPU
-    head, block, tail = template[:start], template[start:end], template[end:]
+    return template[:start], template[start:end], template[end:]
+
+
+def _adapt_xml(cards: list[dict[str, Any]], captured_bus: str) -> str:
+    """One captured <gpu> element per card (the busy capture's, with its process, for a busy card), with its
+    name, UUID, PCI address and memory."""
+    head, idle_block, tail = _gpu_block(_capture("-q.xml"))
+    busy_block = _gpu_block(_capture("-q.xml", _BUSY))[1]
     head = _sub_tag(head, "attached_gpus", str(len(cards)))
     blocks = []
     for card in cards:
-        gpu = block.replace(captured_bus, card["bus"])
+        gpu = (busy_block if card["busy"] else idle_block).replace(captured_bus, card["bus"])
         gpu = _sub_tag(gpu, "product_name", escape(card["model"]))
         gpu = _sub_tag(gpu, "uuid", card["uuid"])
         gpu = _sub_tag(gpu, "minor_number", str(card["index"]))

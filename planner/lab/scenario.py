@@ -18,22 +18,29 @@ through, so the lab writes real configuration files and places replays:
   service makes each host of its group run a stand-in ``k3s`` unit (port 6443).
 
 Then ``planted.yml`` changes a few of these on purpose, so drift has something
-true to find.
+true to find and a GPU report something to tell apart: a GPU planted busy
+replays the busy capture (a process holding its memory), a driver planted as
+not answering makes nvidia-smi fail as it does without its kernel driver.
+``$HOMELAB_LAB_PLANTED`` names another planted file, for a lab of a test's own.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import os
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from planner.errors import InventoryError
-from planner.lab.hardware import REPLAY_DATA_DIR, HardwareProfile
+from planner.lab.hardware import REPLAY_DATA_DIR, HardwareProfile, busy_used_mib
 
 _PLANTED = Path(__file__).with_name("planted.yml")
+PLANTED_ENV = "HOMELAB_LAB_PLANTED"
+#: The values `gpu_driver` may be planted with.
+_DRIVER_STATES = ("answering", "not_answering")
 _REPLAY_SRC = Path(__file__).parent / "replay"
 _PROC_DATA = f"{REPLAY_DATA_DIR}/proc"
 _IP_DATA = f"{REPLAY_DATA_DIR}/ip"
@@ -74,10 +81,13 @@ class Scenario:
     planted: tuple[str, ...] = ()  # what was changed on purpose, in words
 
 
-def load_planted(path: Path = _PLANTED) -> dict[str, dict[str, Any]]:
-    """The planted drift, keyed by host name."""
+def load_planted(path: Path | None = None) -> dict[str, dict[str, Any]]:
+    """The planted drift, keyed by host name: ``path``, else ``$HOMELAB_LAB_PLANTED``, else planted.yml."""
     from planner import yamlio
 
+    path = path or Path(os.environ.get(PLANTED_ENV) or _PLANTED)
+    if not path.is_file():
+        raise InventoryError(f"{path}: no such planted file", f"point {PLANTED_ENV} at a planted.yml, or unset it")
     data = yamlio.plain(yamlio.load(path)) or {}
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise InventoryError(f"{path}: planted drift must map host names to mappings", "see the file's comments")
@@ -110,6 +120,7 @@ def host_scenario(name: str, groups: tuple[str, ...], hostvars: dict[str, Any], 
             nic = replace(nic, speed_mbps=int(speeds[nic.name]), duplex="full")
         nics.append(nic)
     profile = replace(profile, nics=tuple(nics))
+    profile = _planted_gpus(name, profile, planted, notes)
 
     hardware = hostvars.get("hardware") or {}
     memory = hardware.get("memory_gib")
@@ -137,6 +148,28 @@ def host_scenario(name: str, groups: tuple[str, ...], hostvars: dict[str, Any], 
     scenario = Scenario(addressing, tuple(s for s in standins if s.name not in stopped),
                         round(memory * 1024) if isinstance(memory, (int, float)) else None, cpu, tuple(notes))
     return scenario, profile
+
+
+def _planted_gpus(name: str, profile: HardwareProfile, planted: dict[str, Any], notes: list[str]) -> HardwareProfile:
+    """The profile with its planted GPU states: ``gpu_busy`` (GPU indexes) and ``gpu_driver``."""
+    busy = planted.get("gpu_busy") or []
+    if not isinstance(busy, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in busy):
+        raise InventoryError(f"planted {name}.gpu_busy must be a list of GPU indexes, got {busy!r}",
+                             "write e.g. `gpu_busy: [0]` for the host's first GPU")
+    gpus = list(profile.gpus)
+    for index in busy:
+        if not 0 <= index < len(gpus):
+            raise InventoryError(f"planted {name}.gpu_busy names GPU {index}, but the host documents "
+                                 f"{len(gpus)} GPU(s)", "use an index of a GPU in its hardware.gpus")
+        gpus[index] = replace(gpus[index], busy=True)
+        notes.append(f"GPU {index} ({gpus[index].model}) busy: a process holds {busy_used_mib()} MiB")
+    driver = planted.get("gpu_driver", "answering")
+    if driver not in _DRIVER_STATES:
+        raise InventoryError(f"planted {name}.gpu_driver is {driver!r}",
+                             f"use one of: {', '.join(_DRIVER_STATES)}")
+    if driver == "not_answering":
+        notes.append("the NVIDIA driver does not answer nvidia-smi")
+    return replace(profile, gpus=tuple(gpus), driver_answers=driver == "answering")
 
 
 def render_files(scenario: Scenario, profile: HardwareProfile, lab_address: str,

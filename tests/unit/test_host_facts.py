@@ -662,9 +662,10 @@ def test_lab_bus_addresses_follow_the_nic_names(tmp_path):
 
 # --- the module, run by ansible on this machine --------------------------------------------------------------------
 
-def run_module(*extra: str, env: dict[str, str] | None = None, args: str = "") -> dict:
+def run_ansible_module(name: str, *extra: str, env: dict[str, str] | None = None, args: str = "") -> dict:
+    """The result of one of the collection's modules run ad hoc against this machine (it must not change it)."""
     command = [str(ROOT / ".venv" / "bin" / "ansible"), "localhost", "-c", "local", "-i", "localhost,",
-               "-m", "homelab.ops.host_facts", *extra]
+               "-m", name, *extra]
     if args:
         command += ["-a", args]
     if not os.access("/usr/bin/python3", os.X_OK):  # ansible.cfg names the Debian hosts' interpreter
@@ -677,7 +678,12 @@ def run_module(*extra: str, env: dict[str, str] | None = None, args: str = "") -
     assert arrow and "SUCCESS" in head, proc.stdout + proc.stderr
     result = json.loads(body)
     assert result["changed"] is False
-    return result["ansible_facts"]["homelab_discovered"]
+    return result
+
+
+def run_module(*extra: str, env: dict[str, str] | None = None, args: str = "") -> dict:
+    return run_ansible_module("homelab.ops.host_facts", *extra, env=env, args=args)["ansible_facts"][
+        "homelab_discovered"]
 
 
 def test_module_on_this_machine():

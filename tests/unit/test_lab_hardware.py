@@ -97,10 +97,16 @@ def piglet(tmp_path_factory: pytest.TempPathFactory) -> Host:
 # --- the packaged captures -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["nvidia-smi.txt", "nvidia-smi-L.txt", "nvidia-smi-q.xml",
-                                  "nvidia-smi-query-gpu.csv", "nvidia-smi-apps.csv"])
-def test_packaged_captures_are_the_captured_output_verbatim(name: str) -> None:
-    assert (REPLAY / f"h100-80gb-idle.{name}").read_bytes() == (CAPTURES / "nvidia-smi/h100-80gb" / name).read_bytes()
+@pytest.mark.parametrize(("capture", "name"), [
+    *(("h100-80gb", name) for name in ("nvidia-smi.txt", "nvidia-smi-L.txt", "nvidia-smi-q.xml",
+                                       "nvidia-smi-query-gpu.csv", "nvidia-smi-apps.csv")),
+    # The busy capture replays a GPU planted busy.
+    *(("h100-80gb-busy", name) for name in ("nvidia-smi.txt", "nvidia-smi-q.xml", "nvidia-smi-query-gpu.csv",
+                                            "nvidia-smi-apps.csv")),
+])
+def test_packaged_captures_are_the_captured_output_verbatim(capture: str, name: str) -> None:
+    packaged = REPLAY / f"{'h100-80gb-idle' if capture == 'h100-80gb' else capture}.{name}"
+    assert packaged.read_bytes() == (CAPTURES / "nvidia-smi" / capture / name).read_bytes()
 
 
 @pytest.mark.parametrize("script", ["nvidia-smi", "ethtool"])

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
+from ansible_collections.homelab.ops.plugins.module_utils.hostvars import plain as _plain
+from ansible_collections.homelab.ops.plugins.module_utils.hostvars import validated_args
 from ansible_collections.homelab.ops.plugins.module_utils.network_assessment import assess
 
 _SPEC = {
@@ -22,17 +23,6 @@ _SPEC = {
     "defer_window": {"type": "str", "default": ""},
     "document": {"type": "str", "default": "network-upgrade"},
 }
-
-
-def _plain(value: Any) -> Any:
-    """Hostvars' lazy, unsafe-wrapped values as plain dicts, lists and scalars."""
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, str):
-        return str(value)
-    return value
 
 
 class ActionModule(ActionBase):
@@ -45,10 +35,7 @@ class ActionModule(ActionBase):
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        checked = ArgumentSpecValidator(_SPEC).validate(self._task.args)
-        if checked.error_messages:
-            raise AnsibleActionFail("; ".join(checked.error_messages))
-        args = checked.validated_parameters
+        args = validated_args(self._task.args, _SPEC)
         if args["target_speed_mbps"] <= 0:
             raise AnsibleActionFail("target_speed_mbps must be a positive number of Mbps")
         hostvars = task_vars.get("hostvars") or {}
