@@ -251,3 +251,14 @@ def test_catalog_refuses_what_the_placement_and_record_blocks_get_wrong(project:
     with pytest.raises(CatalogError) as err:
         load_catalog(root)
     assert any(expected in line for line in err.value.details), err.value.details
+
+
+def test_known_service_reads_recipes_and_the_tools_own_records_only() -> None:
+    from planner.planning.extractors import Named, Wanted, extract
+
+    named = Named(recipes={"open-webui": {}, "ollama": {}},
+                  records=({"name": "my-llm", "added_by": "deploy_trial_service"}, {"name": "jellyfin"}))
+    assert extract(Wanted("known_service"), "Try Open WebUI next to it", named) == "open-webui"
+    assert extract(Wanted("known_service"), "remove the my-llm trial", named) == "my-llm"
+    assert extract(Wanted("known_service"), "restart jellyfin", named) is None  # a person's item, and no recipe
+    assert extract(Wanted("known_service"), "ollamas everywhere", named) is None
