@@ -118,7 +118,8 @@ class OfflinePlacement(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["gpu"]  # a GPU recipe goes where enough GPU memory is free
+    #: gpu: a GPU recipe goes where enough GPU memory is free; recorded: where the service's recorded trial runs.
+    kind: Literal["gpu", "recorded"]
     recipe_variable: str  # the variable that names the service, whose recipe holds the estimate
     #: A read entry run first on every host, so the review shows the live report the choice stands on.
     check: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")] | None = None

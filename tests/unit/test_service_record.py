@@ -178,3 +178,26 @@ def test_an_item_appended_and_deleted_leaves_the_text_as_it_was() -> None:
     assert delete_text(text, ("items", 0)) == "a: 1\nitems:\n  - x: 2  # two\nb: 2\n"
     # A flow list is written again whole (block style): only its meaning is kept.
     assert delete_text("items: [1, 2]\n", ("items", 0)) == "items:\n  - 2\n"
+
+
+def test_apply_says_what_it_recorded_kept_and_left_out(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from planner.commands.apply import _show_service_record
+
+    root = copy_project(tmp_path / "project")
+    ws = Workspace(root, root / ".homelab", root / "inventory")
+    ws.state.mkdir()
+    out = io.StringIO()
+    jellyfin = {"homelab_service": {"state": "absent", "name": "jellyfin"}}
+    plan = plan_with(("deploy_trial_service", present()), ("remove_trial_service", jellyfin),
+                     ("deploy_trial_service", present(port=0)))
+    with loop.recording(ws) as recorder:
+        _show_service_record(recorder, plan, Console(file=out, width=300, highlight=False))
+    assert out.getvalue().splitlines() == [
+        "  services: added ollama",
+        "  services: not changed: jellyfin: the item in services: is a person's (no added_by); left as written",
+        "  service report left out: deploy_trial_service on still-fawn: homelab_service.entry.port: Input should be "
+        "greater than or equal to 1"]

@@ -200,11 +200,24 @@ def test_promotion_takes_the_trials_record_and_lists_its_removal(project: Path, 
     assert step.vars == {"k3s_app_name": "ollama", "k3s_app_image": "docker.io/ollama/ollama:0.5.7",
                          "k3s_app_port": 11434, "k3s_app_gpu": 1, "k3s_app_memory_mib": 8192,
                          "k3s_app_health_path": "/api/version"}
-    assert "values from the ollama trial's record in services: (deployed 2026-12-06, plan 0a1b2c3d)" in step.rationale
+    assert ("k3s_app_gpu=1, k3s_app_memory_mib=8192, k3s_app_health_path=/api/version: values from the ollama "
+            "trial's record in services: (deployed 2026-12-06, plan 0a1b2c3d)") in step.rationale
+    assert "values from the request" not in step.rationale
     [item] = [m for m in result.manual if "remove the trial" in m.title]
     assert item.title == ('After the branch is merged and ollama runs on k3s, remove the trial: '
                           'homelab plan "remove the ollama trial"')
     assert "remove_trial_service" in item.reason and "still-fawn" in item.reason
+    # The removal the checklist names goes where the record says the trial runs.
+    [remove] = draft(root, "remove the ollama trial").steps
+    assert (remove.playbook, remove.limit, remove.vars) == ("remove_trial_service", "still-fawn",
+                                                            {"trial_service_name": "ollama"})
+    assert "ollama runs there (its record in services:, deployed 2026-12-06)" in remove.rationale
+
+
+def test_a_removal_without_a_record_is_not_placed(project: Path) -> None:
+    result = draft(project, "remove the ollama trial")
+    assert [(s.playbook, s.limit) for s in result.steps] == [("remove_trial_service", "all")]
+    assert [q.question for q in result.questions] == ["Which hosts?"]
 
 
 def test_promotion_without_a_trial_takes_the_recipe_and_says_so(project: Path) -> None:

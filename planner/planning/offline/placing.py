@@ -14,7 +14,7 @@ from planner.planning.drafting import DraftStep
 from planner.planning.extractors import Named, known_services
 from planner.planning.offline.index import offline_hints
 from planner.planning.placement import Need, gib, place
-from planner.planning.promotion import Record, record_for
+from planner.planning.promotion import Record, record_for, recorded_trial
 from planner.plans.planfile import ManualItem
 
 
@@ -30,13 +30,20 @@ class Placed:
 def placed_step(entry: dict[str, Any], values: dict[str, Any], named: Named, hosts: list[dict[str, Any]],
                 catalog: dict[str, dict[str, Any]]) -> Placed | None:
     """Where ``entry``'s workload goes when the request names no host, or None when its meta file asks for no
-    placement or the named service's recipe needs none (no GPU)."""
+    placement or there is nothing to place by: a recipe that needs no GPU (``gpu``), no recorded trial
+    (``recorded``, the host the service's recorded item names: where a removal has to run)."""
     how = offline_hints(entry).get("placement")
     if not how:
         return None
     service = values.get(how["recipe_variable"])
     if not isinstance(service, str):
         return None
+    if how["kind"] == "recorded":
+        item = recorded_trial(list(named.records), service)
+        if item is None or not item.get("host"):
+            return None
+        when = f", deployed {item['deployed']}" if item.get("deployed") else ""
+        return Placed(str(item["host"]), f"{service} runs there (its record in services:{when})", None)
     recipe = named.recipes.get(service)
     if recipe is None or (how["kind"] == "gpu" and not recipe.get("gpu")):
         return None

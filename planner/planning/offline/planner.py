@@ -184,7 +184,7 @@ class OfflinePlanner:
                 mine = Targets((placed.host,), (), False)
             scored = next(s for s in index.score(text) if s.id == entry_id)
             where = " and ".join(scored.fields) or "entry"
-            why_targets = (f"targets {mine.limit}, chosen from the facts: {placed.sentence}"
+            why_targets = (f"targets {mine.limit}, chosen from the inventory: {placed.sentence}"
                            if placed is not None and placed.host is not None else
                            f"targets {mine.limit} (named in the request)" if mine.named else
                            "targets every host (the request says so)" if mine.says_all else
@@ -194,9 +194,14 @@ class OfflinePlanner:
                 mine = Targets((), (), True)
                 why_targets = "targets every host (it needs the whole inventory; named hosts fill its variables)"
             record = promoted(entry, text, known)
+            recorded = {f.variable for f in fills(entry) if f.wanted.extractor == "service_record"}
+            said = {k: v for k, v in values.items() if k not in recorded}
+            kept = {k: v for k, v in values.items() if k in recorded}
             rationale = (f"the words {', '.join(repr(w) for w in scored.words)} match its {where}; {why_targets}"
-                         + (f"; values from the request: {', '.join(f'{k}={v}' for k, v in values.items())}"
-                            if values else "") + (f"; {record.said}" if record is not None else ""))
+                         + (f"; values from the request: {', '.join(f'{k}={v}' for k, v in said.items())}"
+                            if said else "")
+                         + (f"; {', '.join(f'{k}={v}' for k, v in kept.items())}: {record.said}"
+                            if record is not None and kept else ""))
             if placed is not None and placed.check is not None:
                 steps.append(placed.check)
             steps.append(DraftStep(playbook=entry_id, limit=mine.limit, vars=values, rationale=rationale))
