@@ -208,7 +208,8 @@ def record(inventory: Path, plan: Plan, date: str) -> Recorded:
             if changed:
                 done.written.append(f"{'added' if at is None else 'updated'} {name}")
     except (YamlEditError, OSError) as err:
-        done.problem = f"{path}: {err}"
+        shown = path.relative_to(inventory.parent) if path.is_relative_to(inventory.parent) else path
+        done.problem = f"{shown}: {err}"
     return done
 
 

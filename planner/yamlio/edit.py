@@ -42,7 +42,8 @@ def edit_text(text: str, path: tuple[str | int, ...], value: Any, *, unsafe: boo
     written as ``!unsafe '...'`` so Ansible never templates them (text that
     reads as a number, boolean, date or null is only quoted: it cannot hold a
     template, and ``!unsafe`` would make Ansible read its type). ``path=()``
-    sets the whole top-level mapping. Raises :class:`YamlEditError` when the
+    sets the whole top-level mapping; a path that ends one past a list's last
+    item appends to it, laid out as the items above. Raises :class:`YamlEditError` when the
     change cannot be made safely (it would change an aliased anchor, the file
     holds several documents, the top level is not a mapping, ...).
 

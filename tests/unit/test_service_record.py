@@ -201,3 +201,14 @@ def test_apply_says_what_it_recorded_kept_and_left_out(tmp_path: Path) -> None:
         "  services: not changed: jellyfin: the item in services: is a person's (no added_by); left as written",
         "  service report left out: deploy_trial_service on still-fawn: homelab_service.entry.port: Input should be "
         "greater than or equal to 1"]
+
+
+def test_a_file_the_writer_cannot_change_is_said_and_left_as_it_was(inventory: Path) -> None:
+    path = inventory / "group_vars/all/services.yml"
+    # An alias into the list: appending would change what the anchor means elsewhere.
+    broken = SERVICES.replace("services:\n", "services: &svc\n") + "copies: *svc\n"
+    path.write_text(broken)
+    done = record(inventory, plan_with(("deploy_trial_service", present())), "2026-12-06")
+    assert done.written == [] and done.problem is not None
+    assert done.problem.startswith("inventory/group_vars/all/services.yml: ")
+    assert path.read_text() == broken
