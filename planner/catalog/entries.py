@@ -102,6 +102,8 @@ class OfflineVariable(BaseModel):
     #: The setting of .homelab/config.yml the ``config`` extractor reads. Such a variable is *fixed*: no request
     #: and no model chooses it, and every planner's draft gets the configured value (planner.planning.fixed).
     key: str | None = Field(None, validate_default=True)
+    #: For an extractor that reads one field of a record (service_record): which one.
+    field: str | None = None
 
     @field_validator("extractor")
     @classmethod
@@ -125,6 +127,20 @@ class OfflineVariable(BaseModel):
         return value
 
 
+class OfflinePlacement(BaseModel):
+    """Where a workload goes when the request names no host: chosen from the facts (planning/placement.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: gpu: a GPU recipe goes where enough GPU memory is free; recorded: where the service's recorded trial runs.
+    kind: Literal["gpu", "recorded"]
+    recipe_variable: str  # the variable that names the service, whose recipe holds the estimate
+    #: A read entry run first on every host, so the review shows the live report the choice stands on.
+    check: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")] | None = None
+    #: The check's variables, each from a field of the estimate (gpu_mib, memory_mib).
+    check_variables: dict[str, Literal["gpu_mib", "memory_mib"]] = {}
+
+
 class OfflineHints(BaseModel):
     """What the offline planner needs beyond the description and examples: so a new entry needs no code."""
 
@@ -138,6 +154,10 @@ class OfflineHints(BaseModel):
     #: looks at the same things as another but only at one moment: the check after an upgrade reads NICs as a
     #: plain look at the hardware does, and is no answer to "show me the NICs" unless the request says "after".
     requires: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9'-]*$")]] = []
+    placement: OfflinePlacement | None = None
+    #: The entry that removes what a recorded trial left, once this one runs the service for good: the plan
+    #: lists it on the person's checklist (a promotion reads the trial's record, see service_record).
+    retires: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")] | None = None
 
 
 class CatalogMeta(BaseModel):
@@ -226,7 +246,8 @@ class CatalogEntry:
 # The keys each level of a sidecar may hold, for "did you mean" on an unknown one.
 _KNOWN_KEYS: dict[tuple[str, ...], list[str]] = {
     (): list(CatalogMeta.model_fields), ("offline",): list(OfflineHints.model_fields),
-    ("offline", "variables", "*"): list(OfflineVariable.model_fields)}
+    ("offline", "variables", "*"): list(OfflineVariable.model_fields),
+    ("offline", "placement"): list(OfflinePlacement.model_fields)}
 
 
 def _problems(exc: PydanticValidationError, doc: Any, display: str) -> list[str]:
@@ -300,7 +321,8 @@ def load_entry(meta_path: Path, root: Path) -> CatalogEntry:
 
 def _offline_problems(entry: CatalogEntry, doc: Any, display: str) -> list[str]:
     """Each offline variable must be a variable of the play, and its extractor must give what the variable takes."""
-    from planner.planning.extractors import EXTRACTORS, fits
+    from planner.planning.extractors import EXTRACTORS, RECORD_EXTRACTORS, fits
+    from planner.planning.promotion import RECORD_FIELDS
 
     out = []
     for name, how in entry.meta.offline.variables.items():
@@ -314,9 +336,23 @@ def _offline_problems(entry: CatalogEntry, doc: Any, display: str) -> list[str]:
             out.append(f"{yamlio.locate(doc, (*loc, 'extractor'), display)}: {'.'.join(loc)}.extractor: "
                        f"{how.extractor} gives {EXTRACTORS[how.extractor].gives}, which a {option.type} variable "
                        "does not take")
+        elif (how.field is None) != (how.extractor not in RECORD_EXTRACTORS):
+            msg = (f"{how.extractor} reads one field of a record: name it (field: one of {', '.join(RECORD_FIELDS)})"
+                   if how.field is None else f"field: only a record extractor ({', '.join(RECORD_EXTRACTORS)}) "
+                   "reads a field")
+            out.append(f"{yamlio.locate(doc, loc, display, at_key=True)}: {'.'.join(loc)}: {msg}")
+        elif how.field is not None and how.field not in RECORD_FIELDS:
+            out.append(f"{yamlio.locate(doc, (*loc, 'field'), display)}: {'.'.join(loc)}.field: {how.field!r} is "
+                       f"no field of a service record{did_you_mean(how.field, RECORD_FIELDS)} (one of "
+                       f"{', '.join(RECORD_FIELDS)})")
         elif how.merge_with_default and option.type != "dict":
             out.append(f"{yamlio.locate(doc, (*loc, 'merge_with_default'), display)}: {'.'.join(loc)}."
                        f"merge_with_default: only a dict variable merges into its default (this one is {option.type})")
+    placement = entry.meta.offline.placement
+    if placement is not None and placement.recipe_variable not in entry.options:
+        loc = ("offline", "placement", "recipe_variable")
+        out.append(f"{yamlio.locate(doc, loc, display)}: {'.'.join(loc)}: {placement.recipe_variable!r} is not a "
+                   f"variable of {entry.spec_name}{did_you_mean(placement.recipe_variable, entry.options)}")
     return out
 
 
@@ -371,11 +407,25 @@ def load_catalog(root: Path) -> Catalog:
 
 
 def _companion_problems(entries: dict[str, CatalogEntry], root: Path) -> list[str]:
-    """Each companion must be another entry of the catalog."""
+    """Each companion (and each placement check, each entry a promotion retires) must be another entry of the
+    catalog; a placement check must be a read entry that takes the variables it is given."""
     out = []
     for entry in entries.values():
+        display = entry.meta_path.relative_to(root) if entry.meta_path.is_relative_to(root) else entry.meta_path
+        placement, retires = entry.meta.offline.placement, entry.meta.offline.retires
+        check = placement.check if placement is not None else None
+        for key, name in (("offline.placement.check", check), ("offline.retires", retires)):
+            if name is not None and name not in entries:
+                out.append(f"{display}: {key}: {name!r} is no catalog entry{did_you_mean(name, entries)}")
+        if placement is not None and check in entries:
+            if entries[check].meta.risk != "read":
+                out.append(f"{display}: offline.placement.check: {check!r} changes hosts; the check must be a read "
+                           "entry (risk: read)")
+            for name in placement.check_variables:
+                if name not in entries[check].options:
+                    out.append(f"{display}: offline.placement.check_variables: {name!r} is not a variable of "
+                               f"{check}{did_you_mean(name, entries[check].options)}")
         for name in entry.meta.companions:
-            display = entry.meta_path.relative_to(root) if entry.meta_path.is_relative_to(root) else entry.meta_path
             if name == entry.id:
                 out.append(f"{display}: companions: {name!r} is this entry itself")
             elif name not in entries:

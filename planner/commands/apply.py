@@ -124,6 +124,7 @@ def apply_now(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False, s
                        outcome={h: o.outcome for h, o in record.hosts.items()})
     if record.status != "interrupted":
         _show_read_back(recorder, done, err)
+    _show_service_record(recorder, done, err)
     recorder.flush()  # the docs, now, before the outcome lines
     if fmt == "json":
         emit(done, "json", None)
@@ -204,6 +205,21 @@ def _show_read_back(recorder, plan, err) -> None:
             err.print(f"  facts updated: {host}")
     for host, why in {**back.result.stale, **back.result.skipped}.items():
         err.print(f"  [yellow]facts not read[/yellow]: {host}: {escape(why)}")
+
+
+def _show_service_record(recorder, plan, err) -> None:
+    """Write what the applied steps reported of their services into services: and say what happened."""
+    from rich.markup import escape
+
+    done = recorder.record_services(plan)
+    for line in done.written:
+        err.print(f"  services: {escape(line)}")
+    for line in done.kept:
+        err.print(f"  [yellow]services: not changed[/yellow]: {escape(line)}")
+    for line in done.left_out:
+        err.print(f"  [yellow]service report left out[/yellow]: {escape(line)}")
+    if done.problem is not None:
+        err.print(f"[yellow]services: not written:[/yellow] {escape(done.problem)}")
 
 
 #: Surprise groups shown in the text output and named in the session log before "and N more".

@@ -108,6 +108,19 @@ class Service(_Strict):
     dns: StrictStr | None = None
     monitored: StrictBool = False
     notes: StrictStr | None = None
+    # What a trial runs, as the deploy recorded it (planner/knowledge/services.py); promotion reads it back.
+    health_path: StrictStr | None = None
+    image: StrictStr | None = None
+    package: StrictStr | None = None
+    command: StrictStr | None = None
+    runtime: StrictStr | None = None
+    gpu_mib: Annotated[StrictInt, Field(ge=0)] | None = None
+    memory_mib: Annotated[StrictInt, Field(ge=0)] | None = None
+    #: Set on the items the tool wrote: the playbook that added it, the day and the plan. An item without
+    #: ``added_by`` is a person's, and the tool never removes or overwrites it.
+    added_by: StrictStr | None = None
+    deployed: StrictStr | None = None
+    plan: StrictStr | None = None
 
 
 class SiteDoc(BaseModel):

@@ -1,8 +1,9 @@
 """The knowledge loop: what the tool records and learns flows into the docs before the command ends.
 
-The tool itself writes three of the things the docs are made from: the session log (every plan,
+The tool itself writes four of the things the docs are made from: the session log (every plan,
 revision, refusal, approval and apply), the facts under each host's ``discovered:`` key (``homelab
-facts``, the read-back after an apply, a plan's read steps) and the knowledge base. Every such
+facts``, the read-back after an apply, a plan's read steps), the knowledge base, and the service
+record (``services:`` items an applied trial reports, :mod:`planner.knowledge.services`). Every such
 write goes through a :class:`Recorder`, which knows which docs each one feeds (:data:`FEEDS`) and
 regenerates just those when the work is done, so ``homelab docs --check`` passes after any
 ``homelab`` command. A doc that cannot be regenerated (a hand-kept file unreadable, a hand-written
@@ -30,11 +31,13 @@ from planner.workspace import Workspace
 SESSION_LOG = "session log"
 FACTS = "facts"
 KNOWLEDGE_BASE = "knowledge base"
+SERVICE_RECORD = "service record"
 #: Which docs each thing the tool writes is made into.
 FEEDS: dict[str, tuple[str, ...]] = {
     SESSION_LOG: (TROUBLESHOOTING,),  # the recent sessions of each known issue's hosts, and "today"
     FACTS: (INFRASTRUCTURE, SERVICES),  # discovered next to documented, drift, what runs where
     KNOWLEDGE_BASE: (TROUBLESHOOTING,),
+    SERVICE_RECORD: (INFRASTRUCTURE, SERVICES),  # services: of the inventory, after an applied trial
 }
 
 
@@ -83,6 +86,13 @@ def regenerate(ws: Workspace, only: Iterable[str] | None = None, *, write: bool 
 def read_back_hosts(plan: Any) -> list[str]:
     """The hosts an apply reached, to be read back: all but the unreachable and those of unknown outcome."""
     return sorted(h for h, o in plan.applies[-1].hosts.items() if o.outcome not in ("unreachable", "outcome_unknown"))
+
+
+def planfile_today() -> str:
+    """Today's date (UTC), as the service record's ``deployed:`` says it."""
+    from planner.plans.planfile import now
+
+    return now()[:10]
 
 
 def _ignore(_: Any) -> None:
@@ -168,6 +178,23 @@ class Recorder:
     def _facts_written(self, result: WriteBack) -> None:
         if result.written:
             self.wrote(FACTS)
+
+    # -- the service record -------------------------------------------------------------------------
+
+    def record_services(self, plan: Any) -> Any:
+        """After an apply: what its steps reported of the services they run (``homelab_service``) written into
+        ``services:`` of the inventory, under its lock. A problem is reported, not raised: the apply stands."""
+        from planner.knowledge.services import Recorded, record
+        from planner.plans.lock import apply_lock
+
+        try:
+            with apply_lock(self.ws.state, self.ws.inventory, plan.id):
+                done = record(self.ws.inventory, plan, planfile_today())
+        except HomelabError as problem:  # another apply holds the inventory
+            return Recorded(problem=problem.message)
+        if done.written:
+            self.wrote(SERVICE_RECORD)
+        return done
 
     # -- reports ------------------------------------------------------------------------------------
 

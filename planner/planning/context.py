@@ -48,8 +48,9 @@ def _discovered_summary(block: Any) -> dict[str, Any] | None:
         "memory_mib": block.memory_mib,
         "nics": [{"name": n.name, "speed_mbps": n.speed_mbps, "max_speed_mbps": n.max_speed_mbps} for n in block.nics],
         "addresses": [f"{a.address}/{a.prefix} ({a.method or '?'})" for a in block.addresses],
-        "gpus": [{"model": g.model, "memory_total_mib": g.memory_total_mib, "memory_used_mib": g.memory_used_mib}
-                 for g in block.gpus],
+        # Free memory and the processes holding it: where a GPU workload fits (planning/placement.py).
+        "gpus": [{"model": g.model, "memory_total_mib": g.memory_total_mib, "memory_used_mib": g.memory_used_mib,
+                  "memory_free_mib": g.memory_free_mib, "processes": len(g.processes)} for g in block.gpus],
         "k3s": block.services.k3s.role if block.services.k3s.present else None,
         "listening_ports": sorted({entry.port for entry in block.services.listening}),
     }
@@ -70,6 +71,8 @@ class ContextPack:
     budget_tokens: int = DEFAULT_BUDGET_TOKENS
     #: The project's settings that fix catalog variables (planner.planning.fixed); never shown to a model.
     config: dict[str, str] = field(default_factory=dict)
+    #: The known services a trial can run (roles/trial_service/vars/main.yml), by name, as plain data.
+    recipes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def data_blocks(self) -> list[tuple[str, str, Any]]:
         """(name, what it is, data) for each delimited block of the prompt."""
@@ -140,6 +143,7 @@ def mentioned_hosts(intent: str, hosts: list[str], groups: dict[str, list[str]])
 
 def build(root: Path, inventory: Path, intent: str, budget_tokens: int = DEFAULT_BUDGET_TOKENS) -> ContextPack:
     """The pack for ``intent`` against ``inventory``."""
+    from planner.catalog.recipes import load_recipes
     from planner.inventory.documented import SiteDoc
     from planner.inventory.hosts import load_inventory, require_valid
     from planner.knowledge.facts import read_discovered
@@ -162,9 +166,10 @@ def build(root: Path, inventory: Path, intent: str, budget_tokens: int = DEFAULT
 
     catalog = catalog_entries(root)
     config = settings(root)
+    recipes = {name: r.model_dump() for name, r in load_recipes(root).by_name.items()}
     base = ContextPack(intent, hosts, groups, services, catalog, budget_tokens=budget_tokens)
     named = mentioned_hosts(intent, list(inv.hosts), groups) or list(inv.hosts)
     remaining = max(budget_tokens - base.tokens_estimate, 0) * CHARS_PER_TOKEN
     memory = recall(root, named, dict(inv.hosts), budget_chars=remaining)
     return ContextPack(intent, hosts, groups, services, catalog, scrub(memory.entries), scrub(memory.issues),
-                       memory.dropped, budget_tokens, config)
+                       memory.dropped, budget_tokens, config, scrub(recipes))

@@ -47,6 +47,9 @@ class Named:
     services: tuple[str, ...] = ()  # documented services, in the order named
     today: date | None = None  # the day the plan is made, which "next weekend" is read against (None: today, UTC)
     config: Mapping[str, str] = field(default_factory=dict)  # the project's settings (planner.config.settings)
+    #: The known services a trial can run (the pack's recipes) and the documented services, as plain data.
+    recipes: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, hash=False)
+    records: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -309,6 +312,35 @@ def _choice(text: str, named: Named, spec: dict[str, Any]) -> list[Found]:
     return sorted(out, key=lambda f: f.start)
 
 
+def _known_names(named: Named) -> list[str]:
+    # Services the tool has recorded (a trial to remove or promote), then the recipes it knows.
+    recorded = [str(r["name"]) for r in named.records if r.get("added_by") and r.get("name")]
+    return list(dict.fromkeys([*recorded, *named.recipes]))
+
+
+def known_services(text: str, named: Named, spec: dict[str, Any] | None = None) -> list[Found]:
+    """The services ``text`` names that the tool knows (recorded trials, recipes), in the order written:
+    "Ollama", "open webui" and "open-webui" all name the open-webui recipe."""
+    out = []
+    for name in _known_names(named):
+        words = r"[\s-]+".join(re.escape(part) for part in name.split("-"))
+        out += [Found(name, m.start(), m.end()) for m in re.finditer(rf"(?<![\w-]){words}(?![\w-])", text, re.I)]
+    return sorted(out, key=lambda f: f.start)
+
+
+def _service_record(text: str, named: Named, spec: dict[str, Any]) -> list[Found]:
+    # One field of what to promote: the named service's recorded trial, else its recipe (promotion.py).
+    from planner.planning.promotion import record_for
+
+    out = []
+    for found in known_services(text, named, spec):
+        record = record_for(found.value, list(named.records), named.recipes)
+        value = record.values.get(str(spec.get(RECORD_FIELD))) if record else None
+        if value is not None:
+            out.append(Found(value, found.start, found.end))
+    return out
+
+
 def _text_only(reader: Callable[[str], list[Found]]) -> Callable[[str, Named, dict[str, Any]], list[Found]]:
     return lambda text, named, spec: reader(text)
 
@@ -334,7 +366,16 @@ EXTRACTORS: dict[str, Extractor] = {e.name: e for e in (
     Extractor("host", "str", _named(lambda n: n.single_host), "the one host the request names"),
     Extractor("service_name", "str", _service, "a documented service the request names, or a unit name.service"),
     Extractor("choice", "any", _choice, "one of the variable's choices, written in the request"),
+    Extractor("known_service", "str", known_services,
+              "a service the request names that the tool knows: a recorded trial or a recipe (ollama, jellyfin)"),
+    Extractor("service_record", "any", _service_record,
+              "one field of the named service's recorded trial (else its recipe): image, port, gpus, …"),
 )}
+#: Extractors that read one field of a record; the meta file names the field (``field:``).
+RECORD_EXTRACTORS = ("service_record",)
+#: The key under which :func:`extract` hands a record extractor the field its meta file names.
+RECORD_FIELD = "__field"
+
 
 #: Which argument-spec types can hold what each kind of extractor gives.
 _FITS: dict[str, tuple[str, ...]] = {
@@ -374,13 +415,18 @@ class Wanted:
     near: tuple[str, ...] = field(default_factory=tuple)
     not_near: tuple[str, ...] = field(default_factory=tuple)  # the candidate these words pick is not this value
     key: str | None = None  # the setting the config extractor reads
+    record_field: str | None = None  # the field a record extractor reads
 
 
 def extract(wanted: Wanted, text: str, named: Named | None = None, spec: dict[str, Any] | None = None) -> Any:
     """The value ``wanted`` reads from ``text``, or None: with ``near`` words, the candidate closest to one
     of them (within :data:`NEAR_WORDS` words of the same sentence); without, the first. The candidate the
     ``not_near`` words would pick (another variable's) is left out either way."""
-    context = {**(spec or {}), "key": wanted.key} if wanted.key else spec or {}
+    context = dict(spec or {})
+    if wanted.key:
+        context["key"] = wanted.key
+    if wanted.record_field:
+        context[RECORD_FIELD] = wanted.record_field
     found = EXTRACTORS[wanted.extractor].read(text, named or Named(), context)
     if wanted.not_near:
         # "upgrade on friday, delay the k3s nodes until next weekend": the weekend is the other variable's.

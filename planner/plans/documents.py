@@ -54,14 +54,21 @@ class Reported:
 
 def document_of(report: Any) -> ReportDocument | None:
     """The document a report carries, or None; raises ValueError for one that does not fit."""
-    if not isinstance(report, dict) or DOCUMENT_KEY not in report:
+    return carried(report, DOCUMENT_KEY, ReportDocument)
+
+
+def carried[M: BaseModel](report: Any, key: str, model: type[M]) -> M | None:
+    """What a report task's message carries under ``key``, validated by ``model``; None when it carries nothing
+    there. Raises ValueError, naming the first field that does not fit, for one that does not."""
+    if not isinstance(report, dict) or key not in report:
         return None
     try:
-        return ReportDocument.model_validate(report[DOCUMENT_KEY])
+        return model.model_validate(report[key])
     except PydanticValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{DOCUMENT_KEY}.{where}: {first['msg']}" if where else first["msg"]) from None
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        raise ValueError(f"{key}.{where}: {msg}" if where else f"{key}: {msg}") from None
 
 
 def reported(steps: list[StepReview]) -> list[Reported]:

@@ -42,7 +42,8 @@ def edit_text(text: str, path: tuple[str | int, ...], value: Any, *, unsafe: boo
     written as ``!unsafe '...'`` so Ansible never templates them (text that
     reads as a number, boolean, date or null is only quoted: it cannot hold a
     template, and ``!unsafe`` would make Ansible read its type). ``path=()``
-    sets the whole top-level mapping. Raises :class:`YamlEditError` when the
+    sets the whole top-level mapping; a path that ends one past a list's last
+    item appends to it, laid out as the items above. Raises :class:`YamlEditError` when the
     change cannot be made safely (it would change an aliased anchor, the file
     holds several documents, the top level is not a mapping, ...).
 
@@ -53,7 +54,8 @@ def edit_text(text: str, path: tuple[str | int, ...], value: Any, *, unsafe: boo
 
 
 def delete_text(text: str, path: tuple[str | int, ...]) -> str:
-    """Remove the key at ``path`` (its lines go; comments around it stay); no-op when it is absent."""
+    """Remove the key (or list item) at ``path``: its lines go, comments around it stay; a missing key is a
+    no-op."""
     if not path:
         raise YamlEditError("an empty key path names the whole document; it cannot be deleted")
     return _edit(text, path, _DELETE, unsafe=False, display="<text>")
@@ -88,6 +90,10 @@ def _verify(editor: _Editor, new: str, path: tuple, value: Any) -> None:
         node = child
     if not path:
         expected = _unshare(value)
+    elif isinstance(node, list) and value is _DELETE:
+        del node[path[-1]]
+    elif isinstance(node, list) and path[-1] == len(node):
+        node.append(_unshare(value))
     elif value is _DELETE:
         node.pop(path[-1], None)
     else:

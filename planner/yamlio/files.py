@@ -9,9 +9,10 @@ from typing import Any
 
 from planner.yamlio import Location
 from planner.yamlio.edit import _edit
+from planner.yamlio.patch import _DELETE
 from planner.yamlio.text import YamlEditError
 
-__all__ = ["set_in_file"]
+__all__ = ["delete_in_file", "set_in_file"]
 
 
 def set_in_file(path: Path, key_path: tuple, value: Any, *, unsafe: bool = False, header: str | None = None) -> bool:
@@ -22,6 +23,20 @@ def set_in_file(path: Path, key_path: tuple, value: Any, *, unsafe: bool = False
     all, so its mtime stays. A missing file is created as ``---`` preceded by
     ``header`` as comment lines.
     """
+    return _rewrite(path, tuple(key_path), value, unsafe=unsafe, header=header)
+
+
+def delete_in_file(path: Path, key_path: tuple) -> bool:
+    """Remove the key or list item at ``key_path`` from the file at ``path`` (as :func:`set_in_file` writes);
+    return whether the file was written. A missing file is left missing."""
+    if not path.exists():
+        return False
+    if not key_path:
+        raise YamlEditError("an empty key path names the whole document; it cannot be deleted")
+    return _rewrite(path, tuple(key_path), _DELETE, unsafe=False, header=None)
+
+
+def _rewrite(path: Path, key_path: tuple, value: Any, *, unsafe: bool, header: str | None) -> bool:
     try:
         with path.open("r", encoding="utf-8", newline="") as fh:
             text = fh.read()
@@ -33,7 +48,7 @@ def set_in_file(path: Path, key_path: tuple, value: Any, *, unsafe: bool = False
         comments = "".join((line if line.startswith("#") else f"# {line}".rstrip()) + "\n"
                            for line in (header or "").splitlines())
         text, existed = comments + "---\n", False
-    new = _edit(text, tuple(key_path), value, unsafe=unsafe, display=str(path))
+    new = _edit(text, key_path, value, unsafe=unsafe, display=str(path))
     if existed and new == text:
         return False
     _atomic_write(path, new)

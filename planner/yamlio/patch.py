@@ -103,11 +103,12 @@ class _Editor(_Reader):
                 return self._apply_mapping(node, changes, slot, guard, where)
             if self._is_seq(node):
                 for index, child in value.changes.items():
+                    if index == len(node.value) and isinstance(index, int) and not isinstance(index, bool):
+                        return self._append_item(node, _materialize(child), slot, guard, where)
                     if not isinstance(index, int) or not -len(node.value) <= index < len(node.value):
                         raise YamlEditError(f"{_dotted(where)} has no item {index!r}", self._loc(node))
                     if child is _DELETE:
-                        raise YamlEditError(f"{_dotted(where)}: remove list items by setting the whole list",
-                                            self._loc(node))
+                        return self._delete_item(node, index % len(node.value), slot, guard, where)
                     index %= len(node.value)
                     if self._is_empty(node.value[index]):
                         return self._replace(node, self._with_item(node, index, child), slot, guard, where)
@@ -143,6 +144,54 @@ class _Editor(_Reader):
                 self._diff(child, item, child_slot, guard, where + (index,))
             return None
         return self._replace(node, value, slot, guard, where)
+
+    def _append_item(self, seq: Any, value: Any, slot: tuple, guard: tuple, where: tuple) -> None:
+        """A new last item of a block list, laid out as the items above it (a blank line between them
+        where the list has one); the items already there keep their bytes."""
+        if seq.flow_style or not seq.value:
+            return self._replace(seq, [*self._plain_items(seq), value], slot, guard, where)
+        last = len(seq.value) - 1
+        dash = self._dash_end(seq, last) - 1
+        column = dash - self._bol(dash)
+        lines = self.layout.render([value], column)[1]
+        gap = ""
+        if last and not self.text[self._eol(self._item_end(seq, last - 1)):self._bol(dash)].strip("\r\n"):
+            gap = self.nl if self.text.count("\n", self._eol(self._item_end(seq, last - 1)), dash) > 1 else ""
+        pos = self._eol(self._item_end(seq, last))
+        if pos == len(self.text) and self._needs_its_break(seq.value[last]):
+            raise YamlEditError(f"{_dotted(where)}: cannot add an item after a block scalar that ends the file "
+                                "without a final newline", self._loc(seq), "add a final newline to the file")
+        self._emit(pos, pos, gap + "".join(self.nl + line for line in lines), guard)
+        return None
+
+    def _delete_item(self, seq: Any, index: int, slot: tuple, guard: tuple, where: tuple) -> None:
+        """Remove one item of a block list: its lines, and the blank lines just above it; comments stay."""
+        if seq.flow_style or len(seq.value) == 1:
+            return self._replace(seq, [v for i, v in enumerate(self._plain_items(seq)) if i != index], slot, guard,
+                                 where)
+        dash = self._dash_end(seq, index) - 1
+        line = self._bol(dash)
+        if self.text[line:dash].strip():
+            raise YamlEditError(f"{_dotted(where)}: item {index} does not start its own line", self._loc(seq),
+                                "set the whole list")
+        end = self._eol(self._item_end(seq, index))
+        end += self._break_at(end)
+        if index:
+            floor = self._eol(self._item_end(seq, index - 1))
+            while line > floor and not self.text[self._bol(line - 1):line].strip():
+                line = self._bol(line - 1)  # the blank lines that set this item apart go with it
+            line = max(line, floor + self._break_at(floor))
+        else:
+            ceiling = self._bol(self._dash_end(seq, 1) - 1)
+            while end < ceiling and not self.text[end:self._eol(end)].strip():
+                end = self._eol(end) + self._break_at(self._eol(end))  # the first item's gap below it goes too
+        self._emit(line, end, "", guard)
+        return None
+
+    def _plain_items(self, seq: Any) -> list:
+        from planner.yamlio.reading import _load_plain
+
+        return list(_load_plain(self.text[self._start(seq):self._end(seq)], self.display) or [])
 
     def _holds(self, node: Any, patch: _Patch) -> bool:
         """Whether ``node`` already reads as ``patch`` would make it."""

@@ -22,9 +22,10 @@ from planner.planning.context import mentioned_hosts
 from planner.planning.drafting import Draft, Drafted, DraftStep
 from planner.planning.extractors import Named, Wanted, extract
 from planner.planning.offline.index import Decision, Index, Scored, offline_hints
+from planner.planning.offline.placing import placed_step, promoted, retirement
 from planner.planning.offline.vocabulary import CHANGE, READ
 from planner.planning.targets import Targets, names_in, near_misses, targets
-from planner.plans.planfile import OpenQuestion, Refusal
+from planner.plans.planfile import ManualItem, OpenQuestion, Refusal
 
 # --- slots: an entry's variables, filled by the extractors its meta file names -----------------------------------
 # No variable name appears here: an entry that names no extractor gets nothing filled, and a variable keeps
@@ -44,7 +45,7 @@ def fills(entry: dict[str, Any]) -> list[Fill]:
     out = []
     for name, how in (offline_hints(entry).get("variables") or {}).items():
         wanted = Wanted(how["extractor"], tuple(how.get("near") or ()), tuple(how.get("not_near") or ()),
-                        how.get("key"))
+                        how.get("key"), how.get("field"))
         out.append(Fill(name, wanted, bool(how.get("merge_with_default"))))
     return out
 
@@ -160,6 +161,7 @@ class OfflinePlanner:
         steps: list[DraftStep] = []
         questions: list[OpenQuestion] = []
         chosen_scores: list[str] = []
+        follow_ups: list[ManualItem] = []  # the person's steps after this plan's (remove the promoted trial)
         for entry_id, own in picked.items():
             entry = catalog[entry_id]
             text = ". ".join(own)
@@ -178,26 +180,47 @@ class OfflinePlanner:
             resolved = [h for h in mentioned_hosts(" ".join(include), hosts, groups) if h not in left_out]
             # A single host is one machine named as such, not a group that happens to hold one.
             single = resolved[0] if len(resolved) == 1 and include == (resolved[0],) else None
-            values = fill(entry, text, Named(mine.limit if mine.named else None, single, named_services,
-                                             config=getattr(pack, "config", {})))
+            known = Named(mine.limit if mine.named else None, single, named_services,
+                          recipes=dict(getattr(pack, "recipes", {}) or {}), records=tuple(pack.services),
+                          config=getattr(pack, "config", {}))
+            values = fill(entry, text, known)
+            placed = placed_step(entry, values, known, pack.hosts, catalog) if not mine.named else None
+            if placed is not None and placed.host is not None:
+                mine = Targets((placed.host,), (), False)
             scored = next(s for s in index.score(text) if s.id == entry_id)
             where = " and ".join(scored.fields) or "entry"
-            why_targets = (f"targets {mine.limit} (named in the request)" if mine.named else
+            why_targets = (f"targets {mine.limit}, chosen from the inventory: {placed.sentence}"
+                           if placed is not None and placed.host is not None else
+                           f"targets {mine.limit} (named in the request)" if mine.named else
                            "targets every host (the request says so)" if mine.says_all else
                            "targets every host (no host was named)")
             if entry.get("whole_inventory"):
                 # It reads the whole topology: the hosts the request names only fill its variables.
                 mine = Targets((), (), True)
                 why_targets = "targets every host (it needs the whole inventory; named hosts fill its variables)"
+            record = promoted(entry, text, known)
+            recorded = {f.variable for f in fills(entry) if f.wanted.extractor == "service_record"}
+            said = {k: v for k, v in values.items() if k not in recorded}
+            kept = {k: v for k, v in values.items() if k in recorded}
             rationale = (f"the words {', '.join(repr(w) for w in scored.words)} match its {where}; {why_targets}"
-                         + (f"; values from the request: {', '.join(f'{k}={v}' for k, v in values.items())}"
-                            if values else ""))
+                         + (f"; values from the request: {', '.join(f'{k}={v}' for k, v in said.items())}"
+                            if said else "")
+                         + (f"; {', '.join(f'{k}={v}' for k, v in kept.items())}: {record.said}"
+                            if record is not None and kept else ""))
+            if placed is not None and placed.check is not None:
+                steps.append(placed.check)
             steps.append(DraftStep(playbook=entry_id, limit=mine.limit, vars=values, rationale=rationale))
+            if placed is not None and placed.host is None:
+                questions.append(OpenQuestion(question="Which host should run it?",
+                                              assumption=f"none chosen: {placed.sentence}"))
+            retire = retirement(entry, record)
+            if retire is not None and retire not in follow_ups:
+                follow_ups.append(retire)
             steps += [DraftStep(playbook=other, limit=mine.limit, rationale=f"a companion of {entry_id} (its meta "
                                 "file names it), with the same targets") for other in entry.get("companions") or []
                       if other in catalog and other not in picked]
             chosen_scores.append(f"{entry_id} (score {scored.score:.2f})")
-            if entry.get("risk") == "change" and not mine.named and not mine.says_all:
+            if entry.get("risk") == "change" and not mine.named and not mine.says_all and placed is None:
                 question = OpenQuestion(question="Which hosts?", assumption="all hosts in the inventory")
                 if question not in questions:
                     questions.append(question)
@@ -209,7 +232,7 @@ class OfflinePlanner:
                            f"{', '.join(chosen_scores)}; scores for the request: {scores}.")
             if manual:
                 explanation += f" {len(manual)} part(s) of the request are work for a person: see the checklist."
-            return Draft(steps=steps, manual=manual, questions=questions, explanation=explanation)
+            return Draft(steps=steps, manual=manual + follow_ups, questions=questions, explanation=explanation)
         if manual:
             explanation = "This is work for a person, listed as a checklist; the tool runs none of it."
             if index.terms(rest_text):
