@@ -99,6 +99,7 @@ class OfflineVariable(BaseModel):
     near: list[Text] = []  # the value counts only a few words from one of these, in the same sentence
     not_near: list[Text] = []  # the value these words would pick is another variable's, never this one
     merge_with_default: bool = False  # a map read from the request updates the default map instead of replacing it
+    values: list[Text] = []  # the known values `choice` reads for a variable without choices (recipe names)
 
     @field_validator("extractor")
     @classmethod

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from planner.errors import LabError
-from planner.lab import hostsetup, links, preflight
+from planner.lab import dns, hostsetup, links, preflight
 from planner.lab.rootfs import ensure_rootfs
 from planner.lab.scale import write_size
 from planner.lab.spec import LabConfig, LabHost, lab_hosts
@@ -222,6 +222,8 @@ def up(config: LabConfig, cache: Path, progress: Progress = print, scale: int | 
                 if old:
                     _stop_host(old)
                 preflight.check_port_free(host.address, host.port)
+                if host.name == dns.DNS_HOST:
+                    dns.check_port_free(host.address)
                 states[host.name] = _start_host(config, host, rootfs, hosts)
                 started.append(states[host.name])
                 _write_state(config, states)

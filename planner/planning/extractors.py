@@ -259,8 +259,9 @@ def _choice(text: str, named: Named, spec: dict[str, Any]) -> list[Found]:
     # The variable's own choices, written as words in the request.
     out = []
     for choice in spec.get("choices") or []:
-        words = str(choice).replace("_", " ")
-        m = re.search(rf"(?<![\w-]){re.escape(words)}(?![\w-])", text, re.I)
+        # "open-webui", "open_webui" and "open webui" are one choice as people write it.
+        words = r"[\s_-]?".join(re.escape(w) for w in re.split(r"[\s_-]+", str(choice)))
+        m = re.search(rf"(?<![\w-]){words}(?![\w-])", text, re.I)
         if m:
             out.append(Found(choice, m.start(), m.end()))
     return sorted(out, key=lambda f: f.start)
@@ -325,13 +326,18 @@ class Wanted:
     extractor: str
     near: tuple[str, ...] = field(default_factory=tuple)
     not_near: tuple[str, ...] = field(default_factory=tuple)  # the candidate these words pick is not this value
+    values: tuple[str, ...] = field(default_factory=tuple)  # the known values a `choice` may read, beyond the spec's
 
 
 def extract(wanted: Wanted, text: str, named: Named | None = None, spec: dict[str, Any] | None = None) -> Any:
     """The value ``wanted`` reads from ``text``, or None: with ``near`` words, the candidate closest to one
     of them (within :data:`NEAR_WORDS` words of the same sentence); without, the first. The candidate the
     ``not_near`` words would pick (another variable's) is left out either way."""
-    found = EXTRACTORS[wanted.extractor].read(text, named or Named(), spec or {})
+    spec = spec or {}
+    if wanted.values and not spec.get("choices"):
+        # A free-form variable with known values (a service's recipe names): `choice` reads those.
+        spec = {**spec, "choices": list(wanted.values)}
+    found = EXTRACTORS[wanted.extractor].read(text, named or Named(), spec)
     if wanted.not_near:
         # "upgrade on friday, delay the k3s nodes until next weekend": the weekend is the other variable's.
         taken = _closest(text, found, wanted.not_near)

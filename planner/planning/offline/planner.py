@@ -43,7 +43,8 @@ def fills(entry: dict[str, Any]) -> list[Fill]:
     """The variables ``entry`` lets the offline planner fill, in the order its meta file names them."""
     out = []
     for name, how in (offline_hints(entry).get("variables") or {}).items():
-        wanted = Wanted(how["extractor"], tuple(how.get("near") or ()), tuple(how.get("not_near") or ()))
+        wanted = Wanted(how["extractor"], tuple(how.get("near") or ()), tuple(how.get("not_near") or ()),
+                        tuple(str(v) for v in how.get("values") or ()))
         out.append(Fill(name, wanted, bool(how.get("merge_with_default"))))
     return out
 
