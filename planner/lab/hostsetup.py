@@ -85,9 +85,9 @@ def configure(config: LabConfig, host: LabHost, merged: Path, hdir: Path,
         _write(merged, rel, content, mode)
     dns_files, unit_links_off, unit_links_on = dns.files(host, all_hosts)
     for rel, text in dns_files.items():
-        target = merged / rel.lstrip("/")
-        if target.is_symlink():
-            target.unlink()  # a resolv.conf linked elsewhere must not be written through
+        dest = merged / rel.lstrip("/")
+        if dest.is_symlink():
+            dest.unlink()  # a resolv.conf linked elsewhere must not be written through
         _write(merged, rel, text)
     for rel in unit_links_off:
         (merged / rel.lstrip("/")).unlink(missing_ok=True)

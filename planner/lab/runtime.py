@@ -165,7 +165,9 @@ def _start_host(config: LabConfig, host: LabHost, rootfs: Path, all_hosts: list[
     try:
         binds = hostsetup.configure(config, host, merged, hdir, all_hosts)
         cmd = ["systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit", "--link-journal=no",
-               "--console=passive", f"--machine={machine}", f"--hostname={host.name}", f"--directory={merged}",
+               "--console=passive",
+               # The lab writes each host's resolv.conf (its DNS on the maas host): nspawn must not replace it.
+               "--resolv-conf=off", f"--machine={machine}", f"--hostname={host.name}", f"--directory={merged}",
                *(f"--bind-ro={src}:{dst}" for src, dst in binds)]
         with (hdir / "console.log").open("wb") as log:
             child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
