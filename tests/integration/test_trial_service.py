@@ -63,15 +63,24 @@ def leftovers(lab: Lab) -> list[str]:
     return left
 
 
-def plan_and_apply(project: Path, playbook: str) -> tuple[dict, dict]:
+def plan(project: Path, playbook: str) -> dict:
     made = homelab_in(project, "plan", "-p", playbook, "-l", HOST, "-e", "trial_service_name=ollama",
                       "--format", "json")
     assert made.rc == 0, made.stderr
-    plan = plan_json(made)
+    return plan_json(made)
+
+
+def apply(project: Path, plan: dict) -> dict:
+    """The plan applied; its apply record."""
     applied = homelab_in(project, "apply", plan["id"], "--yes")
     assert applied.rc == 0, applied.stderr
     shown = plan_json(homelab_in(project, "show", plan["id"], "--format", "json"))
-    return plan, shown["applies"][-1]
+    return shown["applies"][-1]
+
+
+def plan_and_apply(project: Path, playbook: str) -> tuple[dict, dict]:
+    made = plan(project, playbook)
+    return made, apply(project, made)
 
 
 def told(apply: dict) -> dict:
@@ -87,8 +96,8 @@ def test_a_trial_runs_answers_resolves_and_is_removed_without_a_trace(lab: Lab, 
     assert dns_query(dns_server, f"{HOST}.maas") == [address], "the lab's DNS does not serve the lab's hosts"
     assert dns_query(dns_server, NAME) == [] and leftovers(lab) == []
 
-    plan, apply = plan_and_apply(project, "deploy_trial_service")
-    review = plan["review"]["steps"][0]
+    deploy = plan(project, "deploy_trial_service")
+    review = deploy["review"]["steps"][0]
     diffs = {t["task"].split(" : ")[-1]: t for t in review["tasks"] if t["status"] == "changed"}
     unit_diff = json.dumps(diffs["Write the trial's unit"]["diffs"])
     assert "Description=Trial of ollama (lighttpd)" in unit_diff
@@ -100,14 +109,15 @@ def test_a_trial_runs_answers_resolves_and_is_removed_without_a_trace(lab: Lab, 
     assert review["hosts"][HOST]["failed"] == 0
     assert leftovers(lab) == [], "the check run changed the host"
 
-    assert apply["status"] == "succeeded" and apply["surprise_count"] == 0, apply["surprises"]
+    applied = apply(project, deploy)
+    assert applied["status"] == "succeeded" and applied["surprise_count"] == 0, applied["surprises"]
     assert lab_ssh(lab, HOST, f"systemctl is-active {UNIT}").stdout.strip() == "active"
     health = lab_ssh(lab, HOST, f"python3 -c \"import urllib.request as u; print(u.urlopen('http://{NAME}:11434"
                                 f"/api/version').status)\"")
     assert health.stdout.strip() == "200", health.stderr
     assert dns_query(dns_server, NAME) == [address]
     assert lab_ssh(lab, HOST, f"getent hosts {NAME}").stdout.split()[:1] == [address]
-    service = told(apply)
+    service = told(applied)
     assert service["state"] == "present" and service["name"] == "ollama"
     assert {k: service["entry"][k] for k in ("host", "port", "dns", "tier", "health_path", "runtime", "gpu_mib")} == {
         "host": HOST, "port": 11434, "dns": NAME, "tier": "orchestrator", "health_path": "/api/version",

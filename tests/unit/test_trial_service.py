@@ -84,7 +84,8 @@ def test_a_forced_runtime_the_host_lacks_is_refused_clearly() -> None:
 def test_no_runtime_and_no_package_is_refused_with_what_to_give() -> None:
     run = settings("ollama", [])
     assert run["runtime"] == "package"
-    assert "trial_service_package and trial_service_command" in run["problem"] and "no podman or docker" in run["problem"]
+    assert "trial_service_package and trial_service_command" in run["problem"]
+    assert "no podman or docker" in run["problem"]
 
 
 def test_the_package_path_runs_the_command_with_a_memory_cap() -> None:

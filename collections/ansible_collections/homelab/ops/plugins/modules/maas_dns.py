@@ -72,7 +72,6 @@ import uuid
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
-
 from ansible_collections.homelab.ops.plugins.module_utils.maas_dns import (
     MaasKeyError,
     decide,
