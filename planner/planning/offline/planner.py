@@ -175,6 +175,16 @@ class OfflinePlanner:
             # A single host is one machine named as such, not a group that happens to hold one.
             single = resolved[0] if len(resolved) == 1 and include == (resolved[0],) else None
             values = fill(entry, text, Named(mine.limit if mine.named else None, single, named_services))
+            missing = [n for n, spec in (entry.get("variables") or {}).items()
+                       if spec.get("required") and n not in values]
+            if missing:
+                # A required value the words do not give ("a trial of paperless-ngx": no recipe by that name)
+                # is the person's to say: a draft without it could only fail validation.
+                return Draft(refusal=Refusal(
+                    reason=f"{entry_id} fits the request, but it needs {', '.join(missing)}, which the request does "
+                           f"not give in a form the offline planner knows; say it with --playbook {entry_id} "
+                           f"-e {missing[0]}=VALUE (homelab catalog show {entry_id} lists what it takes)",
+                    closest=[entry_id]))
             scored = next(s for s in index.score(text) if s.id == entry_id)
             where = " and ".join(scored.fields) or "entry"
             why_targets = (f"targets {mine.limit} (named in the request)" if mine.named else
