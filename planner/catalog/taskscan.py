@@ -57,7 +57,8 @@ def _no_check_mode(action: str) -> bool:
     documentation says it instead.
     """
     name = action.removeprefix("ansible.builtin.").removeprefix("ansible.legacy.")
-    if not name.isidentifier() or action in COMMAND_ACTIONS:
+    if not name.isidentifier() or action in COMMAND_ACTIONS or action in _INCLUDE_TASKS or action in ROLE_ACTIONS:
+        # Including tasks is not skipped under --check, whatever its documentation says: what it includes runs.
         return False  # a collection's module (judged by its result, as before) or a command (see unseen_by_check)
     import importlib.util
 
