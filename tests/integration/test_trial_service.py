@@ -149,3 +149,26 @@ def test_a_trial_refuses_more_than_one_host(lab: Lab, project: Path) -> None:
     failed = [t for t in plan_json(made)["review"]["steps"][0]["tasks"] if t["status"] == "failed"]
     assert failed and all("runs on one host" in (t["msg"] or "") for t in failed)
     assert leftovers(lab) == []
+
+
+def test_the_container_path_in_check_mode_on_a_host_with_podman(lab: Lab, project: Path) -> None:
+    """No registry is reachable here, so the container path is only reviewed: the role decides by the runtime's
+    binary (it never runs it under --check), so an empty /usr/bin/podman on the host is enough for the review
+    to show the podman unit it would write."""
+    host = "pumped-piglet"
+    made = lab_ssh(lab, host, "sudo install -m 0755 /dev/null /usr/bin/podman")
+    assert made.returncode == 0, made.stderr
+    try:
+        result = homelab_in(project, "plan", "-p", "deploy_trial_service", "-l", host,
+                            "-e", "trial_service_name=jellyfin", "--format", "json")
+    finally:
+        assert lab_ssh(lab, host, "sudo rm -f /usr/bin/podman").returncode == 0
+    assert result.rc == 0, result.stderr
+    review = plan_json(result)["review"]["steps"][0]
+    unit = next(t for t in review["tasks"] if t["task"].endswith("Write the trial's unit"))
+    text = json.dumps(unit["diffs"]).replace("\\\\\\n", " ")
+    address = lab_address(lab, host)
+    assert unit["status"] == "changed" and "Description=Trial of jellyfin in a podman container" in text
+    assert f"--publish {address}:8096:8096" in text and "docker.io/jellyfin/jellyfin:10.10.3" in text
+    assert not any(t["status"] == "failed" for t in review["tasks"])
+    assert lab_ssh(lab, host, "test -e /etc/systemd/system/homelab-trial-jellyfin.service").returncode == 1
