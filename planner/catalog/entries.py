@@ -104,6 +104,7 @@ class OfflineVariable(BaseModel):
     key: str | None = Field(None, validate_default=True)
     #: For an extractor that reads one field of a record (service_record): which one.
     field: str | None = None
+    values: list[Text] = []  # the known values `choice` reads for a variable without choices (recipe names)
 
     @field_validator("extractor")
     @classmethod

@@ -35,6 +35,8 @@ class TaskInfo:
     check_mode: bool | None
     changed_when: bool
     creates_or_removes: bool
+    #: The module does not support check mode, so Ansible skips it under --check (uri, for one).
+    skipped_by_check: bool = False
 
     @property
     def runs_in_check_mode(self) -> bool:
@@ -45,6 +47,30 @@ class TaskInfo:
     def unseen_by_check(self) -> bool:
         """A command without creates/removes: check mode cannot tell what it would do."""
         return self.action in COMMAND_ACTIONS and not self.creates_or_removes and self.check_mode is not False
+
+
+@cache
+def _no_check_mode(action: str) -> bool:
+    """Whether the module's documentation says it does not support check mode (attributes.check_mode: none).
+
+    ansible-runner's skipped events carry no result, so the reason Ansible gave is lost; the module's own
+    documentation says it instead.
+    """
+    name = action.removeprefix("ansible.builtin.").removeprefix("ansible.legacy.")
+    if not name.isidentifier() or action in COMMAND_ACTIONS or action in _INCLUDE_TASKS or action in ROLE_ACTIONS:
+        # Including tasks is not skipped under --check, whatever its documentation says: what it includes runs.
+        return False  # a collection's module (judged by its result, as before) or a command (see unseen_by_check)
+    import importlib.util
+
+    from ansible.parsing.plugin_docs import read_docstring
+
+    try:
+        spec = importlib.util.find_spec(f"ansible.modules.{name}")
+        doc = (read_docstring(spec.origin) or {}).get("doc") or {} if spec and spec.origin else {}
+    except Exception:  # an unreadable module is judged by its result, as before
+        return False
+    support = ((doc.get("attributes") or {}).get("check_mode") or {}).get("support")
+    return support == "none"
 
 
 @cache
@@ -79,19 +105,22 @@ def _walk(tasks: Any, file: Path, root: Path, out: list[TaskInfo]) -> None:
             check_mode=mode if isinstance(mode, bool) else None,
             changed_when="changed_when" in task,
             creates_or_removes=isinstance(args, dict) and bool({"creates", "removes"} & set(args)),
+            skipped_by_check=mode is not False and _no_check_mode(action),
         ))
         if action in _INCLUDE_TASKS:
             name = args.get("file") if isinstance(args, dict) else args
             if isinstance(name, str) and "{{" not in name and (file.parent / name).is_file():
                 _walk(yamlio.load(file.parent / name), file.parent / name, root, out)
         if action in ROLE_ACTIONS and isinstance(args, dict) and isinstance(args.get("name"), str):
-            _scan_role(root, args["name"], out)
+            tasks_from = args.get("tasks_from")
+            _scan_role(root, args["name"], out, str(tasks_from) if isinstance(tasks_from, str) else "main")
 
 
-def _scan_role(root: Path, role: str, out: list[TaskInfo]) -> None:
+def _scan_role(root: Path, role: str, out: list[TaskInfo], tasks_from: str = "main") -> None:
     role_dir = root / "roles" / role
-    for part in ("tasks", "handlers"):
-        main = role_dir / part / "main.yml"
+    stem = tasks_from.removesuffix(".yml").removesuffix(".yaml")
+    for part, name in (("tasks", stem), ("handlers", "main")):
+        main = role_dir / part / f"{name}.yml"
         if main.is_file():
             _walk(yamlio.load(main), main.resolve(), root, out)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from planner import yamlio
 from planner.errors import LabError
-from planner.lab import scale
+from planner.lab import dns, scale
 from planner.lab import scenario as lab_scenario
 from planner.lab.hardware import render_files, render_sys_class_net
 from planner.lab.rootfs import ADMIN_UID, ADMIN_USER
@@ -83,6 +83,15 @@ def configure(config: LabConfig, host: LabHost, merged: Path, hdir: Path,
     files, links = lab_scenario.render_files(host.scenario, host.hardware, host.address)
     for rel, (content, mode) in files.items():
         _write(merged, rel, content, mode)
+    dns_files, unit_links_off, unit_links_on = dns.files(host, all_hosts)
+    for rel, text in dns_files.items():
+        dest = merged / rel.lstrip("/")
+        if dest.is_symlink():
+            dest.unlink()  # a resolv.conf linked elsewhere must not be written through
+        _write(merged, rel, text)
+    for rel in unit_links_off:
+        (merged / rel.lstrip("/")).unlink(missing_ok=True)
+    links = {**links, **{rel: f"/lib/systemd/system/{Path(rel).name}" for rel in unit_links_on}}
     for rel, target in links.items():
         link = merged / rel.lstrip("/")
         link.parent.mkdir(parents=True, exist_ok=True)
@@ -101,6 +110,17 @@ def host_public_key(config: LabConfig, name: str) -> str:
     """The host key generated for a lab host (for the pinned known_hosts)."""
     path = config.lab_dir / "hosts" / name / "upper" / "etc" / "ssh" / "ssh_host_ed25519_key.pub"
     return " ".join(path.read_text().split()[:2])
+
+
+def _lab_services() -> dict:
+    """What the lab's hosts have instead of the homelab's services (planner/lab/dns.py, docs/LAB.md)."""
+    return {
+        # Names are kept by the lab's dnsmasq on the maas host, as MAAS keeps them in the homelab.
+        "homelab_dns": {"kind": "dnsmasq", "host": dns.DNS_HOST},
+        # No container runtime or registry in the lab, and Ollama is not in Debian: a trial runs a real
+        # lighttpd that serves the service's health path on the host's address and the service's port.
+        "trial_service_lab_stand_in": {"package": "lighttpd"},
+    }
 
 
 def write_inventory(config: LabConfig, hosts: list[LabHost]) -> Path:
@@ -139,6 +159,8 @@ def write_inventory(config: LabConfig, hosts: list[LabHost]) -> Path:
                     "ansible_host": h.address,
                     "ansible_port": h.port,
                     "listen_address": h.address,
+                    # Per host, not under vars: group_vars/all (homelab_dns: MAAS) would win over this file's vars.
+                    **_lab_services(),
                 } for h in hosts
             },
             "vars": {

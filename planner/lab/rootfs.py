@@ -19,10 +19,10 @@ from planner.errors import LabError
 SUITE = "bookworm"
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt",
-    "sudo", "iproute2", "procps", "ca-certificates", "iperf3",
+    "sudo", "iproute2", "procps", "ca-certificates", "iperf3", "dnsmasq", "lighttpd",
 )
 #: Bump when the preparation below changes, so old caches are not reused.
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 ADMIN_USER = "admin"
 ADMIN_UID = 1000
 

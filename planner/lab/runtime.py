@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from planner.errors import LabError
-from planner.lab import hostsetup, links, preflight
+from planner.lab import dns, hostsetup, links, preflight
 from planner.lab.rootfs import ensure_rootfs
 from planner.lab.scale import write_size
 from planner.lab.spec import LabConfig, LabHost, lab_hosts
@@ -165,7 +165,9 @@ def _start_host(config: LabConfig, host: LabHost, rootfs: Path, all_hosts: list[
     try:
         binds = hostsetup.configure(config, host, merged, hdir, all_hosts)
         cmd = ["systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit", "--link-journal=no",
-               "--console=passive", f"--machine={machine}", f"--hostname={host.name}", f"--directory={merged}",
+               "--console=passive",
+               # The lab writes each host's resolv.conf (its DNS on the maas host): nspawn must not replace it.
+               "--resolv-conf=off", f"--machine={machine}", f"--hostname={host.name}", f"--directory={merged}",
                *(f"--bind-ro={src}:{dst}" for src, dst in binds)]
         with (hdir / "console.log").open("wb") as log:
             child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -222,6 +224,8 @@ def up(config: LabConfig, cache: Path, progress: Progress = print, scale: int | 
                 if old:
                     _stop_host(old)
                 preflight.check_port_free(host.address, host.port)
+                if host.name == dns.DNS_HOST:
+                    dns.check_port_free(host.address)
                 states[host.name] = _start_host(config, host, rootfs, hosts)
                 started.append(states[host.name])
                 _write_state(config, states)

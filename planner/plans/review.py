@@ -75,6 +75,9 @@ class ReviewCollector:
             return status, None
         if info is not None and info.runs_in_check_mode:
             return status, None  # it really ran: its result is real
+        if status == "skipped" and info is not None and info.skipped_by_check:
+            # ansible-runner's skipped events carry no result: the module's documentation says why instead.
+            return "unknown", f"skipped by check mode: {info.action} does not support check mode (it runs at apply)"
         if status == "skipped" and any(s in msg for s in _NOT_IN_CHECK):
             return "unknown", "skipped by check mode: " + str(res.get("msg") or "the module cannot run in check mode")
         if info is not None and info.unseen_by_check and status in ("ok", "skipped"):

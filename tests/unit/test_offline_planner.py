@@ -41,10 +41,6 @@ def _filled(**extractors: str | dict) -> dict:
 # Entries that later issues add, with the variable names fixed for them now, and the extractor that fills each
 # (check_gpus is in the catalog now: its cases below run against the real entry).
 FUTURE = [
-    _entry("deploy_trial_service", "Deploy a trial or single-instance service onto one named host.",
-           ["Deploy a trial of prometheus on still-fawn."], ["deploy", "trial"],
-           variables={"service_name": {"type": "str", "required": True}, "target_host": {"type": "str"}},
-           offline=_filled(service_name="service_name", target_host="host")),
     _entry("deploy_k3s_app", "Deploy an application to the k3s cluster through GitOps with replicas.",
            ["Deploy jellyfin to k3s with 2 replicas."], ["k3s", "deploy", "replicas", "app"],
            variables={"app_name": {"type": "str", "required": True}, "replicas": {"type": "int"}},
@@ -135,8 +131,8 @@ def test_one_sysctl_keeps_the_other_defaults(pack):
      "all", {"network_assessment_target_speed_mbps": 10000}),
     ("upgrade the network to 2.5GbE", "assess_network_upgrade", "all", {"network_assessment_target_speed_mbps": 2500}),
     ("which nodes have a GPU with at least 8 GB free", "check_gpus", "all", {"gpu_min_free_mib": 8192}),
-    ("deploy a trial of prometheus on still-fawn", "deploy_trial_service", "still-fawn",
-     {"service_name": "prometheus", "target_host": "still-fawn"}),
+    # The catalog's own entry: the service is one of its recipes, the host the limit.
+    ("deploy a trial of ollama on still-fawn", "deploy_trial_service", "still-fawn", {"trial_service_name": "ollama"}),
     ("deploy jellyfin to k3s with 3 replicas", "deploy_k3s_app", "k3s", {"app_name": "jellyfin", "replicas": 3}),
     ("update packages on the k3s nodes one at a time", "update_packages", "k3s", {"serial": 1}),
     ("upgrade the packages on the proxmox hosts two at a time", "update_packages", "proxmox", {"serial": 2}),

@@ -177,3 +177,29 @@ def test_a_path_variable_is_not_expanded_from_this_machines_environment(entry, m
             check_vars(with_path, given)
         text = "\n".join(info.value.details)
         assert "would expand on this machine" in text and "sk-canary" not in text
+
+
+def test_a_module_without_check_mode_is_known_from_its_documentation(tmp_path) -> None:
+    """ansible-runner's skipped events carry no result; the review still says check mode skipped uri."""
+    from planner.catalog.taskscan import scan_playbook
+    from planner.plans.review import ReviewCollector
+
+    (tmp_path / "roles" / "r" / "tasks").mkdir(parents=True)
+    (tmp_path / "roles" / "r" / "tasks" / "other.yml").write_text(
+        "- name: Ask\n  ansible.builtin.uri:\n    url: http://127.0.0.1/\n"
+        "- name: Write\n  ansible.builtin.copy:\n    content: x\n    dest: /tmp/x\n"
+        "- name: More\n  ansible.builtin.include_tasks: more.yml\n")
+    book = tmp_path / "p.yml"
+    book.write_text("- hosts: all\n  tasks:\n    - name: R\n      ansible.builtin.import_role:\n"
+                    "        name: r\n        tasks_from: other\n")
+    tasks = scan_playbook(tmp_path, book)
+    # include_tasks' documentation says check mode "none", but what it includes runs under --check.
+    assert [(t.name, t.skipped_by_check) for t in tasks] == [("R", False), ("Ask", True), ("Write", False),
+                                                             ("More", False)]
+    review = ReviewCollector(1, "p", True, tasks)
+    for task in tasks[1:3]:
+        review.handle({"event": "runner_on_skipped", "event_data": {"host": "h", "task": task.name,
+                                                                    "task_path": task.path}})
+    assert [(r.status, r.unknown_reason) for r in review.results] == [
+        ("unknown", "skipped by check mode: ansible.builtin.uri does not support check mode (it runs at apply)"),
+        ("skipped", None)]

@@ -45,7 +45,7 @@ def fills(entry: dict[str, Any]) -> list[Fill]:
     out = []
     for name, how in (offline_hints(entry).get("variables") or {}).items():
         wanted = Wanted(how["extractor"], tuple(how.get("near") or ()), tuple(how.get("not_near") or ()),
-                        how.get("key"), how.get("field"))
+                        how.get("key"), how.get("field"), tuple(str(v) for v in how.get("values") or ()))
         out.append(Fill(name, wanted, bool(how.get("merge_with_default"))))
     return out
 
@@ -184,6 +184,16 @@ class OfflinePlanner:
                           recipes=dict(getattr(pack, "recipes", {}) or {}), records=tuple(pack.services),
                           config=getattr(pack, "config", {}))
             values = fill(entry, text, known)
+            missing = [n for n, spec in (entry.get("variables") or {}).items()
+                       if spec.get("required") and n not in values]
+            if missing:
+                # A required value the words do not give ("a trial of paperless-ngx": no recipe by that name)
+                # is the person's to say: a draft without it could only fail validation.
+                return Draft(refusal=Refusal(
+                    reason=f"{entry_id} fits the request, but it needs {', '.join(missing)}, which the request does "
+                           f"not give in a form the offline planner knows; say it with --playbook {entry_id} "
+                           f"-e {missing[0]}=VALUE (homelab catalog show {entry_id} lists what it takes)",
+                    closest=[entry_id]))
             placed = placed_step(entry, values, known, pack.hosts, catalog) if not mine.named else None
             if placed is not None and placed.host is not None:
                 mine = Targets((placed.host,), (), False)

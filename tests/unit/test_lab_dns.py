@@ -1,0 +1,48 @@
+"""The lab's DNS files: dnsmasq on the maas lab host only, on its own address; every host resolves through it."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from planner.errors import LabError
+from planner.lab import dns
+from planner.lab.hardware import HardwareProfile
+from planner.lab.spec import LabHost
+
+
+def host(name: str, octet: int) -> LabHost:
+    return LabHost(name, f"127.0.9.{octet}", 22, (), HardwareProfile(name, (), ()))
+
+
+HOSTS = [host("still-fawn", 11), host("maas", 18)]
+
+
+def test_the_maas_host_runs_dnsmasq_for_the_lab_domain_on_its_address_only() -> None:
+    files, off, on = dns.files(HOSTS[1], HOSTS)
+    conf = files["/etc/dnsmasq.d/00-homelab-lab.conf"].splitlines()
+    assert "listen-address=127.0.9.18" in conf and "bind-interfaces" in conf and "port=53" in conf
+    assert "no-resolv" in conf and "local=/maas/" in conf
+    assert "host-record=still-fawn.maas,still-fawn,127.0.9.11" in conf
+    assert on == ["/etc/systemd/system/multi-user.target.wants/dnsmasq.service"]
+    assert sorted(off) == ["/etc/systemd/system/multi-user.target.wants/dnsmasq.service",
+                           "/etc/systemd/system/multi-user.target.wants/lighttpd.service"]
+
+
+def test_other_hosts_resolve_through_it_and_run_neither_service() -> None:
+    files, off, on = dns.files(HOSTS[0], HOSTS)
+    assert set(files) == {"/etc/resolv.conf"} and on == [] and len(off) == 2
+    assert "nameserver 127.0.9.18" in files["/etc/resolv.conf"] and "search maas" in files["/etc/resolv.conf"]
+
+
+def test_an_inventory_without_maas_keeps_its_services_off() -> None:
+    assert dns.files(HOSTS[0], HOSTS[:1])[0] == {}
+
+
+def test_port_53_taken_fails_clearly() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.9.250", 53))  # the tests run as root, as the lab does
+        with pytest.raises(LabError, match="127.0.9.250:53 .UDP. is already in use"):
+            dns.check_port_free("127.0.9.250")
+    dns.check_port_free("127.0.9.250")
