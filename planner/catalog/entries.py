@@ -102,7 +102,8 @@ class OfflineVariable(BaseModel):
     #: The setting of .homelab/config.yml the ``config`` extractor reads. Such a variable is *fixed*: no request
     #: and no model chooses it, and every planner's draft gets the configured value (planner.planning.fixed).
     key: str | None = Field(None, validate_default=True)
-    #: For an extractor that reads one field of a record (service_record): which one.
+    #: The field of the named service's record (its recorded trial, else its recipe) a variable takes: with
+    #: ``service_record`` always; with any other extractor only when the request's words give no value.
     field: str | None = None
     values: list[Text] = []  # the known values `choice` reads for a variable without choices (recipe names)
 
@@ -159,6 +160,9 @@ class OfflineHints(BaseModel):
     #: The entry that removes what a recorded trial left, once this one runs the service for good: the plan
     #: lists it on the person's checklist (a promotion reads the trial's record, see service_record).
     retires: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")] | None = None
+    #: The hosts (a host pattern, usually a group) a change targets when the request names none, instead of
+    #: asking "Which hosts?": a GitOps change is for the k3s cluster whatever words ask for it.
+    default_limit: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]+$")] | None = None
 
 
 class CatalogMeta(BaseModel):
@@ -337,10 +341,9 @@ def _offline_problems(entry: CatalogEntry, doc: Any, display: str) -> list[str]:
             out.append(f"{yamlio.locate(doc, (*loc, 'extractor'), display)}: {'.'.join(loc)}.extractor: "
                        f"{how.extractor} gives {EXTRACTORS[how.extractor].gives}, which a {option.type} variable "
                        "does not take")
-        elif (how.field is None) != (how.extractor not in RECORD_EXTRACTORS):
-            msg = (f"{how.extractor} reads one field of a record: name it (field: one of {', '.join(RECORD_FIELDS)})"
-                   if how.field is None else f"field: only a record extractor ({', '.join(RECORD_EXTRACTORS)}) "
-                   "reads a field")
+        elif how.field is None and how.extractor in RECORD_EXTRACTORS:
+            # Another extractor may name a field too: the record gives the value the words do not.
+            msg = f"{how.extractor} reads one field of a record: name it (field: one of {', '.join(RECORD_FIELDS)})"
             out.append(f"{yamlio.locate(doc, loc, display, at_key=True)}: {'.'.join(loc)}: {msg}")
         elif how.field is not None and how.field not in RECORD_FIELDS:
             out.append(f"{yamlio.locate(doc, (*loc, 'field'), display)}: {'.'.join(loc)}.field: {how.field!r} is "

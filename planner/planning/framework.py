@@ -125,6 +125,11 @@ RULES: tuple[Rule, ...] = (
          _re(rf"\b(replicas|replicated|multi-?replica|{_NUM}\s+(instances|copies))\b")),
     Rule(K3S, "k3s: complex dependencies", "it depends on other services, deployed together",
          ("depends on", "dependencies", "stack of"), _re(r"\b(depends\s+on|dependencies|stack\s+of)\b")),
+    # "k3s" alone is no such word: "delay the k3s nodes" names a group. "on k3s" and "to the cluster" name the tier.
+    Rule(K3S, "k3s: through GitOps", "asked for on the cluster, as a GitOps change",
+         ("gitops", "kubernetes", "pull request", "on k3s"),
+         _re(r"\b(gitops|kubernetes|k8s|pull\s+request|merge\s+request)\b",
+             r"\b(on|to|onto|into|in)\s+(the\s+)?(k3s|cluster)\b(?!\s+(nodes?|vms?|hosts?|servers?))")),
     Rule(ORCHESTRATOR, "orchestrator: trial", "a trial or experiment, tried out before anything depends on it",
          ("trial first", "try", "evaluate", "testing"),
          _re(r"\b(trial(\s+first)?|try(ing)?(\s+(it|out))?(\s+first)?|evaluate|experiment\w*|poc|demo)\b"),

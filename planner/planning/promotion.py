@@ -34,21 +34,32 @@ def recorded_trial(services: list[Mapping[str, Any]], name: str) -> Mapping[str,
     return next((s for s in services if s.get("name") == name and s.get("added_by")), None)
 
 
-def record_for(name: str, services: list[Mapping[str, Any]], recipes: Mapping[str, Mapping[str, Any]]) -> Record | None:
-    """The values to promote ``name`` with: its recorded trial's, else its recipe's; None when neither exists."""
-    item = recorded_trial(services, name)
-    if item is not None:
-        values = {k: item.get(k) for k in RECORD_FIELDS if item.get(k) not in (None, "")}
-        values["gpus"] = 1 if (item.get("gpu_mib") or 0) > 0 else 0
-        when = ", ".join(x for x in (f"deployed {item['deployed']}" if item.get("deployed") else "",
-                                     f"plan {item['plan']}" if item.get("plan") else "") if x)
-        return Record(name, values, f"values from the {name} trial's record in services:"
-                      + (f" ({when})" if when else ""), True)
-    recipe = recipes.get(name)
-    if recipe is None:
-        return None
+def _from_recipe(name: str, recipe: Mapping[str, Any]) -> dict[str, Any]:
     values = {"name": name, **{k: recipe.get(k) for k in ("image", "port", "health_path", "memory_mib", "gpu_mib",
                                                             "package", "command") if recipe.get(k) not in (None, "")}}
     values["gpus"] = 1 if recipe.get("gpu") else 0
-    return Record(name, values, f"no {name} trial is recorded in services:, so the values come from the {name} "
-                  f"recipe ({recipe.get('source') or 'no source given'})", False)
+    return values
+
+
+def record_for(name: str, services: list[Mapping[str, Any]], recipes: Mapping[str, Mapping[str, Any]]) -> Record | None:
+    """The values to promote ``name`` with: its recorded trial's, else its recipe's; None when neither exists.
+
+    A trial that ran without its image (a package on a host with no container runtime, as in the lab) records
+    none: the recipe's image fills that gap, and the rationale says so."""
+    item = recorded_trial(services, name)
+    recipe = recipes.get(name)
+    if item is not None:
+        values = {k: item.get(k) for k in RECORD_FIELDS if item.get(k) not in (None, "")}
+        values["gpus"] = 1 if (item.get("gpu_mib") or 0) > 0 else 0
+        filled = [k for k in _from_recipe(name, recipe) if k not in values] if recipe else []
+        values = {**(_from_recipe(name, recipe) if recipe else {}), **values}
+        when = ", ".join(x for x in (f"deployed {item['deployed']}" if item.get("deployed") else "",
+                                     f"plan {item['plan']}" if item.get("plan") else "") if x)
+        return Record(name, values, f"values from the {name} trial's record in services:"
+                      + (f" ({when})" if when else "")
+                      + (f"; {', '.join(filled)} from the {name} recipe, which the trial did not record" if filled
+                         else ""), True)
+    if recipe is None:
+        return None
+    return Record(name, _from_recipe(name, recipe), f"no {name} trial is recorded in services:, so the values come "
+                  f"from the {name} recipe ({recipe.get('source') or 'no source given'})", False)

@@ -121,7 +121,7 @@ def test_a_trial_runs_answers_resolves_and_is_removed_without_a_trace(lab: Lab, 
     assert service["state"] == "present" and service["name"] == "ollama"
     assert {k: service["entry"][k] for k in ("host", "port", "dns", "tier", "health_path", "runtime", "gpu_mib")} == {
         "host": HOST, "port": 11434, "dns": NAME, "tier": "orchestrator", "health_path": "/api/version",
-        "runtime": "package", "gpu_mib": 8192}
+        "runtime": "package", "gpu_mib": 6144}
     record = json.loads(lab_ssh(lab, HOST, f"sudo cat {RECORD}").stdout)
     # lighttpd is in the lab's root filesystem: the trial did not install it, so its removal must keep it.
     assert record["stand_in"] is True and record["installed_package"] is False

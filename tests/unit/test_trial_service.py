@@ -52,11 +52,11 @@ def exec_start(text: str) -> str:
 
 def test_ollama_on_a_podman_host_is_a_gpu_container_bound_to_the_host_address() -> None:
     run = settings("ollama", ["podman", "docker"])
-    assert run["problem"] == "" and run["runtime"] == "podman" and run["gpu"] and run["gpu_mib"] == 8192
+    assert run["problem"] == "" and run["runtime"] == "podman" and run["gpu"] and run["gpu_mib"] == 6144
     line = exec_start(unit(run))
     assert line.startswith("ExecStart=/usr/bin/podman run --rm --name homelab-trial-ollama ")
     assert "--publish 192.168.4.11:11434:11434" in line and "--device nvidia.com/gpu=all" in line
-    assert "--memory 16384m" in line and "--env \"OLLAMA_HOST=0.0.0.0:11434\"" in line
+    assert "--memory 8192m" in line and "--env \"OLLAMA_HOST=0.0.0.0:11434\"" in line
     assert "--volume /var/lib/homelab/trials/ollama/root-.ollama:/root/.ollama:Z" in line
     assert line.endswith(" docker.io/ollama/ollama:0.5.7")
     assert "Environment=PODMAN_SYSTEMD_UNIT=%n" in unit(run)

@@ -66,7 +66,7 @@ def placed_step(entry: dict[str, Any], values: dict[str, Any], named: Named, hos
 def promoted(entry: dict[str, Any], text: str, named: Named) -> Record | None:
     """For an entry that fills variables from a service's record, that record (the recorded trial, else the
     recipe) with where its values come from; None for any other entry or an unknown service."""
-    reads = any(how.get("extractor") == "service_record"
+    reads = any(how.get("extractor") == "service_record" or how.get("field")
                 for how in (offline_hints(entry).get("variables") or {}).values())
     if not reads:
         return None

@@ -20,7 +20,7 @@ from typing import Any
 from planner.planning import framework, rules
 from planner.planning.context import mentioned_hosts
 from planner.planning.drafting import Draft, Drafted, DraftStep
-from planner.planning.extractors import Named, Wanted, extract
+from planner.planning.extractors import RECORD_EXTRACTORS, Named, Wanted, extract
 from planner.planning.offline.index import Decision, Index, Scored, offline_hints
 from planner.planning.offline.placing import placed_step, promoted, retirement
 from planner.planning.offline.vocabulary import CHANGE, READ
@@ -64,6 +64,9 @@ def fill(entry: dict[str, Any], text: str, named: Named) -> dict[str, Any]:
         if spec is None:
             continue  # the catalog refuses such a meta file; a hand-made pack may still have one
         value = extract(how.wanted, text, named, spec)
+        if value is None and how.wanted.record_field and how.wanted.extractor not in RECORD_EXTRACTORS:
+            # Not in the words: the named service's record (its trial, else its recipe) gives it.
+            value = extract(Wanted("service_record", record_field=how.wanted.record_field), text, named, spec)
         if value is None:
             continue
         if how.merge_with_default and isinstance(value, dict):
@@ -204,13 +207,19 @@ class OfflinePlanner:
                            f"targets {mine.limit} (named in the request)" if mine.named else
                            "targets every host (the request says so)" if mine.says_all else
                            "targets every host (no host was named)")
+            if not mine.named and not mine.says_all and placed is None and offline_hints(entry).get("default_limit"):
+                mine = Targets((str(offline_hints(entry)["default_limit"]),), (), False)
+                why_targets = f"targets {mine.limit} (where the entry acts when the request names no host)"
             if entry.get("whole_inventory"):
                 # It reads the whole topology: the hosts the request names only fill its variables.
                 mine = Targets((), (), True)
                 why_targets = "targets every host (it needs the whole inventory; named hosts fill its variables)"
             record = promoted(entry, text, known)
-            recorded = {f.variable for f in fills(entry) if f.wanted.extractor == "service_record"}
-            said = {k: v for k, v in values.items() if k not in recorded}
+            # What the words gave is the request's; the rest of what a record field filled is the record's.
+            given = fill(entry, text, Named(known.limit, known.single_host, known.services, config=known.config))
+            recorded = {f.variable for f in fills(entry) if f.wanted.record_field and f.variable not in given}
+            fixed = {f.variable for f in fills(entry) if f.wanted.key}  # the configuration's, not the words'
+            said = {k: v for k, v in values.items() if k not in recorded and k not in fixed}
             kept = {k: v for k, v in values.items() if k in recorded}
             rationale = (f"the words {', '.join(repr(w) for w in scored.words)} match its {where}; {why_targets}"
                          + (f"; values from the request: {', '.join(f'{k}={v}' for k, v in said.items())}"
