@@ -31,6 +31,8 @@ demo: setup  ## Start the sandbox lab and run the main job against it
 	@echo "== Facts from every host into the inventory, then what differs from the documentation:" >&2
 	$(BIN)/homelab facts --inventory $(LAB_INV)
 	$(BIN)/homelab drift --inventory $(LAB_INV)
+	@echo "== A read plan runs at once: every host's GPUs, and where a model that needs 6 GB of VRAM fits:" >&2
+	$(BIN)/homelab plan "where could I run a model that needs 6 GB of VRAM and 16 GB of RAM?" --inventory $(LAB_INV)
 	@echo "== The docs, regenerated from inventory, facts, catalog, knowledge base and session logs:" >&2
 	$(BIN)/homelab docs --inventory $(LAB_INV)
 	$(BIN)/homelab history --since $$(date -u +%F)

@@ -105,7 +105,6 @@ class OfflineVariable(BaseModel):
     #: The field of the named service's record (its recorded trial, else its recipe) a variable takes: with
     #: ``service_record`` always; with any other extractor only when the request's words give no value.
     field: str | None = None
-    values: list[Text] = []  # the known values `choice` reads for a variable without choices (recipe names)
 
     @field_validator("extractor")
     @classmethod

@@ -417,7 +417,6 @@ class Wanted:
     not_near: tuple[str, ...] = field(default_factory=tuple)  # the candidate these words pick is not this value
     key: str | None = None  # the setting the config extractor reads
     record_field: str | None = None  # the field a record extractor reads
-    values: tuple[str, ...] = field(default_factory=tuple)  # the known values a `choice` may read, beyond the spec's
 
 
 def extract(wanted: Wanted, text: str, named: Named | None = None, spec: dict[str, Any] | None = None) -> Any:
@@ -429,9 +428,6 @@ def extract(wanted: Wanted, text: str, named: Named | None = None, spec: dict[st
         context["key"] = wanted.key
     if wanted.record_field:
         context[RECORD_FIELD] = wanted.record_field
-    if wanted.values and not context.get("choices"):
-        # A free-form variable with known values (a service's recipe names): `choice` reads those.
-        context["choices"] = list(wanted.values)
     found = EXTRACTORS[wanted.extractor].read(text, named or Named(), context)
     if wanted.not_near:
         # "upgrade on friday, delay the k3s nodes until next weekend": the weekend is the other variable's.

@@ -250,8 +250,6 @@ def load_services(path: Path) -> list:
      "offline.variables.k3s_app_image.field: 'images' is no field of a service record (did you mean 'image'?)"),
     (("deploy_k3s_app", "{extractor: service_record, field: port}", "{extractor: service_record}"),
      "offline.variables.k3s_app_port: service_record reads one field of a record: name it"),
-    (("deploy_trial_service", "{extractor: known_service}", "{extractor: known_service, field: name}"),
-     "offline.variables.trial_service_name: field: only a record extractor"),
 ])
 def test_catalog_refuses_what_the_placement_and_record_blocks_get_wrong(project: Path, tmp_path: Path,
                                                                         edit: tuple[str, str, str],

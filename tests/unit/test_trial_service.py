@@ -136,9 +136,10 @@ def test_every_known_recipe_is_complete(service: str) -> None:
 
 
 def test_the_offline_planner_knows_every_recipe_by_name() -> None:
+    # The service names come from the recipes (and recorded trials), never from a list kept in a meta file.
     for playbook in ("deploy_trial_service", "remove_trial_service"):
         meta = yaml.safe_load((ROOT / "playbooks" / f"{playbook}.meta.yml").read_text())
-        assert meta["offline"]["variables"]["trial_service_name"]["values"] == list(RECIPES), playbook
+        assert meta["offline"]["variables"]["trial_service_name"] == {"extractor": "known_service"}, playbook
 
 
 @pytest.mark.parametrize(("text", "service"), [
@@ -149,6 +150,7 @@ def test_the_offline_planner_knows_every_recipe_by_name() -> None:
     ("deploy a trial of grafana", None),
 ])
 def test_the_service_is_read_from_the_request(text: str, service: str | None) -> None:
-    from planner.planning.extractors import Wanted, extract
+    from planner.planning.extractors import Named, Wanted, extract
 
-    assert extract(Wanted("choice", values=tuple(RECIPES)), text, spec={"type": "str"}) == service
+    named = Named(recipes={name: {} for name in RECIPES})
+    assert extract(Wanted("known_service"), text, named, spec={"type": "str"}) == service

@@ -45,7 +45,7 @@ def fills(entry: dict[str, Any]) -> list[Fill]:
     out = []
     for name, how in (offline_hints(entry).get("variables") or {}).items():
         wanted = Wanted(how["extractor"], tuple(how.get("near") or ()), tuple(how.get("not_near") or ()),
-                        how.get("key"), how.get("field"), tuple(str(v) for v in how.get("values") or ()))
+                        how.get("key"), how.get("field"))
         out.append(Fill(name, wanted, bool(how.get("merge_with_default"))))
     return out
 
