@@ -23,13 +23,9 @@ options:
     description: Seconds each C(nvidia-smi) run may take before it is stopped (a wedged driver can hang it).
     type: int
     default: 10
+extends_documentation_fragment:
+  - homelab.ops.read_only
 attributes:
-  check_mode:
-    description: Runs unchanged in check mode; it only reads.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is never a diff.
-    support: none
   facts:
     description: Returns C(homelab_discovered) in C(ansible_facts).
     support: full

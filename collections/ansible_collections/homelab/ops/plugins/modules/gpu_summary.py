@@ -28,13 +28,8 @@ options:
     description: Host memory (MemAvailable) the workload needs, in MiB; 0 means no requirement.
     type: int
     default: 0
-attributes:
-  check_mode:
-    support: full
-    description: Runs unchanged in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is never a diff.
+extends_documentation_fragment:
+  - homelab.ops.read_only
 author:
   - homelab-planner maintainers
 """

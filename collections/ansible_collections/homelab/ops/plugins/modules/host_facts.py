@@ -32,13 +32,9 @@ options:
         then costs this much, not the whole play.
     type: int
     default: 10
+extends_documentation_fragment:
+  - homelab.ops.read_only
 attributes:
-  check_mode:
-    description: Runs unchanged in check mode; it only reads.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is never a diff.
-    support: none
   facts:
     description: Returns C(homelab_discovered) in C(ansible_facts).
     support: full

@@ -34,13 +34,8 @@ options:
     description: The throughput expected, in Mbps.
     type: int
     default: 2500
-attributes:
-  check_mode:
-    description: Runs unchanged in check mode; it changes nothing.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is never a diff.
-    support: none
+extends_documentation_fragment:
+  - homelab.ops.read_only
 requirements:
   - iperf3 (Debian's package) on the host
 author:

@@ -47,13 +47,8 @@ options:
     description: The baseline file to compare counters and speeds with; absent means no comparison.
     type: path
     default: /var/lib/homelab/network-upgrade/baseline.json
-attributes:
-  check_mode:
-    description: Runs unchanged in check mode; it only reads.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is never a diff.
-    support: none
+extends_documentation_fragment:
+  - homelab.ops.read_only
 author:
   - homelab-planner maintainers
 """

@@ -41,11 +41,8 @@ options:
     description: The name the report's markdown document is filed under (docs/reports/NAME-DATE.md).
     type: str
     default: network-upgrade
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - homelab.ops.read_only
 author:
   - homelab-planner maintainers
 """

@@ -20,13 +20,8 @@ description:
   - Fails when a counter cannot be read or C(ethtool -i) fails for a NIC, since a baseline
     with holes would make the comparison after the swap meaningless.
 options: {}
-attributes:
-  check_mode:
-    description: Runs unchanged in check mode; it only reads.
-    support: full
-  diff_mode:
-    description: Changes nothing, so there is never a diff.
-    support: none
+extends_documentation_fragment:
+  - homelab.ops.read_only
 notes:
   - The sandbox lab's hosts show their hardware profile through the same interfaces (a
     rendered C(/sys/class/net) and an C(ethtool) replay), so the module reads them as it reads
