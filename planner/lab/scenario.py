@@ -95,6 +95,9 @@ def load_planted(path: Path | None = None) -> dict[str, dict[str, Any]]:
 
 
 def _services_for(name: str, groups: tuple[str, ...], services: list[dict]) -> tuple[StandIn, ...]:
+    from planner.lab.dns import DNS_HOST  # dns.py reads the lab's spec, which reads this module
+    from planner.lab.dns import PORT as DNS_PORT
+
     standins: dict[str, StandIn] = {}
     for svc in services:
         where = svc.get("host")
@@ -103,6 +106,8 @@ def _services_for(name: str, groups: tuple[str, ...], services: list[dict]) -> t
         if svc.get("tier") == "k3s":
             # The cluster runs it, not this host: the host runs k3s.
             standins["k3s"] = StandIn("k3s", K3S_API_PORT)
+        elif name == DNS_HOST and svc.get("port") == DNS_PORT:
+            continue  # the lab's dnsmasq (planner/lab/dns.py) really serves it: no stand-in may hold its port
         elif isinstance(svc.get("port"), int):
             standins[svc["name"]] = StandIn(svc["name"], svc["port"])
     return tuple(standins.values())

@@ -46,3 +46,14 @@ def test_port_53_taken_fails_clearly() -> None:
         with pytest.raises(LabError, match="127.0.9.250:53 .UDP. is already in use"):
             dns.check_port_free("127.0.9.250")
     dns.check_port_free("127.0.9.250")
+
+
+def test_the_dns_host_runs_no_stand_in_on_the_port_its_dnsmasq_serves() -> None:
+    from planner.lab.scenario import _services_for
+
+    documented = [{"name": "maas-dns", "tier": "manual", "host": "maas", "port": 53},
+                  {"name": "maas", "tier": "manual", "host": "maas", "port": 5240}]
+    assert [s.name for s in _services_for("maas", ("infra",), documented)] == ["maas"]
+    # Anywhere else a documented port 53 is held by a stand-in like any other port.
+    elsewhere = [{**documented[0], "host": "uptime-kuma"}]
+    assert [(s.name, s.port) for s in _services_for("uptime-kuma", ("monitoring",), elsewhere)] == [("maas-dns", 53)]
