@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Result, copy_project, run_homelab
+from tests.conftest import Result, copy_project, documented_only, run_homelab
 
 LAB_NET = os.environ.get("HOMELAB_TEST_LAB_NET", "127.0.3")
 
@@ -86,15 +86,7 @@ def project(lab: Lab, tmp_path: Path) -> Path:
 
     Tests that edit inputs (to make a plan stale) edit the copy, never the repository.
     """
-    from planner.yamlio.edit import delete_text
-
-    copy = tmp_path / "project"
-    copy_project(copy)
-    # A checkout where `make demo` ran holds the lab's facts; tests start from the documentation alone.
-    for path in (copy / "inventory" / "host_vars").glob("*.yml"):
-        text = path.read_text()
-        if "\ndiscovered:" in text:
-            path.write_text(delete_text(text, ("discovered",)))
+    copy = documented_only(copy_project(tmp_path / "project"))
     inv = copy / ".homelab" / "lab-inventory"
     inv.mkdir(parents=True)
     for entry in (copy / "inventory").iterdir():

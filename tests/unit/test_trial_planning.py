@@ -14,7 +14,7 @@ from planner.planning import context
 from planner.planning.offline import OfflinePlanner
 from planner.planning.placement import Need, gib, place
 from planner.yamlio.files import set_in_file
-from tests.conftest import FIXTURES, copy_project
+from tests.conftest import FIXTURES, copy_project, documented_only
 
 TRIAL = FIXTURES / "trial"
 STILL_FAWN_GPU = {"gpus": [{"index": 0, "model": "NVIDIA GeForce RTX 3070", "memory_total_mib": 8192,
@@ -35,7 +35,7 @@ def add_trial_entries(project: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    root = add_trial_entries(copy_project(tmp_path_factory.mktemp("trial") / "project"))
+    root = add_trial_entries(documented_only(copy_project(tmp_path_factory.mktemp("trial") / "project")))
     # still-fawn was read by discovery: 7.5 GiB of its 8 GiB free. pumped-piglet never was (documented only).
     set_in_file(root / "inventory" / "host_vars" / "still-fawn.yml", ("discovered",), STILL_FAWN_GPU)
     return root
