@@ -12,6 +12,9 @@ Every key is optional and the file itself may be absent::
     gitops:
       repo: /srv/homelab-gitops        # the GitOps git repository; default: this project's own repository
       dir: gitops                      # the directory inside it whose apps/<name>/ holds each k3s app
+    knowledge:
+      recurrence_count: 3              # a symptom seen on this many days on a host...
+      recurrence_days: 30              # ...within this many days (today included) is recurring
 
 ``response_format`` defaults to ``json_schema`` (OpenAI-style structured
 output) whatever the provider, so what is sent never depends on guessing the
@@ -30,6 +33,12 @@ with the ``config`` extractor (``deploy_k3s_app``'s repository and directory) ta
 them, whichever planner drafts the plan (:func:`setting`). A relative ``gitops.repo``
 is read from the project's root, never from a playbook's directory: a plan runs from
 a private snapshot.
+
+``knowledge.*`` say when a problem counts as recurring (:mod:`planner.knowledge.kb`):
+the same symptom (a diagnosis finding id) on the same host, seen on at least
+``recurrence_count`` different days within the last ``recurrence_days`` days.
+Then the plan offers the permanent fix and TROUBLESHOOTING.md shows the issue's
+``when_recurring`` advice. Several plans on one day count as one sighting.
 """
 
 from __future__ import annotations
@@ -78,6 +87,15 @@ class GitopsConfig(BaseModel):
         return "/".join(parts)
 
 
+class KnowledgeConfig(BaseModel):
+    """When a known problem counts as recurring."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recurrence_count: int = Field(3, ge=2, le=100)
+    recurrence_days: int = Field(30, ge=1, le=3660)
+
+
 class Config(BaseModel):
     """The settings, with their defaults."""
 
@@ -91,6 +109,7 @@ class Config(BaseModel):
     retries: int = Field(2, ge=0, le=10)
     max_tokens: int | None = Field(None, gt=0)
     gitops: GitopsConfig = GitopsConfig()
+    knowledge: KnowledgeConfig = KnowledgeConfig()
 
     @field_validator("model", "api_base", "api_key_env")
     @classmethod
@@ -146,7 +165,11 @@ def _problems(err: PydanticValidationError, where: str, doc: object = None) -> l
     for fp in field_problems(err, doc, where):
         message = fp.msg
         if fp.kind == "extra_forbidden":
-            message = ("unknown key (known: " + ", ".join(Config.model_fields) + ")"
+            # An unknown key inside a nested block lists that block's keys, not the top level's.
+            head, _, rest = fp.dotted.partition(".")
+            known = ({"gitops": GitopsConfig, "knowledge": KnowledgeConfig}.get(head, Config) if rest
+                     else Config).model_fields
+            message = ("unknown key (known: " + ", ".join(known) + ")"
                        + ("; keep the key in an environment variable and name it with api_key_env"
                           if "key" in fp.dotted.lower() else ""))
         out.append(f"{fp.where or where}: {fp.dotted}: {message}")

@@ -12,7 +12,7 @@ from planner.yamlio.edit import _edit
 from planner.yamlio.patch import _DELETE
 from planner.yamlio.text import YamlEditError
 
-__all__ = ["delete_in_file", "set_in_file"]
+__all__ = ["delete_in_file", "edit_file", "set_in_file"]
 
 
 def set_in_file(path: Path, key_path: tuple, value: Any, *, unsafe: bool = False, header: str | None = None) -> bool:
@@ -23,7 +23,13 @@ def set_in_file(path: Path, key_path: tuple, value: Any, *, unsafe: bool = False
     all, so its mtime stays. A missing file is created as ``---`` preceded by
     ``header`` as comment lines.
     """
-    return _rewrite(path, tuple(key_path), value, unsafe=unsafe, header=header)
+    return _rewrite(path, [(tuple(key_path), value)], unsafe=unsafe, header=header)
+
+
+def edit_file(path: Path, edits: list[tuple[tuple, Any]], *, unsafe: bool = False, header: str | None = None) -> bool:
+    """Make several :func:`set_in_file` changes, in order, in one atomic write: the file has all of them or none.
+    Each key path is read against the text the edits before it left."""
+    return _rewrite(path, [(tuple(k), v) for k, v in edits], unsafe=unsafe, header=header)
 
 
 def delete_in_file(path: Path, key_path: tuple) -> bool:
@@ -33,10 +39,10 @@ def delete_in_file(path: Path, key_path: tuple) -> bool:
         return False
     if not key_path:
         raise YamlEditError("an empty key path names the whole document; it cannot be deleted")
-    return _rewrite(path, tuple(key_path), _DELETE, unsafe=False, header=None)
+    return _rewrite(path, [(tuple(key_path), _DELETE)], unsafe=False, header=None)
 
 
-def _rewrite(path: Path, key_path: tuple, value: Any, *, unsafe: bool, header: str | None) -> bool:
+def _rewrite(path: Path, edits: list[tuple[tuple, Any]], *, unsafe: bool, header: str | None) -> bool:
     try:
         with path.open("r", encoding="utf-8", newline="") as fh:
             text = fh.read()
@@ -48,7 +54,9 @@ def _rewrite(path: Path, key_path: tuple, value: Any, *, unsafe: bool, header: s
         comments = "".join((line if line.startswith("#") else f"# {line}".rstrip()) + "\n"
                            for line in (header or "").splitlines())
         text, existed = comments + "---\n", False
-    new = _edit(text, key_path, value, unsafe=unsafe, display=str(path))
+    new = text
+    for key_path, value in edits:
+        new = _edit(new, key_path, value, unsafe=unsafe, display=str(path))
     if existed and new == text:
         return False
     _atomic_write(path, new)
