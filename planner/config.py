@@ -167,8 +167,8 @@ def _problems(err: PydanticValidationError, where: str, doc: object = None) -> l
         if fp.kind == "extra_forbidden":
             # An unknown key inside a nested block lists that block's keys, not the top level's.
             head, _, rest = fp.dotted.partition(".")
-            known = ({"gitops": GitopsConfig, "knowledge": KnowledgeConfig}.get(head, Config) if rest
-                     else Config).model_fields
+            blocks: dict[str, type[BaseModel]] = {"gitops": GitopsConfig, "knowledge": KnowledgeConfig}
+            known = (blocks.get(head, Config) if rest else Config).model_fields
             message = ("unknown key (known: " + ", ".join(known) + ")"
                        + ("; keep the key in an environment variable and name it with api_key_env"
                           if "key" in fp.dotted.lower() else ""))

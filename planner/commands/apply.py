@@ -125,6 +125,7 @@ def apply_now(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False, s
     if record.status != "interrupted":
         _show_read_back(recorder, done, err)
     _show_service_record(recorder, done, err)
+    _show_fixes(recorder, done, err)
     recorder.flush()  # the docs, now, before the outcome lines
     if fmt == "json":
         emit(done, "json", None)
@@ -220,6 +221,17 @@ def _show_service_record(recorder, plan, err) -> None:
         err.print(f"  [yellow]service report left out[/yellow]: {escape(line)}")
     if done.problem is not None:
         err.print(f"[yellow]services: not written:[/yellow] {escape(done.problem)}")
+
+
+def _show_fixes(recorder, plan, err) -> None:
+    """Record the fixes the apply made (steps whose playbook resolves diagnosis findings) in the knowledge base."""
+    from rich.markup import escape
+
+    learnt = recorder.record_fixes(plan)
+    for line in learnt.learned:
+        err.print(f"  knowledge base: fix of {escape(line)}")
+    if learnt.problem is not None:
+        err.print(f"[yellow]knowledge base: not written:[/yellow] {escape(learnt.problem)}")
 
 
 #: Surprise groups shown in the text output and named in the session log before "and N more".

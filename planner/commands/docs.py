@@ -102,3 +102,7 @@ def show_findings(err, found) -> None:
         err.print(f"  [yellow]facts not read[/yellow] by {found.playbook}: {host} (stale since {since})")
     for host, why in found.result.skipped.items():
         err.print(f"  [yellow]facts not written[/yellow]: {host}: {escape(why)}")
+    for line in found.learned:
+        err.print(f"  knowledge base: {escape(line)}")
+    if found.learn_problem is not None:
+        err.print(f"[yellow]knowledge base: not written:[/yellow] {escape(found.learn_problem)}")

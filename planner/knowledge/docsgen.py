@@ -153,11 +153,11 @@ def carry_over(generated: str, existing: str | None, shown: str) -> str:
 # -- today -----------------------------------------------------------------------------------------------------
 
 def default_today(root: Path, kb: Any) -> dt.date:
-    """The latest date the inputs carry (session log days, knowledge-base sightings), so the docs never
+    """The latest date the inputs carry (session log days, knowledge-base sightings and occurrences), so the docs never
     change with the wall clock."""
     from planner.knowledge.sessions import SESSIONS_DIR
 
-    dates = [d for issue in kb.issues for d in issue.seen]
+    dates = [d for issue in kb.issues for d in issue.days()]
     directory = root / SESSIONS_DIR
     if directory.is_dir():
         for path in directory.glob("*.md"):
@@ -381,19 +381,21 @@ def _session_line(entry: Any) -> str:
 
 
 def troubleshooting(root: Path, inv: Any, kb: Any, today: dt.date) -> dict[str, Any]:
-    """The context of TROUBLESHOOTING.md: each known issue with its counts and recent sessions."""
+    """The context of TROUBLESHOOTING.md: each known issue with its counts, its last occurrence and recent
+    sessions; recurring as ``knowledge:`` in the config says."""
     from planner.knowledge import sessions
-    from planner.knowledge.kb import RECURRING_DAYS
+    from planner.knowledge.kb import settings
 
+    count, days = settings(root)
     entries = sessions.read(root)
     issues = []
     for issue in kb.issues:
         hosts = {h for name in issue.affected for h in inv.members(name)}
         touching = [e for e in entries if hosts & (set(e.hosts) | set(e.outcome))][-RECENT_SESSIONS:]
-        issues.append({"issue": issue, "seen": sorted(issue.seen), "recent": issue.seen_within(RECURRING_DAYS, today),
-                       "recurring": issue.recurring(today),
+        issues.append({"issue": issue, "seen": sorted(issue.days()), "recent": issue.seen_within(days, today),
+                       "recurring": issue.recurring(today, count, days), "last": issue.last_occurrence(),
                        "sessions": [_session_line(e) for e in reversed(touching)]})
-    return {"issues": issues, "today": today.isoformat(), "days": RECURRING_DAYS}
+    return {"issues": issues, "today": today.isoformat(), "days": days, "count": count}
 
 
 # -- generate, compare, write ----------------------------------------------------------------------------------

@@ -42,7 +42,8 @@ RECORDED_SEVERITIES = ("critical", "warning")
 ADDED_BY = "homelab"
 #: Plain titles for the issues the tool opens, by finding id.
 _TITLES = {"cpu-runaway": "A runaway process keeps the CPU busy", "load-high": "Load far above the cores",
-           "memory-low": "Memory runs low", "swap-heavy": "Heavy swapping", "oom-kills": "The OOM killer ends processes",
+           "memory-low": "Memory runs low", "swap-heavy": "Heavy swapping",
+           "oom-kills": "The OOM killer ends processes",
            "disk-full": "A filesystem is nearly full", "inodes-full": "A filesystem runs out of inodes",
            "iowait-high": "The CPU waits on I/O", "failed-units": "Units have failed",
            "journal-errors": "Errors pile up in the journal"}

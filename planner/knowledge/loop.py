@@ -32,6 +32,8 @@ SESSION_LOG = "session log"
 FACTS = "facts"
 KNOWLEDGE_BASE = "knowledge base"
 SERVICE_RECORD = "service record"
+#: The section of ``discovered:`` a diagnosis refreshes; its findings feed the knowledge base.
+HEALTH = "health"
 #: Which docs each thing the tool writes is made into.
 FEEDS: dict[str, tuple[str, ...]] = {
     SESSION_LOG: (TROUBLESHOOTING,),  # the recent sessions of each known issue's hosts, and "today"
@@ -53,11 +55,22 @@ class DocsUpdate:
 
 @dataclass(frozen=True)
 class Findings:
-    """Facts a plan's read step wrote back: which sections, and what was written (or why nothing was)."""
+    """Facts a plan's read step wrote back: which sections, and what was written (or why nothing was);
+    for a diagnosis (the ``health`` section), what the knowledge base learnt from it."""
 
     playbook: str
     sections: tuple[str, ...]
     result: WriteBack | None
+    problem: str | None = None
+    learned: tuple[str, ...] = ()  # "cpu-runaway on k3s-vm-still-fawn → runaway-process-k3s-vm"
+    learn_problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Learnt:
+    """What the knowledge base learnt of a diagnosis or of an apply's fixes (or why it could not be written)."""
+
+    learned: tuple[str, ...] = ()
     problem: str | None = None
 
 
@@ -164,16 +177,43 @@ class Recorder:
         from planner.plans.lock import apply_lock
 
         whole = set(sections) == set(SECTIONS)
+        diagnosis = HEALTH in sections
         try:
             with apply_lock(self.ws.state, self.ws.inventory, plan_id):
+                before = {h: _health(self.ws, h).get("checked_at") for h in hosts} if diagnosis else {}
                 result = write_back(self.ws, gathered.finish(hosts), hosts, None if whole else sections)
+                learned = self._diagnoses(result, before, plan_id) if diagnosis else Learnt()
         except HomelabError as problem:  # another apply holds the inventory: the review stands, facts wait
             found = Findings(playbook, sections, None, problem.message)
         else:
             self._facts_written(result)
-            found = Findings(playbook, sections, result)
+            found = Findings(playbook, sections, result, learned=learned.learned, learn_problem=learned.problem)
         self.on_findings(found)
         return found
+
+    def _diagnoses(self, result: WriteBack, before: dict[str, Any], plan_id: str) -> Learnt:
+        """Each answering host's fresh ``health`` findings into the knowledge base (caller holds the lock).
+        A host whose health was not read again this time (same ``checked_at``) adds nothing."""
+        from planner.knowledge import kb
+
+        lines: list[str] = []
+        try:
+            for host in sorted(set(result.written) | set(result.unchanged)):
+                if host in result.stale:
+                    continue
+                health = _health(self.ws, host)
+                if not health.get("checked_at") or health.get("checked_at") == before.get(host):
+                    continue
+                done = kb.record_diagnosis(self.ws.root, host, health.get("findings") or [], plan_id,
+                                           health["checked_at"], groups=kb.groups_of(self.ws.root, host,
+                                                                                     self.ws.inventory))
+                lines += done.added
+        except HomelabError as problem:  # the knowledge base cannot be read or written: the facts stand
+            return Learnt(tuple(lines), problem.message)
+        finally:
+            if lines:
+                self.wrote(KNOWLEDGE_BASE)
+        return Learnt(tuple(lines))
 
     def _facts_written(self, result: WriteBack) -> None:
         if result.written:
@@ -195,6 +235,45 @@ class Recorder:
         if done.written:
             self.wrote(SERVICE_RECORD)
         return done
+
+    # -- the knowledge base -------------------------------------------------------------------------
+
+    def record_fixes(self, plan: Any, approved_by: str | None = None) -> Learnt:
+        """After an apply: each applied step whose playbook ``resolves`` diagnosis findings is recorded as a fix
+        of those findings on each of its hosts, with the host's outcome and who approved the apply
+        (``approved_by``, else the decision of the plan's last approval in the session log). Under the
+        inventory's lock; a problem is reported, not raised: the apply stands."""
+        from planner.knowledge import kb
+        from planner.plans.lock import apply_lock
+
+        record = plan.applies[-1] if plan.applies else None
+        fixes = [(step, resolves) for step in plan.steps
+                 if step.risk == "change" and (resolves := resolved_findings(self.ws.root, step.playbook))]
+        if record is None or not fixes:
+            return Learnt()
+        decision = approved_by or approval_of(self.ws.root, plan.id)
+        when = record.finished_at or record.started_at
+        lines: list[str] = []
+        try:
+            with apply_lock(self.ws.state, self.ws.inventory, plan.id):
+                diagnosed = kb.load(self.ws.root)
+                for step, resolves in fixes:
+                    for host in step.hosts:
+                        outcome = host_outcome(record, plan.steps.index(step), host)
+                        if outcome is None:
+                            continue  # the apply never reached this step on this host
+                        seen = {o.symptom for i in diagnosed.issues for o in i.occurrences
+                                if o.plan == plan.id and o.host == host and o.kind == "diagnosis"}
+                        done = kb.record_fix(self.ws.root, host, [s for s in resolves if s in seen] or resolves,
+                                             plan.id, outcome, decision, when, summary=f"{step.playbook}: {outcome}",
+                                             groups=kb.groups_of(self.ws.root, host, self.ws.inventory))
+                        lines += done.added
+        except HomelabError as problem:
+            return Learnt(tuple(lines), problem.message)
+        finally:
+            if lines:
+                self.wrote(KNOWLEDGE_BASE)
+        return Learnt(tuple(lines))
 
     # -- reports ------------------------------------------------------------------------------------
 
@@ -229,6 +308,59 @@ class Recorder:
         if not quiet or update.problem is not None:
             self.on_docs(update)
         return update
+
+
+def _health(ws: Workspace, host: str) -> dict[str, Any]:
+    """The host's ``discovered.health`` as written (plain data: read as the contract has it, whatever the
+    discovered model makes of it), or {}."""
+    from planner.knowledge.facts import DISCOVERED_KEY, host_vars_file
+    from planner.yamlio.reading import load_fast
+
+    try:
+        data = load_fast(host_vars_file(ws.inventory, host))
+    except Exception:  # noqa: BLE001 - a missing or broken file holds no diagnosis; `inventory validate` says why
+        return {}
+    block = data.get(DISCOVERED_KEY) if isinstance(data, dict) else None
+    health = block.get(HEALTH) if isinstance(block, dict) else None
+    return health if isinstance(health, dict) else {}
+
+
+def resolved_findings(root: Any, playbook: str) -> list[str]:
+    """The finding ids a catalog playbook's sidecar says it ``resolves`` (none when it says nothing, or
+    something that is not a list of known finding ids)."""
+    from planner.catalog.entries import META_SUFFIX
+    from planner.knowledge.kb import FINDING_IDS
+    from planner.yamlio.reading import load_fast
+
+    try:
+        meta = load_fast(root / "playbooks" / f"{playbook}{META_SUFFIX}")
+    except Exception:  # noqa: BLE001 - the catalog loader reports a broken sidecar; here it resolves nothing
+        return []
+    resolves = meta.get("resolves") if isinstance(meta, dict) else None
+    return [r for r in resolves if r in FINDING_IDS] if isinstance(resolves, list) else []
+
+
+def approval_of(root: Any, plan_id: str) -> str | None:
+    """The decision of the plan's latest approval in the session log: a person's, or the policy rule's."""
+    from planner.knowledge.sessions import read
+
+    approvals = [e for e in read(root) if e.kind == "approval" and e.plan == plan_id and e.decision]
+    return approvals[-1].decision if approvals else None
+
+
+def host_outcome(record: Any, step: int, host: str) -> str | None:
+    """How one step of an apply went on one host: from the step's own summary where the apply reached it."""
+    ran = next((s for s in record.steps if s.step == step), None)
+    summary = ran.hosts.get(host) if ran is not None else None
+    if summary is None:
+        return None
+    if summary.unreachable:
+        return "unreachable"
+    if summary.failed:
+        return "failed"
+    if summary.unknown:
+        return "outcome_unknown"
+    return "changed" if summary.changed else "ok"
 
 
 _OPEN: ContextVar[Recorder | None] = ContextVar("homelab_recorder", default=None)

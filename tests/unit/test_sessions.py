@@ -63,7 +63,7 @@ def test_the_seeded_knowledge_base_loads_and_flags_recurring_problems() -> None:
     ids = {i.id for i in base.issues}
     assert {"address-lost-no-maas-reservation", "dhcp-lease-expired-maas-down", "runaway-process-k3s-vm"} <= ids
     runaway = next(i for i in base.issues if i.id == "runaway-process-k3s-vm")
-    assert runaway.recurring(dt.date(2026, 11, 25)) and not runaway.recurring(dt.date(2027, 1, 30))
+    assert runaway.recurring(dt.date(2026, 11, 25), 3, 30) and not runaway.recurring(dt.date(2027, 1, 30), 3, 30)
     assert [i.id for i in base.matching({"k3s-vm-still-fawn"}, set())] == ["runaway-process-k3s-vm"]
 
 
@@ -88,7 +88,7 @@ def test_recall_returns_whole_entries_newest_first_within_the_budget(tmp_path: P
     assert {i["id"] for i in full.issues} == {"address-lost-no-maas-reservation", "dhcp-lease-expired-maas-down",
                                                "runaway-process-k3s-vm"}
     runaway = next(i for i in full.issues if i["id"] == "runaway-process-k3s-vm")
-    assert runaway["seen_last_30_days"] == 3 and full.dropped == 0
+    assert runaway["seen_in_window"] == 3 and runaway["window_days"] == 30 and full.dropped == 0
     small = recall(tmp_path, ["k3s-vm-still-fawn"], groups, budget_chars=3000, today=dt.date(2026, 11, 25))
     assert small.used_chars <= 3000 and small.dropped > 0
     assert len(small.entries) + len(small.issues) < len(full.entries) + len(full.issues)
