@@ -182,7 +182,7 @@ class Recorder:
             with apply_lock(self.ws.state, self.ws.inventory, plan_id):
                 before = {h: _health(self.ws, h).get("checked_at") for h in hosts} if diagnosis else {}
                 result = write_back(self.ws, gathered.finish(hosts), hosts, None if whole else sections)
-                learned = self._diagnoses(result, before, plan_id) if diagnosis else Learnt()
+                learned = self.record_diagnoses(result, before, plan_id) if diagnosis else Learnt()
         except HomelabError as problem:  # another apply holds the inventory: the review stands, facts wait
             found = Findings(playbook, sections, None, problem.message)
         else:
@@ -191,7 +191,7 @@ class Recorder:
         self.on_findings(found)
         return found
 
-    def _diagnoses(self, result: WriteBack, before: dict[str, Any], plan_id: str) -> Learnt:
+    def record_diagnoses(self, result: WriteBack, before: dict[str, Any], plan_id: str) -> Learnt:
         """Each answering host's fresh ``health`` findings into the knowledge base (caller holds the lock).
         A host whose health was not read again this time (same ``checked_at``) adds nothing."""
         from planner.knowledge import kb
