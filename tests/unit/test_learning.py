@@ -178,4 +178,5 @@ def test_bad_recurrence_settings_name_the_key_and_its_line(tmp_path: Path, text:
 
 
 def test_recurrence_defaults_are_three_in_thirty_days(tmp_path: Path) -> None:
-    assert (load_config(tmp_path).knowledge.recurrence_count, load_config(tmp_path).knowledge.recurrence_days) == (3, 30)
+    knowledge = load_config(tmp_path).knowledge
+    assert (knowledge.recurrence_count, knowledge.recurrence_days) == (3, 30)

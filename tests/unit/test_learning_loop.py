@@ -13,8 +13,8 @@ import pytest
 
 from planner.knowledge import docsgen, kb, loop, sessions
 from planner.knowledge.facts import WriteBack, host_vars_file
-from planner.plans.planfile import ApplyRecord, HostOutcome, HostSummary, Step, StepReview
 from planner.planning.memory import recall
+from planner.plans.planfile import ApplyRecord, HostOutcome, HostSummary, Step, StepReview
 from planner.workspace import Workspace
 from planner.yamlio.files import set_in_file
 from tests.conftest import ROOT, run_homelab
@@ -161,6 +161,7 @@ def test_history_host_tells_the_thread_in_time_order(ws: Workspace) -> None:
     assert thread[4]["outcome"] == {HOST: "changed"} and thread[4]["issue"] == "runaway-process-k3s-vm"
     assert thread[5]["time"] == "2026-12-07" and thread[5]["symptom"] == "load-high"
     text = run_homelab("history", "--host", HOST, "--since", "2026-12-07", env=env)
-    assert text.rc == 0 and text.stdout.splitlines()[0] == "2026-12-07 diagnosis plan unlogged: load-high: load 7.9 on 4 cores"
+    assert text.rc == 0
+    assert text.stdout.splitlines()[0] == "2026-12-07 diagnosis plan unlogged: load-high: load 7.9 on 4 cores"
     plain = json.loads(run_homelab("history", "--format", "json", env=env).stdout)
     assert [e["kind"] for e in plain] == ["plan", "approval", "apply", "plan"], "without --host: the log as before"
