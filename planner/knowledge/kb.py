@@ -238,16 +238,21 @@ def _text(value: Any) -> str:
 
 
 def _date(when: dt.date | dt.datetime | str | None) -> dt.date:
+    """The day of ``when`` in UTC; today for none, or for a time a host reported that cannot be read."""
+    if isinstance(when, str):
+        try:
+            when = (dt.datetime.fromisoformat(when.replace("Z", "+00:00")) if "T" in when
+                    else dt.date.fromisoformat(when))
+        except ValueError:
+            when = None
     if when is None:
         return dt.datetime.now(dt.UTC).date()
-    if isinstance(when, str):
-        when = dt.datetime.fromisoformat(when.replace("Z", "+00:00")) if "T" in when else dt.date.fromisoformat(when)
     if isinstance(when, dt.datetime):
         return (when.astimezone(dt.UTC) if when.tzinfo else when).date()
     return when
 
 
-def record_diagnosis(root: Path, host: str, findings: Iterable[Any], plan_id: str,
+def record_diagnosis(root: Path, host: str, findings: list[Any] | tuple[Any, ...], plan_id: str,
                      when: dt.date | dt.datetime | str | None = None, *,
                      groups: Iterable[str] | None = None) -> Learned:
     """Record what a diagnosis of ``host`` found (``discovered.health.findings``: mappings or objects with
@@ -255,7 +260,7 @@ def record_diagnosis(root: Path, host: str, findings: Iterable[Any], plan_id: st
     inventory's apply lock (:class:`planner.knowledge.loop.Recorder` does)."""
     day = _date(when)
     new = []
-    for finding in findings:
+    for finding in findings if isinstance(findings, list | tuple) else []:
         symptom, severity = _get(finding, "id"), _get(finding, "severity")
         if symptom in FINDING_IDS and severity in RECORDED_SEVERITIES:
             new.append(Occurrence(date=day, host=host, symptom=symptom, kind="diagnosis", plan=plan_id,

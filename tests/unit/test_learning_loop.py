@@ -23,7 +23,7 @@ HOST = "k3s-vm-still-fawn"
 POLICY = "approved by policy rule standard-fixes (.homelab/policy.yml)"
 
 
-def health(checked_at: str, *findings: dict) -> dict:
+def health(checked_at: str, *findings: object) -> dict:
     """A ``discovered.health`` section as the diagnosis writes it back (the parts the loop reads)."""
     return {"checked_at": checked_at, "cores": 4, "load": [7.9, 6.1, 3.2], "runaway": [], "skipped": [],
             "findings": list(findings)}
@@ -49,7 +49,7 @@ def ws(tmp_path: Path) -> Workspace:
     return Workspace(root, root / ".homelab", root / "inventory")
 
 
-def diagnose(ws: Workspace, recorder: loop.Recorder, plan: str, checked_at: str, *findings: dict) -> loop.Learnt:
+def diagnose(ws: Workspace, recorder: loop.Recorder, plan: str, checked_at: str, *findings: object) -> loop.Learnt:
     """What Recorder.findings does around the write-back of a diagnosis, with the section written as it would be."""
     before = {HOST: loop._health(ws, HOST).get("checked_at")}
     path = host_vars_file(ws.inventory, HOST)
@@ -89,6 +89,16 @@ def test_a_host_that_did_not_answer_adds_no_diagnosis(ws: Workspace) -> None:
     set_in_file(path, ("discovered", "health"), health("2026-12-06T10:02:11Z", CPU))
     stale = recorder.record_diagnoses(WriteBack({HOST: path}, [], {HOST: "2026-12-06T10:00:00Z"}, {}), {}, "p1")
     assert stale.learned == () and not kb.load(ws.root).issues[2].occurrences
+
+
+def test_a_health_section_in_an_odd_shape_is_learnt_as_far_as_it_goes(ws: Workspace) -> None:
+    recorder = loop.Recorder(ws)
+    odd = diagnose(ws, recorder, "p1", "not a time", CPU, "not a finding", {"id": ["x"], "severity": "critical"})
+    assert len(odd.learned) == 1, "the finding that fits is recorded; the others are passed over"
+    assert kb.load(ws.root).issues[2].occurrences[0].date == dt.datetime.now(dt.UTC).date()
+    path = host_vars_file(ws.inventory, HOST)
+    set_in_file(path, ("discovered", "health"), {"checked_at": "2026-12-07T00:00:00Z", "findings": {"id": "x"}})
+    assert recorder.record_diagnoses(WriteBack({HOST: path}, [], {}, {}), {}, "p2").learned == ()
 
 
 def test_an_applied_fix_is_learnt_with_its_outcome_and_the_policys_approval(ws: Workspace) -> None:
