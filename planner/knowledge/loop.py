@@ -67,7 +67,7 @@ class Findings:
 
 
 @dataclass(frozen=True)
-class Learnt:
+class Lessons:
     """What the knowledge base learnt of a diagnosis or of an apply's fixes (or why it could not be written)."""
 
     learned: tuple[str, ...] = ()
@@ -182,7 +182,7 @@ class Recorder:
             with apply_lock(self.ws.state, self.ws.inventory, plan_id):
                 before = {h: _health(self.ws, h).get("checked_at") for h in hosts} if diagnosis else {}
                 result = write_back(self.ws, gathered.finish(hosts), hosts, None if whole else sections)
-                learned = self.record_diagnoses(result, before, plan_id) if diagnosis else Learnt()
+                learned = self.record_diagnoses(result, before, plan_id) if diagnosis else Lessons()
         except HomelabError as problem:  # another apply holds the inventory: the review stands, facts wait
             found = Findings(playbook, sections, None, problem.message)
         else:
@@ -191,7 +191,7 @@ class Recorder:
         self.on_findings(found)
         return found
 
-    def record_diagnoses(self, result: WriteBack, before: dict[str, Any], plan_id: str) -> Learnt:
+    def record_diagnoses(self, result: WriteBack, before: dict[str, Any], plan_id: str) -> Lessons:
         """Each answering host's fresh ``health`` findings into the knowledge base (caller holds the lock).
         A host whose health was not read again this time (same ``checked_at``) adds nothing."""
         from planner.knowledge import kb
@@ -209,11 +209,11 @@ class Recorder:
                                                                                      self.ws.inventory))
                 lines += done.added
         except HomelabError as problem:  # the knowledge base cannot be read or written: the facts stand
-            return Learnt(tuple(lines), problem.message)
+            return Lessons(tuple(lines), problem.message)
         finally:
             if lines:
                 self.wrote(KNOWLEDGE_BASE)
-        return Learnt(tuple(lines))
+        return Lessons(tuple(lines))
 
     def _facts_written(self, result: WriteBack) -> None:
         if result.written:
@@ -238,7 +238,7 @@ class Recorder:
 
     # -- the knowledge base -------------------------------------------------------------------------
 
-    def record_fixes(self, plan: Any, approved_by: str | None = None) -> Learnt:
+    def record_fixes(self, plan: Any, approved_by: str | None = None) -> Lessons:
         """After an apply: each applied step whose playbook ``resolves`` diagnosis findings is recorded as a fix
         of those findings on each of its hosts, with the host's outcome and who approved the apply
         (``approved_by``, else the decision of the plan's last approval in the session log). Under the
@@ -250,7 +250,7 @@ class Recorder:
         fixes = [(step, resolves) for step in plan.steps
                  if step.risk == "change" and (resolves := resolved_findings(self.ws.root, step.playbook))]
         if record is None or not fixes:
-            return Learnt()
+            return Lessons()
         decision = approved_by or approval_of(self.ws.root, plan.id)
         when = record.finished_at or record.started_at
         lines: list[str] = []
@@ -269,11 +269,11 @@ class Recorder:
                                              groups=kb.groups_of(self.ws.root, host, self.ws.inventory))
                         lines += done.added
         except HomelabError as problem:
-            return Learnt(tuple(lines), problem.message)
+            return Lessons(tuple(lines), problem.message)
         finally:
             if lines:
                 self.wrote(KNOWLEDGE_BASE)
-        return Learnt(tuple(lines))
+        return Lessons(tuple(lines))
 
     # -- reports ------------------------------------------------------------------------------------
 

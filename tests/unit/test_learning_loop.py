@@ -49,7 +49,7 @@ def ws(tmp_path: Path) -> Workspace:
     return Workspace(root, root / ".homelab", root / "inventory")
 
 
-def diagnose(ws: Workspace, recorder: loop.Recorder, plan: str, checked_at: str, *findings: object) -> loop.Learnt:
+def diagnose(ws: Workspace, recorder: loop.Recorder, plan: str, checked_at: str, *findings: object) -> loop.Lessons:
     """What Recorder.findings does around the write-back of a diagnosis, with the section written as it would be."""
     before = {HOST: loop._health(ws, HOST).get("checked_at")}
     path = host_vars_file(ws.inventory, HOST)
