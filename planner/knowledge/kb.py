@@ -111,12 +111,30 @@ class KnownIssue(BaseModel):
         """Every day it was seen: a person's ``seen`` dates and the tool's occurrences, once per day."""
         return set(self.seen) | {o.date for o in self.occurrences}
 
+    def sightings(self, host: str | None = None, symptom: str | None = None, plan: str | None = None
+                  ) -> list[dt.date]:
+        """When it was seen, oldest first: a person's ``seen`` dates, and each time the tool's diagnoses found
+        it on a host after it was fixed there (or the first time). Diagnosing again before any fix is the same
+        problem looked at twice; coming back after a fix, even on the same day, is a recurrence. ``host``,
+        ``symptom`` and ``plan`` (left out: the diagnosis asking about its own problem) narrow what counts."""
+        found = list(self.seen)
+        open_episodes: set[tuple[str, str]] = set()
+        for o in sorted(self.occurrences, key=lambda o: o.date):  # stable: the order written within a day
+            if (host and o.host != host) or (symptom and o.symptom != symptom) or (plan and o.plan == plan):
+                continue
+            if o.kind == "fix":
+                open_episodes.discard((o.host, o.symptom))
+            elif (o.host, o.symptom) not in open_episodes:
+                found.append(o.date)
+                open_episodes.add((o.host, o.symptom))
+        return sorted(found)
+
     def seen_within(self, days: int, today: dt.date) -> int:
-        """On how many days it was seen in the last ``days`` days (today included)."""
-        return sum(1 for d in self.days() if 0 <= (today - d).days < days)
+        """How many times it was seen in the last ``days`` days (today included)."""
+        return sum(1 for d in self.sightings() if 0 <= (today - d).days < days)
 
     def recurring(self, today: dt.date, count: int, days: int) -> bool:
-        """Seen on ``count`` days or more within the last ``days`` days."""
+        """Seen ``count`` times or more within the last ``days`` days."""
         return self.seen_within(days, today) >= count
 
     def last_occurrence(self) -> Occurrence | None:
@@ -196,16 +214,16 @@ def groups_of(root: Path, host: str, inventory: Path | None = None) -> set[str]:
 
 def recurrence(root: Path, host: str, symptom: str, today: dt.date, *, plan: str | None = None,
                groups: Iterable[str] | None = None) -> list[dt.date]:
-    """The days ``symptom`` was seen on ``host`` within the recurrence window ending ``today`` (included),
-    oldest first, each day once: the tool's occurrences on that host and a person's ``seen`` dates of the
-    issues that explain it there. ``plan`` leaves out what that plan itself recorded (the diagnosis that
-    asks whether it is recurring is not one of the earlier sightings)."""
+    """The times ``symptom`` was seen on ``host`` within the recurrence window ending ``today`` (included),
+    oldest first: a person's ``seen`` dates of the issues that explain it there, and the tool's sightings on
+    that host. A sighting is a diagnosis that found it after it was fixed (or the first one): diagnosing
+    again before any fix is the same problem looked at twice, while the problem coming back after a fix,
+    even on the same day, is the recurrence a person wants to hear about. ``plan`` leaves out what that
+    plan itself recorded (the diagnosis that asks whether it is recurring is not one of the earlier ones)."""
     _, days = settings(root)
     wanted = groups_of(root, host) if groups is None else set(groups)
-    found: set[dt.date] = set()
-    for issue in load(root).explaining(host, wanted, symptom):
-        found |= set(issue.seen)
-        found |= {o.date for o in issue.occurrences if o.host == host and o.symptom == symptom and o.plan != plan}
+    found = [d for issue in load(root).explaining(host, wanted, symptom)
+             for d in issue.sightings(host, symptom, plan)]
     return sorted(d for d in found if 0 <= (today - d).days < days)
 
 

@@ -1,5 +1,5 @@
 """The learning loop's knowledge base: occurrences written through the round-trip writer, recurrence per host
-and symptom counted once a day, and the settings that say when a problem recurs."""
+and symptom counted once per time it came back after a fix, and the settings that say when a problem recurs."""
 
 from __future__ import annotations
 
@@ -134,14 +134,18 @@ def test_an_unknown_finding_id_in_an_issue_says_which_was_meant(root: Path) -> N
 
 # -- recurrence -------------------------------------------------------------------------------------------------
 
-def test_recurrence_counts_each_day_once_within_the_window_and_a_persons_dates_too(root: Path) -> None:
-    for plan, day in (("a1", "2026-11-30"), ("a2", "2026-11-30"), ("a3", "2026-12-05"), ("a4", "2026-12-06")):
-        kb.record_diagnosis(root, HOST, [CPU], plan, day, groups=GROUPS)
+def test_recurrence_counts_each_return_after_a_fix_within_the_window_and_a_persons_dates_too(root: Path) -> None:
+    kb.record_diagnosis(root, HOST, [CPU], "a1", "2026-11-30", groups=GROUPS)
+    kb.record_diagnosis(root, HOST, [CPU], "a2", "2026-11-30", groups=GROUPS)  # looked at again, not fixed yet
+    kb.record_fix(root, HOST, ["cpu-runaway"], "a2", "changed", "approved at the prompt", "2026-11-30", groups=GROUPS)
+    kb.record_diagnosis(root, HOST, [CPU], "a3", "2026-11-30", groups=GROUPS)  # back the same day, after the fix
+    kb.record_fix(root, HOST, ["cpu-runaway"], "a3", "changed", "approved at the prompt", "2026-11-30", groups=GROUPS)
+    kb.record_diagnosis(root, HOST, [CPU], "a4", "2026-12-06", groups=GROUPS)
     # seen (a person's): 2026-11-04, 11-12, 11-21; 11-04 is 32 days before 12-06, outside 30 days.
     dates = kb.recurrence(root, HOST, "cpu-runaway", DAY, groups=GROUPS)
-    assert dates == [dt.date(2026, 11, 12), dt.date(2026, 11, 21), dt.date(2026, 11, 30), dt.date(2026, 12, 5),
+    assert dates == [dt.date(2026, 11, 12), dt.date(2026, 11, 21), dt.date(2026, 11, 30), dt.date(2026, 11, 30),
                      DAY]
-    assert kb.recurrence(root, HOST, "cpu-runaway", DAY, plan="a4", groups=GROUPS)[-1] == dt.date(2026, 12, 5), \
+    assert kb.recurrence(root, HOST, "cpu-runaway", DAY, plan="a4", groups=GROUPS)[-1] == dt.date(2026, 11, 30), \
         "the asking plan's own diagnosis is not an earlier sighting"
     assert dt.date(2026, 11, 12) not in kb.recurrence(root, HOST, "cpu-runaway", dt.date(2026, 12, 12),
                                                       groups=GROUPS), "30 days back is outside the window"
@@ -152,8 +156,9 @@ def test_recurrence_counts_each_day_once_within_the_window_and_a_persons_dates_t
 def test_is_recurring_follows_the_configured_count_and_days(root: Path) -> None:
     kb.record_diagnosis(root, "maas", [DISK], "a1", "2026-12-01", groups=set())
     kb.record_diagnosis(root, "maas", [DISK], "a2", "2026-12-01", groups=set())
+    kb.record_fix(root, "maas", ["disk-full"], "a2", "changed", None, "2026-12-01", groups=set())
     kb.record_diagnosis(root, "maas", [DISK], "a3", "2026-12-04", groups=set())
-    assert not kb.is_recurring(root, "maas", "disk-full", DAY, groups=set()), "two days are not three"
+    assert not kb.is_recurring(root, "maas", "disk-full", DAY, groups=set()), "two sightings are not three"
     (root / ".homelab").mkdir()
     (root / ".homelab" / "config.yml").write_text("knowledge:\n  recurrence_count: 2\n  recurrence_days: 3\n")
     assert kb.is_recurring(root, "maas", "disk-full", DAY, groups=set()) is False, "12-01 is 5 days back"

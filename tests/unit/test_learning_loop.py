@@ -123,21 +123,23 @@ def test_an_applied_fix_is_learnt_with_its_outcome_and_the_policys_approval(ws: 
 
 def test_the_context_pack_carries_recent_occurrences_and_counts(ws: Workspace) -> None:
     recorder = loop.Recorder(ws)
-    for n in range(8):
+    for n in range(8):  # found and fixed every day: back eight times
         diagnose(ws, recorder, f"plan{n}", f"2026-12-0{n + 1}T10:00:00Z", CPU)
+        kb.record_fix(ws.root, HOST, ["cpu-runaway"], f"plan{n}", "changed", POLICY, f"2026-12-0{n + 1}",
+                      groups={"k3s"})
     got = recall(ws.root, [HOST], {HOST: ["k3s"]}, budget_chars=100_000, today=dt.date(2026, 12, 8))
     runaway = next(i for i in got.issues if i["id"] == "runaway-process-k3s-vm")
-    assert runaway["occurrences_on_these_hosts"] == 8 and len(runaway["recent_occurrences"]) == 5
+    assert runaway["occurrences_on_these_hosts"] == 16 and len(runaway["recent_occurrences"]) == 5
     assert runaway["recent_occurrences"][0]["plan"] == "plan7" and runaway["recurring"] is True
-    assert runaway["seen_in_window"] == 10, "8 days of diagnoses and 2 of a person's dates within 30 days"
+    assert runaway["seen_in_window"] == 10, "back 8 times after a fix and 2 of a person's dates within 30 days"
     assert "occurrences" not in runaway and "seen" not in runaway
 
 
 def test_troubleshooting_lists_the_tools_issues_and_recurring_advice_from_occurrences(ws: Workspace) -> None:
     disk = {"id": "disk-full", "severity": "warning", "summary": "/srv/lab-full is 98% used"}
-    for day in ("01", "03", "05"):
+    for day in ("01", "03", "05"):  # found and fixed each time: back three times
         kb.record_diagnosis(ws.root, "maas", [disk], f"p{day}", f"2026-12-{day}", groups={"infra"})
-    kb.record_fix(ws.root, "maas", ["disk-full"], "p05", "ok", POLICY, "2026-12-05", groups={"infra"})
+        kb.record_fix(ws.root, "maas", ["disk-full"], f"p{day}", "ok", POLICY, f"2026-12-{day}", groups={"infra"})
     doc = docsgen.generate(ws.root, ws.inventory, only=[docsgen.TROUBLESHOOTING])[docsgen.TROUBLESHOOTING]
     section = doc[doc.index("## A filesystem is nearly full on maas"):]
     assert "Opened by homelab from a diagnosis: the root cause is not yet known." in section
