@@ -135,7 +135,7 @@ def load_policy(root: Path, catalog: Any, inventory: Any) -> LoadedPolicy:
 def _invalid(problems: list[str]) -> PolicyError:
     return PolicyError(f"{POLICY_SHOWN} is invalid ({len(problems)} problem{'s' if len(problems) > 1 else ''}); "
                        "nothing is approved by it until it is fixed",
-                       "fix the lines named below (the README's \"Approval policy\" lists the keys), then "
+                       "fix the lines named above (the README's \"Approval policy\" lists the keys), then "
                        "homelab policy check", details=problems)
 
 
