@@ -237,7 +237,7 @@ class PlannerRefused(HomelabError):
 
 def _finish(recorder, made, fmt: str, output: str | None, gate: Gate | None = None) -> None:
     decision = gate.decide(made) if gate is not None and any(s.risk == "change" for s in made.steps) else None
-    if decision is not None and decision.covered:
+    if gate is not None and decision is not None and decision.covered:
         # Applied now through apply's own path: its checks, output and exit codes are apply's.
         apply_covered(recorder, made, decision, gate, fmt, output)
         return

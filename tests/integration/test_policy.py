@@ -88,7 +88,8 @@ def test_a_plan_on_maas_is_saved_not_applied_and_the_reason_is_printed_and_logge
     assert f"Apply it with: homelab apply {plan['id']}" in made.stderr
 
     entries = [e for e in history(project) if e["plan"] == plan["id"]]
-    assert [(e["kind"], e["decision"]) for e in entries] == [("plan", None), ("refusal", f"not auto-approved: {reason}")]
+    assert [(e["kind"], e["decision"]) for e in entries] == [("plan", None),
+                                                             ("refusal", f"not auto-approved: {reason}")]
     shown = plan_json(homelab_in(project, "show", plan["id"], "--format", "json"))
     assert shown["status"] == "planned"
 

@@ -8,7 +8,7 @@ import pytest
 
 from planner.catalog.entries import Catalog, load_catalog
 from planner.inventory.hosts import Inventory, load_inventory
-from planner.plans.planfile import HostSummary, Inputs, OpenQuestion, Plan, Review, Snapshot, Step, StepReview, TaskResult
+from planner.plans import planfile
 from planner.plans.policy import DEFAULT_CRITICAL, LoadedPolicy, Policy, PolicyError, decide, load_policy, policy_path
 
 HOSTS = """\
@@ -175,27 +175,26 @@ def test_a_file_that_is_no_mapping_is_refused(project: Path, catalog, inventory,
 # -- the decision --------------------------------------------------------------------------------------------
 
 
-def plan(*steps: tuple[str, list[str], dict], statuses: dict[str, str] | None = None, **kw) -> Plan:
+def plan(*steps: tuple[str, list[str], dict], statuses: dict[str, str] | None = None, **kw) -> planfile.Plan:
     """A plan with these (playbook, hosts, vars) steps and a review in which each host is ok, or as ``statuses``."""
     statuses = statuses or {}
     made, reviews = [], []
     for i, (playbook, hosts, vars_) in enumerate(steps):
         risk = "change" if playbook == "fix" else "read"
-        made.append(Step(playbook=playbook, limit=",".join(hosts), vars=vars_, risk=risk, hosts=hosts))
-        tasks = [TaskResult(host=h, task="Do the thing", status=statuses.get(h, "changed"),  # type: ignore[arg-type]
-                            unknown_reason="a command without creates/removes" if statuses.get(h) == "unknown"
-                            else None) for h in hosts]
-        summary = {h: HostSummary(changed=1, failed=int(statuses.get(h) == "failed"),
-                                  unreachable=statuses.get(h) == "unreachable",
-                                  unknown=int(statuses.get(h) == "unknown")) for h in hosts}
-        reviews.append(StepReview(step=i, playbook=playbook, check=risk == "change", status="successful", rc=0,
-                                  hosts=summary, tasks=tasks))
-    snapshot = Snapshot(id="x", inventory="inventory", files={})
-    return Plan.model_validate({"id": "abcd1234", "created_at": "2026-12-06T06:00:00+00:00", "intent": "fix it",
-                                "planner": "offline", "steps": made,
-                                "review": Review(checked_at="2026-12-06T06:00:00+00:00", steps=reviews),
-                                "inputs": Inputs(inventory="inventory", files={}, versions={}, snapshot=snapshot),
-                                **kw})
+        made.append({"playbook": playbook, "limit": ",".join(hosts), "vars": vars_, "risk": risk, "hosts": hosts})
+        blind = {h: "a command without creates/removes" for h in hosts if statuses.get(h) == "unknown"}
+        tasks = [{"host": h, "task": "Do the thing", "status": statuses.get(h, "changed"),
+                  "unknown_reason": blind.get(h)} for h in hosts]
+        summary = {h: {"changed": 1, "failed": int(statuses.get(h) == "failed"),
+                       "unreachable": statuses.get(h) == "unreachable", "unknown": int(h in blind)} for h in hosts}
+        reviews.append({"step": i, "playbook": playbook, "check": risk == "change", "status": "successful",
+                        "rc": 0, "hosts": summary, "tasks": tasks})
+    inputs = {"inventory": "inventory", "files": {}, "versions": {},
+              "snapshot": {"id": "x", "inventory": "inventory", "files": {}}}
+    return planfile.Plan.model_validate({
+        "id": "abcd1234", "created_at": "2026-12-06T06:00:00+00:00", "intent": "fix it", "planner": "offline",
+        "steps": made, "review": {"checked_at": "2026-12-06T06:00:00+00:00", "steps": reviews}, "inputs": inputs,
+        **kw})
 
 
 def test_a_plan_inside_a_rule_is_covered_and_names_it(project: Path, catalog, inventory) -> None:
@@ -257,16 +256,16 @@ def test_without_a_file_or_rules_nothing_is_covered(project: Path, catalog, inve
 def test_an_unreviewed_or_questioned_plan_is_not_covered(project: Path, catalog, inventory) -> None:
     policy = loaded(project, catalog, inventory)
     unreviewed = plan(("fix", ["h1"], {}))
-    unreviewed = unreviewed.model_copy(update={"review": Review(skipped=True)})
+    unreviewed = unreviewed.model_copy(update={"review": planfile.Review(skipped=True)})
     assert decide(unreviewed, policy, catalog, inventory).reason == "the plan was not reviewed (--no-check)"
-    asked = plan(("fix", ["h1"], {}), questions=[OpenQuestion(question="Which hosts?", assumption="h1")])
+    asked = plan(("fix", ["h1"], {}), questions=[{"question": "Which hosts?", "assumption": "h1"}])
     assert decide(asked, policy, catalog, inventory).reason == "the plan leaves a question for a person: Which hosts?"
 
 
 def test_a_check_run_that_did_not_finish_is_not_covered(project: Path, catalog, inventory) -> None:
     made = plan(("fix", ["h1"], {}))
     broken = made.review.steps[0].model_copy(update={"status": "outcome_unknown", "error": "ssh went away"})
-    made = made.model_copy(update={"review": Review(steps=[broken])})
+    made = made.model_copy(update={"review": planfile.Review(steps=[broken])})
     got = decide(made, loaded(project, catalog, inventory), catalog, inventory)
     assert got.reason == "step 1 (fix): its check run did not finish (ssh went away)"
 
