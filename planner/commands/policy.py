@@ -41,9 +41,10 @@ def checked_policy(ws: Any) -> tuple[Any, Any, Any]:
 def plan_gate(ws: Any, flag: bool, no_check: bool) -> Gate | None:
     """The policy ``homelab plan`` will apply a covered plan under, or None.
 
-    Read before anything is planned, so an invalid file stops the command with nothing saved or run. Only
-    ``--auto-approve-policy`` or the file's ``auto_apply: true`` asks for it; without a check run there is
-    no review for the policy to approve, so the flag with --no-check is refused.
+    Read before anything is planned: with ``--auto-approve-policy`` an invalid file stops the command with
+    nothing saved or run; without it, an invalid file is said and approves nothing. Only the flag or the
+    file's ``auto_apply: true`` asks for the policy; without a check run there is no review for it to
+    approve, so the flag with --no-check is refused.
     """
     from planner.plans.policy import POLICY_SHOWN, policy_path
 
@@ -52,7 +53,18 @@ def plan_gate(ws: Any, flag: bool, no_check: bool) -> Gate | None:
                            "and --no-check reviews nothing", "leave out --no-check, or --auto-approve-policy")
     if no_check or not (flag or policy_path(ws.root).is_file()):
         return None
-    loaded, catalog, inventory = checked_policy(ws)
+    from planner.plans.policy import PolicyError
+
+    try:
+        loaded, catalog, inventory = checked_policy(ws)
+    except PolicyError as problem:
+        if flag:
+            raise
+        # Not asked for: a broken file approves nothing, and the plan waits for a person as it would without it.
+        first = problem.details[0] if problem.details else problem.message
+        console(stderr=True).print(f"{POLICY_SHOWN} is invalid, so nothing is auto-approved: {first} "
+                                   "(homelab policy check lists every problem)", markup=False)
+        return None
     if not (flag or loaded.policy.auto_apply):
         return None
     return Gate(loaded, catalog, inventory, "--auto-approve-policy" if flag else f"auto_apply: true in {POLICY_SHOWN}")

@@ -117,3 +117,11 @@ def test_an_invalid_policy_stops_the_plan_before_anything_is_saved_or_run(projec
 
     unreviewed = homelab_in(project, "plan", "-p", "apply_baseline", "--no-check", "--auto-approve-policy")
     assert unreviewed.rc == 2 and "--auto-approve-policy needs the check run" in unreviewed.stderr
+
+    # Not asked for: the broken file approves nothing, says so, and the plan waits for a person as usual.
+    write_policy(project, POLICY.replace("auto_apply: false", "auto_apply: true").replace("[proxmox, infra]",
+                                                                                          "[proxmoxx]"))
+    plain = homelab_in(project, "plan", "-p", "apply_baseline", "-l", "still-fawn", "--format", "json")
+    assert plain.rc == 0, plain.stderr
+    assert ".homelab/policy.yml is invalid, so nothing is auto-approved: .homelab/policy.yml:6:15:" in plain.stderr
+    assert plan_json(plain)["status"] == "planned"
