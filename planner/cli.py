@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "facts": ("planner.commands.facts", "facts", "Read the hosts; write what they are into the inventory."),
     "revise": ("planner.commands.revise", "revise", "Revise a plan with an amendment in plain words."),
     "plans": ("planner.commands.plans", "plans", "List saved plans."),
+    "policy": ("planner.commands.policy", "policy", "Check the approval policy, and whether it covers a plan."),
     "schedule": ("planner.commands.schedule", "schedule", "List scheduled applies; cancel one before it fires."),
     "show": ("planner.commands.plans", "show", "Show a saved plan and its review in any format."),
     "eval": ("planner.commands.eval", "eval_", "Score a planner against golden intents."),

@@ -176,36 +176,43 @@ def _problems(err: PydanticValidationError, where: str, doc: object = None) -> l
     return out
 
 
-def load_config(root: Path) -> Config:
-    """The settings for the project at ``root``: the file (when present), then the environment overrides."""
+def read_mapping(path: Path, shown: str, error: type[ValidationError], example: str) -> tuple[object, dict]:
+    """A settings file a person keeps: its round-trip document (for file:line:col) and its plain mapping.
+
+    An absent file is ``(None, {})``; one that is not YAML, cannot be read, is vault-encrypted or is
+    not a mapping raises ``error`` saying so, with ``example`` (one line of the file) in the hint.
+    """
     from planner import yamlio
 
+    if not path.is_file():
+        return None, {}
+    try:
+        doc = yamlio.load(path, shown)
+    except yamlio.YamlSyntaxError as err:
+        raise error(f"{shown} is not valid YAML", "fix the file, or remove it to use the defaults",
+                    details=[str(err)]) from None
+    except OSError as err:
+        raise error(f"cannot read {shown}: {err.strerror}", "check the file's permissions") from None
+    if yamlio.vault_encrypted(doc):
+        # ansible-vault output reads as one long YAML string; it needs its own words, not "found str".
+        raise error(f"{shown} is vault-encrypted; it must be a plain mapping of settings, not encrypted",
+                    "decrypt it (ansible-vault decrypt " + shown + "): it holds no secrets (an API key is "
+                    "named by api_key_env and read from the environment, never stored)")
+    if doc is not None and not isinstance(doc, dict):
+        # Name what was found in YAML's words (not ruamel's class names such as CommentedSeq).
+        found = ("a list" if isinstance(doc, list) else "a string" if isinstance(doc, str)
+                 else "a true/false value" if isinstance(doc, bool)
+                 else "a number" if isinstance(doc, int | float) else "a single value")
+        raise error(f"{shown} must be a mapping of settings (key: value lines)", f"for example: {example}",
+                    details=[f"{shown}:1:1: found {found}, not a mapping"])
+    return doc, (yamlio.plain(doc) if doc is not None else {})
+
+
+def load_config(root: Path) -> Config:
+    """The settings for the project at ``root``: the file (when present), then the environment overrides."""
     path = config_path(root)
     shown = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-    doc: object = None
-    data: dict = {}
-    if path.is_file():
-        try:
-            doc = yamlio.load(path, shown)
-        except yamlio.YamlSyntaxError as err:
-            raise ConfigError(f"{shown} is not valid YAML", "fix the file, or remove it to use the defaults",
-                              details=[str(err)]) from None
-        except OSError as err:
-            raise ConfigError(f"cannot read {shown}: {err.strerror}", "check the file's permissions") from None
-        if yamlio.vault_encrypted(doc):
-            # ansible-vault output reads as one long YAML string; it needs its own words, not "found str".
-            raise ConfigError(f"{shown} is vault-encrypted; it must be a plain mapping of settings, not encrypted",
-                              "decrypt it (ansible-vault decrypt " + shown + "): it holds no secrets, since the "
-                              "API key is named by api_key_env and read from the environment, never stored")
-        if doc is not None and not isinstance(doc, dict):
-            # Name what was found in YAML's words (not ruamel's class names such as CommentedSeq).
-            found = ("a list" if isinstance(doc, list) else "a string" if isinstance(doc, str)
-                     else "a true/false value" if isinstance(doc, bool)
-                     else "a number" if isinstance(doc, int | float) else "a single value")
-            raise ConfigError(f"{shown} must be a mapping of settings (key: value lines)",
-                              "for example: model: openai/gpt-4o-mini",
-                              details=[f"{shown}:1:1: found {found}, not a mapping"])
-        data = yamlio.plain(doc) if doc is not None else {}
+    doc, data = read_mapping(path, shown, ConfigError, "model: openai/gpt-4o-mini")
     try:
         config = Config.model_validate(data)
     except PydanticValidationError as err:

@@ -35,7 +35,7 @@ def project_root(start: Path | None = None) -> Path:
 
 
 def state_dir(root: Path) -> Path:
-    """The git-ignored directory for plans, locks and the lab's runtime files."""
+    """The directory for plans, locks and the lab's runtime files, git-ignored but for the approval policy."""
     return root / STATE_NAME
 
 

@@ -95,8 +95,13 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str, recheck: bo
         apply_now(recorder, plan, yes, fmt, err, recheck)
 
 
-def apply_now(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False, scheduled: str | None = None) -> None:
-    """Apply ``plan`` after the person's yes; ``scheduled`` (the recorded approval) stands in for it in a fired job."""
+def apply_now(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False, scheduled: str | None = None,
+              approved: str | None = None) -> None:
+    """Apply ``plan`` after the person's yes.
+
+    Two approvals stand in for the prompt: ``scheduled`` (the one recorded when the job was left, in a fired
+    job) and ``approved`` (the approval policy's decision, logged as the approval entry's decision).
+    """
     from planner.plans.apply import apply_plan
     from planner.plans.progress import Interrupt, Progress
 
@@ -106,7 +111,10 @@ def apply_now(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False, s
         if fmt == "json":
             emit(plan, "json", None)
         return
-    if scheduled is None:
+    if approved is not None:
+        recorder.log_event("approval", f"Plan {plan.id} approved for apply by the approval policy.", plan,
+                           decision=approved)
+    elif scheduled is None:
         decision = ask_approval(recorder, plan, yes, err, f"Apply plan {plan.id}?", f"homelab apply {plan.id} --yes")
         recorder.log_event("approval", f"Plan {plan.id} approved for apply.", plan, decision=decision)
     else:

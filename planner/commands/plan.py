@@ -11,6 +11,7 @@ from planner.commands._plans import (
     emit,
     review_format_options,
 )
+from planner.commands.policy import Gate, apply_covered, not_covered, plan_gate
 from planner.errors import ExitCode, HomelabError
 
 
@@ -30,9 +31,12 @@ from planner.errors import ExitCode, HomelabError
               "openai/gpt-4o-mini, ollama/qwen2.5); default $HOMELAB_MODEL, then .homelab/config.yml; "
               "'offline' forces the offline planner.")
 @click.option("--show-prompt", is_flag=True, help="Print exactly what would be sent to the planner, and send nothing.")
+@click.option("--auto-approve-policy", "auto_approve", is_flag=True,
+              help="Apply the plan right after its review when .homelab/policy.yml covers it (no prompt); "
+                   "otherwise save it as usual and say why.")
 @review_format_options
 def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tuple[str, ...], exclude: str | None,
-         inventory: str | None, no_check: bool, model: str | None, show_prompt: bool, fmt: str,
+         inventory: str | None, no_check: bool, model: str | None, show_prompt: bool, auto_approve: bool, fmt: str,
          output: str | None) -> None:
     """Plan from plain words, or from named catalog playbooks, and review in check mode.
 
@@ -51,7 +55,16 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
     \b
     Exit codes: 0 planned, 1 hosts failed in the check run, 2 bad input or
     an invalid draft, 3 the model could not be reached, 4 the planner
-    refused (the plan document is still printed and saved).
+    refused (the plan document is still printed and saved). When the
+    approval policy applies the plan, apply's codes: 0 applied, 1 hosts
+    failed, 4 refused, 130 interrupted; a plan it does not cover is saved
+    (exit 0) and the reason is printed and logged.
+
+    \b
+    With --auto-approve-policy (or auto_apply: true in .homelab/policy.yml)
+    a change plan the policy covers is applied right after its review, as
+    `homelab apply` would, and the session log names the rule that approved
+    it. `homelab policy check ID` says whether a saved plan is covered.
 
     \b
     Examples:
@@ -63,6 +76,7 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
       homelab plan "tighten journald" -p apply_baseline -l k3s -e NAME=VALUE   # homelab catalog show lists NAMEs
       homelab plan --exclude k3s latest          # the same plan without the k3s hosts
       homelab plan -p gather_facts --format json
+      homelab plan -p apply_baseline -l still-fawn --auto-approve-policy
     """
     from planner.commands.docs import keeping_docs_current
     from planner.paths import require_dirs
@@ -73,6 +87,7 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
     # Before anything is saved or logged: a bad --output or a blocked .homelab/ would otherwise fail
     # only after the plan file and the session entry were written.
     check_output(output)
+    gate = None if show_prompt else plan_gate(ws, auto_approve, no_check)
     if not show_prompt:
         require_dirs(planfile.plans_dir(ws.state), ws.state / "runs")
     err = console(stderr=True)
@@ -85,12 +100,12 @@ def plan(intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tupl
     # Every plan is logged, and the docs made from the session log (and from facts a read step found)
     # are regenerated before the command ends.
     with keeping_docs_current(ws, err) as recorder:
-        _plan(recorder, intent, playbooks, limit, extra, exclude, no_check, model, show_prompt, fmt, output)
+        _plan(recorder, intent, playbooks, limit, extra, exclude, no_check, model, show_prompt, fmt, output, gate)
 
 
 def _plan(recorder, intent: str | None, playbooks: tuple[str, ...], limit: str, extra: tuple[str, ...],
           exclude: str | None, no_check: bool, model: str | None, show_prompt: bool, fmt: str,
-          output: str | None) -> None:
+          output: str | None, gate: Gate | None) -> None:
     from planner.plans import planfile
     from planner.plans.build import StepRequest, exclude_hosts, make_plan
     from planner.plans.progress import Interrupt, Progress
@@ -111,7 +126,7 @@ def _plan(recorder, intent: str | None, playbooks: tuple[str, ...], limit: str, 
             new = exclude_hosts(ws, parent, exclude, check=not no_check, on_result=progress.on_result,
                                 on_event=progress.on_event, cancel=interrupt)
         recorder.log_plan(new, "revise")
-        _finish(new, fmt, output)
+        _finish(recorder, new, fmt, output, gate)
         return
     if not playbooks:
         if not intent or not intent.strip():  # whitespace says nothing either
@@ -122,7 +137,7 @@ def _plan(recorder, intent: str | None, playbooks: tuple[str, ...], limit: str, 
             raise HomelabError("--limit and -e go with --playbook (of -e, a request takes only tier=…); a planner "
                                "takes hosts and values from the words",
                                'name the hosts in the request ("… on the k3s nodes"), or use --playbook ID')
-        _plan_from_words(recorder, intent, model, show_prompt, no_check, fmt, output, interrupt, tier)
+        _plan_from_words(recorder, intent, model, show_prompt, no_check, fmt, output, interrupt, tier, gate)
         return
     from planner.catalog.entries import load_catalog
     from planner.config import settings
@@ -159,7 +174,7 @@ def _plan(recorder, intent: str | None, playbooks: tuple[str, ...], limit: str, 
         made = make_plan(ws, requests, intent=text, manual=manual, check=not no_check,
                          on_result=progress.on_result, on_event=progress.on_event, cancel=interrupt)
     recorder.log_plan(made, "plan")
-    _finish(made, fmt, output)
+    _finish(recorder, made, fmt, output, gate)
 
 
 def _tier(extra: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
@@ -174,7 +189,7 @@ def _tier(extra: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
 
 
 def _plan_from_words(recorder, intent: str, model: str | None, show_prompt: bool, no_check: bool, fmt: str,
-                     output: str | None, interrupt, tier: str | None = None) -> None:
+                     output: str | None, interrupt, tier: str | None = None, gate: Gate | None = None) -> None:
     from planner.planning import context
     from planner.planning.choose import choose
     from planner.planning.intent import plan_intent
@@ -206,7 +221,7 @@ def _plan_from_words(recorder, intent: str, model: str | None, show_prompt: bool
         closest = ", ".join(made.refusal.closest) or "none"
         raise PlannerRefused(f"the planner refused: {made.refusal.reason}",
                              f"closest catalog entries: {closest}; `homelab catalog` lists what a plan can do")
-    _finish(made, fmt, output)
+    _finish(recorder, made, fmt, output, gate)
 
 
 def _title(checking: str, what: str, no_check: bool) -> str:
@@ -220,7 +235,12 @@ class PlannerRefused(HomelabError):
     exit_code = ExitCode.REFUSED
 
 
-def _finish(made, fmt: str, output: str | None) -> None:
+def _finish(recorder, made, fmt: str, output: str | None, gate: Gate | None = None) -> None:
+    decision = gate.decide(made) if gate is not None and any(s.risk == "change" for s in made.steps) else None
+    if gate is not None and decision is not None and decision.covered:
+        # Applied now through apply's own path: its checks, output and exit codes are apply's.
+        apply_covered(recorder, made, decision, gate, fmt, output)
+        return
     written = emit(made, fmt, output)
     err = console(stderr=True)
     for path in written:
@@ -236,6 +256,8 @@ def _finish(made, fmt: str, output: str | None) -> None:
         err.print(f"Plan {made.id} saved. Apply it with: homelab apply {made.id}")
     else:
         err.print(f"Plan {made.id} saved (read-only: it ran during review; nothing to apply).")
+    if decision is not None and gate is not None:
+        not_covered(recorder, made, decision, gate)
     failed = any(s.failed or s.unreachable for r in made.review.steps for s in r.hosts.values())
     if any(r.error for r in made.review.steps):
         raise HomelabError(f"the check run of plan {made.id} did not finish", "see the output above")

@@ -70,7 +70,7 @@ def revise(plan_ref: str, amendment: str, model: str | None, inventory: str | No
         new = _revised(ws, parent, amendment, model, no_check, interrupt)
         err.print(f"Plan {new.id} revises plan {parent.id}.")
         recorder.log_plan(new, "revise")
-        _finish(new, fmt, output)
+        _finish(recorder, new, fmt, output)
 
 
 def _revised(ws, parent, amendment: str, model: str | None, no_check: bool, interrupt):
