@@ -185,7 +185,7 @@ class OfflinePlanner:
             single = resolved[0] if len(resolved) == 1 and include == (resolved[0],) else None
             known = Named(mine.limit if mine.named else None, single, named_services,
                           recipes=dict(getattr(pack, "recipes", {}) or {}), records=tuple(pack.services),
-                          config=getattr(pack, "config", {}))
+                          config=getattr(pack, "config", {}), diagnoses=dict(getattr(pack, "diagnoses", {}) or {}))
             values = fill(entry, text, known)
             missing = [n for n, spec in (entry.get("variables") or {}).items()
                        if spec.get("required") and n not in values]
