@@ -23,14 +23,14 @@ K3S_HINT = "limits belong in the workload's manifest (its resources: requests an
 
 
 def parse_stat(text):
-    """(state, ppid, start_time) from /proc/PID/stat; the command name may hold spaces and parentheses,
+    """(comm, state, ppid, start_time) from /proc/PID/stat; the command name may hold spaces and parentheses,
     so the fields are counted after its last ')'. None when the text is not a stat line."""
-    _, sep, rest = (text or "").rpartition(")")
+    head, sep, rest = (text or "").rpartition(")")
     fields = rest.split()
     if not sep or len(fields) < 20:
         return None
     # rest starts at field 3 (state): field N is fields[N - 3].
-    return fields[0], int(fields[1]), int(fields[19])
+    return head.partition("(")[2], fields[0], int(fields[1]), int(fields[19])
 
 
 def join_cmdline(raw):
@@ -65,12 +65,19 @@ def is_k3s_pod(path):
     return "kubepods" in path
 
 
-def protected_unit(unit, own_units):
-    """Why ``unit`` is never stopped through a plan, or None."""
-    if unit == "init.scope" or unit.startswith("systemd-") or unit.endswith(".slice"):
-        return "it is part of systemd itself"
+def systemd_unit(unit):
+    """Whether ``unit`` is part of systemd itself (pid 1's scope, systemd-* services, slices)."""
+    return unit == "init.scope" or unit.startswith("systemd-") or unit.endswith(".slice")
+
+
+def kept_unit(unit, own_units):
+    """Why ``unit`` is never stopped, though a process in it other than sshd may be signalled; or None.
+
+    Where sessions have no scope of their own (no logind, as in containers), a process started over SSH
+    sits in sshd's unit: stopping the unit would end every session, signalling the one process does not.
+    """
     if unit in SSH_UNITS:
-        return "it is sshd, which this connection and every later one depend on"
+        return "it is sshd's, which this connection and every later one depend on"
     if unit in own_units:
         return "it holds this connection's own session"
     return None
@@ -83,7 +90,7 @@ def _shown(item):
 def decide(item, seen, own_pids, own_units, unit_state=None):
     """What to do with one reviewed ``item`` ({pid, start_time, cmdline, unit}).
 
-    ``seen`` is the process now holding the pid ({state, start_time, cmdline, cgroup}) or None when
+    ``seen`` is the process now holding the pid ({comm, state, start_time, cmdline, cgroup}) or None when
     no process does; ``own_pids`` are this connection's processes (the module's ancestors), and
     ``own_units`` their units; ``unit_state`` is the named unit's (LoadState, ActiveState).
     Returns (verdict, reason).
@@ -93,34 +100,33 @@ def decide(item, seen, own_pids, own_units, unit_state=None):
         return "refuse", "pid 1 is the host's init: never signalled"
     if pid in own_pids:
         return "refuse", "%s is part of this connection (sshd or its session): never signalled" % _shown(item)
-    if unit:
-        why = protected_unit(unit, own_units)
-        if why:
-            return "refuse", "unit %s is never stopped through a plan: %s" % (unit, why)
+    if unit and systemd_unit(unit):
+        return "refuse", "unit %s is part of systemd itself: never stopped through a plan" % unit
     alive = seen is not None and seen.get("state") not in ("Z", "X")
     same = alive and seen["start_time"] == int(item["start_time"]) and seen["cmdline"] == item.get("cmdline", "")
     if alive and not same:
         return "skip", ("%s is not the reviewed process: the pid now belongs to another one (started at %s, %s); "
                         "it was not signalled" % (_shown(item), seen["start_time"], seen["cmdline"] or "no command line"))
-    if same and is_k3s_pod(seen["cgroup"]):
-        return "refuse", "%s is a k3s pod's process: %s" % (_shown(item), K3S_HINT)
-    if unit:
-        if same and unit_of(seen["cgroup"]) != unit:
-            return "refuse", "%s is not in unit %s (its cgroup is %s)" % (_shown(item), unit, seen["cgroup"] or "none")
-        load, active = unit_state or ("not-found", "inactive")
-        if load == "not-found" or active in ("inactive", "failed"):
-            return "gone", "unit %s is no longer running (%s, %s)" % (unit, load, active)
-        if same:
-            return "unit", "%s runs in unit %s" % (_shown(item), unit)
-        return "unit", "the reviewed %s is gone, but its unit %s still runs" % (_shown(item), unit)
+    by_unit = bool(unit) and kept_unit(unit, own_units) is None
     if not alive:
-        return "gone", "%s is already gone" % _shown(item)
+        load, active = unit_state or ("not-found", "inactive")
+        if by_unit and load != "not-found" and active not in ("inactive", "failed"):
+            return "unit", "the reviewed %s is gone, but its unit %s still runs" % (_shown(item), unit)
+        return "gone", "%s is already gone%s" % (_shown(item), " (unit %s: %s, %s)" % (unit, load, active) if unit else "")
+    if is_k3s_pod(seen["cgroup"]):
+        return "refuse", "%s is a k3s pod's process: %s" % (_shown(item), K3S_HINT)
+    if seen["comm"] == "sshd":
+        return "refuse", "%s is sshd, which this connection and every later one depend on" % _shown(item)
+    actual = unit_of(seen["cgroup"])
+    if unit and actual != unit:
+        return "refuse", "%s is not in unit %s (its cgroup is %s)" % (_shown(item), unit, seen["cgroup"] or "none")
+    if systemd_unit(actual):
+        return "refuse", "%s runs in %s, part of systemd itself: never signalled" % (_shown(item), actual)
+    if by_unit:
+        return "unit", "%s runs in unit %s" % (_shown(item), unit)
     if not seen["cmdline"]:
         return "refuse", "pid %s is a kernel thread: it cannot be stopped by a signal" % pid
-    # Another process of this connection's session scope may be signalled (it is not the connection):
-    # only the whole scope is protected, from a unit stop.
-    why = protected_unit(unit_of(seen["cgroup"]), ())
-    if why:
-        return "refuse", "%s runs in unit %s, which is never stopped through a plan: %s" % (
-            _shown(item), unit_of(seen["cgroup"]), why)
-    return "signal", "%s matches the reviewed process (same start time and command line)" % _shown(item)
+    why = kept_unit(unit, own_units) if unit else None
+    return "signal", "%s matches the reviewed process (same start time and command line)%s" % (
+        _shown(item), "; its unit %s is never stopped (%s), so only the process is signalled" % (unit, why)
+        if why else "")

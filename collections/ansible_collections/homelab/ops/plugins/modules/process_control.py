@@ -58,8 +58,8 @@ attributes:
     description: Reports what it would stop and stops nothing.
     support: full
   diff_mode:
-    description: Processes have no file to diff; the result lists them.
-    support: none
+    description: Each process it stops (would stop) as it runs now and how it is stopped.
+    support: full
 author:
   - homelab-planner maintainers
 """
@@ -123,7 +123,8 @@ def observe(pid):
         cgroup = cgroup_path(_read(base + "/cgroup"))
     except OSError:
         return None
-    return {"state": stat[0], "ppid": stat[1], "start_time": stat[2], "cmdline": cmdline, "cgroup": cgroup}
+    return {"comm": stat[0], "state": stat[1], "ppid": stat[2], "start_time": stat[3], "cmdline": cmdline,
+            "cgroup": cgroup}
 
 
 def own_processes():
@@ -224,6 +225,14 @@ def main():
             how = terminate(item["pid"], item["start_time"], timeout)
             result["stopped"].append(dict(shown, how=how, reason=reason))
     changed = bool(result["stopped"])
+    if changed and module._diff:
+        # The review shows diffs: each process as it runs now, and how it is (or would be) stopped.
+        line = "pid %(pid)s  unit %(unit)s  %(cmdline)s"
+        result["diff"] = {
+            "before": "".join((line % dict(p, unit=p["unit"] or "-")) + "  running\n" for p in result["stopped"]),
+            "after": "".join((line % dict(p, unit=p["unit"] or "-")) + "  stopped (%s)\n" % p["how"]
+                             for p in result["stopped"]),
+        }
     verb = "would stop" if module.check_mode else "stopped"
     msg = "%s %d, already gone %d, skipped %d (not the reviewed process)" % (
         verb, len(result["stopped"]), len(result["already_gone"]), len(result["skipped"]))
