@@ -125,6 +125,7 @@ def catalog_entries(root: Path) -> list[dict[str, Any]]:
                     "tags": list(meta.tags), "risk": meta.risk, "tier": meta.tier, "variables": variables,
                     "whole_inventory": meta.whole_inventory, "companions": list(meta.companions),
                     "assesses": list(meta.assesses),
+                    "acts_on": meta.acts_on.model_dump() if meta.acts_on is not None else None,
                     "offline": meta.offline.model_dump()})
     return out
 

@@ -345,6 +345,8 @@ def _service_record(text: str, named: Named, spec: dict[str, Any]) -> list[Found
 
 
 _PERCENT = re.compile(r"(?<![\w.])(\d{1,4})\s*(?:%|percent\b|pct\b)", re.I)
+_ASKS_LIMITS = re.compile(r"(?<![\w-])(?:limit|limits|limiting|quota|quotas|cap|capping|throttle|throttling|restrict)"
+                          r"(?![\w-])", re.I)
 #: The CPU quota limits get when the request gives none: half of one CPU, well below a busy loop's whole core.
 DEFAULT_CPU_QUOTA_PCT = 50
 
@@ -355,6 +357,8 @@ def _diagnosed_limits(text: str, named: Named, spec: dict[str, Any]) -> list[Fou
     # from the words, else half a CPU and no memory limit.
     from planner.planning.diagnoses import newest_runaway_host
 
+    if not _ASKS_LIMITS.search(text):
+        return []  # "stop the runaway processes" asks for no limits, though the same diagnosis has units
     host = named.single_host or newest_runaway_host(named.diagnoses)
     units = list((named.diagnoses.get(host) or {}).get("units") or []) if host else []
     said = [u for u in units if re.search(rf"(?<![\w-]){re.escape(u.rsplit('.', 1)[0])}(?![\w-])", text, re.I)]
