@@ -372,10 +372,11 @@ def _offline_problems(entry: CatalogEntry, doc: Any, display: str) -> list[str]:
             out.append(f"{yamlio.locate(doc, ('acts_on', 'variables'), display)}: acts_on.variables: {name!r} is not a "
                        f"variable of {entry.spec_name}{did_you_mean(name, entry.options)}")
     placement = entry.meta.offline.placement
-    if placement is not None and placement.recipe_variable is not None and placement.recipe_variable not in entry.options:
+    recipe_variable = placement.recipe_variable if placement is not None else None
+    if recipe_variable is not None and recipe_variable not in entry.options:
         loc = ("offline", "placement", "recipe_variable")
-        out.append(f"{yamlio.locate(doc, loc, display)}: {'.'.join(loc)}: {placement.recipe_variable!r} is not a "
-                   f"variable of {entry.spec_name}{did_you_mean(placement.recipe_variable, entry.options)}")
+        out.append(f"{yamlio.locate(doc, loc, display)}: {'.'.join(loc)}: {recipe_variable!r} is not a "
+                   f"variable of {entry.spec_name}{did_you_mean(recipe_variable, entry.options)}")
     return out
 
 

@@ -11,7 +11,8 @@ from tests.conftest import ROOT
 sys.path.insert(0, str(ROOT / "collections"))
 from ansible_collections.homelab.ops.plugins.module_utils import process_control as pc  # noqa: E402
 
-HOG = {"pid": 4242, "start_time": 5941269, "cmdline": "python3 /usr/local/bin/lab-cpu-hog", "unit": "lab-cpu-hog.service"}
+HOG = {"pid": 4242, "start_time": 5941269, "cmdline": "python3 /usr/local/bin/lab-cpu-hog",
+       "unit": "lab-cpu-hog.service"}
 BARE = {"pid": 4343, "start_time": 5941300, "cmdline": "python3 -c while True: pass", "unit": ""}
 RUNNING = ("loaded", "active")
 

@@ -105,14 +105,16 @@ def decide(item, seen, own_pids, own_units, unit_state=None):
     alive = seen is not None and seen.get("state") not in ("Z", "X")
     same = alive and seen["start_time"] == int(item["start_time"]) and seen["cmdline"] == item.get("cmdline", "")
     if alive and not same:
+        now = (_shown(item), seen["start_time"], seen["cmdline"] or "no command line")
         return "skip", ("%s is not the reviewed process: the pid now belongs to another one (started at %s, %s); "
-                        "it was not signalled" % (_shown(item), seen["start_time"], seen["cmdline"] or "no command line"))
+                        "it was not signalled" % now)
     by_unit = bool(unit) and kept_unit(unit, own_units) is None
     if not alive:
         load, active = unit_state or ("not-found", "inactive")
         if by_unit and load != "not-found" and active not in ("inactive", "failed"):
             return "unit", "the reviewed %s is gone, but its unit %s still runs" % (_shown(item), unit)
-        return "gone", "%s is already gone%s" % (_shown(item), " (unit %s: %s, %s)" % (unit, load, active) if unit else "")
+        where = " (unit %s: %s, %s)" % (unit, load, active) if unit else ""
+        return "gone", "%s is already gone%s" % (_shown(item), where)
     if is_k3s_pod(seen["cgroup"]):
         return "refuse", "%s is a k3s pod's process: %s" % (_shown(item), K3S_HINT)
     if seen["comm"] == "sshd":

@@ -84,8 +84,10 @@ already_gone:
   returned: always
   type: list
   elements: dict
-skipped:
-  description: Items whose pid now belongs to another process, never signalled, each with the reason.
+not_reviewed:
+  description:
+    - Items whose pid now belongs to another process, never signalled, each with the reason (the role
+      reports them as skipped; a result key C(skipped) would mark the task itself as skipped).
   returned: always
   type: list
   elements: dict
@@ -208,15 +210,16 @@ def main():
         # Nothing is acted on: a plan that names any of these is not the plan a person should apply.
         module.fail_json(msg="Refused, nothing was stopped: " + "; ".join(refused), refused=refused)
 
-    result = {"stopped": [], "already_gone": [], "skipped": []}
+    result = {"stopped": [], "already_gone": [], "not_reviewed": []}
     for item, verdict, reason in decisions:
         shown = {"pid": item["pid"], "unit": item["unit"], "cmdline": item["cmdline"]}
         if verdict == "gone":
             result["already_gone"].append(dict(shown, reason=reason))
         elif verdict == "skip":
-            result["skipped"].append(dict(shown, reason=reason))
+            result["not_reviewed"].append(dict(shown, reason=reason))
         elif module.check_mode:
-            how = "%s unit %s" % (action, item["unit"]) if verdict == "unit" else "SIGTERM, SIGKILL after %d s" % timeout
+            how = ("%s unit %s" % (action, item["unit"]) if verdict == "unit"
+                   else "SIGTERM, SIGKILL after %d s" % timeout)
             result["stopped"].append(dict(shown, how="would " + how, reason=reason))
         elif verdict == "unit":
             module.run_command(["systemctl", action, "--", item["unit"]], environ_update=_LOCALE, check_rc=True)
@@ -235,7 +238,7 @@ def main():
         }
     verb = "would stop" if module.check_mode else "stopped"
     msg = "%s %d, already gone %d, skipped %d (not the reviewed process)" % (
-        verb, len(result["stopped"]), len(result["already_gone"]), len(result["skipped"]))
+        verb, len(result["stopped"]), len(result["already_gone"]), len(result["not_reviewed"]))
     module.exit_json(changed=changed, msg=msg, **result)
 
 
