@@ -352,24 +352,26 @@ DEFAULT_CPU_QUOTA_PCT = 50
 
 
 def _diagnosed_limits(text: str, named: Named, spec: dict[str, Any]) -> list[Found]:
-    # The units the host's written-back diagnosis found running away (the named host, else the one diagnosed
-    # last), narrowed to those the request names ("the transcode service"); a CPU percentage and a memory size
-    # from the words, else half a CPU and no memory limit.
+    # The units written as such ("transcode.service"), else those the host's written-back diagnosis found
+    # running away (the named host, else the one diagnosed last), narrowed to the ones the request names ("the
+    # transcode service"). A CPU percentage and a memory size from the words; with neither, half a CPU.
     from planner.planning.diagnoses import newest_runaway_host
 
     if not _ASKS_LIMITS.search(text):
         return []  # "stop the runaway processes" asks for no limits, though the same diagnosis has units
+    written = list(dict.fromkeys(f"{m.group(1)}.service" for m in _UNIT_NAME.finditer(text)))
     host = named.single_host or newest_runaway_host(named.diagnoses)
-    units = list((named.diagnoses.get(host) or {}).get("units") or []) if host else []
-    said = [u for u in units if re.search(rf"(?<![\w-]){re.escape(u.rsplit('.', 1)[0])}(?![\w-])", text, re.I)]
+    found = list((named.diagnoses.get(host) or {}).get("units") or []) if host else []
+    said = [u for u in found if re.search(rf"(?<![\w-]){re.escape(u.rsplit('.', 1)[0])}(?![\w-])", text, re.I)]
+    units = written or said or found
     if not units:
         return []
     percent = _all(_PERCENT, text, lambda m: int(m.group(1)))
-    memory = [f for f in size_mib(text) if re.search(r"\b(memory|ram|mem)\b", text[max(f.start - 40, 0):f.end + 20],
-                                                      re.I)]
-    limits = [{"unit": unit, "cpu_quota_pct": percent[0].value if percent else DEFAULT_CPU_QUOTA_PCT,
-               "memory_max_mib": memory[0].value if memory else 0} for unit in said or units]
-    return [Found(limits, 0, 0)]
+    memory = [f.value for f in size_mib(text)
+              if re.search(r"\b(memory|ram|mem)\b", text[max(f.start - 40, 0):f.end + 20], re.I)]
+    cpu = percent[0].value if percent else 0 if memory else DEFAULT_CPU_QUOTA_PCT
+    return [Found([{"unit": unit, "cpu_quota_pct": cpu, "memory_max_mib": memory[0] if memory else 0}
+                   for unit in units], 0, 0)]
 
 
 def _text_only(reader: Callable[[str], list[Found]]) -> Callable[[str, Named, dict[str, Any]], list[Found]]:
@@ -402,8 +404,8 @@ EXTRACTORS: dict[str, Extractor] = {e.name: e for e in (
     Extractor("service_record", "any", _service_record,
               "one field of the named service's recorded trial (else its recipe): image, port, gpus, …"),
     Extractor("diagnosed_limits", "list", _diagnosed_limits,
-              "resource limits for the units the host's last diagnosis found running away: "
-              "[{unit, cpu_quota_pct, memory_max_mib}]"),
+              "resource limits for the units named (x.service), else those the host's last diagnosis found running "
+              "away: [{unit, cpu_quota_pct, memory_max_mib}]"),
 )}
 #: Extractors that read one field of a record; the meta file names the field (``field:``).
 RECORD_EXTRACTORS = ("service_record",)

@@ -140,3 +140,9 @@ def test_acts_on_must_name_variables_of_the_play(tmp_path: Path) -> None:
     with pytest.raises(CatalogError) as caught:
         load_entry(meta, root)
     assert "'remediate_process' is not a variable of remediate_runaway_processes" in " ".join(caught.value.details)
+
+
+def test_a_unit_written_as_such_needs_no_diagnosis(project: Path) -> None:
+    step = only_step(plan(project, "add a 512 MB memory limit to jellyfin.service on maas"))
+    assert (step.limit, step.vars) == ("maas", {"remediate_limits": [
+        {"unit": "jellyfin.service", "cpu_quota_pct": 0, "memory_max_mib": 512}]})
