@@ -110,6 +110,8 @@ def test_the_reviewed_transient_unit_is_stopped_exactly(lab: Lab, project: Path,
     report = remediation(applied)
     assert [(p["pid"], p["unit"], p["how"]) for p in report["stopped"]] == \
         [(pid, "it-remediate-hog.service", "stop unit it-remediate-hog.service")]
+    logs = "".join(p.read_text() for p in (project / "docs" / "sessions").glob("*.md"))
+    assert f"Remediation: {HOST}: stopped pid {pid} (it-remediate-hog.service)." in logs
 
     again = plan(project, remediate_processes=[item])
     assert again["review"]["steps"][0]["hosts"][HOST]["changed"] == 0

@@ -146,3 +146,23 @@ def test_a_unit_written_as_such_needs_no_diagnosis(project: Path) -> None:
     step = only_step(plan(project, "add a 512 MB memory limit to jellyfin.service on maas"))
     assert (step.limit, step.vars) == ("maas", {"remediate_limits": [
         {"unit": "jellyfin.service", "cpu_quota_pct": 0, "memory_max_mib": 512}]})
+
+
+def test_the_session_log_says_what_a_remediation_apply_did() -> None:
+    from planner.knowledge.remediation import logged
+    from planner.plans.planfile import ApplyRecord, StepReview, TaskResult
+
+    report = {"homelab_remediation": {
+        "stopped": [{"pid": 812, "unit": "lab-cpu-hog.service", "cmdline": "python3 /usr/local/bin/lab-cpu-hog"}],
+        "already_gone": [{"pid": 999, "unit": "", "cmdline": "python3 -c pass"}],
+        "skipped": [{"pid": 901, "unit": "", "cmdline": "ffmpeg", "reason": "not the reviewed process"}],
+        "limits": [{"unit": "transcode.service", "changed": True}]}}
+    task = TaskResult(host="k3s-vm-still-fawn", task="Report", action="ansible.builtin.debug", role="remediate",
+                      status="ok", report=report)
+    record = ApplyRecord(started_at="2026-12-06T07:00:00+00:00", status="succeeded",
+                         steps=[StepReview(step=0, playbook=ENTRY, check=False, status="successful", rc=0,
+                                           tasks=[task])])
+    assert logged(record) == (" Remediation: k3s-vm-still-fawn: stopped pid 812 (lab-cpu-hog.service); already gone "
+                              "pid 999; skipped, not the reviewed process pid 901; limits on transcode.service "
+                              "(drop-in changed).")
+    assert logged(ApplyRecord(started_at="2026-12-06T07:00:00+00:00", status="succeeded")) == ""
