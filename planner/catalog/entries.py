@@ -134,8 +134,9 @@ class OfflinePlacement(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     #: gpu: a GPU recipe goes where enough GPU memory is free; recorded: where the service's recorded trial runs.
-    kind: Literal["gpu", "recorded"]
-    recipe_variable: str  # the variable that names the service, whose recipe holds the estimate
+    #: diagnosed: the host whose written-back diagnosis found runaway processes, the newest (planning/diagnoses.py).
+    kind: Literal["gpu", "recorded", "diagnosed"]
+    recipe_variable: str | None = None  # the variable that names the service, whose recipe holds the estimate
     #: A read entry run first on every host, so the review shows the live report the choice stands on.
     check: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")] | None = None
     #: The check's variables, each from a field of the estimate (gpu_mib, memory_mib).
@@ -164,6 +165,16 @@ class OfflineHints(BaseModel):
     default_limit: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]+$")] | None = None
 
 
+class ActsOn(BaseModel):
+    """The variables of which a step must set one, non-empty, or it would change nothing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    variables: Annotated[list[str], Field(min_length=1)]
+    #: Where the values come from, for the person; ``{limit}`` is the step's hosts.
+    hint: Text
+
+
 class CatalogMeta(BaseModel):
     """A ``<id>.meta.yml`` sidecar: what the planner knows about one playbook."""
 
@@ -187,6 +198,10 @@ class CatalogMeta(BaseModel):
     #: Manual rules (planner.planning.rules) whose work this read playbook assesses: a request the rule takes as
     #: work for a person may still get this step, and its hands-on part stays a checklist item.
     assesses: list[str] = []
+    #: The findings of a diagnosis (finding ids such as cpu-runaway) that this playbook fixes.
+    resolves: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")]] = []
+    #: A step that leaves all of these variables empty does nothing, and the plan refuses it with the hint.
+    acts_on: ActsOn | None = None
 
     @field_validator("assesses")
     @classmethod
@@ -251,7 +266,7 @@ class CatalogEntry:
 _KNOWN_KEYS: dict[tuple[str, ...], list[str]] = {
     (): list(CatalogMeta.model_fields), ("offline",): list(OfflineHints.model_fields),
     ("offline", "variables", "*"): list(OfflineVariable.model_fields),
-    ("offline", "placement"): list(OfflinePlacement.model_fields)}
+    ("offline", "placement"): list(OfflinePlacement.model_fields), ("acts_on",): list(ActsOn.model_fields)}
 
 
 def _problems(exc: PydanticValidationError, doc: Any, display: str) -> list[str]:
@@ -351,11 +366,17 @@ def _offline_problems(entry: CatalogEntry, doc: Any, display: str) -> list[str]:
         elif how.merge_with_default and option.type != "dict":
             out.append(f"{yamlio.locate(doc, (*loc, 'merge_with_default'), display)}: {'.'.join(loc)}."
                        f"merge_with_default: only a dict variable merges into its default (this one is {option.type})")
+    acts_on = entry.meta.acts_on
+    for name in acts_on.variables if acts_on is not None else []:
+        if name not in entry.options:
+            out.append(f"{yamlio.locate(doc, ('acts_on', 'variables'), display)}: acts_on.variables: {name!r} is not a "
+                       f"variable of {entry.spec_name}{did_you_mean(name, entry.options)}")
     placement = entry.meta.offline.placement
-    if placement is not None and placement.recipe_variable not in entry.options:
+    recipe_variable = placement.recipe_variable if placement is not None else None
+    if recipe_variable is not None and recipe_variable not in entry.options:
         loc = ("offline", "placement", "recipe_variable")
-        out.append(f"{yamlio.locate(doc, loc, display)}: {'.'.join(loc)}: {placement.recipe_variable!r} is not a "
-                   f"variable of {entry.spec_name}{did_you_mean(placement.recipe_variable, entry.options)}")
+        out.append(f"{yamlio.locate(doc, loc, display)}: {'.'.join(loc)}: {recipe_variable!r} is not a "
+                   f"variable of {entry.spec_name}{did_you_mean(recipe_variable, entry.options)}")
     return out
 
 

@@ -127,8 +127,11 @@ def apply_now(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False, s
         done = apply_plan(ws, plan, on_result=progress.on_result, cancel=interrupt, notice=err.print,
                           recheck=recheck, on_event=progress.on_event)
     record = done.applies[-1]
+    from planner.knowledge import remediation
+
     recorder.log_event("apply", f"Plan {plan.id} {'scheduled ' if scheduled else ''}apply "
-                       f"{record.status.replace('_', ' ')}." + _surprises_logged(record), done, decision=scheduled,
+                       f"{record.status.replace('_', ' ')}." + _surprises_logged(record) + remediation.logged(record),
+                       done, decision=scheduled,
                        outcome={h: o.outcome for h, o in record.hosts.items()})
     if record.status != "interrupted":
         _show_read_back(recorder, done, err)

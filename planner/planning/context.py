@@ -73,6 +73,8 @@ class ContextPack:
     config: dict[str, str] = field(default_factory=dict)
     #: The known services a trial can run (roles/trial_service/vars/main.yml), by name, as plain data.
     recipes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Per host, what its written-back diagnosis found running away (planning/diagnoses.py), as plain data.
+    diagnoses: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def data_blocks(self) -> list[tuple[str, str, Any]]:
         """(name, what it is, data) for each delimited block of the prompt."""
@@ -123,6 +125,7 @@ def catalog_entries(root: Path) -> list[dict[str, Any]]:
                     "tags": list(meta.tags), "risk": meta.risk, "tier": meta.tier, "variables": variables,
                     "whole_inventory": meta.whole_inventory, "companions": list(meta.companions),
                     "assesses": list(meta.assesses),
+                    "acts_on": meta.acts_on.model_dump() if meta.acts_on is not None else None,
                     "offline": meta.offline.model_dump()})
     return out
 
@@ -171,5 +174,7 @@ def build(root: Path, inventory: Path, intent: str, budget_tokens: int = DEFAULT
     named = mentioned_hosts(intent, list(inv.hosts), groups) or list(inv.hosts)
     remaining = max(budget_tokens - base.tokens_estimate, 0) * CHARS_PER_TOKEN
     memory = recall(root, named, dict(inv.hosts), budget_chars=remaining)
+    from planner.planning.diagnoses import diagnoses
+
     return ContextPack(intent, hosts, groups, services, catalog, scrub(memory.entries), scrub(memory.issues),
-                       memory.dropped, budget_tokens, config, scrub(recipes))
+                       memory.dropped, budget_tokens, config, scrub(recipes), diagnoses(inventory, list(inv.hosts)))

@@ -11,7 +11,7 @@ when every dimension it states passes:
   through the inventory, or every step's limit is ``expect.limit``;
 - vars: each of ``expect.vars`` is in the vars of one of the steps;
 - refusal: the draft refuses, or holds only checklist items, exactly when
-  ``expect.refusal`` is true;
+  ``expect.refusal`` is true (and its reason holds ``expect.says``, when given);
 - manual: the draft holds checklist items exactly when ``expect.manual`` is true.
 """
 
@@ -46,12 +46,16 @@ class Expect(BaseModel):
     limit: str | None = None
     vars: dict[str, Any] = {}
     refusal: bool = False
+    #: Words the refusal's reason must hold: a refusal for the right reason, not any refusal.
+    says: str | None = None
     manual: bool = False
 
     @model_validator(mode="after")
     def _one_target_form(self) -> Expect:
         if self.hosts is not None and self.limit is not None:
             raise ValueError("give hosts or limit, not both")
+        if self.says is not None and not self.refusal:
+            raise ValueError("says is what a refusal says: give refusal: true too")
         if (self.hosts is not None or self.limit is not None or self.vars) and not self.playbooks:
             raise ValueError("hosts, limit and vars are scored on steps: give playbooks too")
         return self
@@ -225,7 +229,7 @@ def _score(case: Case, result: CaseResult, expected_hosts: set[str] | None) -> d
             for s in result.steps)
     if e.vars:
         checks["vars"] = all(any(k in s["vars"] and s["vars"][k] == v for s in result.steps) for k, v in e.vars.items())
-    checks["refusal"] = result.refused == e.refusal
+    checks["refusal"] = result.refused == e.refusal and (e.says is None or e.says in (result.refusal or ""))
     checks["manual"] = bool(result.manual) == e.manual
     return checks
 

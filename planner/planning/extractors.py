@@ -50,6 +50,8 @@ class Named:
     #: The known services a trial can run (the pack's recipes) and the documented services, as plain data.
     recipes: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, hash=False)
     records: tuple[dict[str, Any], ...] = field(default=(), compare=False, hash=False)
+    #: Per host, what its written-back diagnosis found running away ({checked_at, units}; planning/diagnoses.py).
+    diagnoses: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class Extractor:
     """A named reader of one kind of value."""
 
     name: str
-    gives: str  # "int", "str", "dict" or "any"
+    gives: str  # "int", "str", "dict", "list" or "any"
     read: Callable[[str, Named, dict[str, Any]], list[Found]]
     summary: str
 
@@ -342,6 +344,36 @@ def _service_record(text: str, named: Named, spec: dict[str, Any]) -> list[Found
     return out
 
 
+_PERCENT = re.compile(r"(?<![\w.])(\d{1,4})\s*(?:%|percent\b|pct\b)", re.I)
+_ASKS_LIMITS = re.compile(r"(?<![\w-])(?:limit|limits|limiting|quota|quotas|cap|capping|throttle|throttling|restrict)"
+                          r"(?![\w-])", re.I)
+#: The CPU quota limits get when the request gives none: half of one CPU, well below a busy loop's whole core.
+DEFAULT_CPU_QUOTA_PCT = 50
+
+
+def _diagnosed_limits(text: str, named: Named, spec: dict[str, Any]) -> list[Found]:
+    # The units written as such ("transcode.service"), else those the host's written-back diagnosis found
+    # running away (the named host, else the one diagnosed last), narrowed to the ones the request names ("the
+    # transcode service"). A CPU percentage and a memory size from the words; with neither, half a CPU.
+    from planner.planning.diagnoses import newest_runaway_host
+
+    if not _ASKS_LIMITS.search(text):
+        return []  # "stop the runaway processes" asks for no limits, though the same diagnosis has units
+    written = list(dict.fromkeys(f"{m.group(1)}.service" for m in _UNIT_NAME.finditer(text)))
+    host = named.single_host or newest_runaway_host(named.diagnoses)
+    found = list((named.diagnoses.get(host) or {}).get("units") or []) if host else []
+    said = [u for u in found if re.search(rf"(?<![\w-]){re.escape(u.rsplit('.', 1)[0])}(?![\w-])", text, re.I)]
+    units = written or said or found
+    if not units:
+        return []
+    percent = _all(_PERCENT, text, lambda m: int(m.group(1)))
+    memory = [f.value for f in size_mib(text)
+              if re.search(r"\b(memory|ram|mem)\b", text[max(f.start - 40, 0):f.end + 20], re.I)]
+    cpu = percent[0].value if percent else 0 if memory else DEFAULT_CPU_QUOTA_PCT
+    return [Found([{"unit": unit, "cpu_quota_pct": cpu, "memory_max_mib": memory[0] if memory else 0}
+                   for unit in units], 0, 0)]
+
+
 def _text_only(reader: Callable[[str], list[Found]]) -> Callable[[str, Named, dict[str, Any]], list[Found]]:
     return lambda text, named, spec: reader(text)
 
@@ -371,6 +403,9 @@ EXTRACTORS: dict[str, Extractor] = {e.name: e for e in (
               "a service the request names that the tool knows: a recorded trial or a recipe (ollama, jellyfin)"),
     Extractor("service_record", "any", _service_record,
               "one field of the named service's recorded trial (else its recipe): image, port, gpus, …"),
+    Extractor("diagnosed_limits", "list", _diagnosed_limits,
+              "resource limits for the units named (x.service), else those the host's last diagnosis found running "
+              "away: [{unit, cpu_quota_pct, memory_max_mib}]"),
 )}
 #: Extractors that read one field of a record; the meta file names the field (``field:``).
 RECORD_EXTRACTORS = ("service_record",)
@@ -383,6 +418,7 @@ _FITS: dict[str, tuple[str, ...]] = {
     "int": ("int", "float", "raw", "json", "jsonarg", "bytes", "bits"),
     "str": ("str", "path", "raw", "bytes", "bits"),
     "dict": ("dict", "raw", "json", "jsonarg"),
+    "list": ("list", "raw", "json", "jsonarg"),
     "any": ("str", "path", "raw", "int", "float", "bool", "list", "dict", "json", "jsonarg", "bytes", "bits"),
 }
 

@@ -202,6 +202,19 @@ def _first_line(err: BaseException) -> str:
     return (str(getattr(err, "message", "") or err).strip().splitlines() or [""])[0]
 
 
+def _acts(entry: CatalogEntry, limit: str, checked: dict[str, Any]) -> None:
+    """A step that leaves every variable its entry acts on empty would change nothing: refused, saying why."""
+    acts_on = entry.meta.acts_on
+    if acts_on is None or any(checked.get(name) for name in acts_on.variables):
+        return
+    names = " and ".join(acts_on.variables)
+    raise PlanValidationError(f"step {entry.id!r} would do nothing on {limit}: {names} "
+                              f"{'are' if len(acts_on.variables) > 1 else 'is'} empty",
+                              acts_on.hint.replace("{limit}", limit))
+
+
 def check_step(entry: CatalogEntry, limit: str, given: dict[str, Any], inventory: Path) -> CheckedStep:
     """Validate a whole step."""
-    return CheckedStep(entry.id, limit, check_vars(entry, given), resolve_hosts(inventory, limit))
+    checked = check_vars(entry, given)
+    _acts(entry, limit, checked)
+    return CheckedStep(entry.id, limit, checked, resolve_hosts(inventory, limit))

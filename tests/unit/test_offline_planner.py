@@ -53,7 +53,9 @@ FUTURE = [
 
 @pytest.fixture(scope="module")
 def future_pack(pack):
-    return dataclasses.replace(pack, catalog=pack.catalog + FUTURE)
+    # A future entry takes the place of a catalog entry of the same id: two entries of one id would compete.
+    future = {e["id"] for e in FUTURE}
+    return dataclasses.replace(pack, catalog=[e for e in pack.catalog if e["id"] not in future] + FUTURE)
 
 
 # --- targets and slots ------------------------------------------------------------------------------------------

@@ -35,6 +35,8 @@ def placed_step(entry: dict[str, Any], values: dict[str, Any], named: Named, hos
     how = offline_hints(entry).get("placement")
     if not how:
         return None
+    if how["kind"] == "diagnosed":
+        return _diagnosed(named)
     service = values.get(how["recipe_variable"])
     if not isinstance(service, str):
         return None
@@ -61,6 +63,19 @@ def placed_step(entry: dict[str, Any], values: dict[str, Any], named: Named, hos
                                    f"where {service} fits now" + (f" ({shown}, the {service} recipe's estimate)"
                                                                   if shown else ""))
     return Placed(placement.host, placement.sentence, step)
+
+
+def _diagnosed(named: Named) -> Placed:
+    """The host whose written-back diagnosis found runaway processes, the one diagnosed last."""
+    from planner.planning.diagnoses import newest_runaway_host
+
+    host = newest_runaway_host(named.diagnoses)
+    if host is None:
+        return Placed(None, "no host's written-back diagnosis found runaway processes; run a diagnosis first: "
+                            "homelab plan 'why is HOST slow'", None)
+    found = named.diagnoses[host]
+    return Placed(host, f"its diagnosis of {found.get('checked_at') or 'an unknown time'} found runaway processes "
+                        f"({', '.join(found.get('units') or [])}), the newest such diagnosis", None)
 
 
 def promoted(entry: dict[str, Any], text: str, named: Named) -> Record | None:

@@ -185,7 +185,7 @@ class OfflinePlanner:
             single = resolved[0] if len(resolved) == 1 and include == (resolved[0],) else None
             known = Named(mine.limit if mine.named else None, single, named_services,
                           recipes=dict(getattr(pack, "recipes", {}) or {}), records=tuple(pack.services),
-                          config=getattr(pack, "config", {}))
+                          config=getattr(pack, "config", {}), diagnoses=dict(getattr(pack, "diagnoses", {}) or {}))
             values = fill(entry, text, known)
             missing = [n for n, spec in (entry.get("variables") or {}).items()
                        if spec.get("required") and n not in values]
@@ -200,6 +200,15 @@ class OfflinePlanner:
             placed = placed_step(entry, values, known, pack.hosts, catalog) if not mine.named else None
             if placed is not None and placed.host is not None:
                 mine = Targets((placed.host,), (), False)
+            acts_on = entry.get("acts_on")
+            if acts_on and not any(values.get(name) for name in acts_on["variables"]):
+                # A step that would change nothing is no plan: the refusal says where the values come from.
+                where = mine.limit if mine.named or (placed is not None and placed.host) else "HOST"
+                return Draft(refusal=Refusal(
+                    reason=f"{entry_id} fits the request, but nothing says what it should act on "
+                           f"({' and '.join(acts_on['variables'])} would be empty): "
+                           + str(acts_on["hint"]).replace("{limit}", where),
+                    closest=[entry_id]))
             scored = next(s for s in index.score(text) if s.id == entry_id)
             where = " and ".join(scored.fields) or "entry"
             why_targets = (f"targets {mine.limit}, chosen from the inventory: {placed.sentence}"

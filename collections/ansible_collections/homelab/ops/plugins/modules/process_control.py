@@ -1,0 +1,246 @@
+#!/usr/bin/python
+# Copyright: homelab-planner maintainers
+# Apache License 2.0 (see the collection's galaxy.yml)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: process_control
+short_description: Stop exactly the reviewed processes, by unit or by pid, start time and command line
+description:
+  - Each item names one process as a diagnosis saw it (pid, start time, command line) and its
+    systemd unit. With a unit, the unit is stopped or restarted (C(systemctl)); without one, the
+    process gets SIGTERM and, when it is still there after O(stop_timeout_s), SIGKILL.
+  - A process is acted on only when it is still the reviewed one. A pid now held by another
+    process (another start time or command line) is never signalled; its item is reported as
+    skipped. A process already gone (its unit stopped) is reported as such, unchanged.
+  - Refused, whatever the item says, and the module fails before it acts on any item, naming each
+    one; pid 1, this connection's own sshd and session, units of systemd itself and of sshd, a
+    process of a k3s pod (its cgroup is under kubepods; limits belong in the workload's manifest),
+    and a process that is not in the unit its item names.
+  - In check mode nothing is signalled or stopped; the result lists exactly which processes it
+    would stop, with pid, unit and command line, and reports a change when there is any.
+options:
+  processes:
+    description: The reviewed processes. C(unit) is the empty string for a process outside any unit.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      pid:
+        description: The process id.
+        type: int
+        required: true
+      start_time:
+        description: Field 22 of C(/proc/PID/stat) when it was reviewed (clock ticks since boot).
+        type: int
+        required: true
+      cmdline:
+        description: Its arguments joined by single spaces, as reviewed.
+        type: str
+        required: true
+      unit:
+        description: Its systemd unit, or the empty string.
+        type: str
+        default: ""
+  action:
+    description: For a process with a unit, stop or restart the unit. A process without one is stopped.
+    type: str
+    choices: [stop, restart]
+    default: stop
+  stop_timeout_s:
+    description: Seconds to wait after SIGTERM before SIGKILL, for a process without a unit.
+    type: int
+    default: 10
+attributes:
+  check_mode:
+    description: Reports what it would stop and stops nothing.
+    support: full
+  diff_mode:
+    description: Each process it stops (would stop) as it runs now and how it is stopped.
+    support: full
+author:
+  - homelab-planner maintainers
+"""
+
+EXAMPLES = r"""
+- name: Stop the reviewed runaway processes
+  homelab.ops.process_control:
+    processes:
+      - {pid: 4242, start_time: 1234567, cmdline: python3 /usr/local/bin/lab-cpu-hog, unit: lab-cpu-hog.service}
+    stop_timeout_s: 10
+  register: _stopped
+"""
+
+RETURN = r"""
+stopped:
+  description: The processes stopped (in check mode, that it would stop), each with pid, unit, cmdline and how.
+  returned: always
+  type: list
+  elements: dict
+already_gone:
+  description: Reviewed processes that had already stopped, each with pid, unit, cmdline and why.
+  returned: always
+  type: list
+  elements: dict
+not_reviewed:
+  description:
+    - Items whose pid now belongs to another process, never signalled, each with the reason (the role
+      reports them as skipped; a result key C(skipped) would mark the task itself as skipped).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+import os
+import signal
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.homelab.ops.plugins.module_utils.process_control import (
+    cgroup_path,
+    decide,
+    join_cmdline,
+    parse_stat,
+    unit_of,
+)
+
+_LOCALE = {"LC_ALL": "C", "LANG": "C", "SYSTEMD_COLORS": "0", "SYSTEMD_PAGER": ""}
+
+
+def _read(path, binary=False):
+    with open(path, "rb" if binary else "r") as f:
+        return f.read(64 * 1024)
+
+
+def observe(pid):
+    """The process now holding ``pid`` ({state, ppid, start_time, cmdline, cgroup}), or None."""
+    base = "/proc/%d" % pid
+    try:
+        stat = parse_stat(_read(base + "/stat"))
+        if stat is None:
+            return None
+        cmdline = join_cmdline(_read(base + "/cmdline", binary=True))
+        cgroup = cgroup_path(_read(base + "/cgroup"))
+    except OSError:
+        return None
+    return {"comm": stat[0], "state": stat[1], "ppid": stat[2], "start_time": stat[3], "cmdline": cmdline,
+            "cgroup": cgroup}
+
+
+def own_processes():
+    """This module's ancestors up to pid 1 (python, sudo, the shell, sshd's session and listener) and their units."""
+    pids, units = set(), set()
+    pid = os.getpid()
+    for _ in range(64):  # bounded: a chain of parents is short
+        seen = observe(pid)
+        if seen is None or pid <= 1:
+            break
+        pids.add(pid)
+        if unit_of(seen["cgroup"]):
+            units.add(unit_of(seen["cgroup"]))
+        pid = seen["ppid"]
+    return pids, units
+
+
+def unit_state(module, unit):
+    """(LoadState, ActiveState) of a unit; a unit systemd does not know is not-found."""
+    rc, out, _ = module.run_command(["systemctl", "show", "-p", "LoadState", "-p", "ActiveState", "--", unit],
+                                    environ_update=_LOCALE, check_rc=False)
+    values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return values.get("LoadState", "not-found"), values.get("ActiveState", "inactive")
+
+
+def gone_or_zombie(pid, start_time):
+    seen = observe(pid)
+    return seen is None or seen["start_time"] != start_time or seen["state"] in ("Z", "X")
+
+
+def terminate(pid, start_time, timeout):
+    """SIGTERM, then SIGKILL when it is still there after ``timeout`` seconds: how it ended."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return "gone before the signal"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if gone_or_zombie(pid, start_time):
+            return "SIGTERM"
+        time.sleep(0.1)
+    # Checked once more just before: between the wait and the kill the pid could have been reused.
+    if gone_or_zombie(pid, start_time):
+        return "SIGTERM"
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return "SIGTERM"
+    for _ in range(50):
+        if gone_or_zombie(pid, start_time):
+            break
+        time.sleep(0.1)
+    return "SIGKILL after %d s" % timeout
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "processes": {"type": "list", "elements": "dict", "required": True, "options": {
+                "pid": {"type": "int", "required": True},
+                "start_time": {"type": "int", "required": True},
+                "cmdline": {"type": "str", "required": True},
+                "unit": {"type": "str", "default": ""},
+            }},
+            "action": {"type": "str", "choices": ["stop", "restart"], "default": "stop"},
+            "stop_timeout_s": {"type": "int", "default": 10},
+        },
+        supports_check_mode=True,
+    )
+    action, timeout = module.params["action"], module.params["stop_timeout_s"]
+    if timeout < 0:
+        module.fail_json(msg="stop_timeout_s is seconds to wait after SIGTERM: 0 or more")
+    own_pids, own_units = own_processes()
+    decisions = []
+    for item in module.params["processes"]:
+        state = unit_state(module, item["unit"]) if item["unit"] else None
+        verdict, reason = decide(item, observe(item["pid"]), own_pids, own_units, state)
+        decisions.append((item, verdict, reason))
+    refused = [reason for _, verdict, reason in decisions if verdict == "refuse"]
+    if refused:
+        # Nothing is acted on: a plan that names any of these is not the plan a person should apply.
+        module.fail_json(msg="Refused, nothing was stopped: " + "; ".join(refused), refused=refused)
+
+    result = {"stopped": [], "already_gone": [], "not_reviewed": []}
+    for item, verdict, reason in decisions:
+        shown = {"pid": item["pid"], "unit": item["unit"], "cmdline": item["cmdline"]}
+        if verdict == "gone":
+            result["already_gone"].append(dict(shown, reason=reason))
+        elif verdict == "skip":
+            result["not_reviewed"].append(dict(shown, reason=reason))
+        elif module.check_mode:
+            how = ("%s unit %s" % (action, item["unit"]) if verdict == "unit"
+                   else "SIGTERM, SIGKILL after %d s" % timeout)
+            result["stopped"].append(dict(shown, how="would " + how, reason=reason))
+        elif verdict == "unit":
+            module.run_command(["systemctl", action, "--", item["unit"]], environ_update=_LOCALE, check_rc=True)
+            result["stopped"].append(dict(shown, how="%s unit %s" % (action, item["unit"]), reason=reason))
+        else:
+            how = terminate(item["pid"], item["start_time"], timeout)
+            result["stopped"].append(dict(shown, how=how, reason=reason))
+    changed = bool(result["stopped"])
+    if changed and module._diff:
+        # The review shows diffs: each process as it runs now, and how it is (or would be) stopped.
+        line = "pid %(pid)s  unit %(unit)s  %(cmdline)s"
+        result["diff"] = {
+            "before": "".join((line % dict(p, unit=p["unit"] or "-")) + "  running\n" for p in result["stopped"]),
+            "after": "".join((line % dict(p, unit=p["unit"] or "-")) + "  stopped (%s)\n" % p["how"]
+                             for p in result["stopped"]),
+        }
+    verb = "would stop" if module.check_mode else "stopped"
+    msg = "%s %d, already gone %d, skipped %d (not the reviewed process)" % (
+        verb, len(result["stopped"]), len(result["already_gone"]), len(result["not_reviewed"]))
+    module.exit_json(changed=changed, msg=msg, **result)
+
+
+if __name__ == "__main__":
+    main()

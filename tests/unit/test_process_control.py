@@ -1,0 +1,104 @@
+"""homelab.ops.process_control's judgement: which reviewed processes it stops, skips or refuses, from /proc's text."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "collections"))
+from ansible_collections.homelab.ops.plugins.module_utils import process_control as pc  # noqa: E402
+
+HOG = {"pid": 4242, "start_time": 5941269, "cmdline": "python3 /usr/local/bin/lab-cpu-hog",
+       "unit": "lab-cpu-hog.service"}
+BARE = {"pid": 4343, "start_time": 5941300, "cmdline": "python3 -c while True: pass", "unit": ""}
+RUNNING = ("loaded", "active")
+
+
+def seen(item: dict, cgroup: str, **changes: object) -> dict:
+    """The process /proc shows for ``item``'s pid: the reviewed one unless ``changes`` say otherwise."""
+    return {"comm": "python3", "state": "R", "ppid": 1, "start_time": item["start_time"], "cmdline": item["cmdline"],
+            "cgroup": cgroup, **changes}
+
+
+def test_stat_fields_are_counted_after_the_last_parenthesis() -> None:
+    # A command name may hold spaces and ')': field 22 is still the start time.
+    fields = " ".join(str(n) for n in range(4, 30))
+    assert pc.parse_stat(f"4242 (evil) (name) R 1 {fields}") == ("evil) (name", "R", 1, 21)
+    assert pc.parse_stat("garbage") is None
+
+
+def test_cmdline_is_argv_joined_by_single_spaces() -> None:
+    assert pc.join_cmdline(b"python3\0-c\0while True: pass\0") == "python3 -c while True: pass"
+    assert pc.join_cmdline(b"") == ""
+
+
+def test_the_unit_is_the_innermost_service_or_scope_of_the_cgroup_v2_path() -> None:
+    text = "9:name=systemd:/system.slice/x.service\n1:cpu:/\n0::/system.slice/lab-cpu-hog.service\n"
+    assert pc.cgroup_path(text) == "/system.slice/lab-cpu-hog.service"
+    assert pc.unit_of("/system.slice/lab-cpu-hog.service") == "lab-cpu-hog.service"
+    assert pc.unit_of("/user.slice/user-1000.slice/session-3.scope") == "session-3.scope"
+    assert pc.unit_of("/") == ""
+    assert pc.cgroup_path("") == ""
+
+
+def test_the_reviewed_process_in_its_unit_is_stopped_by_unit() -> None:
+    verdict, why = pc.decide(HOG, seen(HOG, "/system.slice/lab-cpu-hog.service"), set(), set(), RUNNING)
+    assert verdict == "unit" and "lab-cpu-hog.service" in why
+
+
+def test_a_bare_process_with_the_same_start_time_and_cmdline_is_signalled() -> None:
+    verdict, _ = pc.decide(BARE, seen(BARE, "/user.slice/user-1000.slice/session-3.scope"), set(), set())
+    assert verdict == "signal"
+
+
+@pytest.mark.parametrize("changes", [{"start_time": 5941999}, {"cmdline": "python3 -m http.server"}])
+def test_a_reused_pid_is_never_signalled_and_counts_as_skipped(changes: dict) -> None:
+    for item in (HOG, BARE):
+        verdict, why = pc.decide(item, seen(item, "/system.slice/other.service", **changes), set(), set(), RUNNING)
+        assert verdict == "skip"
+        assert "not the reviewed process" in why and "not signalled" in why
+
+
+def test_a_process_already_gone_is_unchanged() -> None:
+    assert pc.decide(BARE, None, set(), set())[0] == "gone"
+    assert pc.decide(BARE, seen(BARE, "/", state="Z"), set(), set())[0] == "gone"
+    assert pc.decide(HOG, None, set(), set(), ("not-found", "inactive"))[0] == "gone"
+
+
+def test_a_unit_that_still_runs_after_its_reviewed_process_is_stopped_by_unit() -> None:
+    # Restart=always gave the runaway a new pid: the unit is what the plan named.
+    verdict, why = pc.decide(HOG, None, set(), set(), RUNNING)
+    assert verdict == "unit" and "still runs" in why
+
+
+@pytest.mark.parametrize(("item", "observed", "own_pids", "words"), [
+    ({**BARE, "pid": 1}, None, set(), "pid 1"),
+    (BARE, seen(BARE, "/system.slice/ssh.service"), {4343}, "this connection"),
+    ({**HOG, "unit": "systemd-journald.service"}, None, set(), "systemd itself"),
+    ({**HOG, "unit": "init.scope"}, None, set(), "systemd itself"),
+    (BARE, seen(BARE, "/system.slice/ssh.service", comm="sshd"), set(), "sshd"),
+    (BARE, seen(BARE, "/init.scope"), set(), "systemd itself"),
+    (BARE, seen(BARE, "/kubepods/burstable/pod1234/abcd"), set(), "manifest"),
+    (HOG, seen(HOG, "/system.slice/other.service"), set(), "not in unit lab-cpu-hog.service"),
+    ({**BARE, "cmdline": ""}, seen({**BARE, "cmdline": ""}, "/"), set(), "kernel thread"),
+])
+def test_what_is_refused_whatever_the_plan_says(item: dict, observed: dict | None, own_pids: set[int],
+                                                words: str) -> None:
+    verdict, why = pc.decide(item, observed, own_pids, set(), RUNNING)
+    assert verdict == "refuse"
+    assert words in why
+
+
+def test_sshd_and_the_own_session_are_never_stopped_but_a_process_in_them_is_signalled_alone() -> None:
+    # Without logind (the sandbox lab), a process started over SSH sits in sshd's unit.
+    in_ssh = {**BARE, "unit": "ssh.service"}
+    verdict, why = pc.decide(in_ssh, seen(in_ssh, "/system.slice/ssh.service"), set(), set(), RUNNING)
+    assert verdict == "signal" and "never stopped" in why
+    in_session = {**BARE, "unit": "session-3.scope"}
+    observed = seen(in_session, "/user.slice/user-1000.slice/session-3.scope")
+    assert pc.decide(in_session, observed, set(), {"session-3.scope"}, RUNNING)[0] == "signal"
+    # Gone, its unit is still never stopped.
+    assert pc.decide(in_ssh, None, set(), set(), RUNNING)[0] == "gone"
