@@ -104,8 +104,9 @@ HEALTH = {"checked_at": NOW, "cores": 4, "load": [3.5, 2.0, 1.0], "iowait_pct": 
           "failed_units": [], "journal_errors": [{"unit": "ssh.service", "message": "x" * 999, "count": 2}],
           "top": [{"pid": 53, "user": "root", "comm": "python3", "cmdline": "python3 /usr/local/bin/lab-cpu-hog",
                    "cpu_pct": 99.1, "mem_pct": 0.0, "unit": "lab-cpu-hog.service"}],
-          "runaway": [{"pid": 53, "start_time": 7101, "comm": "python3", "cmdline": "python3 /usr/local/bin/lab-cpu-hog",
-                       "user": "root", "cpu_pct": 98.7, "unit": "lab-cpu-hog.service",
+          "runaway": [{"pid": 53, "start_time": 7101, "comm": "python3",
+                       "cmdline": "python3 /usr/local/bin/lab-cpu-hog", "user": "root", "cpu_pct": 98.7,
+                       "unit": "lab-cpu-hog.service",
                        "cgroup": "/system.slice/lab-cpu-hog.service", "k3s_pod": False}],
           "findings": [{"id": "cpu-runaway", "severity": "critical", "summary": "python3 keeps a core busy",
                         "evidence": "98.7 %", "runbook": "Runaway processes"}],
@@ -129,3 +130,11 @@ def test_a_diagnosis_refreshes_the_health_and_a_full_gathering_keeps_it(ws: Work
 def test_a_health_section_with_a_wrong_severity_is_refused() -> None:
     with pytest.raises(ValueError, match="severity"):
         Discovered.model_validate({"health": {**HEALTH, "findings": [{**HEALTH["findings"][0], "severity": "bad"}]}})
+
+
+def test_infrastructure_shows_a_health_line_per_diagnosed_host() -> None:
+    from planner.inventory.discovered import Health
+    from planner.knowledge.docsgen import _health
+
+    assert _health(Health.model_validate(HEALTH)) == ("load 3.5 2 1 on 4 cores; fullest /srv/lab-full 100 %; "
+                                                      f"1 runaway process(es); checked {NOW}")

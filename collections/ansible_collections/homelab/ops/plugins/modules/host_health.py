@@ -114,7 +114,8 @@ def _rates(before, after, seconds):
 def _describe(pid, proc):
     """The process's command line, user, unit, cgroup and k3s pod, read now."""
     try:
-        raw = open("/proc/%d/cmdline" % pid, "rb").read(4096)
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            raw = f.read(4096)
         cgroup, unit, pod = hh.cgroup_of(read_text("/proc/%d/cgroup" % pid, 8192))
         uid = os.stat("/proc/%d" % pid).st_uid
     except OSError:
