@@ -209,13 +209,14 @@ def main():
                     "mem_pct": round(100.0 * proc["rss_pages"] * _PAGE / total_bytes, 1) if total_bytes else 0.0})
     runaway = [_describe(r["pid"], r) for r in hh.runaways(first, second, p["cpu_threshold_pct"])]
     failed, journal = _systemd(probes, p["journal_since"], skipped)
+    filesystems = _filesystems(probes)
     skipped.extend("%s: %s" % (e["probe"], e["message"]) if isinstance(e, dict) else e for e in probes.errors)
     health = {
         "checked_at": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat(),
         "cores": hh.cores(read_text("/proc/cpuinfo", 1024 * 1024), os.cpu_count() or 1),
         "load": hh.load(read_text("/proc/loadavg")),
         "iowait_pct": iowait, "memory": memory, "oom_kills": vmstat,
-        "filesystems": _filesystems(probes), "failed_units": failed, "journal_errors": journal,
+        "filesystems": filesystems, "failed_units": failed, "journal_errors": journal,
         "top": top, "runaway": runaway, "findings": [], "skipped": [hh.text(s) for s in skipped],
     }
     health["findings"] = hh.findings(health, p["cpu_threshold_pct"], p["disk_threshold_pct"], p["sample_seconds"])
