@@ -202,6 +202,16 @@ class CatalogMeta(BaseModel):
     resolves: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")]] = []
     #: A step that leaves all of these variables empty does nothing, and the plan refuses it with the hint.
     acts_on: ActsOn | None = None
+    #: Catalog entries whose steps this read playbook's report may propose (``homelab_proposals``): the planner
+    #: validates each proposal like a planner's step, and only for these entries.
+    proposes: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]] = []
+
+    @field_validator("proposes")
+    @classmethod
+    def _read_proposes(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if value and info.data.get("risk") != "read":
+            raise ValueError("only a read playbook proposes steps (risk: read)")
+        return value
 
     @field_validator("assesses")
     @classmethod
@@ -431,8 +441,8 @@ def load_catalog(root: Path) -> Catalog:
 
 
 def _companion_problems(entries: dict[str, CatalogEntry], root: Path) -> list[str]:
-    """Each companion (and each placement check, each entry a promotion retires) must be another entry of the
-    catalog; a placement check must be a read entry that takes the variables it is given."""
+    """Each companion and each proposed entry (and each placement check, each entry a promotion retires) must be
+    another entry of the catalog; a placement check must be a read entry that takes the variables it is given."""
     out = []
     for entry in entries.values():
         display = entry.meta_path.relative_to(root) if entry.meta_path.is_relative_to(root) else entry.meta_path
@@ -449,9 +459,10 @@ def _companion_problems(entries: dict[str, CatalogEntry], root: Path) -> list[st
                 if name not in entries[check].options:
                     out.append(f"{display}: offline.placement.check_variables: {name!r} is not a variable of "
                                f"{check}{did_you_mean(name, entries[check].options)}")
-        for name in entry.meta.companions:
-            if name == entry.id:
-                out.append(f"{display}: companions: {name!r} is this entry itself")
-            elif name not in entries:
-                out.append(f"{display}: companions: {name!r} is no catalog entry{did_you_mean(name, entries)}")
+        for key, names in (("companions", entry.meta.companions), ("proposes", entry.meta.proposes)):
+            for name in names:
+                if name == entry.id:
+                    out.append(f"{display}: {key}: {name!r} is this entry itself")
+                elif name not in entries:
+                    out.append(f"{display}: {key}: {name!r} is no catalog entry{did_you_mean(name, entries)}")
     return out

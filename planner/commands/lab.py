@@ -124,7 +124,7 @@ def ssh(host: str, command: tuple[str, ...]) -> None:
     """Open a shell on a lab host as its admin user (or run COMMAND there)."""
     from planner.errors import HomelabError, LabError, did_you_mean
     from planner.lab import runtime
-    from planner.lab.hostsetup import KEY_NAME
+    from planner.lab.hostsetup import ssh_argv
 
     config = _config()
     states = runtime.read_state(config)
@@ -137,9 +137,37 @@ def ssh(host: str, command: tuple[str, ...]) -> None:
     if state is None or not runtime.is_ours(state):
         raise LabError(f"lab host {host!r} is not running" + did_you_mean(host, states),
                        "homelab lab status shows the hosts; homelab lab up starts them")
-    argv = ["ssh", "-i", str(config.lab_dir / KEY_NAME), "-o", f"UserKnownHostsFile={config.lab_dir / 'known_hosts'}",
-            "-o", "StrictHostKeyChecking=yes", "-p", str(state.port), f"admin@{state.address}", *command]
-    os.execvp("ssh", argv)
+    os.execvp("ssh", ssh_argv(config, state, *command))
+
+
+@lab.command()
+@click.argument("host")
+@click.argument("fault", type=click.Choice(["cpu-hog", "disk-full"]))
+@click.option("--clear", is_flag=True, help="Undo the fault instead: stop the hog, or remove the filling file.")
+def plant(host: str, fault: str, clear: bool) -> None:
+    """Plant a fault on a running lab host, for diagnose_host to find (or --clear it).
+
+    \b
+    cpu-hog    the transient unit lab-cpu-hog.service: one busy loop,
+               python3 /usr/local/bin/lab-cpu-hog (stops itself after 30 minutes)
+    disk-full  /srv/lab-full (a 32 MiB tmpfs in every lab host) filled to 100 %
+
+    Idempotent: a running hog is kept, a full filesystem stays full. `lab down`
+    clears everything.
+
+    \b
+    Examples:
+      homelab lab plant k3s-vm-still-fawn cpu-hog
+      homelab lab plant k3s-vm-still-fawn cpu-hog --clear
+      homelab lab plant maas disk-full
+    """
+    from planner.lab import faults
+
+    now = faults.plant(_config(), host, fault, clear)
+    if fault == "cpu-hog":
+        click.echo(f"{host}: {faults.HOG_UNIT} " + ("stopped" if clear else f"runs as pid {now}"), err=True)
+    else:
+        click.echo(f"{host}: {faults.FULL_MOUNT} {now} used", err=True)
 
 
 def _known_hosts(config, states) -> list[str]:

@@ -157,6 +157,75 @@ class Services(_Model):
     k3s: K3s = K3s()
 
 
+class Memory(_Model):
+    total_mib: int | None = None
+    available_mib: int | None = None
+    swap_total_mib: int | None = None
+    swap_used_mib: int | None = None
+
+
+class HealthFilesystem(_Model):
+    mount: Text
+    fstype: Text | None = None
+    size_mib: int | None = None
+    used_pct: float | None = None
+    inodes_used_pct: float | None = None
+
+
+class JournalError(_Model):
+    unit: Text
+    message: Text = ""
+    count: int = 0
+
+
+class TopProcess(_Model):
+    pid: int
+    user: Text | None = None
+    comm: Text | None = None
+    cmdline: Text | None = None
+    cpu_pct: float | None = None
+    mem_pct: float | None = None
+    unit: Text = ""
+
+
+class Runaway(_Model):
+    pid: int
+    start_time: int  # field 22 of /proc/PID/stat: with the pid it names one process, never a reused pid
+    comm: Text | None = None
+    cmdline: Text | None = None
+    user: Text | None = None
+    cpu_pct: float | None = None  # the lower of the two samples, % of one core
+    unit: Text = ""
+    cgroup: Text = ""
+    k3s_pod: bool = False
+
+
+class Finding(_Model):
+    id: Text
+    severity: Literal["critical", "warning", "info"]
+    summary: Text
+    evidence: Text = ""
+    runbook: Text = ""
+
+
+class Health(_Model):
+    """What diagnose_host found on the host when it last looked (homelab.ops.host_health)."""
+
+    checked_at: Text | None = None
+    cores: int | None = None
+    load: CappedList[float] = []
+    iowait_pct: float | None = None
+    memory: Memory = Memory()
+    oom_kills: int | None = None
+    filesystems: CappedList[HealthFilesystem] = []
+    failed_units: CappedList[Text] = []
+    journal_errors: CappedList[JournalError] = []
+    top: CappedList[TopProcess] = []
+    runaway: CappedList[Runaway] = []
+    findings: CappedList[Finding] = []
+    skipped: CappedList[Text] = []
+
+
 class Discovered(_Model):
     """One host's ``discovered:`` block."""
 
@@ -176,6 +245,7 @@ class Discovered(_Model):
     gpus: CappedList[Gpu] = []
     nvidia_smi: Text | None = None  # ok, absent, or "error: …"
     services: Services = Services()
+    health: Health | None = None  # only where diagnose_host has looked
     probe_errors: CappedList[Text] = Field(default_factory=list)
 
     def for_inventory(self) -> dict[str, Any]:
@@ -268,6 +338,7 @@ def from_facts(facts: dict[str, Any], gathered_at: str) -> Discovered:
         services=Services(units=units, listening=[Listener(address=a, port=p, process=n) for a, p, n in listening],
                           containers=[Container(**c) for c in svc.get("containers") or [] if isinstance(c, dict)],
                           k3s=K3s(**(svc.get("k3s") or {}))),
+        health=Health.model_validate(hl["health"]) if isinstance(hl.get("health"), dict) else None,
         probe_errors=[f"{e.get('probe')}: {e.get('message')}" for e in hl.get("probe_errors") or []
                       if isinstance(e, dict)],
     )
@@ -287,6 +358,7 @@ SECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "addresses": (("addresses", "default_gateway"), ("homelab_discovered", "addresses")),
     "gpus": (("gpus", "nvidia_smi"), ("homelab_discovered", "nvidia_smi")),
     "services": (("services",), ("homelab_discovered", "services")),
+    "health": (("health",), ("homelab_discovered", "health")),
 }
 
 

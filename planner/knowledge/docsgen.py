@@ -199,6 +199,15 @@ def _discovered_gpus(found: Any) -> str:
                      + (f", driver {g.driver}" if g.driver else "") for g in found.gpus) or "none"
 
 
+def _health(health: Any) -> str:
+    """diagnose_host's last look in one line: load, the fullest filesystem, runaways, when."""
+    worst = max(health.filesystems, key=lambda fs: fs.used_pct or 0, default=None)
+    parts = [f"load {' '.join(f'{v:g}' for v in health.load) or '?'} on {health.cores or '?'} cores",
+             f"fullest {worst.mount} {worst.used_pct:g} %" if worst and worst.used_pct is not None else "",
+             f"{len(health.runaway)} runaway process(es)", f"checked {health.checked_at or 'at an unknown time'}"]
+    return "; ".join(p for p in parts if p)
+
+
 def _host(name: str, groups: list[str], doc: Any, found: Any, vms: list[str]) -> dict[str, Any]:
     """One host's section: documented next to discovered."""
     hw = doc.hardware
@@ -222,6 +231,8 @@ def _host(name: str, groups: list[str], doc: Any, found: Any, vms: list[str]) ->
                      ("k3s", "—", " ".join(x for x in (f.services.k3s.role or "running", f.services.k3s.version)
                                            if x) if f.services.k3s.present else "not running"),
                      ("default gateway", "—", f.default_gateway or "—")]
+            if f.health is not None:
+                rows.append(("health", "—", _health(f.health)))
     seen = {n.name: n for n in found.nics} if found else {}
     nics = []
     for nic in hw.nics if hw else []:

@@ -140,8 +140,11 @@ def write_back(ws: Workspace, gathered: Gathered, hosts: list[str],
         facts = gathered.facts.get(host)
         if facts is not None and (sections is not None or "homelab_discovered" in facts):
             try:
+                previous = read_discovered(ws.inventory, host) or Discovered()
                 block = (from_facts(facts, now) if sections is None
-                         else refreshed(read_discovered(ws.inventory, host) or Discovered(), facts, sections, now)[0])
+                         else refreshed(previous, facts, sections, now)[0])
+                if block.health is None:  # a full gathering does not diagnose: the last diagnosis stays
+                    block = block.model_copy(update={"health": previous.health})
             except (TypeError, ValueError) as err:  # pydantic's ValidationError is a ValueError
                 # One host's odd answer must not cost the others their write-back: it keeps its last facts.
                 gathered.failed[host] = "its facts could not be read: " + " ".join(str(err).split())[:300]

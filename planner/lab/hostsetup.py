@@ -15,15 +15,19 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from planner import yamlio
 from planner.errors import LabError
-from planner.lab import dns, scale
+from planner.lab import dns, faults, scale
 from planner.lab import scenario as lab_scenario
 from planner.lab.hardware import render_files, render_sys_class_net
 from planner.lab.rootfs import ADMIN_UID, ADMIN_USER
 from planner.lab.spec import LabConfig, LabHost
 from planner.paths import private_dir, private_file
+
+if TYPE_CHECKING:
+    from planner.lab.runtime import HostState
 
 KEY_NAME = "id_ed25519"
 
@@ -98,12 +102,21 @@ def configure(config: LabConfig, host: LabHost, merged: Path, hdir: Path,
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(target)
+    # The busy loop `homelab lab plant HOST cpu-hog` runs: in every host, started only when planted.
+    _write(merged, faults.HOG_SCRIPT, faults.HOG_SOURCE, 0o755)
     binds: list[tuple[Path, str]] = []
     if host.hardware.nics:
         sysnet = hdir / "sys-class-net"
         render_sys_class_net(host.hardware, sysnet)
         binds.append((sysnet, "/sys/class/net"))
     return binds
+
+
+def ssh_argv(config: LabConfig, state: HostState, *command: str) -> list[str]:
+    """ssh to a running lab host as its admin, with the lab's key and pinned known_hosts (and ``command``)."""
+    return ["ssh", "-i", str(config.lab_dir / KEY_NAME), "-o", f"UserKnownHostsFile={config.lab_dir / 'known_hosts'}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-p", str(state.port),
+            f"{ADMIN_USER}@{state.address}", *command]
 
 
 def host_public_key(config: LabConfig, name: str) -> str:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from planner.errors import LabError
-from planner.lab import dns, hostsetup, links, preflight
+from planner.lab import dns, faults, hostsetup, links, preflight
 from planner.lab.rootfs import ensure_rootfs
 from planner.lab.scale import write_size
 from planner.lab.spec import LabConfig, LabHost, lab_hosts
@@ -168,6 +168,8 @@ def _start_host(config: LabConfig, host: LabHost, rootfs: Path, all_hosts: list[
                "--console=passive",
                # The lab writes each host's resolv.conf (its DNS on the maas host): nspawn must not replace it.
                "--resolv-conf=off", f"--machine={machine}", f"--hostname={host.name}", f"--directory={merged}",
+               # A small filesystem of its own that `homelab lab plant HOST disk-full` fills (planner/lab/faults.py).
+               f"--tmpfs={faults.FULL_MOUNT}:mode=0755,size={faults.FULL_SIZE}",
                *(f"--bind-ro={src}:{dst}" for src, dst in binds)]
         with (hdir / "console.log").open("wb") as log:
             child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

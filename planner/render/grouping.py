@@ -96,11 +96,16 @@ def report_text(report: object) -> str | None:
     if report is None:
         return None
     from planner.plans.documents import markdown_of
+    from planner.render.health import health_text
 
     # A report that carries a document is shown as that document: it already says all the rest.
     document = markdown_of(report)
     if document is not None:
         return document
+    # A diagnosis is shown as its findings and proposals, not as the host's whole health section.
+    diagnosis = health_text(report)
+    if diagnosis is not None:
+        return diagnosis
     return report if isinstance(report, str) else json.dumps(report, indent=2, sort_keys=True)
 
 

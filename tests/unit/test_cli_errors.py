@@ -162,6 +162,17 @@ def test_lab_ssh_to_an_unknown_host_is_bad_input(env: dict[str, str]) -> None:
     assert close.rc == 2 and "did you mean 'still-fawn'" in close.stderr
 
 
+# 11b. A fault planted on an unknown lab host is bad input; on a host that is not running, a lab error.
+def test_lab_plant_names_what_is_wrong(env: dict[str, str]) -> None:
+    unknown = run_homelab("lab", "plant", "still-fawm", "cpu-hog", env=env)
+    assert _is_person_error(unknown, 2) and "did you mean 'still-fawn'" in unknown.stderr
+    stopped = run_homelab("lab", "plant", "still-fawn", "disk-full", "--clear", env=env)
+    assert _is_person_error(stopped, 3) and "lab host 'still-fawn' is not running" in stopped.stderr
+    assert "homelab lab up" in stopped.stderr.split("Hint:")[1]
+    fault = run_homelab("lab", "plant", "still-fawn", "fork-bomb", env=env)
+    assert fault.rc == 2 and "'fork-bomb' is not one of 'cpu-hog', 'disk-full'" in fault.stderr
+
+
 # 12. "latest" with no plans is bad input (run homelab plan), not a refusal.
 @pytest.mark.parametrize("args", [("apply",), ("show", "latest")])
 def test_no_plans_yet_is_bad_input(env: dict[str, str], args: tuple[str, ...]) -> None:

@@ -95,3 +95,46 @@ def test_sections_cover_the_model_and_gather_facts_refreshes_them_all() -> None:
 def test_a_sidecar_can_declare_part_of_the_block() -> None:
     entry = load_catalog(FIXTURES / "catalog" / "valid" / "refreshes-part").get("hello")
     assert entry.meta.refreshed_sections() == ("gpus", "services")
+
+
+HEALTH = {"checked_at": NOW, "cores": 4, "load": [3.5, 2.0, 1.0], "iowait_pct": 0.4,
+          "memory": {"total_mib": 8192, "available_mib": 6000, "swap_total_mib": 0, "swap_used_mib": 0},
+          "oom_kills": 0, "filesystems": [{"mount": "/srv/lab-full", "fstype": "tmpfs", "size_mib": 32,
+                                           "used_pct": 100.0, "inodes_used_pct": 0.1}],
+          "failed_units": [], "journal_errors": [{"unit": "ssh.service", "message": "x" * 999, "count": 2}],
+          "top": [{"pid": 53, "user": "root", "comm": "python3", "cmdline": "python3 /usr/local/bin/lab-cpu-hog",
+                   "cpu_pct": 99.1, "mem_pct": 0.0, "unit": "lab-cpu-hog.service"}],
+          "runaway": [{"pid": 53, "start_time": 7101, "comm": "python3",
+                       "cmdline": "python3 /usr/local/bin/lab-cpu-hog", "user": "root", "cpu_pct": 98.7,
+                       "unit": "lab-cpu-hog.service",
+                       "cgroup": "/system.slice/lab-cpu-hog.service", "k3s_pod": False}],
+          "findings": [{"id": "cpu-runaway", "severity": "critical", "summary": "python3 keeps a core busy",
+                        "evidence": "98.7 %", "runbook": "Runaway processes"}],
+          "skipped": []}
+
+
+def test_a_diagnosis_refreshes_the_health_and_a_full_gathering_keeps_it(ws: Workspace) -> None:
+    assert load_catalog(ROOT).get("diagnose_host").meta.refreshed_sections() == ("health",)
+    before = read_discovered(ws.inventory, "still-fawn")
+    write_back(ws, answered("still-fawn", {"homelab_discovered": {"health": HEALTH}}), ["still-fawn"], ("health",))
+    after = read_discovered(ws.inventory, "still-fawn")
+    assert after.health is not None and after.health.runaway[0].start_time == 7101
+    assert after.health.findings[0].runbook == "Runaway processes"
+    assert len(after.health.journal_errors[0].message) == 256, "host text is capped"
+    assert after.model_dump(exclude={"health"}) == before.model_dump(exclude={"health"}), "nothing else moves"
+    # gather_facts reads no health: the last diagnosis stays, as old as it is.
+    write_back(ws, answered("still-fawn", FACTS), ["still-fawn"])
+    assert read_discovered(ws.inventory, "still-fawn").health == after.health
+
+
+def test_a_health_section_with_a_wrong_severity_is_refused() -> None:
+    with pytest.raises(ValueError, match="severity"):
+        Discovered.model_validate({"health": {**HEALTH, "findings": [{**HEALTH["findings"][0], "severity": "bad"}]}})
+
+
+def test_infrastructure_shows_a_health_line_per_diagnosed_host() -> None:
+    from planner.inventory.discovered import Health
+    from planner.knowledge.docsgen import _health
+
+    assert _health(Health.model_validate(HEALTH)) == ("load 3.5 2 1 on 4 cores; fullest /srv/lab-full 100 %; "
+                                                      f"1 runaway process(es); checked {NOW}")

@@ -63,7 +63,7 @@ def future_pack(pack):
 
 def test_longest_host_name_wins(pack):
     d = draft("check why k3s-vm-still-fawn seems slow", pack)
-    assert [(s.playbook, s.limit) for s in d.steps] == [("gather_facts", "k3s-vm-still-fawn")]
+    assert [(s.playbook, s.limit) for s in d.steps] == [("diagnose_host", "k3s-vm-still-fawn")]
 
 
 def test_both_the_vm_and_its_hypervisor(pack):
@@ -212,7 +212,7 @@ def test_outside_the_catalog_is_refused_with_the_closest_entries(pack, intent):
     ("what's for dinner?", "no catalog playbook matches"),
     # The closest entry named depends on the catalog's size; what decides is the kind of refusal.
     ("check the weather", "shares only generic words ('check') with "),
-    ("why is the sky blue?", "shares only generic words ('why') with gather_facts"),
+    ("why is the sky blue?", "shares only generic words ('why') with diagnose_host"),
     ("check the weather in Berlin", "shares only generic words"),  # Berlin is a value in an example, no topic
     ("apply the latest kernel patches to maas", "asks for a change, and gather_facts"),
     # "upgrade" says how, not what: it is no topic even where an entry's name holds it (prepare_network_upgrade
