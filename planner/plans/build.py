@@ -143,14 +143,19 @@ def review_and_save(ws: Workspace, plan: Plan, *, check: bool, on_result: Callab
 
         reviews = []
         with joined(ws) as recorder:
-            for i, step in enumerate(plan.steps):
+            i = 0
+            while i < len(plan.steps):  # a read step's proposals add steps behind it, reviewed in their turn
+                step = plan.steps[i]
                 sections = _refreshed_sections(ws, step)
                 gathered = Gathered() if sections else None
                 reviews.append(run_step(ws, plan, i, check=step.risk != "read", purpose="check",
                                         on_result=on_result, cancel=cancel,
                                         also=both(gathered.handle if gathered else None, on_event)))
-                if gathered is not None and reviews[-1].status in ("successful", "failed"):
-                    recorder.findings(step.playbook, sections, gathered, step.hosts, plan.id)
+                if reviews[-1].status in ("successful", "failed") and step.risk == "read":
+                    if gathered is not None:
+                        recorder.findings(step.playbook, sections, gathered, step.hosts, plan.id)
+                    propose(ws, plan, reviews[-1])
+                i += 1
             filed = _file_documents(recorder, plan, reviews)
         plan.review = Review(checked_at=planfile.now(), steps=reviews, documents=filed)
     else:
@@ -158,6 +163,47 @@ def review_and_save(ws: Workspace, plan: Plan, *, check: bool, on_result: Callab
     plan = planfile.seal(plan, ws.state)
     planfile.save(plan, ws.state)
     return plan
+
+
+def propose(ws: Workspace, plan: Plan, review: StepReview) -> None:
+    """Add the steps a read step proposed (its meta's ``proposes``), each validated like any step and for its
+    host alone, a permanent fix only where the knowledge base says the problem recurs; then re-record the
+    plan's inputs so the snapshot holds the new steps' playbooks. What is left out is said in the plan."""
+    from planner.plans import proposals
+
+    catalog = load_catalog(ws.root)
+    step = plan.steps[review.step]
+    outcome = proposals.collect(review, step.playbook, list(catalog.get(step.playbook).meta.proposes), step.hosts,
+                                lambda host, playbook: _recurring(ws, catalog, plan, host, playbook))
+    added = []
+    for item in outcome.steps:
+        try:
+            [new] = validate_steps(ws, catalog, [StepRequest(item.playbook, item.host, item.vars, item.rationale)])
+        except PlanValidationError as err:
+            outcome.notes.append(f"The {item.kind} fix {item.playbook} proposed for {item.host} was left out: "
+                                 f"{err.message}.")
+            continue
+        if not any(s.playbook == new.playbook and s.hosts == new.hosts and s.vars == new.vars for s in plan.steps):
+            plan.steps.append(new)
+            added.append(new)
+    plan.manual.extend(m for m in outcome.manual if all(m.title != have.title for have in plan.manual))
+    if outcome.notes:
+        plan.explanation = " ".join([plan.explanation, *outcome.notes]).strip()
+    if added:
+        plan.inputs = record_inputs(ws, plan.steps)
+
+
+def _recurring(ws: Workspace, catalog: Catalog, plan: Plan, host: str, playbook: str) -> tuple[str, list] | None:
+    """The first problem ``playbook`` resolves that keeps coming back on ``host``, with its earlier dates."""
+    import datetime as dt
+
+    from planner.knowledge import kb
+
+    today = dt.date.fromisoformat(plan.created_at[:10])
+    for symptom in catalog.get(playbook).meta.resolves:
+        if kb.is_recurring(ws.root, host, symptom, today, plan=plan.id):
+            return symptom, kb.recurrence(ws.root, host, symptom, today, plan=plan.id)
+    return None
 
 
 def _file_documents(recorder: Any, plan: Plan, reviews: list[StepReview]) -> list[str]:

@@ -58,8 +58,8 @@ def diagnose(project: Path, intent: str) -> tuple[dict, dict[str, Any], list[str
     made = homelab_in(project, "plan", intent, "--format", "json")
     assert made.rc == 0, made.stderr
     plan = plan_json(made)
-    assert [(s["playbook"], s["hosts"]) for s in plan["steps"]] == [("diagnose_host", [HOST])], plan["steps"]
-    (step,) = plan["review"]["steps"]
+    assert (plan["steps"][0]["playbook"], plan["steps"][0]["hosts"]) == ("diagnose_host", [HOST]), plan["steps"]
+    step = plan["review"]["steps"][0]
     assert step["status"] == "successful", step
     (task,) = [t for t in step["tasks"]
                if t["host"] == HOST and t["task"] == "Report the health and the proposed steps"]
@@ -109,6 +109,15 @@ def test_a_planted_hog_is_named_with_its_pid_and_unit_then_gone_once_cleared(
             "unit": "lab-cpu-hog.service"} in standard["vars"]["remediate_processes"]
     assert permanent["kind"] == "permanent" and permanent["vars"]["remediate_processes"] == []
     assert proposals["manual"] == []
+    # The standard fix is the plan's own next step, for this host alone, reviewed in check mode; the permanent
+    # one waits until the problem keeps coming back (the project's knowledge base has not seen it 3 times).
+    fix = plan["steps"][1:]
+    assert [(s["playbook"], s["hosts"], s["vars"]) for s in fix] == [
+        ("remediate_runaway_processes", [HOST], standard["vars"])], fix
+    (fix_review,) = plan["review"]["steps"][1:]
+    assert fix_review["check"] and fix_review["status"] == "successful", fix_review
+    assert any(t["status"] == "changed" for t in fix_review["tasks"]), "check mode shows the process it would stop"
+    assert main_pid(lab, HOST) == pid, "the review stopped nothing"
 
     # The review wrote the health back into the host's discovered block.
     assert "facts updated by diagnose_host:" in stderr
@@ -117,8 +126,9 @@ def test_a_planted_hog_is_named_with_its_pid_and_unit_then_gone_once_cleared(
     assert written["checked_at"] == health["checked_at"] and written["cores"] == health["cores"]
 
     planted(HOST, "cpu-hog", clear=True)
-    _, report, lines, _ = diagnose(project, f"check why {HOST} seems slow")
+    again, report, lines, _ = diagnose(project, f"check why {HOST} seems slow")
     assert report["homelab_health"]["runaway"] == [] and report["homelab_proposals"]["steps"] == []
+    assert [s["playbook"] for s in again["steps"]] == ["diagnose_host"], "nothing to fix, nothing proposed"
     assert not any("cpu-runaway" in line for line in lines)
     assert discovered(project)["health"].get("runaway", []) == []
 

@@ -1,0 +1,121 @@
+"""Steps a read step proposes: the routine fix a diagnosis names, added to the plan before it is sealed.
+
+A read playbook's report task (a ``debug`` whose ``msg`` is a mapping) may carry, for its host,
+``homelab_proposals: {steps: [{playbook, kind, vars, reason}], manual: [{title, reason}]}``. The
+planner treats that like a model's draft, since a host wrote it: the proposing playbook's meta must
+list the playbook under ``proposes``, the step targets the proposing host alone, and its variables
+go through the same validation as any plan's (argument specs, no Jinja, the inventory). What passes
+becomes a step of the plan, reviewed in check mode like every other; what does not is left out and
+said so in the plan's explanation.
+
+``kind: standard`` is the routine fix (stop the runaway processes); ``kind: permanent`` (resource
+limits) is offered only when the knowledge base says the problem recurs on that host
+(:func:`planner.knowledge.kb.recurrence`), and the plan says how often and when it was seen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from planner.plans.documents import carried
+from planner.plans.planfile import ManualItem, StepReview
+
+PROPOSALS_KEY = "homelab_proposals"
+
+_Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+
+
+class ProposedStep(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    playbook: Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,64}$")]
+    kind: Literal["standard", "permanent"] = "standard"
+    vars: dict[str, Any] = Field(default_factory=dict)
+    reason: _Text = ""
+
+
+class ProposedManual(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: _Text = ""
+
+
+class Proposals(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: list[ProposedStep] = Field(default_factory=list, max_length=20)
+    manual: list[ProposedManual] = Field(default_factory=list, max_length=50)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One proposed step as the planner will add it: host, playbook, variables, why."""
+
+    host: str
+    playbook: str
+    kind: str
+    vars: dict[str, Any]
+    rationale: str
+
+
+@dataclass
+class Outcome:
+    """What a read step's proposals came to: steps to add, checklist items, and sentences for the plan."""
+
+    steps: list[Proposal] = field(default_factory=list)
+    manual: list[ManualItem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+#: ``(host, playbook proposed) -> (symptom, earlier dates)`` when the problem that playbook resolves recurs there.
+Recurring = Callable[[str, str], tuple[str, list[dt.date]] | None]
+
+
+def collect(review: StepReview, proposer: str, allowed: list[str], hosts: list[str], recurring: Recurring) -> Outcome:
+    """The proposals of one read step's review, checked against what its meta allows and the hosts it ran on.
+
+    Variables are not validated here (:func:`planner.plans.build.propose` does it with the catalog), only
+    the shape, the playbook allow-list and the host.
+    """
+    out = Outcome()
+    seen: set[tuple[str, str]] = set()
+    for task in review.tasks:
+        try:
+            proposals = carried(task.report, PROPOSALS_KEY, Proposals)
+        except ValueError as err:
+            out.notes.append(f"{proposer} on {task.host} proposed something that does not fit and was left out: {err}.")
+            continue
+        if proposals is None or (task.host, task.task) in seen:
+            continue
+        seen.add((task.host, task.task))
+        if task.host not in hosts:
+            out.notes.append(f"{proposer} reported proposals for {task.host}, a host it did not run on; left out.")
+            continue
+        for step in proposals.steps:
+            if step.playbook not in allowed:
+                out.notes.append(f"{proposer} on {task.host} proposed {step.playbook}, which its catalog entry "
+                                 "does not list under proposes; left out.")
+                continue
+            why = f"Proposed by {proposer} on {task.host}: {step.reason}".rstrip(": ")
+            if step.kind == "permanent":
+                recurs = recurring(task.host, step.playbook)
+                if recurs is None:
+                    continue  # a permanent fix is offered only for a problem that keeps coming back
+                symptom, dates = recurs
+                seen_on = ", ".join(d.isoformat() for d in dates)
+                note = (f"{symptom} seen {len(dates)}× in the knowledge base's window on {task.host} ({seen_on}): "
+                        f"the permanent fix is proposed as its own step.")
+                out.notes.append(note)
+                why = f"{why} {note}"
+            out.steps.append(Proposal(task.host, step.playbook, step.kind, dict(step.vars), why))
+        for item in proposals.manual:
+            if not any(m.title == item.title for m in out.manual):
+                out.manual.append(ManualItem(title=item.title, reason=item.reason or "work for the person",
+                                             rule=f"proposed by {proposer}"))
+    return out

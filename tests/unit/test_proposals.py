@@ -1,0 +1,67 @@
+"""What a read step proposes is checked like a draft: its shape, the proposing entry's allow-list, the host it
+ran on; a permanent fix only where the problem recurs, and a sentence for everything left out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from planner.plans.planfile import StepReview, TaskResult
+from planner.plans.proposals import PROPOSALS_KEY, collect
+
+HOST = "k3s-vm-still-fawn"
+STOP = {"playbook": "remediate_runaway_processes", "kind": "standard", "reason": "Stop python3 (pid 53).",
+        "vars": {"remediate_processes": [{"pid": 53, "start_time": 9, "cmdline": "python3 x", "unit": ""}]}}
+LIMIT = {"playbook": "remediate_runaway_processes", "kind": "permanent", "reason": "Limit it.",
+         "vars": {"remediate_limits": [{"unit": "x.service", "cpu_quota_pct": 50, "memory_max_mib": 0}]}}
+ALLOWED = ["remediate_runaway_processes"]
+
+
+def review(*reports: tuple[str, Any]) -> StepReview:
+    return StepReview(step=0, playbook="diagnose_host", check=False, status="successful", rc=0,
+                      tasks=[TaskResult(host=h, task="Report", status="ok", report=r) for h, r in reports])
+
+
+def never(host: str, playbook: str) -> None:
+    return None
+
+
+def test_a_standard_fix_becomes_a_step_for_its_host_and_a_permanent_one_waits_for_recurrence() -> None:
+    got = collect(review((HOST, {PROPOSALS_KEY: {"steps": [STOP, LIMIT], "manual": []}})), "diagnose_host", ALLOWED,
+                  [HOST], never)
+    assert [(p.host, p.playbook, p.kind, p.vars) for p in got.steps] == [
+        (HOST, "remediate_runaway_processes", "standard", STOP["vars"])]
+    assert got.steps[0].rationale == f"Proposed by diagnose_host on {HOST}: Stop python3 (pid 53)."
+    assert got.notes == [] and got.manual == []
+
+
+def test_a_recurring_problem_brings_the_permanent_fix_with_its_dates() -> None:
+    days = [dt.date(2026, 12, 1), dt.date(2026, 12, 3), dt.date(2026, 12, 5)]
+    got = collect(review((HOST, {PROPOSALS_KEY: {"steps": [STOP, LIMIT]}})), "diagnose_host", ALLOWED, [HOST],
+                  lambda host, playbook: ("cpu-runaway", days))
+    assert [p.kind for p in got.steps] == ["standard", "permanent"]
+    said = f"cpu-runaway seen 3× in the knowledge base's window on {HOST} (2026-12-01, 2026-12-03, 2026-12-05)"
+    assert got.notes and got.notes[0].startswith(said) and said in got.steps[1].rationale
+
+
+def test_what_does_not_fit_is_left_out_and_said() -> None:
+    other = dict(STOP, playbook="apply_baseline")
+    got = collect(review((HOST, {PROPOSALS_KEY: {"steps": [other]}}),
+                         ("maas", {PROPOSALS_KEY: {"steps": [STOP]}}),
+                         ("uptime-kuma", {PROPOSALS_KEY: {"steps": [dict(STOP, kind="always")]}})),
+                  "diagnose_host", ALLOWED, [HOST, "uptime-kuma"], never)
+    assert got.steps == []
+    assert any("proposed apply_baseline, which its catalog entry does not list" in n for n in got.notes)
+    assert any("reported proposals for maas, a host it did not run on" in n for n in got.notes)
+    assert any("uptime-kuma proposed something that does not fit" in n and "kind" in n for n in got.notes)
+
+
+def test_manual_items_join_the_checklist_once() -> None:
+    item = {"title": "Add resources.limits to pod web-1's manifest", "reason": "a k3s pod"}
+    got = collect(review((HOST, {PROPOSALS_KEY: {"manual": [item, item]}})), "diagnose_host", ALLOWED, [HOST], never)
+    assert [(m.title, m.rule) for m in got.manual] == [(item["title"], "proposed by diagnose_host")]
+
+
+def test_a_report_without_proposals_proposes_nothing() -> None:
+    got = collect(review((HOST, {"homelab_health": {}}), (HOST, "text")), "diagnose_host", ALLOWED, [HOST], never)
+    assert (got.steps, got.manual, got.notes) == ([], [], [])
