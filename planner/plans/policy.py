@@ -5,10 +5,10 @@ A person delegates routine fixes by naming them::
     auto_apply: false        # true: `homelab plan` applies a covered plan right after its review
     critical: [maas, k3s]    # hosts or groups a person always approves (the default when the key is absent)
     rules:
-      - name: runaway-fix-on-hypervisors
-        playbooks: [remediate_runaway_processes]
+      - name: baseline-on-hypervisors
+        playbooks: [apply_baseline]
         targets: [proxmox]             # hosts or groups
-        unless_vars: [remediate_limits] # a step setting any of these (not to its default) is not covered
+        unless_vars: [VARIABLE]        # a step setting any of these (not to its default) is not covered
         max_hosts: 3
 
 The file is read from the project root and checked against the catalog (each playbook exists and is a
