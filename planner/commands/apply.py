@@ -28,8 +28,10 @@ from planner.errors import ExitCode, HomelabError
               help="With --at: the backend (default: the systemd timer where systemd answers, else at).")
 @click.option("--scheduled", is_flag=True, hidden=True,
               help="Run by the job that --at leaves: applies with the approval recorded at scheduling.")
+@click.option("--auto-approve-policy", "auto_approve", is_flag=True,
+              help="No prompt when .homelab/policy.yml covers the plan; otherwise it asks (or takes --yes) as usual.")
 def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str, recheck: bool, at: str | None,
-          scheduler: str | None, scheduled: bool) -> None:
+          scheduler: str | None, scheduled: bool, auto_approve: bool) -> None:
     """Apply a reviewed plan.
 
     Refuses a plan whose inputs changed since review (naming each file), a
@@ -43,6 +45,11 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str, recheck: bo
     surprise_count). Surprises alone do not change the exit code. A late or
     scheduled apply can --recheck: a fresh check first, and nothing is changed
     when the hosts no longer match the review.
+
+    With --auto-approve-policy a plan the approval policy covers
+    (.homelab/policy.yml; `homelab policy check ID` says why or why not)
+    is applied without the prompt, and the session log names the rule;
+    any other plan asks as usual.
 
     \b
     With --at WHEN nothing runs now: after the same checks and the same
@@ -60,6 +67,7 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str, recheck: bo
       homelab apply 7f3a --yes   # for scripts and CI
       homelab apply 7f3a --yes --recheck   # a late apply, hours after the review
       homelab apply 7f3a --at "fri 22:00"  # asks y/N now, applies on Friday night
+      homelab apply 7f3a --auto-approve-policy  # no prompt where the policy pre-approved it
     """
     from planner.commands.docs import keeping_docs_current
     from planner.paths import project_root, state_dir
@@ -71,6 +79,9 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str, recheck: bo
                            "schedule with homelab apply ID --at WHEN")
     if scheduler and not at:
         raise HomelabError("--scheduler goes with --at", 'homelab apply ID --at "fri 22:00" --scheduler at')
+    if auto_approve and (scheduled or at):
+        raise HomelabError("--auto-approve-policy applies now; a scheduled apply keeps the approval given with --at",
+                           "homelab apply ID --auto-approve-policy, or homelab apply ID --at WHEN")
     run_at = None
     if at is not None:
         from planner.schedule.when import resolve
@@ -92,7 +103,24 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str, recheck: bo
 
             schedule_apply(recorder, plan, yes, fmt, err, at, run_at, scheduler)
             return
-        apply_now(recorder, plan, yes, fmt, err, recheck)
+        apply_now(recorder, plan, yes, fmt, err, recheck, approved=_policy_approval(ws, plan, err) if auto_approve
+                  else None)
+
+
+def _policy_approval(ws, plan, err) -> str | None:
+    """The policy's approval of ``plan``, or None (said why) when it leaves the plan to the person's yes."""
+    from rich.markup import escape
+
+    from planner.commands.policy import checked_policy
+    from planner.plans.policy import decide
+
+    loaded, catalog, inventory = checked_policy(ws)  # an invalid policy stops here, before any question
+    decision = decide(plan, loaded, catalog, inventory)
+    if decision.covered:
+        err.print(f"Plan {plan.id} {escape(decision.approval)}.")
+        return decision.approval
+    err.print(f"Not auto-approved: {escape(decision.reason or '')}; it needs your yes.")
+    return None
 
 
 def apply_now(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False, scheduled: str | None = None,

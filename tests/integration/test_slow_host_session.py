@@ -6,6 +6,7 @@
     homelab plan "yes, add resource limits"        → the drop-in already there: nothing to change
     homelab plan "why is still-fawn slow" --auto-approve-policy   → a covered fix applied without a prompt
     homelab plan "why is maas slow" --auto-approve-policy         → maas is critical: saved, not applied
+    homelab apply ID --auto-approve-policy                        → the same decision when applying later
 
 Each part has its closer tests (test_diagnose_host, test_remediate, test_policy, test_learning_loop and the
 unit tests of proposals and recurrence); this one checks they hold together: the diagnosis's proposal is the
@@ -143,3 +144,16 @@ def test_the_slow_host_conversation(lab: Lab, project: Path, planted: Any) -> No
                 if i["kind"] == "refusal"]
     assert refusals and "not auto-approved" in refusals[-1]["decision"] and "maas is critical" in \
         refusals[-1]["decision"]
+    waiting = plan_json(homelab_in(project, "show", "latest", "--format", "json"))
+    asked = homelab_in(project, "apply", waiting["id"], "--auto-approve-policy")
+    assert asked.rc == 2 and "Not auto-approved: " in asked.stderr and "maas is critical" in asked.stderr, asked
+    assert "--yes" in asked.stderr, "without a terminal, only the person's --yes would apply it"
+    assert main_pid(lab, "maas") == pid and hog_state(lab, "maas") == "active"
+
+    # The same policy at apply time: a plan made without the flag, applied later without a prompt.
+    planted("still-fawn", "cpu-hog")
+    later = made(project, "plan", "why is still-fawn slow")
+    assert later["status"] == "planned" and hog_state(lab, "still-fawn") == "active"
+    result = homelab_in(project, "apply", later["id"], "--auto-approve-policy")
+    assert result.rc == 0 and f"approved by policy rule {RULE}" in result.stderr, result.stderr
+    assert hog_state(lab, "still-fawn") == "inactive"
