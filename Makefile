@@ -33,6 +33,12 @@ demo: setup  ## Start the sandbox lab and run the main job against it
 	$(BIN)/homelab drift --inventory $(LAB_INV)
 	@echo "== A read plan runs at once: every host's GPUs, and where a model that needs 6 GB of VRAM fits:" >&2
 	$(BIN)/homelab plan "where could I run a model that needs 6 GB of VRAM and 16 GB of RAM?" --inventory $(LAB_INV)
+	@echo "== A slow host: a runaway process planted, then diagnosed; the plan takes the proposed fix as a step:" >&2
+	$(BIN)/homelab lab plant k3s-vm-still-fawn cpu-hog
+	$(BIN)/homelab plan "why is k3s-vm-still-fawn slow" --inventory $(LAB_INV)
+	@echo "== Apply the reviewed fix: exactly the process the review named; the knowledge base records it:" >&2
+	$(BIN)/homelab apply latest --yes
+	$(BIN)/homelab lab plant k3s-vm-still-fawn cpu-hog --clear
 	@echo "== The docs, regenerated from inventory, facts, catalog, knowledge base and session logs:" >&2
 	$(BIN)/homelab docs --inventory $(LAB_INV)
 	$(BIN)/homelab history --since $$(date -u +%F)

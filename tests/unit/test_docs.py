@@ -47,7 +47,8 @@ def copy_project(tmp_path: Path) -> Path:
 
     copy = tmp_path / "project"
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".git", ".homelab", "__pycache__",
-                                                              ".pytest_cache", "*.egg-info", "sessions"))
+                                                              ".pytest_cache", ".mypy_cache", ".ruff_cache",
+                                                              "*.egg-info", "sessions"))
     for path in (copy / "inventory" / "host_vars").glob("*.yml"):
         path.write_text(without_discovered(path.read_text()) or "")
     docsgen.write(copy, docsgen.generate(copy, copy / "inventory"))
@@ -281,11 +282,12 @@ def test_troubleshooting_calls_out_a_recurring_problem(discovered_copy: Path) ->
     text = docsgen.generate(discovered_copy, discovered_copy / "inventory", TODAY)["docs/TROUBLESHOOTING.md"]
     runaway = text[text.index('<a id="runaway-process-k3s-vm">'):]
     runaway = runaway[:runaway.index("<!-- end hand-written: issue-runaway-process-k3s-vm -->")]
-    assert ("> Seen 3× in 30 days — Add CPU and memory limits to the workload's manifest "
-            "(and a LimitRange for its namespace).") in runaway
+    assert ("> Seen 3× in 30 days — Add CPU and memory limits: in the workload's manifest for a k3s pod (and a "
+            "LimitRange for its namespace), a systemd drop-in for a unit on the host.") in runaway
     assert "Seen 3 times, 3 in the last 30 days: 2026-11-04, 2026-11-12, 2026-11-21." in runaway
-    assert "1. `homelab plan \"check why k3s-vm-still-fawn is slow\"` gathers its facts read-only." in runaway
-    assert "[gather_facts](PROCEDURES.md#gather_facts)" in runaway
+    assert ("1. `homelab plan \"check why k3s-vm-still-fawn is slow\"` runs diagnose_host read-only and proposes "
+            "the fix.") in runaway
+    assert "[diagnose_host](PROCEDURES.md#diagnose_host)" in runaway
     # k3s-vm-chief-horse is in the affected k3s group; fun-bedbug is not.
     assert "2026-11-24 09:00 UTC · plan · plan abc" in runaway and "fun-bedbug" not in runaway
     # Entries seen once, or long ago, carry no callout.
