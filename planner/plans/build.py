@@ -180,8 +180,9 @@ def propose(ws: Workspace, plan: Plan, review: StepReview) -> None:
         try:
             [new] = validate_steps(ws, catalog, [StepRequest(item.playbook, item.host, item.vars, item.rationale)])
         except PlanValidationError as err:
+            first = f" ({err.details[0]})" if err.details else ""
             outcome.notes.append(f"The {item.kind} fix {item.playbook} proposed for {item.host} was left out: "
-                                 f"{err.message}.")
+                                 f"{err.message}{first}.")
             continue
         if not any(s.playbook == new.playbook and s.hosts == new.hosts and s.vars == new.vars for s in plan.steps):
             plan.steps.append(new)

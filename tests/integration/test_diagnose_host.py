@@ -142,3 +142,27 @@ def test_a_full_filesystem_is_found(project: Path, planted: Any) -> None:
     (fs,) = [f for f in report["homelab_health"]["filesystems"] if f["mount"] == "/srv/lab-full"]
     assert fs["used_pct"] >= 97 and fs["fstype"] == "tmpfs" and fs["size_mib"] == 32
     assert any(line.startswith("critical disk-full: /srv/lab-full") for line in lines), lines
+
+
+def test_a_hostile_command_line_is_reported_as_text_and_never_becomes_a_step(project: Path, lab: Lab) -> None:
+    """A process whose command line carries Jinja (a host can name its processes anything): the diagnosis
+    reports it as it is, the proposal that would carry it into a plan's variables is left out and said so,
+    and nothing on the controller or the host runs the lookup."""
+    import shlex
+
+    marker = project / "pwned"
+    hostile = "{{ lookup('pipe', 'touch " + str(marker) + "') }}"
+    unit = "it-hostile-hog.service"
+    start = f"systemd-run --unit={unit} -p Nice=19 python3 -c 'while True: pass' {shlex.quote(hostile)}"
+    ran = run_homelab("lab", "ssh", HOST, "--", "sudo", "sh", "-c", shlex.quote(start), env=lab.env, timeout=60)
+    assert ran.rc == 0, ran.stderr
+    try:
+        plan, report, lines, _ = diagnose(project, f"why is {HOST} slow")
+        assert any(hostile in p["cmdline"] for p in report["homelab_health"]["runaway"]), report
+        assert [s["playbook"] for s in plan["steps"]] == ["diagnose_host"], "the proposal carrying Jinja is left out"
+        assert "Jinja is not allowed in plan variables" in plan["explanation"], plan["explanation"]
+        assert not marker.exists()
+        check = run_homelab("lab", "ssh", HOST, "--", "test", "-e", shlex.quote(str(marker)), env=lab.env)
+        assert check.rc == 1, "nothing ran the lookup on the host either"
+    finally:
+        run_homelab("lab", "ssh", HOST, "--", "sudo", "systemctl", "stop", unit, env=lab.env, timeout=60)
