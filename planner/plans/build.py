@@ -194,17 +194,19 @@ def propose(ws: Workspace, plan: Plan, review: StepReview) -> None:
         plan.inputs = record_inputs(ws, plan.steps)
 
 
-def _recurring(ws: Workspace, catalog: Catalog, plan: Plan, host: str, playbook: str) -> tuple[str, list] | None:
-    """The first problem ``playbook`` resolves that keeps coming back on ``host``, with its earlier dates."""
+def _recurring(ws: Workspace, catalog: Catalog, plan: Plan, host: str, playbook: str) -> Any:
+    """How often the problems ``playbook`` resolves were seen on ``host`` before this plan: the first that
+    recurs, else the one seen most (a :class:`planner.plans.proposals.Recurrence`), or None."""
     import datetime as dt
 
     from planner.knowledge import kb
+    from planner.plans.proposals import Recurrence
 
     today = dt.date.fromisoformat(plan.created_at[:10])
-    for symptom in catalog.get(playbook).meta.resolves:
-        if kb.is_recurring(ws.root, host, symptom, today, plan=plan.id):
-            return symptom, kb.recurrence(ws.root, host, symptom, today, plan=plan.id)
-    return None
+    needed, days = kb.settings(ws.root)
+    known = [Recurrence(symptom, kb.recurrence(ws.root, host, symptom, today, plan=plan.id), needed, days)
+             for symptom in catalog.get(playbook).meta.resolves]
+    return next((r for r in known if r.recurs), max(known, key=lambda r: len(r.dates), default=None))
 
 
 def _file_documents(recorder: Any, plan: Plan, reviews: list[StepReview]) -> list[str]:

@@ -73,8 +73,24 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
-#: ``(host, playbook proposed) -> (symptom, earlier dates)`` when the problem that playbook resolves recurs there.
-Recurring = Callable[[str, str], tuple[str, list[dt.date]] | None]
+@dataclass(frozen=True)
+class Recurrence:
+    """How often a problem a playbook resolves was seen on a host before: its earlier sightings within the
+    knowledge base's window, and how many make it recurring (``knowledge:`` in the config)."""
+
+    symptom: str
+    dates: list[dt.date]
+    needed: int
+    days: int
+
+    @property
+    def recurs(self) -> bool:
+        return len(self.dates) >= self.needed
+
+
+#: ``(host, playbook proposed) -> Recurrence`` of the problem that playbook resolves there (the one seen most),
+#: or None when the playbook resolves nothing the knowledge base can count.
+Recurring = Callable[[str, str], Recurrence | None]
 
 
 def collect(review: StepReview, proposer: str, allowed: list[str], hosts: list[str], recurring: Recurring) -> Outcome:
@@ -104,13 +120,18 @@ def collect(review: StepReview, proposer: str, allowed: list[str], hosts: list[s
                 continue
             why = f"Proposed by {proposer} on {task.host}: {step.reason}".rstrip(": ")
             if step.kind == "permanent":
-                recurs = recurring(task.host, step.playbook)
-                if recurs is None:
-                    continue  # a permanent fix is offered only for a problem that keeps coming back
-                symptom, dates = recurs
-                seen_on = ", ".join(d.isoformat() for d in dates)
-                note = (f"{symptom} seen {len(dates)}× in the knowledge base's window on {task.host} ({seen_on}): "
-                        f"the permanent fix is proposed as its own step.")
+                # A permanent fix is offered only for a problem that keeps coming back; else the plan says so.
+                known = recurring(task.host, step.playbook)
+                if known is None or not known.recurs:
+                    times = "" if known is None else (f"seen {len(known.dates)}× in {known.days} days there, "
+                                                        if known.dates else "not seen there before, ")
+                    needed = f"{known.needed}×" if known else "often enough"
+                    out.notes.append(f"The permanent fix {step.playbook} proposed for {task.host} waits until the "
+                                     f"problem keeps coming back ({times}{needed} makes it recurring).")
+                    continue
+                seen_on = ", ".join(d.isoformat() for d in known.dates)
+                note = (f"{known.symptom} seen {len(known.dates)}× in {known.days} days on {task.host} "
+                        f"({seen_on}): the permanent fix is proposed as its own step.")
                 out.notes.append(note)
                 why = f"{why} {note}"
             out.steps.append(Proposal(task.host, step.playbook, step.kind, dict(step.vars), why))

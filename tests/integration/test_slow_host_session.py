@@ -86,7 +86,9 @@ def test_the_slow_host_conversation(lab: Lab, project: Path, planted: Any) -> No
         assert steps(plan) == [("diagnose_host", [HOST], []),
                                ("remediate_runaway_processes", [HOST], ["remediate_action", "remediate_processes"])]
         assert [p["pid"] for p in plan["steps"][1]["vars"]["remediate_processes"]] == [pid]
-        assert "seen" not in plan["explanation"], (n, plan["explanation"])
+        before = f"seen {n}× in 30 days there" if n else "not seen there before"
+        assert f"waits until the problem keeps coming back ({before}, 3× makes it recurring)" \
+            in plan["explanation"], (n, plan["explanation"])
         done = applied(project, plan)
         [report] = remediation(done)
         assert [(p["pid"], p["unit"]) for p in report["stopped"]] == [(pid, UNIT)]
@@ -98,7 +100,7 @@ def test_the_slow_host_conversation(lab: Lab, project: Path, planted: Any) -> No
     assert steps(fourth) == [("diagnose_host", [HOST], []),
                              ("remediate_runaway_processes", [HOST], ["remediate_action", "remediate_processes"]),
                              ("remediate_runaway_processes", [HOST], ["remediate_limits", "remediate_processes"])]
-    said = f"cpu-runaway seen 3× in the knowledge base's window on {HOST}"
+    said = f"cpu-runaway seen 3× in 30 days on {HOST}"
     assert said in fourth["explanation"] and said in fourth["steps"][2]["rationale"]
     assert fourth["steps"][2]["vars"]["remediate_limits"] == [
         {"unit": UNIT, "cpu_quota_pct": 50, "memory_max_mib": 0}]

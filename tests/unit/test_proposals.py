@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 from planner.plans.planfile import StepReview, TaskResult
-from planner.plans.proposals import PROPOSALS_KEY, collect
+from planner.plans.proposals import PROPOSALS_KEY, Recurrence, collect
 
 HOST = "k3s-vm-still-fawn"
 STOP = {"playbook": "remediate_runaway_processes", "kind": "standard", "reason": "Stop python3 (pid 53).",
@@ -26,21 +26,27 @@ def never(host: str, playbook: str) -> None:
     return None
 
 
+def twice(host: str, playbook: str) -> Recurrence:
+    return Recurrence("cpu-runaway", [dt.date(2026, 12, 1), dt.date(2026, 12, 3)], 3, 30)
+
+
 def test_a_standard_fix_becomes_a_step_for_its_host_and_a_permanent_one_waits_for_recurrence() -> None:
     got = collect(review((HOST, {PROPOSALS_KEY: {"steps": [STOP, LIMIT], "manual": []}})), "diagnose_host", ALLOWED,
-                  [HOST], never)
+                  [HOST], twice)
     assert [(p.host, p.playbook, p.kind, p.vars) for p in got.steps] == [
         (HOST, "remediate_runaway_processes", "standard", STOP["vars"])]
     assert got.steps[0].rationale == f"Proposed by diagnose_host on {HOST}: Stop python3 (pid 53)."
-    assert got.notes == [] and got.manual == []
+    assert got.notes == [f"The permanent fix remediate_runaway_processes proposed for {HOST} waits until the problem "
+                         "keeps coming back (seen 2× in 30 days there, 3× makes it recurring)."]
+    assert got.manual == []
 
 
 def test_a_recurring_problem_brings_the_permanent_fix_with_its_dates() -> None:
     days = [dt.date(2026, 12, 1), dt.date(2026, 12, 3), dt.date(2026, 12, 5)]
     got = collect(review((HOST, {PROPOSALS_KEY: {"steps": [STOP, LIMIT]}})), "diagnose_host", ALLOWED, [HOST],
-                  lambda host, playbook: ("cpu-runaway", days))
+                  lambda host, playbook: Recurrence("cpu-runaway", days, 3, 30))
     assert [p.kind for p in got.steps] == ["standard", "permanent"]
-    said = f"cpu-runaway seen 3× in the knowledge base's window on {HOST} (2026-12-01, 2026-12-03, 2026-12-05)"
+    said = f"cpu-runaway seen 3× in 30 days on {HOST} (2026-12-01, 2026-12-03, 2026-12-05)"
     assert got.notes and got.notes[0].startswith(said) and said in got.steps[1].rationale
 
 
