@@ -10,11 +10,14 @@ which capacity questions need).
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from planner.yamlio.text import LONE_SURROGATE
+
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 MAX_TEXT = 256
 MAX_ITEMS = 256
@@ -32,7 +35,9 @@ def _cap_text(value: Any) -> Any:
     if isinstance(value, str):
         # A non-UTF-8 byte (an interface name from os.listdir, say) arrives as a lone surrogate, which no
         # YAML reader accepts back: it becomes U+FFFD, as a UTF-8 decoder with errors="replace" would.
-        return LONE_SURROGATE.sub("\ufffd", value[:MAX_TEXT])
+        # Control characters (an ANSI escape in a process name or a journal line) would act on the terminal
+        # that shows the review: each becomes U+FFFD, visible and inert. Tabs and newlines stay.
+        return CONTROL.sub("\ufffd", LONE_SURROGATE.sub("\ufffd", value[:MAX_TEXT]))
     return value
 
 

@@ -16,18 +16,26 @@ limits) is offered only when the knowledge base says the problem recurs on that 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from planner.plans.documents import carried
 from planner.plans.planfile import ManualItem, StepReview
 
 PROPOSALS_KEY = "homelab_proposals"
 
-_Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+def _inert(value: Any) -> Any:
+    """A host's text, one line, every control character visible and inert (it reaches the terminal)."""
+    if not isinstance(value, str):
+        return value
+    return " ".join(re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]", "\ufffd", value).split())
+
+
+_Text = Annotated[str, BeforeValidator(_inert), StringConstraints(strip_whitespace=True, max_length=500)]
 
 
 class ProposedStep(BaseModel):
@@ -42,7 +50,8 @@ class ProposedStep(BaseModel):
 class ProposedManual(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    title: Annotated[str, BeforeValidator(_inert), StringConstraints(strip_whitespace=True, min_length=1,
+                                                                     max_length=500)]
     reason: _Text = ""
 
 

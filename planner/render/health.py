@@ -38,6 +38,22 @@ class _Proposals(BaseModel):
     manual: CappedList[_Manual] = []
 
 
+def _one_line[M: BaseModel](model: M) -> M:
+    """``model`` with every text from the host on one line: a newline in a process name must not make a
+    line of the review of its own (the model's Text has already made control characters inert)."""
+    def flat(value: Any) -> Any:
+        if isinstance(value, str):
+            return " ".join(value.split())
+        if isinstance(value, list):
+            return [flat(v) for v in value]
+        if isinstance(value, BaseModel):
+            return value.model_copy(update={k: flat(v) for k, v in value.__dict__.items()})
+        return value
+
+    result: M = flat(model)
+    return result
+
+
 def health_text(report: Any) -> str | None:
     """The diagnosis as text, or None when ``report`` is no diagnosis (or a malformed one: shown as JSON)."""
     if not isinstance(report, dict) or HEALTH_KEY not in report:
@@ -48,6 +64,7 @@ def health_text(report: Any) -> str | None:
     except ValidationError:
         return None
     load = " ".join(f"{v:.2f}" for v in health.load)
+    health, proposals = _one_line(health), _one_line(proposals)
     lines = [f"checked {health.checked_at}: load {load} on {health.cores} cores, "
              f"{len(health.runaway)} runaway process(es)"]
     lines += [f"{f.severity} {f.id}: {f.summary}\n    evidence: {f.evidence}\n    runbook: {f.runbook}"

@@ -71,3 +71,19 @@ def test_manual_items_join_the_checklist_once() -> None:
 def test_a_report_without_proposals_proposes_nothing() -> None:
     got = collect(review((HOST, {"homelab_health": {}}), (HOST, "text")), "diagnose_host", ALLOWED, [HOST], never)
     assert (got.steps, got.manual, got.notes) == ([], [], [])
+
+
+def test_a_hosts_control_characters_never_reach_the_terminal() -> None:
+    from planner.render.health import health_text
+
+    escape = "\x1b[1A\x1b[2K"
+    step = dict(STOP, reason=f"Stop {escape}python3\nstopped (pid 53).")
+    got = collect(review((HOST, {PROPOSALS_KEY: {"steps": [step]}})), "diagnose_host", ALLOWED, [HOST], never)
+    assert "\x1b" not in got.steps[0].rationale and "\n" not in got.steps[0].rationale
+    assert "\ufffd[1A\ufffd[2Kpython3 stopped (pid 53)." in got.steps[0].rationale
+    health = {"checked_at": "2026-12-06T10:00:00Z", "cores": 2, "load": [1.0, 1.0, 1.0],
+              "findings": [{"id": "cpu-runaway", "severity": "critical", "summary": f"{escape}x\nfake line",
+                            "evidence": "pid 53", "runbook": "Runaway processes"}]}
+    text = health_text({"homelab_health": health, PROPOSALS_KEY: {"steps": [step]}})
+    assert text is not None and "\x1b" not in text
+    assert "critical cpu-runaway: \ufffd[1A\ufffd[2Kx fake line\n" in text
