@@ -111,23 +111,30 @@ class KnownIssue(BaseModel):
         """Every day it was seen: a person's ``seen`` dates and the tool's occurrences, once per day."""
         return set(self.seen) | {o.date for o in self.occurrences}
 
-    def sightings(self, host: str | None = None, symptom: str | None = None, plan: str | None = None
-                  ) -> list[dt.date]:
+    def sightings(self, host: str | None = None, symptom: str | None = None, plan: str | None = None,
+                  with_person: bool = True) -> list[dt.date]:
         """When it was seen, oldest first: a person's ``seen`` dates, and each time the tool's diagnoses found
         it on a host after it was fixed there (or the first time). Diagnosing again before any fix is the same
-        problem looked at twice; coming back after a fix, even on the same day, is a recurrence. ``host``,
-        ``symptom`` and ``plan`` (left out: the diagnosis asking about its own problem) narrow what counts."""
-        found = list(self.seen)
+        problem looked at twice; coming back after a fix, even on the same day, is a recurrence; a fix that
+        failed or never reached the host fixed nothing. ``host``, ``symptom`` and ``plan`` (left out: the
+        diagnosis asking about its own problem) narrow what counts. A person's dates say no host: they count
+        for a host only when ``affected`` names it itself (a group's other members were not seen)."""
+        found = self.person_sightings(host) if with_person else []
         open_episodes: set[tuple[str, str]] = set()
         for o in sorted(self.occurrences, key=lambda o: o.date):  # stable: the order written within a day
             if (host and o.host != host) or (symptom and o.symptom != symptom) or (plan and o.plan == plan):
                 continue
             if o.kind == "fix":
-                open_episodes.discard((o.host, o.symptom))
+                if o.outcome in (None, "changed", "ok"):
+                    open_episodes.discard((o.host, o.symptom))
             elif (o.host, o.symptom) not in open_episodes:
                 found.append(o.date)
                 open_episodes.add((o.host, o.symptom))
         return sorted(found)
+
+    def person_sightings(self, host: str | None = None) -> list[dt.date]:
+        """A person's ``seen`` dates, for ``host`` only when ``affected`` names it (not through a group)."""
+        return list(self.seen) if host is None or host in self.affected else []
 
     def seen_within(self, days: int, today: dt.date) -> int:
         """How many times it was seen in the last ``days`` days (today included)."""
@@ -222,8 +229,10 @@ def recurrence(root: Path, host: str, symptom: str, today: dt.date, *, plan: str
     plan itself recorded (the diagnosis that asks whether it is recurring is not one of the earlier ones)."""
     _, days = settings(root)
     wanted = groups_of(root, host) if groups is None else set(groups)
-    found = [d for issue in load(root).explaining(host, wanted, symptom)
-             for d in issue.sightings(host, symptom, plan)]
+    issues = load(root).explaining(host, wanted, symptom)
+    # A person's date written under two issues that explain the symptom is still one sighting.
+    person = {d for issue in issues for d in issue.person_sightings(host)}
+    found = [*person, *(d for issue in issues for d in issue.sightings(host, symptom, plan, with_person=False))]
     return sorted(d for d in found if 0 <= (today - d).days < days)
 
 

@@ -153,6 +153,25 @@ def test_recurrence_counts_each_return_after_a_fix_within_the_window_and_a_perso
     assert kb.recurrence(root, "maas", "cpu-runaway", DAY, groups={"infra"}) == [], "another host's are not its"
 
 
+def test_a_persons_dates_count_only_for_the_hosts_the_issue_names_itself(root: Path) -> None:
+    # runaway-process-k3s-vm names k3s-vm-still-fawn and the k3s group; its seen dates say no host.
+    assert kb.recurrence(root, HOST, "cpu-runaway", DAY, groups=GROUPS) == [dt.date(2026, 11, 12),
+                                                                             dt.date(2026, 11, 21)]
+    assert kb.recurrence(root, "k3s-vm-chief-horse", "cpu-runaway", DAY, groups=GROUPS) == [], \
+        "a member of the group was never seen with it"
+
+
+def test_a_fix_that_failed_fixed_nothing(root: Path) -> None:
+    kb.record_diagnosis(root, "k3s-vm-chief-horse", [CPU], "b1", "2026-12-01", groups=GROUPS)
+    kb.record_fix(root, "k3s-vm-chief-horse", ["cpu-runaway"], "b1", "failed", None, "2026-12-01", groups=GROUPS)
+    kb.record_diagnosis(root, "k3s-vm-chief-horse", [CPU], "b2", "2026-12-02", groups=GROUPS)
+    kb.record_fix(root, "k3s-vm-chief-horse", ["cpu-runaway"], "b2", "unreachable", None, "2026-12-02",
+                  groups=GROUPS)
+    kb.record_diagnosis(root, "k3s-vm-chief-horse", [CPU], "b3", "2026-12-03", groups=GROUPS)
+    assert kb.recurrence(root, "k3s-vm-chief-horse", "cpu-runaway", DAY, groups=GROUPS) == [dt.date(2026, 12, 1)], \
+        "still the first sighting: nothing was fixed in between"
+
+
 def test_is_recurring_follows_the_configured_count_and_days(root: Path) -> None:
     kb.record_diagnosis(root, "maas", [DISK], "a1", "2026-12-01", groups=set())
     kb.record_diagnosis(root, "maas", [DISK], "a2", "2026-12-01", groups=set())
