@@ -14,6 +14,7 @@ from typing import Any
 
 from planner.catalog.entries import Catalog, load_catalog
 from planner.catalog.taskscan import check_mode_violations, scan_playbook
+from planner.errors import HomelabError
 from planner.plans import planfile
 from planner.plans.digests import digests, display_path, input_files, installed_versions, snapshot_inventory
 from planner.plans.planfile import (
@@ -173,8 +174,22 @@ def propose(ws: Workspace, plan: Plan, review: StepReview) -> None:
 
     catalog = load_catalog(ws.root)
     step = plan.steps[review.step]
+    unread: list[str] = []
+
+    def recurring(host: str, playbook: str) -> Any:
+        # A knowledge base a person broke by hand must not cost the review that already ran: the permanent
+        # fix is left out, and the plan says why.
+        try:
+            return _recurring(ws, catalog, plan, host, playbook)
+        except HomelabError as err:
+            if not unread:
+                unread.append(f"The knowledge base could not be read ({err.message}), so no permanent fix is "
+                              "proposed.")
+            return None
+
     outcome = proposals.collect(review, step.playbook, list(catalog.get(step.playbook).meta.proposes), step.hosts,
-                                lambda host, playbook: _recurring(ws, catalog, plan, host, playbook))
+                                recurring)
+    outcome.notes.extend(unread)
     added = []
     for item in outcome.steps:
         try:

@@ -235,6 +235,12 @@ def _plan_reason(plan: Any, loaded: LoadedPolicy, changes: list[int]) -> str | N
         return "the plan was not reviewed (--no-check)"
     if plan.questions:
         return f"the plan leaves a question for a person: {plan.questions[0].question}"
+    # A read step that failed or never finished is a diagnosis the person has not seen through either: the
+    # fix it led to may rest on half the facts.
+    for review in plan.review.steps:
+        if plan.steps[review.step].risk == "read" and (review.error or review.status != "successful"):
+            return (f"step {review.step + 1} ({review.playbook}) did not run through in the review "
+                    f"({review.error or review.status})")
     return None
 
 

@@ -273,3 +273,12 @@ def test_a_check_run_that_did_not_finish_is_not_covered(project: Path, catalog, 
 def test_policy_model_forbids_unknown_keys() -> None:
     with pytest.raises(ValueError, match="Extra inputs"):
         Policy.model_validate({"rulez": []})
+
+
+def test_a_read_step_that_failed_in_the_review_leaves_the_plan_to_a_person(project: Path, catalog,
+                                                                           inventory) -> None:
+    made = plan(("look", ["h1"], {}), ("fix", ["h1"], {}))
+    failed = made.review.steps[0].model_copy(update={"status": "failed"})
+    made = made.model_copy(update={"review": planfile.Review(steps=[failed, made.review.steps[1]])})
+    got = decide(made, loaded(project, catalog, inventory), catalog, inventory)
+    assert got.reason == "step 1 (look) did not run through in the review (failed)"
