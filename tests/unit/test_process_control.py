@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "collections"))
+from ansible_collections.homelab.ops.plugins.module_utils import host_health as hh  # noqa: E402
 from ansible_collections.homelab.ops.plugins.module_utils import process_control as pc  # noqa: E402
 
 HOG = {"pid": 4242, "start_time": 5941269, "cmdline": "python3 /usr/local/bin/lab-cpu-hog",
@@ -42,6 +43,14 @@ def test_the_unit_is_the_innermost_service_or_scope_of_the_cgroup_v2_path() -> N
     assert pc.unit_of("/user.slice/user-1000.slice/session-3.scope") == "session-3.scope"
     assert pc.unit_of("/") == ""
     assert pc.cgroup_path("") == ""
+
+
+def test_on_cgroup_v1_the_unit_is_read_from_systemds_hierarchy_as_the_diagnosis_reads_it() -> None:
+    # The first line is a controller's, whose path names no unit: the stop and the diagnosis must agree.
+    text = "12:cpu,cpuacct:/\n4:memory:/user.slice\n1:name=systemd:/system.slice/cron.service\n"
+    assert pc.cgroup_path(text) == "/system.slice/cron.service"
+    assert hh.cgroup_of(text)[:2] == (pc.cgroup_path(text), pc.unit_of(pc.cgroup_path(text)))
+    assert pc.cgroup_path("12:cpu,cpuacct:/\n") == ""
 
 
 def test_the_reviewed_process_in_its_unit_is_stopped_by_unit() -> None:

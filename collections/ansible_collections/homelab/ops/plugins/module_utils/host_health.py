@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import re
 
+from ansible_collections.homelab.ops.plugins.module_utils import process_control as pc
+
 MAX_TEXT = 256
 MAX_JOURNAL_GROUPS = 10
 MAX_FAILED_UNITS = 50
@@ -44,7 +46,6 @@ PSEUDO_FS = frozenset((
 #: manages (a pod's secret volume, a container's root).
 _RUNTIME_TREES = ("/proc", "/sys", "/dev", "/run", "/var/lib/kubelet/", "/var/lib/docker/",
                   "/var/lib/containers/", "/var/lib/rancher/k3s/agent/", "/snap/")
-_UNIT = re.compile(r"[^/]+\.(?:service|scope)$")
 
 
 def text(value, limit=MAX_TEXT):
@@ -90,16 +91,9 @@ def cmdline(raw):
 
 
 def cgroup_of(cgroup_text):
-    """(cgroup path, unit, k3s_pod) from /proc/PID/cgroup (the unified line, else the systemd one)."""
-    path = ""
-    for line in cgroup_text.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) == 3 and (parts[0] == "0" and parts[1] == "" or parts[1] == "name=systemd"):
-            path = parts[2].strip()
-            if parts[0] == "0":
-                break
-    units = [part for part in path.split("/") if _UNIT.match(part)]
-    return text(path), units[-1] if units else "", "kubepods" in path
+    """(cgroup path, unit, k3s_pod) from /proc/PID/cgroup, parsed as homelab.ops.process_control parses it."""
+    path = pc.cgroup_path(cgroup_text)
+    return text(path), text(pc.unit_of(path)), pc.is_k3s_pod(path)
 
 
 def runaways(first, second, threshold_pct):

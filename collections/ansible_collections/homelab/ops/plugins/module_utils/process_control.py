@@ -41,15 +41,22 @@ def join_cmdline(raw):
 
 
 def cgroup_path(text):
-    """The process's cgroup v2 path (the ``0::`` line), else the first hierarchy's path."""
-    paths = []
+    """The process's cgroup path from /proc/PID/cgroup: the unified (``0::``) line, else systemd's v1 hierarchy
+    (``name=systemd``), else "".
+
+    On a cgroup v1 host the first line is any controller's (cpu, memory, …), whose path need not name the unit;
+    systemd keeps its units in its own hierarchy. homelab.ops.host_health reads the unit through this same parser,
+    so a diagnosis and a stop agree on it.
+    """
+    systemd = ""
     for line in (text or "").splitlines():
         parts = line.split(":", 2)
         if len(parts) == 3:
             if parts[0] == "0" and parts[1] == "":
-                return parts[2]
-            paths.append(parts[2])
-    return paths[0] if paths else ""
+                return parts[2].strip()
+            if parts[1] == "name=systemd" and not systemd:
+                systemd = parts[2].strip()
+    return systemd
 
 
 def unit_of(path):
