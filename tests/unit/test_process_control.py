@@ -45,6 +45,17 @@ def test_the_unit_is_the_innermost_service_or_scope_of_the_cgroup_v2_path() -> N
     assert pc.cgroup_path("") == ""
 
 
+@pytest.mark.parametrize("argv", [
+    [b"java", b"-Xmx4g", b"-cp", b":".join(b"/opt/app/lib/dependency-%d.jar" % n for n in range(40)), b"Main"],
+    [b"python3", b"-c", b"while True:  pass"],
+])
+def test_a_long_or_double_spaced_command_line_matches_what_the_diagnosis_reported(argv: list) -> None:
+    raw = b"\0".join(argv) + b"\0"
+    reviewed = dict(BARE, cmdline=hh.cmdline(raw))
+    found = seen(reviewed, "/user.slice/user-1000.slice/session-3.scope", cmdline=pc.join_cmdline(raw))
+    assert pc.decide(reviewed, found, set(), set())[0] == "signal"
+
+
 def test_on_cgroup_v1_the_unit_is_read_from_systemds_hierarchy_as_the_diagnosis_reads_it() -> None:
     # The first line is a controller's, whose path names no unit: the stop and the diagnosis must agree.
     text = "12:cpu,cpuacct:/\n4:memory:/user.slice\n1:name=systemd:/system.slice/cron.service\n"

@@ -86,8 +86,8 @@ def pid_stat(stat_text):
 
 
 def cmdline(raw):
-    """The NUL-separated argv of /proc/PID/cmdline joined by single spaces."""
-    return text(" ".join(part for part in raw.decode("utf-8", "replace").split("\0") if part))
+    """The NUL-separated argv of /proc/PID/cmdline as homelab.ops.process_control compares it (one normalisation)."""
+    return pc.join_cmdline(raw)
 
 
 def cgroup_of(cgroup_text):

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 # Units that keep the host and its remote access running: never stopped through a plan.
 SSH_UNITS = ("ssh.service", "sshd.service")
+#: A command line is kept (and compared) up to this many characters: enough to tell two processes apart.
+MAX_CMDLINE = 256
 K3S_HINT = "limits belong in the workload's manifest (its resources: requests and limits), not in a signal"
 
 
@@ -34,10 +36,15 @@ def parse_stat(text):
 
 
 def join_cmdline(raw):
-    """/proc/PID/cmdline (NUL-separated argv, bytes) as one line: the arguments joined by single spaces."""
+    """/proc/PID/cmdline (NUL-separated argv, bytes) as one line: the arguments joined by single spaces, cut to
+    MAX_CMDLINE characters.
+
+    The one normalisation of a command line: homelab.ops.host_health reports it and this module compares the
+    process it finds against it, so a long (java, node) or double-spaced command line matches itself.
+    """
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", "replace")
-    return " ".join(part for part in raw.split("\0") if part)
+    return " ".join(part for part in raw.split("\0") if part)[:MAX_CMDLINE]
 
 
 def cgroup_path(text):
