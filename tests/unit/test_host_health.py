@@ -109,6 +109,21 @@ def test_failed_units_and_journal_errors():
         {"unit": "kernel", "message": "I/O error, dev sda", "count": 1}]
 
 
+def test_host_text_reaches_the_report_with_its_control_characters_written_out():
+    # An ANSI escape in a command line, a unit name or a journal message must not reach a terminal raw.
+    assert hh.cmdline(b"python3\0-c\0print('\x1b[2J')\0") == "python3 -c print('\\x1b[2J')"
+    assert hh.text("a\x07b\x9bc\x7f") == "a\\x07b\\x9bc\\x7f"
+    lines = [json.dumps({"_SYSTEMD_UNIT": "evil\x1b[31m.service", "MESSAGE": "clear\x1b]0;owned\x07 \u009b2J"})]
+    [group] = hh.journal_errors("\n".join(lines))
+    assert group == {"unit": "evil\\x1b[31m.service", "message": "clear\\x1b]0;owned\\x07 \\x9b2J", "count": 1}
+    assert hh.failed_units("\u25cf x\x1b[0m.service loaded failed failed\n") == ["x\\x1b[0m.service"]
+    assert hh.cgroup_of("0::/system.slice/a\x1bb.service\n")[:2] == ("/system.slice/a\\x1bb.service",
+                                                                     "a\\x1bb.service")
+    health = _health(runaway=[dict(HOG, comm="x\x1b", cmdline=hh.cmdline(b"x\x1b[1m\0"))])
+    for finding in hh.findings(health, 80, 90, 3):
+        assert not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in finding["summary"] + finding["evidence"])
+
+
 def _health(**changes):
     base = {"checked_at": "2026-12-06T07:00:00+00:00", "cores": 4, "load": [0.2, 0.3, 0.4], "iowait_pct": 0.5,
             "memory": {"total_mib": 8192, "available_mib": 6000, "swap_total_mib": 0, "swap_used_mib": 0},

@@ -49,8 +49,12 @@ _RUNTIME_TREES = ("/proc", "/sys", "/dev", "/run", "/var/lib/kubelet/", "/var/li
 
 
 def text(value, limit=MAX_TEXT):
-    """``value`` as one line of at most ``limit`` characters."""
-    return " ".join(str(value).split())[:limit]
+    """``value`` as one line of at most ``limit`` characters, its control characters written out (``\\x1b``).
+
+    Every text field this diagnosis reports comes from the host (command lines, unit names, journal messages)
+    and ends up on a person's terminal.
+    """
+    return pc.visible(" ".join(str(value).split()))[:limit]
 
 
 def cpu_times(stat_text):

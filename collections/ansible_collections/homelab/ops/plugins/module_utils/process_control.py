@@ -17,6 +17,8 @@ Runs on the managed host under its own Python (3.9 syntax, standard library only
 
 from __future__ import annotations
 
+import re
+
 # Units that keep the host and its remote access running: never stopped through a plan.
 SSH_UNITS = ("ssh.service", "sshd.service")
 #: A command line is kept (and compared) up to this many characters: enough to tell two processes apart.
@@ -44,7 +46,16 @@ def join_cmdline(raw):
     """
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", "replace")
-    return " ".join(part for part in raw.split("\0") if part)[:MAX_CMDLINE]
+    return visible(" ".join(part for part in raw.split("\0") if part))[:MAX_CMDLINE]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def visible(value):
+    """``value`` with each control character (C0, DEL, C1: ESC of an ANSI escape among them) written out as
+    ``\\xNN``: text from a host reaches a person's terminal, where a raw escape could rewrite what they read."""
+    return _CONTROL.sub(lambda m: "\\x%02x" % ord(m.group()), value)
 
 
 def cgroup_path(text):
