@@ -15,7 +15,8 @@ from ansible_collections.homelab.ops.plugins.module_utils import process_control
 HOG = {"pid": 4242, "start_time": 5941269, "cmdline": "python3 /usr/local/bin/lab-cpu-hog",
        "unit": "lab-cpu-hog.service"}
 BARE = {"pid": 4343, "start_time": 5941300, "cmdline": "python3 -c while True: pass", "unit": ""}
-RUNNING = ("loaded", "active")
+#: The unit's (LoadState, ActiveState, MainPID): HOG is its unit's main process.
+RUNNING = ("loaded", "active", 4242)
 
 
 def seen(item: dict, cgroup: str, **changes: object) -> dict:
@@ -85,13 +86,29 @@ def test_a_reused_pid_is_never_signalled_and_counts_as_skipped(changes: dict) ->
 def test_a_process_already_gone_is_unchanged() -> None:
     assert pc.decide(BARE, None, set(), set())[0] == "gone"
     assert pc.decide(BARE, seen(BARE, "/", state="Z"), set(), set())[0] == "gone"
-    assert pc.decide(HOG, None, set(), set(), ("not-found", "inactive"))[0] == "gone"
+    assert pc.decide(HOG, None, set(), set(), ("not-found", "inactive", 0))[0] == "gone"
 
 
-def test_a_unit_that_still_runs_after_its_reviewed_process_is_stopped_by_unit() -> None:
-    # Restart=always gave the runaway a new pid: the unit is what the plan named.
-    verdict, why = pc.decide(HOG, None, set(), set(), RUNNING)
-    assert verdict == "unit" and "still runs" in why
+def test_a_unit_that_still_runs_after_its_reviewed_process_is_gone_is_left_as_it_is() -> None:
+    # What runs in it now was never reviewed: the unit is not stopped on the old process's account.
+    verdict, why = pc.decide(HOG, None, set(), set(), ("loaded", "active", 5000))
+    assert verdict == "gone" and "left as it is" in why
+
+
+@pytest.mark.parametrize(("item", "cgroup", "state", "words"), [
+    # A runaway in an SSH login: stopping its scope would end the whole session.
+    ({**BARE, "unit": "session-7.scope"}, "/user.slice/user-1000.slice/session-7.scope", ("loaded", "active", 0),
+     "scope"),
+    # A unit of a user's own systemd: the system manager's foo.service is another unit, or none.
+    ({**BARE, "unit": "foo.service"}, "/user.slice/user-1000.slice/user@1000.service/app.slice/foo.service",
+     ("not-found", "inactive", 0), "user's own systemd"),
+    # A job cron started: stopping cron.service would stop cron.
+    ({**BARE, "unit": "cron.service"}, "/system.slice/cron.service", ("loaded", "active", 612), "main process"),
+])
+def test_a_process_that_is_not_its_units_main_process_is_signalled_alone(item: dict, cgroup: str, state: tuple,
+                                                                          words: str) -> None:
+    verdict, why = pc.decide(item, seen(item, cgroup), set(), set(), state)
+    assert verdict == "signal" and "only the process is signalled" in why and words in why
 
 
 @pytest.mark.parametrize(("item", "observed", "own_pids", "words"), [
@@ -116,7 +133,7 @@ def test_sshd_and_the_own_session_are_never_stopped_but_a_process_in_them_is_sig
     # Without logind (the sandbox lab), a process started over SSH sits in sshd's unit.
     in_ssh = {**BARE, "unit": "ssh.service"}
     verdict, why = pc.decide(in_ssh, seen(in_ssh, "/system.slice/ssh.service"), set(), set(), RUNNING)
-    assert verdict == "signal" and "never stopped" in why
+    assert verdict == "signal" and "never stopped" in why and "only the process is signalled" in why
     in_session = {**BARE, "unit": "session-3.scope"}
     observed = seen(in_session, "/user.slice/user-1000.slice/session-3.scope")
     assert pc.decide(in_session, observed, set(), {"session-3.scope"}, RUNNING)[0] == "signal"

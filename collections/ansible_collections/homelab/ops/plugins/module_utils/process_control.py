@@ -10,7 +10,8 @@ the pid. These functions parse what /proc shows and decide, for each item, one o
   of systemd itself or of sshd, k3s pods, a process that is not in the unit the plan names);
 - ``gone``: the process (and its unit) already stopped: nothing to do;
 - ``skip``: the pid now belongs to another process: it is not the reviewed one and is never signalled;
-- ``unit``: stop or restart the unit; ``signal``: SIGTERM, then SIGKILL after the timeout.
+- ``unit``: stop or restart the unit, only when the process is its main process (MainPID) and the unit a
+  system service; ``signal``: SIGTERM, then SIGKILL after the timeout, to that process alone.
 
 Runs on the managed host under its own Python (3.9 syntax, standard library only).
 """
@@ -112,12 +113,45 @@ def _shown(item):
     return "pid %s (%s)" % (item["pid"], item.get("cmdline") or "no command line")
 
 
+def _user_manager(unit, cgroup):
+    # A user's own systemd (user@UID.service) runs its units in its own tree: the system manager knows none
+    # of them by that name, and stopping user@UID.service would end all of that user's processes.
+    return any(part.startswith("user@") and part.endswith(".service")
+               for part in (cgroup or "").split("/") + [unit])
+
+
+def why_not_by_unit(pid, unit, cgroup, main_pid, own_units):
+    """Why stopping ``unit`` would stop more than process ``pid`` (so only the process is signalled); None
+    when the process is the unit's main process (MainPID) and the unit a system service.
+
+    A session's scope holds a whole SSH login, a user manager's service every unit of that user, and a
+    service's child (a job cron started) is not the service: stopping any of those ends more than the runaway.
+    """
+    kept = kept_unit(unit, own_units)
+    if kept:
+        return "unit %s is never stopped: %s" % (unit, kept)
+    if not unit.endswith(".service"):
+        return "unit %s is a scope (a session or a group started together): stopping it ends all of it" % unit
+    if _user_manager(unit, cgroup):
+        return "unit %s belongs to a user's own systemd, not the system's" % unit
+    if main_pid != pid:
+        return "it is not the main process of unit %s (that is pid %s): stopping the unit stops more" % (
+            unit, main_pid or "none")
+    return None
+
+
+def same_process(item, seen):
+    """Whether ``seen`` (what /proc shows now) is the reviewed ``item``: alive, same start time and command line."""
+    return (seen is not None and seen.get("state") not in ("Z", "X")
+            and seen["start_time"] == int(item["start_time"]) and seen["cmdline"] == item.get("cmdline", ""))
+
+
 def decide(item, seen, own_pids, own_units, unit_state=None):
     """What to do with one reviewed ``item`` ({pid, start_time, cmdline, unit}).
 
     ``seen`` is the process now holding the pid ({comm, state, start_time, cmdline, cgroup}) or None when
     no process does; ``own_pids`` are this connection's processes (the module's ancestors), and
-    ``own_units`` their units; ``unit_state`` is the named unit's (LoadState, ActiveState).
+    ``own_units`` their units; ``unit_state`` is the named unit's (LoadState, ActiveState, MainPID).
     Returns (verdict, reason).
     """
     pid, unit = int(item["pid"]), item.get("unit") or ""
@@ -128,17 +162,14 @@ def decide(item, seen, own_pids, own_units, unit_state=None):
     if unit and systemd_unit(unit):
         return "refuse", "unit %s is part of systemd itself: never stopped through a plan" % unit
     alive = seen is not None and seen.get("state") not in ("Z", "X")
-    same = alive and seen["start_time"] == int(item["start_time"]) and seen["cmdline"] == item.get("cmdline", "")
-    if alive and not same:
+    if alive and not same_process(item, seen):
         now = (_shown(item), seen["start_time"], seen["cmdline"] or "no command line")
         return "skip", ("%s is not the reviewed process: the pid now belongs to another one (started at %s, %s); "
                         "it was not signalled" % now)
-    by_unit = bool(unit) and kept_unit(unit, own_units) is None
+    load, active, main_pid = unit_state or ("not-found", "inactive", 0)
     if not alive:
-        load, active = unit_state or ("not-found", "inactive")
-        if by_unit and load != "not-found" and active not in ("inactive", "failed"):
-            return "unit", "the reviewed %s is gone, but its unit %s still runs" % (_shown(item), unit)
-        where = " (unit %s: %s, %s)" % (unit, load, active) if unit else ""
+        # Whatever runs in its unit now is not what was reviewed: the unit is left as it is.
+        where = " (unit %s: %s, %s; left as it is)" % (unit, load, active) if unit else ""
         return "gone", "%s is already gone%s" % (_shown(item), where)
     if is_k3s_pod(seen["cgroup"]):
         return "refuse", "%s is a k3s pod's process: %s" % (_shown(item), K3S_HINT)
@@ -149,11 +180,10 @@ def decide(item, seen, own_pids, own_units, unit_state=None):
         return "refuse", "%s is not in unit %s (its cgroup is %s)" % (_shown(item), unit, seen["cgroup"] or "none")
     if systemd_unit(actual):
         return "refuse", "%s runs in %s, part of systemd itself: never signalled" % (_shown(item), actual)
-    if by_unit:
-        return "unit", "%s runs in unit %s" % (_shown(item), unit)
     if not seen["cmdline"]:
         return "refuse", "pid %s is a kernel thread: it cannot be stopped by a signal" % pid
-    why = kept_unit(unit, own_units) if unit else None
+    why_not = why_not_by_unit(pid, unit, seen["cgroup"], main_pid, own_units) if unit else None
+    if unit and why_not is None:
+        return "unit", "%s is the main process of unit %s" % (_shown(item), unit)
     return "signal", "%s matches the reviewed process (same start time and command line)%s" % (
-        _shown(item), "; its unit %s is never stopped (%s), so only the process is signalled" % (unit, why)
-        if why else "")
+        _shown(item), "; only the process is signalled: %s" % why_not if why_not else "")

@@ -10,8 +10,11 @@ module: process_control
 short_description: Stop exactly the reviewed processes, by unit or by pid, start time and command line
 description:
   - Each item names one process as a diagnosis saw it (pid, start time, command line) and its
-    systemd unit. With a unit, the unit is stopped or restarted (C(systemctl)); without one, the
-    process gets SIGTERM and, when it is still there after O(stop_timeout_s), SIGKILL.
+    systemd unit. When the process is its unit's main process (C(MainPID)) and the unit a system
+    service, the unit is stopped or restarted (C(systemctl)). Otherwise (no unit, a session's or
+    other scope, a unit of a user's own systemd, a child of a service such as a job cron started)
+    only that process gets SIGTERM and, when it is still there after O(stop_timeout_s), SIGKILL;
+    C(how) in the result says which.
   - A process is acted on only when it is still the reviewed one. A pid now held by another
     process (another start time or command line) is never signalled; its item is reported as
     skipped. A process already gone (its unit stopped) is reported as such, unchanged.
@@ -45,7 +48,7 @@ options:
         type: str
         default: ""
   action:
-    description: For a process with a unit, stop or restart the unit. A process without one is stopped.
+    description: For a process stopped by its unit, stop or restart the unit. A process signalled alone is stopped.
     type: str
     choices: [stop, restart]
     default: stop
@@ -145,11 +148,13 @@ def own_processes():
 
 
 def unit_state(module, unit):
-    """(LoadState, ActiveState) of a unit; a unit systemd does not know is not-found."""
-    rc, out, _ = module.run_command(["systemctl", "show", "-p", "LoadState", "-p", "ActiveState", "--", unit],
-                                    environ_update=_LOCALE, check_rc=False)
+    """(LoadState, ActiveState, MainPID) of a system unit; a unit systemd does not know is not-found."""
+    rc, out, _ = module.run_command(["systemctl", "show", "-p", "LoadState", "-p", "ActiveState", "-p", "MainPID",
+                                     "--", unit], environ_update=_LOCALE, check_rc=False)
     values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return values.get("LoadState", "not-found"), values.get("ActiveState", "inactive")
+    main_pid = values.get("MainPID", "0")
+    return (values.get("LoadState", "not-found"), values.get("ActiveState", "inactive"),
+            int(main_pid) if main_pid.isdigit() else 0)
 
 
 def gone_or_zombie(pid, start_time):
@@ -180,6 +185,11 @@ def terminate(pid, start_time, timeout):
             break
         time.sleep(0.1)
     return "SIGKILL after %d s" % timeout
+
+
+def alone(item):
+    """The words that say a process in a unit was signalled without its unit (the report's ``how``)."""
+    return " (the process alone, not unit %s)" % item["unit"] if item["unit"] else ""
 
 
 def main():
@@ -219,14 +229,14 @@ def main():
             result["not_reviewed"].append(dict(shown, reason=reason))
         elif module.check_mode:
             how = ("%s unit %s" % (action, item["unit"]) if verdict == "unit"
-                   else "SIGTERM, SIGKILL after %d s" % timeout)
+                   else "SIGTERM, SIGKILL after %d s" % timeout + alone(item))
             result["stopped"].append(dict(shown, how="would " + how, reason=reason))
         elif verdict == "unit":
             module.run_command(["systemctl", action, "--", item["unit"]], environ_update=_LOCALE, check_rc=True)
             result["stopped"].append(dict(shown, how="%s unit %s" % (action, item["unit"]), reason=reason))
         else:
             how = terminate(item["pid"], item["start_time"], timeout)
-            result["stopped"].append(dict(shown, how=how, reason=reason))
+            result["stopped"].append(dict(shown, how=how + alone(item), reason=reason))
     changed = bool(result["stopped"])
     if changed and module._diff:
         # The review shows diffs: each process as it runs now, and how it is (or would be) stopped.
