@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -139,3 +142,32 @@ def test_sshd_and_the_own_session_are_never_stopped_but_a_process_in_them_is_sig
     assert pc.decide(in_session, observed, set(), {"session-3.scope"}, RUNNING)[0] == "signal"
     # Gone, its unit is still never stopped.
     assert pc.decide(in_ssh, None, set(), set(), RUNNING)[0] == "gone"
+
+
+def _started(argv: list[str]) -> tuple[subprocess.Popen, dict]:
+    """A process of this test's own and the item a diagnosis would have made of it, read from /proc."""
+    from ansible_collections.homelab.ops.plugins.modules import process_control as module
+
+    proc = subprocess.Popen(argv)
+    for _ in range(50):  # bounded: the child has exec'd once /proc shows its own command line
+        now = module.observe(proc.pid)
+        if now and now["cmdline"] == pc.join_cmdline("\0".join(argv)):
+            break
+        time.sleep(0.05)
+    return proc, {"pid": proc.pid, "start_time": now["start_time"], "cmdline": now["cmdline"], "unit": ""}
+
+
+def test_the_process_is_checked_again_right_before_it_is_signalled() -> None:
+    # Items before it can take seconds: a pid that changed hands since the first look is never signalled.
+    from ansible_collections.homelab.ops.plugins.modules import process_control as module
+
+    proc, item = _started([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        for stale in ({**item, "start_time": item["start_time"] - 1}, {**item, "cmdline": "python3 other"}):
+            assert module.terminate(stale, 1) is None
+            assert proc.poll() is None, "a process that is not the reviewed one was signalled"
+        assert module.terminate(item, 5) == "SIGTERM"
+        assert proc.wait(timeout=5) == -signal.SIGTERM
+    finally:
+        proc.kill()
+        proc.wait()

@@ -15,7 +15,9 @@ description:
     other scope, a unit of a user's own systemd, a child of a service such as a job cron started)
     only that process gets SIGTERM and, when it is still there after O(stop_timeout_s), SIGKILL;
     C(how) in the result says which.
-  - A process is acted on only when it is still the reviewed one. A pid now held by another
+  - A process is acted on only when it is still the reviewed one, checked again right before its
+    unit is stopped or it is signalled (a signal goes through a pidfd where the host has them, so
+    it can never reach a later process that reuses the pid). A pid now held by another
     process (another start time or command line) is never signalled; its item is reported as
     skipped. A process already gone (its unit stopped) is reported as such, unchanged.
   - Refused, whatever the item says, and the module fails before it acts on any item, naming each
@@ -106,6 +108,7 @@ from ansible_collections.homelab.ops.plugins.module_utils.process_control import
     decide,
     join_cmdline,
     parse_stat,
+    same_process,
     unit_of,
 )
 
@@ -162,29 +165,67 @@ def gone_or_zombie(pid, start_time):
     return seen is None or seen["start_time"] != start_time or seen["state"] in ("Z", "X")
 
 
-def terminate(pid, start_time, timeout):
-    """SIGTERM, then SIGKILL when it is still there after ``timeout`` seconds: how it ended."""
+def _pidfd(pid):
+    """A pidfd for ``pid`` (Linux 5.3 and Python 3.9 on), or None where there is none; ProcessLookupError
+    when no process holds the pid."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
     try:
-        os.kill(pid, signal.SIGTERM)
+        return opener(pid)
+    except ProcessLookupError:
+        raise
+    except OSError:  # ENOSYS: a kernel without pidfds
+        return None
+
+
+def terminate(item, timeout):
+    """SIGTERM, then SIGKILL when it is still there after ``timeout`` seconds: how it ended; None when the pid
+    no longer holds the reviewed process (nothing was signalled).
+
+    Items before this one can take seconds, so the process is checked again here. With a pidfd the check is
+    exact: the fd names the process that held the pid when it was opened, and a process /proc shows with the
+    reviewed (earlier) start time held the pid then, so it is the fd's; every signal then goes through the fd
+    and can never reach a later process. Without pidfds the check is repeated right before each kill.
+    """
+    pid, start_time = item["pid"], item["start_time"]
+    try:
+        fd = _pidfd(pid)
     except ProcessLookupError:
         return "gone before the signal"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if gone_or_zombie(pid, start_time):
-            return "SIGTERM"
-        time.sleep(0.1)
-    # Checked once more just before: between the wait and the kill the pid could have been reused.
-    if gone_or_zombie(pid, start_time):
-        return "SIGTERM"
     try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return "SIGTERM"
-    for _ in range(50):
-        if gone_or_zombie(pid, start_time):
-            break
-        time.sleep(0.1)
-    return "SIGKILL after %d s" % timeout
+        if not same_process(item, observe(pid)):
+            return None
+
+        def send(sig):
+            if fd is not None:
+                signal.pidfd_send_signal(fd, sig)
+            elif same_process(item, observe(pid)):
+                os.kill(pid, sig)
+            else:
+                raise ProcessLookupError(pid)
+
+        try:
+            send(signal.SIGTERM)
+        except ProcessLookupError:
+            return "gone before the signal"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if gone_or_zombie(pid, start_time):
+                return "SIGTERM"
+            time.sleep(0.1)
+        try:
+            send(signal.SIGKILL)
+        except ProcessLookupError:
+            return "SIGTERM"
+        for _ in range(50):
+            if gone_or_zombie(pid, start_time):
+                break
+            time.sleep(0.1)
+        return "SIGKILL after %d s" % timeout
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def alone(item):
@@ -231,12 +272,28 @@ def main():
             how = ("%s unit %s" % (action, item["unit"]) if verdict == "unit"
                    else "SIGTERM, SIGKILL after %d s" % timeout + alone(item))
             result["stopped"].append(dict(shown, how="would " + how, reason=reason))
-        elif verdict == "unit":
-            module.run_command(["systemctl", action, "--", item["unit"]], environ_update=_LOCALE, check_rc=True)
-            result["stopped"].append(dict(shown, how="%s unit %s" % (action, item["unit"]), reason=reason))
         else:
-            how = terminate(item["pid"], item["start_time"], timeout)
-            result["stopped"].append(dict(shown, how=how + alone(item), reason=reason))
+            # Earlier items can take seconds (a unit's stop, a SIGTERM's wait): the pid may have changed
+            # hands, or the unit its main process, since the first look. The second look decides.
+            state = unit_state(module, item["unit"]) if item["unit"] else None
+            verdict, reason = decide(item, observe(item["pid"]), own_pids, own_units, state)
+            how = None
+            if verdict == "unit":
+                module.run_command(["systemctl", action, "--", item["unit"]], environ_update=_LOCALE, check_rc=True)
+                how = "%s unit %s" % (action, item["unit"])
+            elif verdict == "signal":
+                how = terminate(item, timeout)
+                if how is None:
+                    verdict, reason = "skip", ("%s changed hands right before the signal: it was not signalled"
+                                               % "pid %s" % item["pid"])
+                else:
+                    how += alone(item)
+            if how is not None:
+                result["stopped"].append(dict(shown, how=how, reason=reason))
+            elif verdict == "gone":
+                result["already_gone"].append(dict(shown, reason=reason))
+            else:
+                result["not_reviewed"].append(dict(shown, reason=reason))
     changed = bool(result["stopped"])
     if changed and module._diff:
         # The review shows diffs: each process as it runs now, and how it is (or would be) stopped.
