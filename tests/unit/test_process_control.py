@@ -171,3 +171,21 @@ def test_the_process_is_checked_again_right_before_it_is_signalled() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_failure_partway_keeps_the_record_of_what_was_stopped_and_the_rest_still_runs() -> None:
+    other = {**BARE, "pid": 4444}
+    decisions = [(HOG, "unit", "main process"), (BARE, "signal", "matches"), (other, "signal", "matches"),
+                 ({**BARE, "pid": 4545}, "gone", "already gone")]
+
+    def act(item: dict, verdict: str, reason: str) -> tuple[str, str, str | None]:
+        if item is BARE:
+            raise PermissionError(1, "Operation not permitted")
+        return verdict, reason, "stop unit lab-cpu-hog.service" if verdict == "unit" else "SIGTERM"
+
+    result = pc.act_on_each(decisions, act)
+    assert [(p["pid"], p["how"]) for p in result["stopped"]] == [(4242, "stop unit lab-cpu-hog.service"),
+                                                                 (4444, "SIGTERM")]
+    assert [(p["pid"], p["reason"]) for p in result["failures"]] == [
+        (4343, "PermissionError: [Errno 1] Operation not permitted")]
+    assert [p["pid"] for p in result["already_gone"]] == [4545] and result["not_reviewed"] == []

@@ -187,3 +187,31 @@ def decide(item, seen, own_pids, own_units, unit_state=None):
         return "unit", "%s is the main process of unit %s" % (_shown(item), unit)
     return "signal", "%s matches the reviewed process (same start time and command line)%s" % (
         _shown(item), "; only the process is signalled: %s" % why_not if why_not else "")
+
+
+def act_on_each(decisions, act):
+    """Each decided item acted on in turn (``act(item, verdict, reason) -> (verdict, reason, how)``; ``how`` is
+    None when nothing was stopped), sorted into the module's result: stopped, already_gone, not_reviewed
+    (another process holds the pid) and failures.
+
+    One item's failure (a systemctl that fails, a signal the host refuses) is recorded with its error and the
+    others still run: they are independent, and what was already stopped stays in the report.
+    """
+    result = {"stopped": [], "already_gone": [], "not_reviewed": [], "failures": []}
+    for item, verdict, reason in decisions:
+        shown = {"pid": item["pid"], "unit": item["unit"], "cmdline": item["cmdline"]}
+        how = None
+        if verdict in ("unit", "signal"):
+            try:
+                verdict, reason, how = act(item, verdict, reason)
+            except Exception as exc:  # any error of this item is its own: the report keeps the rest
+                verdict, reason = "failed", "%s: %s" % (type(exc).__name__, exc)
+        if how is not None:
+            result["stopped"].append(dict(shown, how=how, reason=reason))
+        elif verdict == "gone":
+            result["already_gone"].append(dict(shown, reason=reason))
+        elif verdict == "skip":
+            result["not_reviewed"].append(dict(shown, reason=reason))
+        else:  # failed, or refused at the second look
+            result["failures"].append(dict(shown, reason=reason))
+    return result

@@ -96,6 +96,14 @@ not_reviewed:
   returned: always
   type: list
   elements: dict
+failures:
+  description:
+    - Items whose stop failed (a C(systemctl) that failed, a signal refused), or that the check right
+      before the stop refused, each with the error. The module fails, after it has gone through every
+      item, when there is any; the other lists still say what was done.
+  returned: always
+  type: list
+  elements: dict
 """
 
 import os
@@ -104,6 +112,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.homelab.ops.plugins.module_utils.process_control import (
+    act_on_each,
     cgroup_path,
     decide,
     join_cmdline,
@@ -261,39 +270,29 @@ def main():
         # Nothing is acted on: a plan that names any of these is not the plan a person should apply.
         module.fail_json(msg="Refused, nothing was stopped: " + "; ".join(refused), refused=refused)
 
-    result = {"stopped": [], "already_gone": [], "not_reviewed": []}
-    for item, verdict, reason in decisions:
-        shown = {"pid": item["pid"], "unit": item["unit"], "cmdline": item["cmdline"]}
-        if verdict == "gone":
-            result["already_gone"].append(dict(shown, reason=reason))
-        elif verdict == "skip":
-            result["not_reviewed"].append(dict(shown, reason=reason))
-        elif module.check_mode:
+    def act(item, verdict, reason):
+        if module.check_mode:
             how = ("%s unit %s" % (action, item["unit"]) if verdict == "unit"
                    else "SIGTERM, SIGKILL after %d s" % timeout + alone(item))
-            result["stopped"].append(dict(shown, how="would " + how, reason=reason))
-        else:
-            # Earlier items can take seconds (a unit's stop, a SIGTERM's wait): the pid may have changed
-            # hands, or the unit its main process, since the first look. The second look decides.
-            state = unit_state(module, item["unit"]) if item["unit"] else None
-            verdict, reason = decide(item, observe(item["pid"]), own_pids, own_units, state)
-            how = None
-            if verdict == "unit":
-                module.run_command(["systemctl", action, "--", item["unit"]], environ_update=_LOCALE, check_rc=True)
-                how = "%s unit %s" % (action, item["unit"])
-            elif verdict == "signal":
-                how = terminate(item, timeout)
-                if how is None:
-                    verdict, reason = "skip", ("%s changed hands right before the signal: it was not signalled"
-                                               % "pid %s" % item["pid"])
-                else:
-                    how += alone(item)
-            if how is not None:
-                result["stopped"].append(dict(shown, how=how, reason=reason))
-            elif verdict == "gone":
-                result["already_gone"].append(dict(shown, reason=reason))
-            else:
-                result["not_reviewed"].append(dict(shown, reason=reason))
+            return verdict, reason, "would " + how
+        # Earlier items can take seconds (a unit's stop, a SIGTERM's wait): the pid may have changed
+        # hands, or the unit its main process, since the first look. The second look decides.
+        state = unit_state(module, item["unit"]) if item["unit"] else None
+        verdict, reason = decide(item, observe(item["pid"]), own_pids, own_units, state)
+        if verdict == "unit":
+            rc, out, err = module.run_command(["systemctl", action, "--", item["unit"]], environ_update=_LOCALE)
+            if rc != 0:
+                raise RuntimeError("systemctl %s %s exited %d: %s" % (action, item["unit"], rc,
+                                                                      (err or out).strip() or "no output"))
+            return verdict, reason, "%s unit %s" % (action, item["unit"])
+        if verdict == "signal":
+            how = terminate(item, timeout)
+            if how is None:
+                return "skip", "pid %s changed hands right before the signal: it was not signalled" % item["pid"], None
+            return verdict, reason, how + alone(item)
+        return verdict, reason, None
+
+    result = act_on_each(decisions, act)
     changed = bool(result["stopped"])
     if changed and module._diff:
         # The review shows diffs: each process as it runs now, and how it is (or would be) stopped.
@@ -306,6 +305,11 @@ def main():
     verb = "would stop" if module.check_mode else "stopped"
     msg = "%s %d, already gone %d, skipped %d (not the reviewed process)" % (
         verb, len(result["stopped"]), len(result["already_gone"]), len(result["not_reviewed"]))
+    if result["failures"]:
+        # At the end, with the whole report: what was stopped before the failure is still stopped.
+        module.fail_json(changed=changed, msg="failed %d: %s; %s" % (
+            len(result["failures"]), "; ".join("pid %(pid)s: %(reason)s" % f for f in result["failures"]), msg),
+            **result)
     module.exit_json(changed=changed, msg=msg, **result)
 
 
