@@ -18,6 +18,7 @@ from tests.unit.test_host_facts import COLLECTIONS, run_ansible_module
 sys.path.insert(0, str(COLLECTIONS))
 
 from ansible_collections.homelab.ops.plugins.module_utils import host_health as hh  # noqa: E402
+from ansible_collections.homelab.ops.plugins.module_utils import process_control as pc  # noqa: E402
 
 HOG_STAT = ("4242 (python3 (odd) name) R 1 4242 4242 0 -1 4194304 300 0 0 0 2900 110 0 0 20 0 1 0 "
             "987654 20000000 2048 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0")
@@ -191,6 +192,33 @@ def test_proposals_stop_plain_runaways_limit_their_units_and_leave_pods_to_the_m
     # A runaway with no unit is stopped by pid; there is no unit to limit.
     loose = hh.proposals(_health(runaway=[dict(HOG, unit="", cgroup="/")]))
     assert [s["kind"] for s in loose["steps"]] == ["standard"]
+
+
+@pytest.mark.parametrize(("refused", "words"), [
+    (dict(HOG, pid=812, comm="sshd", cmdline="sshd: admin [priv]", unit="ssh.service"), "sshd"),
+    (dict(HOG, pid=301, comm="systemd-journal", cmdline="/lib/systemd/systemd-journald",
+          unit="systemd-journald.service"), "systemd itself"),
+    (dict(HOG, pid=1, comm="systemd", cmdline="/sbin/init", unit="init.scope"), "pid 1"),
+    (dict(HOG, pid=15, comm="ksoftirqd/1", cmdline="[ksoftirqd/1]", unit=""), "kernel thread"),
+])
+def test_what_the_stop_would_refuse_is_a_manual_item_and_the_others_are_still_proposed(refused, words):
+    proposed = hh.proposals(_health(runaway=[refused, HOG]))
+    standard, permanent = proposed["steps"]
+    assert [p["pid"] for p in standard["vars"]["remediate_processes"]] == [4242]
+    assert [u["unit"] for u in permanent["vars"]["remediate_limits"]] == ["lab-cpu-hog.service"]
+    [item] = proposed["manual"]
+    where = refused["unit"] or "no unit"
+    assert item["title"] == f"{refused['comm']} (pid {refused['pid']}) in {where} is busy: look at it yourself; " \
+        "the tool never stops it"
+    assert words in item["reason"]
+    # The same rules as the stop's: what it proposes, process_control would not refuse.
+    assert pc.never_stopped(refused["pid"], refused["comm"], refused["unit"], refused["cmdline"].startswith("["))
+
+
+def test_sshds_unit_is_never_proposed_for_limits_though_a_process_in_it_is_stopped():
+    # Without logind, a process started over SSH sits in sshd's unit: it is stopped alone, sshd never limited.
+    in_ssh = dict(HOG, unit="ssh.service", cgroup="/system.slice/ssh.service")
+    assert [s["kind"] for s in hh.proposals(_health(runaway=[in_ssh]))["steps"]] == ["standard"]
 
 
 def test_module_finds_a_busy_process_here():

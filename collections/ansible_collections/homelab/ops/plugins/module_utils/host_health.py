@@ -301,8 +301,11 @@ DEFAULT_CPU_QUOTA_PCT = 50
 
 def proposals(health):
     """The steps this diagnosis proposes for its host (the fixed ``homelab_proposals`` shape)."""
-    plain = [p for p in health["runaway"] if not p["k3s_pod"]]
     pods = [p for p in health["runaway"] if p["k3s_pod"]]
+    # What homelab.ops.process_control would refuse is left to the person: one refused item fails the stop
+    # of all the others.
+    kept = [(p, _never_stopped(p)) for p in health["runaway"] if not p["k3s_pod"] and _never_stopped(p)]
+    plain = [p for p in health["runaway"] if not p["k3s_pod"] and not _never_stopped(p)]
     steps = []
     if plain:
         named = ", ".join("%s (pid %d)" % (p["comm"], p["pid"]) for p in plain)
@@ -312,7 +315,9 @@ def proposals(health):
                                               "cmdline": p["cmdline"], "unit": p["unit"]} for p in plain],
                      "remediate_action": "stop"},
             "reason": "Stop %s: each kept a core busy in both samples." % named})
-        units = sorted({p["unit"] for p in plain if p["unit"]})
+        # Limits go to the system services a stop takes down; a scope (an SSH session's) is gone once its
+        # processes are, and sshd's unit is never limited (homelab.ops.process_control's list).
+        units = sorted({p["unit"] for p in plain if p["unit"].endswith(".service") and not pc.kept_unit(p["unit"], ())})
         if units:
             steps.append({
                 "playbook": "remediate_runaway_processes", "kind": "permanent",
@@ -325,7 +330,16 @@ def proposals(health):
                "reason": "%s (pid %d) runs in a k3s pod: its limits belong in the workload's manifest, and "
                          "stopping it here would only have k3s start it again." % (p["comm"], p["pid"])}
               for p in pods]
+    manual += [{"title": "%s (pid %d) in %s is busy: look at it yourself; the tool never stops it" % (
+                    p["comm"], p["pid"], p["unit"] or "no unit"),
+                "reason": text("It kept a core busy in both samples, but %s." % why, 500)} for p, why in kept]
     return {"steps": steps, "manual": manual}
+
+
+def _never_stopped(process):
+    # A kernel thread has no command line: the diagnosis shows it as [comm], as ps does.
+    kernel = process["cmdline"] == "[%s]" % process["comm"]
+    return pc.never_stopped(process["pid"], process["comm"], process["unit"], kernel)
 
 
 def _pod_name(process):

@@ -96,6 +96,23 @@ def systemd_unit(unit):
     return unit == "init.scope" or unit.startswith("systemd-") or unit.endswith(".slice")
 
 
+def never_stopped(pid, comm, unit, kernel_thread):
+    """Why a process is never stopped through a plan, whatever the plan says; None when it may be.
+
+    homelab.ops.host_health leaves such a process out of the steps it proposes with these same rules: one
+    refused item fails the whole stop, and would hold back the fix of every other runaway with it.
+    """
+    if pid == 1:
+        return "pid 1 is the host's init"
+    if comm == "sshd":
+        return "it is sshd, which this connection and every later one depend on"
+    if unit and systemd_unit(unit):
+        return "unit %s is part of systemd itself" % unit
+    if kernel_thread:
+        return "it is a kernel thread, which a signal cannot stop"
+    return None
+
+
 def kept_unit(unit, own_units):
     """Why ``unit`` is never stopped, though a process in it other than sshd may be signalled; or None.
 
@@ -155,12 +172,11 @@ def decide(item, seen, own_pids, own_units, unit_state=None):
     Returns (verdict, reason).
     """
     pid, unit = int(item["pid"]), item.get("unit") or ""
-    if pid == 1:
-        return "refuse", "pid 1 is the host's init: never signalled"
+    why = never_stopped(pid, "", unit, False)
+    if why:
+        return "refuse", "%s: never stopped through a plan" % why
     if pid in own_pids:
         return "refuse", "%s is part of this connection (sshd or its session): never signalled" % _shown(item)
-    if unit and systemd_unit(unit):
-        return "refuse", "unit %s is part of systemd itself: never stopped through a plan" % unit
     alive = seen is not None and seen.get("state") not in ("Z", "X")
     if alive and not same_process(item, seen):
         now = (_shown(item), seen["start_time"], seen["cmdline"] or "no command line")
@@ -173,15 +189,12 @@ def decide(item, seen, own_pids, own_units, unit_state=None):
         return "gone", "%s is already gone%s" % (_shown(item), where)
     if is_k3s_pod(seen["cgroup"]):
         return "refuse", "%s is a k3s pod's process: %s" % (_shown(item), K3S_HINT)
-    if seen["comm"] == "sshd":
-        return "refuse", "%s is sshd, which this connection and every later one depend on" % _shown(item)
     actual = unit_of(seen["cgroup"])
     if unit and actual != unit:
         return "refuse", "%s is not in unit %s (its cgroup is %s)" % (_shown(item), unit, seen["cgroup"] or "none")
-    if systemd_unit(actual):
-        return "refuse", "%s runs in %s, part of systemd itself: never signalled" % (_shown(item), actual)
-    if not seen["cmdline"]:
-        return "refuse", "pid %s is a kernel thread: it cannot be stopped by a signal" % pid
+    why = never_stopped(pid, seen["comm"], actual, not seen["cmdline"])
+    if why:
+        return "refuse", "%s: %s; never signalled" % (_shown(item), why)
     why_not = why_not_by_unit(pid, unit, seen["cgroup"], main_pid, own_units) if unit else None
     if unit and why_not is None:
         return "unit", "%s is the main process of unit %s" % (_shown(item), unit)
