@@ -221,6 +221,16 @@ def test_sshds_unit_is_never_proposed_for_limits_though_a_process_in_it_is_stopp
     assert [s["kind"] for s in hh.proposals(_health(runaway=[in_ssh]))["steps"]] == ["standard"]
 
 
+def test_a_proposals_reason_names_the_first_few_and_counts_the_rest():
+    # The planner drops a proposal whose reason is over 500 characters: forty runaways must not do that.
+    many = [dict(HOG, pid=1000 + n, comm=f"worker-{n:02d}", unit=f"worker-{n:02d}.service") for n in range(40)]
+    standard, permanent = hh.proposals(_health(runaway=many))["steps"]
+    assert standard["reason"] == ("Stop worker-00 (pid 1000), worker-01 (pid 1001), worker-02 (pid 1002) and 37 more: "
+                                  "each kept a core busy in both samples.")
+    assert "worker-02.service and 37 more" in permanent["reason"] and len(permanent["reason"]) <= 500
+    assert len(standard["vars"]["remediate_processes"]) == 40
+
+
 def test_module_finds_a_busy_process_here():
     """The module run by ansible on this machine, with a busy loop of its own running (then stopped).
 

@@ -308,7 +308,7 @@ def proposals(health):
     plain = [p for p in health["runaway"] if not p["k3s_pod"] and not _never_stopped(p)]
     steps = []
     if plain:
-        named = ", ".join("%s (pid %d)" % (p["comm"], p["pid"]) for p in plain)
+        named = _first_few(["%s (pid %d)" % (p["comm"], p["pid"]) for p in plain])
         steps.append({
             "playbook": "remediate_runaway_processes", "kind": "standard",
             "vars": {"remediate_processes": [{"pid": p["pid"], "start_time": p["start_time"],
@@ -325,7 +325,7 @@ def proposals(health):
                          "remediate_limits": [{"unit": u, "cpu_quota_pct": DEFAULT_CPU_QUOTA_PCT,
                                                "memory_max_mib": 0} for u in units]},
                 "reason": "Limit %s to %d %% of a core, should the runaway come back." % (
-                    ", ".join(units), DEFAULT_CPU_QUOTA_PCT)})
+                    _first_few(units), DEFAULT_CPU_QUOTA_PCT)})
     manual = [{"title": "add resources.limits to %s's manifest" % _pod_name(p),
                "reason": "%s (pid %d) runs in a k3s pod: its limits belong in the workload's manifest, and "
                          "stopping it here would only have k3s start it again." % (p["comm"], p["pid"])}
@@ -334,6 +334,16 @@ def proposals(health):
                     p["comm"], p["pid"], p["unit"] or "no unit"),
                 "reason": text("It kept a core busy in both samples, but %s." % why, 500)} for p, why in kept]
     return {"steps": steps, "manual": manual}
+
+
+#: A proposal's reason names this many processes or units, then how many more: the planner drops a proposal
+#: whose reason is longer than 500 characters, and the step's variables name every one anyway.
+REASON_NAMES = 3
+
+
+def _first_few(names):
+    shown = ", ".join(text(n, 100) for n in names[:REASON_NAMES])
+    return shown + (" and %d more" % (len(names) - REASON_NAMES) if len(names) > REASON_NAMES else "")
 
 
 def _never_stopped(process):
