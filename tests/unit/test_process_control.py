@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -189,3 +192,40 @@ def test_a_failure_partway_keeps_the_record_of_what_was_stopped_and_the_rest_sti
     assert [(p["pid"], p["reason"]) for p in result["failures"]] == [
         (4343, "PermissionError: [Errno 1] Operation not permitted")]
     assert [p["pid"] for p in result["already_gone"]] == [4545] and result["not_reviewed"] == []
+
+
+def _ansible(tmp_path: Path, play: list, *extra: str) -> subprocess.CompletedProcess:
+    """A play of this test's own run by ansible-playbook against this machine (it must not change it)."""
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    command = [str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-c", "local", "-i", "localhost,",
+               str(tmp_path / "play.yml"), *extra]
+    if not os.access("/usr/bin/python3", os.X_OK):  # ansible.cfg names the Debian hosts' interpreter
+        command += ["-e", "ansible_python_interpreter=" + sys.executable]
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"), ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
+               ANSIBLE_NOCOLOR="1")
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(("unit", "words"), [
+    ("ssh.service", "sshd's"), ("systemd-journald.service", "systemd itself"), ("init.scope", "systemd itself"),
+])
+def test_the_role_refuses_limits_on_the_units_the_module_never_stops(tmp_path: Path, unit: str, words: str) -> None:
+    # The role's first task is this check: a refused unit fails it before anything is written.
+    assert pc.never_limited(unit) and words in pc.never_limited(unit)
+    play = [{"hosts": "localhost", "gather_facts": False, "roles": [{"role": "remediate", "vars": {
+        "remediate_limits": [{"unit": unit, "cpu_quota_pct": 50, "memory_max_mib": 0}]}}]}]
+    proc = _ansible(tmp_path, play, "--check")
+    assert proc.returncode != 0 and "Check the limits asked for" in proc.stdout
+    assert pc.never_limited(unit) in proc.stdout, proc.stdout + proc.stderr
+    assert pc.never_limited("lab-cpu-hog.service") == ""
+
+
+@pytest.mark.parametrize(("unit", "section"), [("lab-cpu-hog.service", "[Service]"), ("run-r1.scope", "[Scope]")])
+def test_the_limits_drop_in_has_the_section_of_the_units_type(tmp_path: Path, unit: str, section: str) -> None:
+    template = ROOT / "roles" / "remediate" / "templates" / "limits.conf.j2"
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [{"ansible.builtin.debug": {
+        "msg": "{{ lookup('ansible.builtin.template', '" + str(template) + "') }}"}}],
+        "vars": {"_limit": {"unit": unit, "cpu_quota_pct": 25, "memory_max_mib": 0}}}]
+    proc = _ansible(tmp_path, play)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"\\n{section}\\nCPUQuota=25%\\n" in proc.stdout

@@ -126,6 +126,18 @@ def kept_unit(unit, own_units):
     return None
 
 
+def never_limited(unit):
+    """Why ``unit`` gets no resource limits through a plan ("" when it may): the units this module never stops,
+    sshd's and systemd's own. The remediate role's check of ``remediate_limits`` asks this, through the
+    collection's ``never_limited`` filter, so the two lists are one."""
+    kept = kept_unit(unit, ())
+    if kept:
+        return "unit %s is never limited or stopped through a plan: %s" % (unit, kept)
+    if systemd_unit(unit):
+        return "unit %s is part of systemd itself: never limited or stopped through a plan" % unit
+    return ""
+
+
 def _shown(item):
     return "pid %s (%s)" % (item["pid"], item.get("cmdline") or "no command line")
 
