@@ -18,6 +18,7 @@ from tests.unit.test_host_facts import COLLECTIONS, run_ansible_module
 sys.path.insert(0, str(COLLECTIONS))
 
 from ansible_collections.homelab.ops.plugins.module_utils import host_health as hh  # noqa: E402
+from ansible_collections.homelab.ops.plugins.module_utils import process_control as pc  # noqa: E402
 
 HOG_STAT = ("4242 (python3 (odd) name) R 1 4242 4242 0 -1 4194304 300 0 0 0 2900 110 0 0 20 0 1 0 "
             "987654 20000000 2048 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0")
@@ -109,6 +110,21 @@ def test_failed_units_and_journal_errors():
         {"unit": "kernel", "message": "I/O error, dev sda", "count": 1}]
 
 
+def test_host_text_reaches_the_report_with_its_control_characters_written_out():
+    # An ANSI escape in a command line, a unit name or a journal message must not reach a terminal raw.
+    assert hh.cmdline(b"python3\0-c\0print('\x1b[2J')\0") == "python3 -c print('\\x1b[2J')"
+    assert hh.text("a\x07b\x9bc\x7f") == "a\\x07b\\x9bc\\x7f"
+    lines = [json.dumps({"_SYSTEMD_UNIT": "evil\x1b[31m.service", "MESSAGE": "clear\x1b]0;owned\x07 \u009b2J"})]
+    [group] = hh.journal_errors("\n".join(lines))
+    assert group == {"unit": "evil\\x1b[31m.service", "message": "clear\\x1b]0;owned\\x07 \\x9b2J", "count": 1}
+    assert hh.failed_units("\u25cf x\x1b[0m.service loaded failed failed\n") == ["x\\x1b[0m.service"]
+    assert hh.cgroup_of("0::/system.slice/a\x1bb.service\n")[:2] == ("/system.slice/a\\x1bb.service",
+                                                                     "a\\x1bb.service")
+    health = _health(runaway=[dict(HOG, comm="x\x1b", cmdline=hh.cmdline(b"x\x1b[1m\0"))])
+    for finding in hh.findings(health, 80, 90, 3):
+        assert not any(ord(c) < 32 or 127 <= ord(c) < 160 for c in finding["summary"] + finding["evidence"])
+
+
 def _health(**changes):
     base = {"checked_at": "2026-12-06T07:00:00+00:00", "cores": 4, "load": [0.2, 0.3, 0.4], "iowait_pct": 0.5,
             "memory": {"total_mib": 8192, "available_mib": 6000, "swap_total_mib": 0, "swap_used_mib": 0},
@@ -176,6 +192,43 @@ def test_proposals_stop_plain_runaways_limit_their_units_and_leave_pods_to_the_m
     # A runaway with no unit is stopped by pid; there is no unit to limit.
     loose = hh.proposals(_health(runaway=[dict(HOG, unit="", cgroup="/")]))
     assert [s["kind"] for s in loose["steps"]] == ["standard"]
+
+
+@pytest.mark.parametrize(("refused", "words"), [
+    (dict(HOG, pid=812, comm="sshd", cmdline="sshd: admin [priv]", unit="ssh.service"), "sshd"),
+    (dict(HOG, pid=301, comm="systemd-journal", cmdline="/lib/systemd/systemd-journald",
+          unit="systemd-journald.service"), "systemd itself"),
+    (dict(HOG, pid=1, comm="systemd", cmdline="/sbin/init", unit="init.scope"), "pid 1"),
+    (dict(HOG, pid=15, comm="ksoftirqd/1", cmdline="[ksoftirqd/1]", unit=""), "kernel thread"),
+])
+def test_what_the_stop_would_refuse_is_a_manual_item_and_the_others_are_still_proposed(refused, words):
+    proposed = hh.proposals(_health(runaway=[refused, HOG]))
+    standard, permanent = proposed["steps"]
+    assert [p["pid"] for p in standard["vars"]["remediate_processes"]] == [4242]
+    assert [u["unit"] for u in permanent["vars"]["remediate_limits"]] == ["lab-cpu-hog.service"]
+    [item] = proposed["manual"]
+    where = refused["unit"] or "no unit"
+    assert item["title"] == f"{refused['comm']} (pid {refused['pid']}) in {where} is busy: look at it yourself; " \
+        "the tool never stops it"
+    assert words in item["reason"]
+    # The same rules as the stop's: what it proposes, process_control would not refuse.
+    assert pc.never_stopped(refused["pid"], refused["comm"], refused["unit"], refused["cmdline"].startswith("["))
+
+
+def test_sshds_unit_is_never_proposed_for_limits_though_a_process_in_it_is_stopped():
+    # Without logind, a process started over SSH sits in sshd's unit: it is stopped alone, sshd never limited.
+    in_ssh = dict(HOG, unit="ssh.service", cgroup="/system.slice/ssh.service")
+    assert [s["kind"] for s in hh.proposals(_health(runaway=[in_ssh]))["steps"]] == ["standard"]
+
+
+def test_a_proposals_reason_names_the_first_few_and_counts_the_rest():
+    # The planner drops a proposal whose reason is over 500 characters: forty runaways must not do that.
+    many = [dict(HOG, pid=1000 + n, comm=f"worker-{n:02d}", unit=f"worker-{n:02d}.service") for n in range(40)]
+    standard, permanent = hh.proposals(_health(runaway=many))["steps"]
+    assert standard["reason"] == ("Stop worker-00 (pid 1000), worker-01 (pid 1001), worker-02 (pid 1002) and 37 more: "
+                                  "each kept a core busy in both samples.")
+    assert "worker-02.service and 37 more" in permanent["reason"] and len(permanent["reason"]) <= 500
+    assert len(standard["vars"]["remediate_processes"]) == 40
 
 
 def test_module_finds_a_busy_process_here():

@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import re
 
+from ansible_collections.homelab.ops.plugins.module_utils import process_control as pc
+
 MAX_TEXT = 256
 MAX_JOURNAL_GROUPS = 10
 MAX_FAILED_UNITS = 50
@@ -44,12 +46,15 @@ PSEUDO_FS = frozenset((
 #: manages (a pod's secret volume, a container's root).
 _RUNTIME_TREES = ("/proc", "/sys", "/dev", "/run", "/var/lib/kubelet/", "/var/lib/docker/",
                   "/var/lib/containers/", "/var/lib/rancher/k3s/agent/", "/snap/")
-_UNIT = re.compile(r"[^/]+\.(?:service|scope)$")
 
 
 def text(value, limit=MAX_TEXT):
-    """``value`` as one line of at most ``limit`` characters."""
-    return " ".join(str(value).split())[:limit]
+    """``value`` as one line of at most ``limit`` characters, its control characters written out (``\\x1b``).
+
+    Every text field this diagnosis reports comes from the host (command lines, unit names, journal messages)
+    and ends up on a person's terminal.
+    """
+    return pc.visible(" ".join(str(value).split()))[:limit]
 
 
 def cpu_times(stat_text):
@@ -85,21 +90,14 @@ def pid_stat(stat_text):
 
 
 def cmdline(raw):
-    """The NUL-separated argv of /proc/PID/cmdline joined by single spaces."""
-    return text(" ".join(part for part in raw.decode("utf-8", "replace").split("\0") if part))
+    """The NUL-separated argv of /proc/PID/cmdline as homelab.ops.process_control compares it (one normalisation)."""
+    return pc.join_cmdline(raw)
 
 
 def cgroup_of(cgroup_text):
-    """(cgroup path, unit, k3s_pod) from /proc/PID/cgroup (the unified line, else the systemd one)."""
-    path = ""
-    for line in cgroup_text.splitlines():
-        parts = line.split(":", 2)
-        if len(parts) == 3 and (parts[0] == "0" and parts[1] == "" or parts[1] == "name=systemd"):
-            path = parts[2].strip()
-            if parts[0] == "0":
-                break
-    units = [part for part in path.split("/") if _UNIT.match(part)]
-    return text(path), units[-1] if units else "", "kubepods" in path
+    """(cgroup path, unit, k3s_pod) from /proc/PID/cgroup, parsed as homelab.ops.process_control parses it."""
+    path = pc.cgroup_path(cgroup_text)
+    return text(path), text(pc.unit_of(path)), pc.is_k3s_pod(path)
 
 
 def runaways(first, second, threshold_pct):
@@ -303,18 +301,23 @@ DEFAULT_CPU_QUOTA_PCT = 50
 
 def proposals(health):
     """The steps this diagnosis proposes for its host (the fixed ``homelab_proposals`` shape)."""
-    plain = [p for p in health["runaway"] if not p["k3s_pod"]]
     pods = [p for p in health["runaway"] if p["k3s_pod"]]
+    # What homelab.ops.process_control would refuse is left to the person: one refused item fails the stop
+    # of all the others.
+    kept = [(p, _never_stopped(p)) for p in health["runaway"] if not p["k3s_pod"] and _never_stopped(p)]
+    plain = [p for p in health["runaway"] if not p["k3s_pod"] and not _never_stopped(p)]
     steps = []
     if plain:
-        named = ", ".join("%s (pid %d)" % (p["comm"], p["pid"]) for p in plain)
+        named = _first_few(["%s (pid %d)" % (p["comm"], p["pid"]) for p in plain])
         steps.append({
             "playbook": "remediate_runaway_processes", "kind": "standard",
             "vars": {"remediate_processes": [{"pid": p["pid"], "start_time": p["start_time"],
                                               "cmdline": p["cmdline"], "unit": p["unit"]} for p in plain],
                      "remediate_action": "stop"},
             "reason": "Stop %s: each kept a core busy in both samples." % named})
-        units = sorted({p["unit"] for p in plain if p["unit"]})
+        # Limits go to the system services a stop takes down; a scope (an SSH session's) is gone once its
+        # processes are, and sshd's unit is never limited (homelab.ops.process_control's list).
+        units = sorted({p["unit"] for p in plain if p["unit"].endswith(".service") and not pc.kept_unit(p["unit"], ())})
         if units:
             steps.append({
                 "playbook": "remediate_runaway_processes", "kind": "permanent",
@@ -322,12 +325,31 @@ def proposals(health):
                          "remediate_limits": [{"unit": u, "cpu_quota_pct": DEFAULT_CPU_QUOTA_PCT,
                                                "memory_max_mib": 0} for u in units]},
                 "reason": "Limit %s to %d %% of a core, should the runaway come back." % (
-                    ", ".join(units), DEFAULT_CPU_QUOTA_PCT)})
+                    _first_few(units), DEFAULT_CPU_QUOTA_PCT)})
     manual = [{"title": "add resources.limits to %s's manifest" % _pod_name(p),
                "reason": "%s (pid %d) runs in a k3s pod: its limits belong in the workload's manifest, and "
                          "stopping it here would only have k3s start it again." % (p["comm"], p["pid"])}
               for p in pods]
+    manual += [{"title": "%s (pid %d) in %s is busy: look at it yourself; the tool never stops it" % (
+                    p["comm"], p["pid"], p["unit"] or "no unit"),
+                "reason": text("It kept a core busy in both samples, but %s." % why, 500)} for p, why in kept]
     return {"steps": steps, "manual": manual}
+
+
+#: A proposal's reason names this many processes or units, then how many more: the planner drops a proposal
+#: whose reason is longer than 500 characters, and the step's variables name every one anyway.
+REASON_NAMES = 3
+
+
+def _first_few(names):
+    shown = ", ".join(text(n, 100) for n in names[:REASON_NAMES])
+    return shown + (" and %d more" % (len(names) - REASON_NAMES) if len(names) > REASON_NAMES else "")
+
+
+def _never_stopped(process):
+    # A kernel thread has no command line: the diagnosis shows it as [comm], as ps does.
+    kernel = process["cmdline"] == "[%s]" % process["comm"]
+    return pc.never_stopped(process["pid"], process["comm"], process["unit"], kernel)
 
 
 def _pod_name(process):

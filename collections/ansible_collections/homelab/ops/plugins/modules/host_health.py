@@ -125,7 +125,8 @@ def _describe(pid, proc):
     except KeyError:
         user = str(uid)
     return {"pid": pid, "start_time": proc["start_time"], "comm": hh.text(proc["comm"]),
-            "cmdline": hh.cmdline(raw) or "[%s]" % hh.text(proc["comm"]), "user": user, "cpu_pct": proc["cpu_pct"],
+            "cmdline": hh.cmdline(raw) or "[%s]" % hh.text(proc["comm"]), "user": hh.text(user),
+            "cpu_pct": proc["cpu_pct"],
             "unit": unit, "cgroup": cgroup, "k3s_pod": pod}
 
 

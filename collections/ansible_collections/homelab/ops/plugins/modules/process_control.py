@@ -10,9 +10,14 @@ module: process_control
 short_description: Stop exactly the reviewed processes, by unit or by pid, start time and command line
 description:
   - Each item names one process as a diagnosis saw it (pid, start time, command line) and its
-    systemd unit. With a unit, the unit is stopped or restarted (C(systemctl)); without one, the
-    process gets SIGTERM and, when it is still there after O(stop_timeout_s), SIGKILL.
-  - A process is acted on only when it is still the reviewed one. A pid now held by another
+    systemd unit. When the process is its unit's main process (C(MainPID)) and the unit a system
+    service, the unit is stopped or restarted (C(systemctl)). Otherwise (no unit, a session's or
+    other scope, a unit of a user's own systemd, a child of a service such as a job cron started)
+    only that process gets SIGTERM and, when it is still there after O(stop_timeout_s), SIGKILL;
+    C(how) in the result says which.
+  - A process is acted on only when it is still the reviewed one, checked again right before its
+    unit is stopped or it is signalled (a signal goes through a pidfd where the host has them, so
+    it can never reach a later process that reuses the pid). A pid now held by another
     process (another start time or command line) is never signalled; its item is reported as
     skipped. A process already gone (its unit stopped) is reported as such, unchanged.
   - Refused, whatever the item says, and the module fails before it acts on any item, naming each
@@ -45,7 +50,7 @@ options:
         type: str
         default: ""
   action:
-    description: For a process with a unit, stop or restart the unit. A process without one is stopped.
+    description: For a process stopped by its unit, stop or restart the unit. A process signalled alone is stopped.
     type: str
     choices: [stop, restart]
     default: stop
@@ -91,6 +96,14 @@ not_reviewed:
   returned: always
   type: list
   elements: dict
+failures:
+  description:
+    - Items whose stop failed (a C(systemctl) that failed, a signal refused), or that the check right
+      before the stop refused, each with the error. The module fails, after it has gone through every
+      item, when there is any; the other lists still say what was done.
+  returned: always
+  type: list
+  elements: dict
 """
 
 import os
@@ -99,10 +112,12 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.homelab.ops.plugins.module_utils.process_control import (
+    act_on_each,
     cgroup_path,
     decide,
     join_cmdline,
     parse_stat,
+    same_process,
     unit_of,
 )
 
@@ -145,11 +160,13 @@ def own_processes():
 
 
 def unit_state(module, unit):
-    """(LoadState, ActiveState) of a unit; a unit systemd does not know is not-found."""
-    rc, out, _ = module.run_command(["systemctl", "show", "-p", "LoadState", "-p", "ActiveState", "--", unit],
-                                    environ_update=_LOCALE, check_rc=False)
+    """(LoadState, ActiveState, MainPID) of a system unit; a unit systemd does not know is not-found."""
+    rc, out, _ = module.run_command(["systemctl", "show", "-p", "LoadState", "-p", "ActiveState", "-p", "MainPID",
+                                     "--", unit], environ_update=_LOCALE, check_rc=False)
     values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return values.get("LoadState", "not-found"), values.get("ActiveState", "inactive")
+    main_pid = values.get("MainPID", "0")
+    return (values.get("LoadState", "not-found"), values.get("ActiveState", "inactive"),
+            int(main_pid) if main_pid.isdigit() else 0)
 
 
 def gone_or_zombie(pid, start_time):
@@ -157,29 +174,72 @@ def gone_or_zombie(pid, start_time):
     return seen is None or seen["start_time"] != start_time or seen["state"] in ("Z", "X")
 
 
-def terminate(pid, start_time, timeout):
-    """SIGTERM, then SIGKILL when it is still there after ``timeout`` seconds: how it ended."""
+def _pidfd(pid):
+    """A pidfd for ``pid`` (Linux 5.3 and Python 3.9 on), or None where there is none; ProcessLookupError
+    when no process holds the pid."""
+    opener = getattr(os, "pidfd_open", None)
+    if opener is None:
+        return None
     try:
-        os.kill(pid, signal.SIGTERM)
+        return opener(pid)
+    except ProcessLookupError:
+        raise
+    except OSError:  # ENOSYS: a kernel without pidfds
+        return None
+
+
+def terminate(item, timeout):
+    """SIGTERM, then SIGKILL when it is still there after ``timeout`` seconds: how it ended; None when the pid
+    no longer holds the reviewed process (nothing was signalled).
+
+    Items before this one can take seconds, so the process is checked again here. With a pidfd the check is
+    exact: the fd names the process that held the pid when it was opened, and a process /proc shows with the
+    reviewed (earlier) start time held the pid then, so it is the fd's; every signal then goes through the fd
+    and can never reach a later process. Without pidfds the check is repeated right before each kill.
+    """
+    pid, start_time = item["pid"], item["start_time"]
+    try:
+        fd = _pidfd(pid)
     except ProcessLookupError:
         return "gone before the signal"
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if gone_or_zombie(pid, start_time):
-            return "SIGTERM"
-        time.sleep(0.1)
-    # Checked once more just before: between the wait and the kill the pid could have been reused.
-    if gone_or_zombie(pid, start_time):
-        return "SIGTERM"
     try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return "SIGTERM"
-    for _ in range(50):
-        if gone_or_zombie(pid, start_time):
-            break
-        time.sleep(0.1)
-    return "SIGKILL after %d s" % timeout
+        if not same_process(item, observe(pid)):
+            return None
+
+        def send(sig):
+            if fd is not None:
+                signal.pidfd_send_signal(fd, sig)
+            elif same_process(item, observe(pid)):
+                os.kill(pid, sig)
+            else:
+                raise ProcessLookupError(pid)
+
+        try:
+            send(signal.SIGTERM)
+        except ProcessLookupError:
+            return "gone before the signal"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if gone_or_zombie(pid, start_time):
+                return "SIGTERM"
+            time.sleep(0.1)
+        try:
+            send(signal.SIGKILL)
+        except ProcessLookupError:
+            return "SIGTERM"
+        for _ in range(50):
+            if gone_or_zombie(pid, start_time):
+                break
+            time.sleep(0.1)
+        return "SIGKILL after %d s" % timeout
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def alone(item):
+    """The words that say a process in a unit was signalled without its unit (the report's ``how``)."""
+    return " (the process alone, not unit %s)" % item["unit"] if item["unit"] else ""
 
 
 def main():
@@ -210,23 +270,29 @@ def main():
         # Nothing is acted on: a plan that names any of these is not the plan a person should apply.
         module.fail_json(msg="Refused, nothing was stopped: " + "; ".join(refused), refused=refused)
 
-    result = {"stopped": [], "already_gone": [], "not_reviewed": []}
-    for item, verdict, reason in decisions:
-        shown = {"pid": item["pid"], "unit": item["unit"], "cmdline": item["cmdline"]}
-        if verdict == "gone":
-            result["already_gone"].append(dict(shown, reason=reason))
-        elif verdict == "skip":
-            result["not_reviewed"].append(dict(shown, reason=reason))
-        elif module.check_mode:
+    def act(item, verdict, reason):
+        if module.check_mode:
             how = ("%s unit %s" % (action, item["unit"]) if verdict == "unit"
-                   else "SIGTERM, SIGKILL after %d s" % timeout)
-            result["stopped"].append(dict(shown, how="would " + how, reason=reason))
-        elif verdict == "unit":
-            module.run_command(["systemctl", action, "--", item["unit"]], environ_update=_LOCALE, check_rc=True)
-            result["stopped"].append(dict(shown, how="%s unit %s" % (action, item["unit"]), reason=reason))
-        else:
-            how = terminate(item["pid"], item["start_time"], timeout)
-            result["stopped"].append(dict(shown, how=how, reason=reason))
+                   else "SIGTERM, SIGKILL after %d s" % timeout + alone(item))
+            return verdict, reason, "would " + how
+        # Earlier items can take seconds (a unit's stop, a SIGTERM's wait): the pid may have changed
+        # hands, or the unit its main process, since the first look. The second look decides.
+        state = unit_state(module, item["unit"]) if item["unit"] else None
+        verdict, reason = decide(item, observe(item["pid"]), own_pids, own_units, state)
+        if verdict == "unit":
+            rc, out, err = module.run_command(["systemctl", action, "--", item["unit"]], environ_update=_LOCALE)
+            if rc != 0:
+                raise RuntimeError("systemctl %s %s exited %d: %s" % (action, item["unit"], rc,
+                                                                      (err or out).strip() or "no output"))
+            return verdict, reason, "%s unit %s" % (action, item["unit"])
+        if verdict == "signal":
+            how = terminate(item, timeout)
+            if how is None:
+                return "skip", "pid %s changed hands right before the signal: it was not signalled" % item["pid"], None
+            return verdict, reason, how + alone(item)
+        return verdict, reason, None
+
+    result = act_on_each(decisions, act)
     changed = bool(result["stopped"])
     if changed and module._diff:
         # The review shows diffs: each process as it runs now, and how it is (or would be) stopped.
@@ -239,6 +305,11 @@ def main():
     verb = "would stop" if module.check_mode else "stopped"
     msg = "%s %d, already gone %d, skipped %d (not the reviewed process)" % (
         verb, len(result["stopped"]), len(result["already_gone"]), len(result["not_reviewed"]))
+    if result["failures"]:
+        # At the end, with the whole report: what was stopped before the failure is still stopped.
+        module.fail_json(changed=changed, msg="failed %d: %s; %s" % (
+            len(result["failures"]), "; ".join("pid %(pid)s: %(reason)s" % f for f in result["failures"]), msg),
+            **result)
     module.exit_json(changed=changed, msg=msg, **result)
 
 
