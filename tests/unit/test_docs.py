@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from planner.knowledge import docsgen
-from tests.conftest import ROOT, run_homelab, tree_digest
+from tests.conftest import ROOT, kb_as_documented, run_homelab, tree_digest
 
 TODAY = dt.date(2026, 11, 25)
 STILL_FAWN = {
@@ -51,6 +51,8 @@ def copy_project(tmp_path: Path) -> Path:
                                                               "*.egg-info", "sessions"))
     for path in (copy / "inventory" / "host_vars").glob("*.yml"):
         path.write_text(without_discovered(path.read_text()) or "")
+    kb = copy / "docs" / "knowledge-base.yml"
+    kb.write_text(kb_as_documented(kb.read_text()))
     docsgen.write(copy, docsgen.generate(copy, copy / "inventory"))
     return copy
 

@@ -17,7 +17,7 @@ from planner.planning.memory import recall
 from planner.plans.planfile import ApplyRecord, HostOutcome, HostSummary, Step, StepReview
 from planner.workspace import Workspace
 from planner.yamlio.files import set_in_file
-from tests.conftest import ROOT, run_homelab
+from tests.conftest import ROOT, kb_as_documented, run_homelab
 
 HOST = "k3s-vm-still-fawn"
 POLICY = "approved by policy rule standard-fixes (.homelab/policy.yml)"
@@ -39,7 +39,7 @@ def ws(tmp_path: Path) -> Workspace:
     """A small project: the real inventory and knowledge base, and a fix playbook that resolves findings."""
     root = tmp_path / "project"
     (root / "docs").mkdir(parents=True)
-    shutil.copy(ROOT / "docs" / "knowledge-base.yml", root / "docs" / "knowledge-base.yml")
+    (root / "docs" / "knowledge-base.yml").write_text(kb_as_documented((ROOT / "docs" / "knowledge-base.yml").read_text()))
     shutil.copytree(ROOT / "inventory", root / "inventory")
     for path in (root / "inventory" / "host_vars").glob("*.yml"):
         set_in_file(path, ("discovered",), {})  # whatever a demo gathered here: none of this test's business

@@ -11,7 +11,7 @@ import pytest
 from planner.errors import ValidationError
 from planner.knowledge import kb, sessions
 from planner.planning.memory import recall
-from tests.conftest import ROOT
+from tests.conftest import ROOT, kb_as_documented
 
 
 def entry(time: str, kind: str = "plan", hosts: tuple[str, ...] = ("maas",), **kw) -> sessions.Entry:
@@ -78,7 +78,7 @@ def test_a_broken_knowledge_base_names_the_entry(tmp_path: Path) -> None:
 
 def test_recall_returns_whole_entries_newest_first_within_the_budget(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
-    shutil.copy(ROOT / "docs" / "knowledge-base.yml", tmp_path / "docs" / "knowledge-base.yml")
+    (tmp_path / "docs" / "knowledge-base.yml").write_text(kb_as_documented((ROOT / "docs" / "knowledge-base.yml").read_text()))
     for hour in range(10):
         sessions.append(tmp_path, entry(f"2026-11-25T{hour:02d}:00:00+00:00", hosts=("k3s-vm-still-fawn",)))
     sessions.append(tmp_path, entry("2026-11-25T11:00:00+00:00", hosts=("maas",)))
