@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import shutil
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,8 @@ INFO = {"id": "load-high", "severity": "info", "summary": "load 1.2 on 4 cores"}
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "knowledge-base.yml").write_text(kb_as_documented((ROOT / "docs" / "knowledge-base.yml").read_text()))
+    documented = kb_as_documented((ROOT / "docs" / "knowledge-base.yml").read_text())
+    (tmp_path / "docs" / "knowledge-base.yml").write_text(documented)
     return tmp_path
 
 

@@ -39,7 +39,8 @@ def ws(tmp_path: Path) -> Workspace:
     """A small project: the real inventory and knowledge base, and a fix playbook that resolves findings."""
     root = tmp_path / "project"
     (root / "docs").mkdir(parents=True)
-    (root / "docs" / "knowledge-base.yml").write_text(kb_as_documented((ROOT / "docs" / "knowledge-base.yml").read_text()))
+    documented = kb_as_documented((ROOT / "docs" / "knowledge-base.yml").read_text())
+    (root / "docs" / "knowledge-base.yml").write_text(documented)
     shutil.copytree(ROOT / "inventory", root / "inventory")
     for path in (root / "inventory" / "host_vars").glob("*.yml"):
         set_in_file(path, ("discovered",), {})  # whatever a demo gathered here: none of this test's business

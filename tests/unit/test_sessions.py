@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pytest
@@ -78,7 +77,8 @@ def test_a_broken_knowledge_base_names_the_entry(tmp_path: Path) -> None:
 
 def test_recall_returns_whole_entries_newest_first_within_the_budget(tmp_path: Path) -> None:
     (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "knowledge-base.yml").write_text(kb_as_documented((ROOT / "docs" / "knowledge-base.yml").read_text()))
+    documented = kb_as_documented((ROOT / "docs" / "knowledge-base.yml").read_text())
+    (tmp_path / "docs" / "knowledge-base.yml").write_text(documented)
     for hour in range(10):
         sessions.append(tmp_path, entry(f"2026-11-25T{hour:02d}:00:00+00:00", hosts=("k3s-vm-still-fawn",)))
     sessions.append(tmp_path, entry("2026-11-25T11:00:00+00:00", hosts=("maas",)))
