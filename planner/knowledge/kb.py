@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from planner.errors import HomelabError, did_you_mean
 from planner.errors import ValidationError as HomelabValidationError
+from planner.knowledge.sessions import UNPRINTABLE
 
 KB_FILE = Path("docs") / "knowledge-base.yml"
 #: The finding ids a diagnosis reports (``discovered.health.findings[].id``): an issue's ``findings`` and an
@@ -48,7 +49,6 @@ _TITLES = {"cpu-runaway": "A runaway process keeps the CPU busy", "load-high": "
            "iowait-high": "The CPU waits on I/O", "failed-units": "Units have failed",
            "journal-errors": "Errors pile up in the journal"}
 _SUMMARY_CHARS = 300
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class KnowledgeError(HomelabError):
@@ -260,7 +260,7 @@ def _get(item: Any, name: str) -> Any:
 
 def _text(value: Any) -> str:
     # A finding's summary comes from the host: one line, no control characters, capped.
-    flat = " ".join(_UNPRINTABLE.sub(" ", str(value or "")).split())
+    flat = " ".join(UNPRINTABLE.sub(" ", str(value or "")).split())
     return flat if len(flat) <= _SUMMARY_CHARS else flat[:_SUMMARY_CHARS - 1] + "…"
 
 

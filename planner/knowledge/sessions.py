@@ -43,13 +43,13 @@ class Entry:
 
 #: Longest text shown in an entry's readable lines (the JSON line keeps it whole).
 _SHOWN_CHARS = 500
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _shown(text: str) -> str:
     """Text for a readable line: one line, no control characters (an ANSI escape stays out of the terminal
     that shows the log), '<' escaped so neither an entry mark nor HTML can be forged, and capped."""
-    flat = " ".join(_UNPRINTABLE.sub(" ", text).split())
+    flat = " ".join(UNPRINTABLE.sub(" ", text).split())
     if len(flat) > _SHOWN_CHARS:
         flat = flat[:_SHOWN_CHARS] + "…"
     return flat.replace("&", "&amp;").replace("<", "&lt;")

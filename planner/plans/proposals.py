@@ -16,13 +16,13 @@ limits) is offered only when the knowledge base says the problem recurs on that 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from planner.inventory.discovered import CONTROL
 from planner.plans.documents import carried
 from planner.plans.planfile import ManualItem, StepReview
 
@@ -32,7 +32,7 @@ def _inert(value: Any) -> Any:
     """A host's text, one line, every control character visible and inert (it reaches the terminal)."""
     if not isinstance(value, str):
         return value
-    return " ".join(re.sub(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]", "\ufffd", value).split())
+    return " ".join(CONTROL.sub("\ufffd", value).split())
 
 
 _Text = Annotated[str, BeforeValidator(_inert), StringConstraints(strip_whitespace=True, max_length=500)]
