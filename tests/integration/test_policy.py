@@ -60,7 +60,7 @@ def test_a_covered_plan_applies_without_a_prompt_and_the_log_names_the_rule(proj
     assert entries[2]["outcome"] == {"still-fawn": "changed"}
     assert entries[1]["decision"] == APPROVAL
     shown = homelab_in(project, "history", "--host", "still-fawn")
-    assert f"decision: {APPROVAL}" in shown.stdout
+    assert f"approved: {APPROVAL}" in shown.stdout  # the thread names who approved
 
     checked = homelab_in(project, "policy", "check", applied["id"])
     assert checked.rc == 0 and f"Plan {applied['id']}: {APPROVAL}" in checked.stdout
