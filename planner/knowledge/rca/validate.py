@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,21 +194,9 @@ def _flip(review: Review, who: str, when: str) -> str:
     return head + sep + rest
 
 
-def _replace(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def validate(ws: Any, path: Path, now: dt.datetime | None = None) -> Validated:
     """Validate the review at ``path``: refused (the file untouched) unless complete and a draft."""
-    from planner.knowledge import kb
+    from planner.knowledge import docsgen, kb
     from planner.knowledge.loop import INCIDENT_REVIEW, recording
 
     review = parse(path)
@@ -227,7 +214,8 @@ def validate(ws: Any, path: Path, now: dt.datetime | None = None) -> Validated:
     done = Validated(path, "", who, when, questions=review.questions)
     with recording(ws, on_docs=lambda update: _docs(done, update)) as recorder:
         done.issue = kb.record_rca(ws.root, entry)
-        _replace(path, _flip(review, who, when))
+        # Written as the docs are (temp file + rename): a reader never sees half a review.
+        docsgen.write(ws.root, {path.resolve().relative_to(ws.root.resolve()).as_posix(): _flip(review, who, when)})
         recorder.wrote(INCIDENT_REVIEW)
     return done
 
