@@ -5,7 +5,8 @@ host's own directory) booted by ``systemd-nspawn --boot`` with its own
 systemd, sharing this machine's network namespace; its sshd listens on the
 host's loopback address only. Every process and mount the lab creates is
 recorded in ``lab.json`` and removed by ``down``, by pid and path, never by
-name.
+name. ``restart`` reboots one host on the same upper directory (a reboot,
+not a rebuild), so what it wrote (a DHCP lease above all) stays.
 """
 
 from __future__ import annotations

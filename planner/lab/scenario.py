@@ -17,8 +17,9 @@ through, so the lab writes real configuration files and places replays:
   service's documented port, bound to the host's own lab address. A k3s-tier
   service makes each host of its group run a stand-in ``k3s`` unit (port 6443).
 
-Then ``planted.yml`` changes a few of these on purpose, so drift has something
-true to find and a GPU report something to tell apart: a GPU planted busy
+Then ``planted.yml`` changes a few of these on purpose (``dhcp_reserved: false``:
+no reservation on the lab's DHCP server), so drift has something true to find
+and a GPU report something to tell apart: a GPU planted busy
 replays the busy capture (a process holding its memory), a driver planted as
 not answering makes nvidia-smi fail as it does without its kernel driver.
 ``$HOMELAB_LAB_PLANTED`` names another planted file, for a lab of a test's own.

@@ -55,6 +55,9 @@ def last_lease(lab: Lab, host: str) -> str:
 
 
 def test_a_reserved_host_keeps_its_address_and_mistakes_fail_clearly(dhcp_lab: Lab) -> None:
+    # Both instances accept what they read: the DNS one /etc/dnsmasq.conf, the DHCP one its own file.
+    checks = root(dhcp_lab, "maas", f"dnsmasq --test 2>&1 && dnsmasq --test -C {dhcp.CONF} 2>&1")
+    assert checks.count("syntax check OK") == 2, checks
     mac = json.loads(root(dhcp_lab, RESERVED, f"cat {dhcp.CLIENT_CONF}"))["mac"]
     assert root(dhcp_lab, "maas", f"cat {dhcp.reservation_path(RESERVED)}") == dhcp.reservation_text(
         RESERVED, mac, "192.168.4.21")
