@@ -217,7 +217,8 @@ def _merged(steps: list[Any]) -> list[Any]:
 
     groups: dict[str, list[Any]] = {}
     for item in steps:
-        groups.setdefault(json.dumps([item.playbook, item.kind, item.vars], sort_keys=True, default=str), []).append(item)
+        key = json.dumps([item.playbook, item.kind, item.vars], sort_keys=True, default=str)
+        groups.setdefault(key, []).append(item)
     merged = []
     for items in groups.values():
         hosts = list(dict.fromkeys(i.host for i in items))

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from planner.inventory.discovered import CappedList, Finding, Text
-from planner.render.health import PROPOSALS_KEY, one_line, ProposalsShown
+from planner.render.health import PROPOSALS_KEY, ProposalsShown, one_line
 
 ADDRESS_KEY = "homelab_address"
 

@@ -138,7 +138,7 @@ def how_configured(entries, interface):
     return "unknown", None, None
 
 
-# --- journal lines --------------------------------------------------------------------------------------------------
+# --- journal lines -------------------------------------------------------------------------------------------------
 
 _DHCLIENT = (
     ("ack", re.compile(r"DHCPACK of (\S+) from (\S+)")),
@@ -239,7 +239,7 @@ def dnsmasq_reservations(files):
     return found
 
 
-# --- DNS ----------------------------------------------------------------------------------------------------------------
+# --- DNS -----------------------------------------------------------------------------------------------------------
 
 def dns_query_packet(name, ident):
     """A DNS query for the A records of ``name``, recursion desired."""
@@ -292,7 +292,7 @@ def resolve(server, name, port=53, timeout=3.0):
     return dns_answer(data, ident)
 
 
-# --- the judgement ------------------------------------------------------------------------------------------------------
+# --- the judgement -------------------------------------------------------------------------------------------------
 
 def _finding(fid, severity, summary, evidence):
     return {"id": fid, "severity": severity, "summary": text(summary), "evidence": text(evidence, 1024),

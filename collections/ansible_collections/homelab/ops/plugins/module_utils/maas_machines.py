@@ -35,8 +35,8 @@ def lookup(machines, devices, mac, source="MAAS API"):
             for iface in node.get("interface_set") or []:
                 if not isinstance(iface, dict) or str(iface.get("mac_address", "")).lower() != mac:
                     continue
-                links = [l for l in iface.get("links") or [] if isinstance(l, dict)]
-                link = next((l for l in links if l.get("ip_address")), links[0] if links else {})
+                links = [x for x in iface.get("links") or [] if isinstance(x, dict)]
+                link = next((x for x in links if x.get("ip_address")), links[0] if links else {})
                 return {"status": "ok", "registered": True, "kind": kind, "hostname": node.get("hostname"),
                         "fqdn": node.get("fqdn"), "system_id": node.get("system_id"), "interface": iface.get("name"),
                         "link_mode": (link.get("mode") or None) if link else None,
