@@ -103,6 +103,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+ansible_facts:
+  description: Part host. C(homelab_discovered) with the host's addresses, default route and how its primary NIC is
+    configured, so a read playbook refreshes the inventory's discovered addresses (and their history).
+  returned: when part is host
+  type: dict
 local:
   description: Part host. The primary NIC (interface, mac, address), method, manager, client, config_source,
     leases (oldest first, the current last) and events (the DHCP client's journal lines).
@@ -150,6 +155,7 @@ def _journal(probes, argv):
 
 
 def _host(module, probes):
+    """What the host shows, and its addresses as facts (host_facts' shape) for the discovered block."""
     p = module.params
     raw = {}
     ip = probes.which("ip")
@@ -196,10 +202,18 @@ def _host(module, probes):
         method = "dhcp"
     events = ad.journal_events(_journal(probes, ["-t", "dhclient", "-t", "systemd-networkd",
                                                  "--since", p["journal_since"]]))
-    return {"interface": iface, "mac": mac, "address": main.get("address"), "prefix": main.get("prefix"),
-            "method": method, "manager": manager, "client": client, "config_source": source,
-            "leases": leases[-20:], "events": events,
-            "skipped": ["%s: %s" % (e["probe"], e["message"]) for e in probes.errors]}
+    route = probes.run("ip route", [ip, "-j", "route", "show", "default"]) if ip else None
+    # The addresses section of the inventory's discovered block, as host_facts reports it, so the review
+    # writes the addresses (and their history) back as gather_facts would.
+    facts = {"homelab_discovered": {
+        "addresses": addresses, "default_route": hf.parse_ip_route_default(route) if route else None,
+        "ip_config": [{"interface": iface, "method": method, "manager": manager,
+                       "lease_expires": leases[-1]["expires"] if leases else None}] if iface else []}}
+    local = {"interface": iface, "mac": mac, "address": main.get("address"), "prefix": main.get("prefix"),
+             "method": method, "manager": manager, "client": client, "config_source": source,
+             "leases": leases[-20:], "events": events,
+             "skipped": ["%s: %s" % (e["probe"], e["message"]) for e in probes.errors]}
+    return local, facts
 
 
 def _server(module, probes):
@@ -287,7 +301,8 @@ def main():
     part = module.params["part"]
     probes = Probes(module, module.params["timeout"])
     if part == "host":
-        module.exit_json(changed=False, local=_host(module, probes))
+        local, facts = _host(module, probes)
+        module.exit_json(changed=False, local=local, ansible_facts=facts)
     if part == "server":
         module.exit_json(changed=False, server=_server(module, probes))
     if part == "maas":
