@@ -24,7 +24,7 @@ def test_the_review_says_where_the_host_was_is_and_why() -> None:
                      "DNS k3s-vm-chief-horse.maas → nothing")
     assert "warning no-reservation: no reservation on maas for 52:54:00:12:34:56 (k3s-vm-chief-horse)" in rest
     assert any(line.startswith("proposed (standard): reserve_addresses — ") for line in rest)
-    assert "addresses it had: 192.168.4.57 (from 2026-12-05T14:00:00+00:00), 192.168.4.20" in text
+    assert "addresses it had: 192.168.4.57 (from 2026-12-05T14:00:01+00:00), 192.168.4.20" in text
 
 
 def test_a_host_whose_text_holds_a_newline_or_escape_stays_on_its_lines() -> None:

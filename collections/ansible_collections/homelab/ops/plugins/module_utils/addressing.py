@@ -183,23 +183,28 @@ def journal_events(lines, mac=None):
 
 
 def history(events, leases=()):
-    """The addresses the host was given, oldest first: ``{address, first_seen, last_seen, source}`` from the
-    ACKs (and bound lines) of ``events`` and the lease blocks of its lease files (no time of their own)."""
+    """The addresses the host was given, oldest first: ``{address, first_seen, last_seen, source}``.
+
+    The ACKs (and bound lines) of ``events`` say when; lease blocks (the host's lease files) say which
+    addresses it had even where the journal no longer reaches back: those the events do not name go first.
+    """
     seen = []
-    for lease in leases:
-        if lease.get("address") and (not seen or seen[-1]["address"] != lease["address"]):
-            seen.append({"address": lease["address"], "first_seen": lease.get("obtained"),
-                         "last_seen": lease.get("obtained"), "source": lease["source"]})
     for event in events:
         if event["kind"] not in ("ack", "bound") or not event.get("address"):
             continue
         if seen and seen[-1]["address"] == event["address"]:
             seen[-1]["last_seen"] = event["time"] or seen[-1]["last_seen"]
-            seen[-1]["first_seen"] = seen[-1]["first_seen"] or event["time"]
         else:
             seen.append({"address": event["address"], "first_seen": event["time"], "last_seen": event["time"],
                          "source": event["line"]})
-    return seen[-20:]
+    named = {h["address"] for h in seen}
+    older = []
+    for lease in leases:
+        address = lease.get("address")
+        if address and address not in named and (not older or older[-1]["address"] != address):
+            older.append({"address": address, "first_seen": lease.get("obtained"), "last_seen": lease.get("obtained"),
+                          "source": lease["source"]})
+    return (older + seen)[-20:]
 
 
 # --- the server's side ------------------------------------------------------------------------------------------------
@@ -335,7 +340,7 @@ def assess(host, documented, local, dhcp, server, maas, dns, now, routers=()):
         else:
             findings.append(_finding("address-moved", "warning",
                                      "%s is on %s, not on its documented %s%s" % (host, address, want, moved),
-                                     fact + (" ; history: %s" % previous["source"] if previous else "")))
+                                     fact + ("; history: %s" % previous["source"] if previous else "")))
     elif address and previous and dhcp_addressed:
         findings.append(_finding("address-moved", "warning", "%s moved from %s to %s"
                                  % (host, previous["address"], address), "%s; %s" % (fact, previous["source"])))
