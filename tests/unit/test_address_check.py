@@ -207,3 +207,11 @@ def test_dns_query_goes_to_the_server_named_and_reads_its_answer() -> None:
 def test_a_dns_answer_that_is_no_answer_is_refused(packet: bytes) -> None:
     with pytest.raises(ValueError):
         ad.dns_answer(packet, 1)
+
+
+def test_history_from_lease_blocks_alone_and_before_the_journal() -> None:
+    leases = ad.dhclient_leases(read("dhclient.enp6s18.leases"), "f")
+    assert [(h["address"], h["first_seen"], h["source"]) for h in ad.history([], leases)] == [
+        ("192.168.4.57", "2026-12-05T14:00:00+00:00", "f:1"), ("192.168.4.20", "2026-12-06T10:00:00+00:00", "f:12")]
+    recent = [e for e in ad.journal_events(read("journal-dhclient.txt")) if e["kind"] == "ack"]
+    assert [h["address"] for h in ad.history(recent, leases)] == ["192.168.4.57", "192.168.4.20"]
