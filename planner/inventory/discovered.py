@@ -231,6 +231,18 @@ class Health(_Model):
     skipped: CappedList[Text] = []
 
 
+class AddressSeen(_Model):
+    """One primary LAN address the host had, and the first and last days a facts write-back saw it."""
+
+    address: Text
+    first_seen: Text  # ISO date (YYYY-MM-DD)
+    last_seen: Text
+
+
+#: How many addresses the history keeps: enough to show a host that keeps moving, short enough to read.
+MAX_HISTORY = 10
+
+
 class Discovered(_Model):
     """One host's ``discovered:`` block."""
 
@@ -251,6 +263,7 @@ class Discovered(_Model):
     nvidia_smi: Text | None = None  # ok, absent, or "error: …"
     services: Services = Services()
     health: Health | None = None  # only where diagnose_host has looked
+    address_history: CappedList[AddressSeen] = []  # the primary LAN address over time, newest last
     probe_errors: CappedList[Text] = Field(default_factory=list)
 
     def for_inventory(self) -> dict[str, Any]:
@@ -365,6 +378,30 @@ SECTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "services": (("services",), ("homelab_discovered", "services")),
     "health": (("health",), ("homelab_discovered", "health")),
 }
+
+
+def primary_address(block: Discovered) -> str | None:
+    """The host's primary LAN address: its first IPv4 address that is neither loopback nor link-local
+    (discovery lists the addresses in the order of the NICs, the primary NIC first)."""
+    for a in block.addresses:
+        if a.family == "inet" and not a.address.startswith(("127.", "169.254.")):
+            return a.address
+    return None
+
+
+def with_history(previous: Discovered, block: Discovered, day: str) -> Discovered:
+    """``block`` with ``previous``'s address history, updated for the primary address ``block`` shows on
+    ``day`` (an ISO date): the newest entry's last_seen moves on while the address stays, a new address is
+    a new entry, and only the newest :data:`MAX_HISTORY` are kept. A block without an address (the host did
+    not answer, or the section was not refreshed) keeps the history as it was."""
+    history = list(previous.address_history)
+    address = primary_address(block)
+    if address is not None:
+        if history and history[-1].address == address:
+            history[-1] = history[-1].model_copy(update={"last_seen": max(history[-1].last_seen, day)})
+        else:
+            history.append(AddressSeen(address=address, first_seen=day, last_seen=day))
+    return block.model_copy(update={"address_history": history[-MAX_HISTORY:]})
 
 
 def _came_back(facts: dict[str, Any], source: tuple[str, ...]) -> bool:

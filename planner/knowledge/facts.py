@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from planner.errors import InventoryError
-from planner.inventory.discovered import Discovered, from_facts, refreshed
+from planner.inventory.discovered import Discovered, from_facts, refreshed, with_history
 from planner.plans import planfile
 from planner.plans.digests import display_path
 from planner.workspace import Workspace
@@ -141,10 +141,15 @@ def write_back(ws: Workspace, gathered: Gathered, hosts: list[str],
         if facts is not None and (sections is not None or "homelab_discovered" in facts):
             try:
                 previous = read_discovered(ws.inventory, host) or Discovered()
-                block = (from_facts(facts, now) if sections is None
-                         else refreshed(previous, facts, sections, now)[0])
+                if sections is None:
+                    block, replaced = from_facts(facts, now), ["addresses"]
+                else:
+                    block, replaced = refreshed(previous, facts, sections, now)
                 if block.health is None:  # a full gathering does not diagnose: the last diagnosis stays
                     block = block.model_copy(update={"health": previous.health})
+                # Every write-back that brings addresses extends their history; one that does not keeps it.
+                if "addresses" in replaced:
+                    block = with_history(previous, block, now[:10])
             except (TypeError, ValueError) as err:  # pydantic's ValidationError is a ValueError
                 # One host's odd answer must not cost the others their write-back: it keeps its last facts.
                 gathered.failed[host] = "its facts could not be read: " + " ".join(str(err).split())[:300]

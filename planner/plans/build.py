@@ -191,7 +191,7 @@ def propose(ws: Workspace, plan: Plan, review: StepReview) -> None:
                                 recurring)
     outcome.notes.extend(unread)
     added = []
-    for item in outcome.steps:
+    for item in _merged(outcome.steps):
         try:
             [new] = validate_steps(ws, catalog, [StepRequest(item.playbook, item.host, item.vars, item.rationale)])
         except PlanValidationError as err:
@@ -207,6 +207,24 @@ def propose(ws: Workspace, plan: Plan, review: StepReview) -> None:
         plan.explanation = " ".join([plan.explanation, *outcome.notes]).strip()
     if added:
         plan.inputs = record_inputs(ws, plan.steps)
+
+
+def _merged(steps: list[Any]) -> list[Any]:
+    """Proposals of the same playbook, kind and variables from several hosts as one step over all of them
+    (``host`` an Ansible pattern ``a,b``): one reservation run for the hosts that lack one, not one per host."""
+    import json
+    from dataclasses import replace
+
+    groups: dict[str, list[Any]] = {}
+    for item in steps:
+        key = json.dumps([item.playbook, item.kind, item.vars], sort_keys=True, default=str)
+        groups.setdefault(key, []).append(item)
+    merged = []
+    for items in groups.values():
+        hosts = list(dict.fromkeys(i.host for i in items))
+        merged.append(replace(items[0], host=",".join(hosts),
+                              rationale=" ".join(dict.fromkeys(i.rationale for i in items))))
+    return merged
 
 
 def _recurring(ws: Workspace, catalog: Catalog, plan: Plan, host: str, playbook: str) -> Any:

@@ -96,6 +96,7 @@ def report_text(report: object) -> str | None:
     if report is None:
         return None
     from planner.plans.documents import markdown_of
+    from planner.render.address import address_text
     from planner.render.health import health_text
 
     # A report that carries a document is shown as that document: it already says all the rest.
@@ -106,6 +107,10 @@ def report_text(report: object) -> str | None:
     diagnosis = health_text(report)
     if diagnosis is not None:
         return diagnosis
+    # An address check is shown as its one line per host and its findings.
+    checked = address_text(report)
+    if checked is not None:
+        return checked
     return report if isinstance(report, str) else json.dumps(report, indent=2, sort_keys=True)
 
 

@@ -31,14 +31,16 @@ class _Manual(BaseModel):
     reason: Text = ""
 
 
-class _Proposals(BaseModel):
+class ProposalsShown(BaseModel):
+    """The proposals a read step reported, as the review shows them (the planner validates them apart)."""
+
     model_config = ConfigDict(extra="ignore")
 
     steps: CappedList[_Proposed] = []
     manual: CappedList[_Manual] = []
 
 
-def _one_line[M: BaseModel](model: M) -> M:
+def one_line[M: BaseModel](model: M) -> M:
     """``model`` with every text from the host on one line: a newline in a process name must not make a
     line of the review of its own (the model's Text has already made control characters inert)."""
     def flat(value: Any) -> Any:
@@ -60,11 +62,11 @@ def health_text(report: Any) -> str | None:
         return None
     try:
         health = Health.model_validate(report[HEALTH_KEY])
-        proposals = _Proposals.model_validate(report.get(PROPOSALS_KEY) or {})
+        proposals = ProposalsShown.model_validate(report.get(PROPOSALS_KEY) or {})
     except ValidationError:
         return None
     load = " ".join(f"{v:.2f}" for v in health.load)
-    health, proposals = _one_line(health), _one_line(proposals)
+    health, proposals = one_line(health), one_line(proposals)
     lines = [f"checked {health.checked_at}: load {load} on {health.cores} cores, "
              f"{len(health.runaway)} runaway process(es)"]
     lines += [f"{f.severity} {f.id}: {f.summary}\n    evidence: {f.evidence}\n    runbook: {f.runbook}"

@@ -4,6 +4,7 @@ ran on; a permanent fix only where the problem recurs, and a sentence for everyt
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from planner.plans.planfile import StepReview, TaskResult
@@ -87,3 +88,30 @@ def test_a_hosts_control_characters_never_reach_the_terminal() -> None:
     text = health_text({"homelab_health": health, PROPOSALS_KEY: {"steps": [step]}})
     assert text is not None and "\x1b" not in text
     assert "critical cpu-runaway: \ufffd[1A\ufffd[2Kx fake line\n" in text
+
+
+def test_build_propose_merges_the_same_step_from_two_hosts_into_one(tmp_path: Path) -> None:
+    """Two hosts proposing the same playbook with the same variables get one step over both (one run that
+    reserves both addresses), not a step each."""
+    from planner.plans import build
+    from planner.plans.planfile import Plan, Step
+    from planner.workspace import Workspace
+    from tests.conftest import copy_project, documented_only
+
+    root = documented_only(copy_project(tmp_path / "p"))
+    meta = root / "playbooks" / "check_address_persistence.meta.yml"
+    # gather_facts stands in for the fix: any catalog entry the meta lists under proposes is merged alike.
+    meta.write_text(meta.read_text().replace("proposes: []", "proposes: [gather_facts]"))
+    ws = Workspace(root, tmp_path / "state", root / "inventory")
+    hosts = ["k3s-vm-chief-horse", "k3s-vm-pumped-piglet"]
+    steps = [Step(playbook="check_address_persistence", limit="all", risk="read", hosts=hosts)]
+    plan = Plan(id="0123abcd", created_at="2026-12-06T10:00:00+00:00", intent="check address persistence",
+                planner="offline", inputs=build.record_inputs(ws, steps), steps=steps)
+    step = {"playbook": "gather_facts", "kind": "standard", "vars": {}, "reason": "no reservation"}
+    build.propose(ws, plan, StepReview(step=0, playbook="check_address_persistence", check=False,
+                                       status="successful", rc=0,
+                                       tasks=[TaskResult(host=h, task="Report", status="ok",
+                                                         report={PROPOSALS_KEY: {"steps": [step]}}) for h in hosts]))
+    added = plan.steps[1:]
+    assert [(s.playbook, s.hosts, s.limit) for s in added] == [("gather_facts", hosts, ",".join(hosts))]
+    assert "on k3s-vm-chief-horse" in added[0].rationale and "on k3s-vm-pumped-piglet" in added[0].rationale
