@@ -66,37 +66,13 @@ action:
   type: str
 """
 
-import json
-import time
-import uuid
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
+from ansible_collections.homelab.ops.plugins.module_utils.maas_api import call
 from ansible_collections.homelab.ops.plugins.module_utils.maas_dns import (
     MaasKeyError,
     decide,
-    oauth_header,
     resources_url,
 )
-
-
-def _call(module: AnsibleModule, method: str, url: str, data: dict | None = None):
-    headers = {
-        "Authorization": oauth_header(module.params["api_key"], uuid.uuid4().hex, int(time.time())),
-        "Accept": "application/json",
-    }
-    body = None
-    if data is not None:
-        from urllib.parse import urlencode
-
-        body = urlencode(data)
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    try:
-        resp = open_url(url, method=method, data=body, headers=headers, timeout=module.params["timeout"])
-        text = resp.read()
-    except Exception as err:  # urllib's errors and socket errors alike: say which call failed
-        module.fail_json(msg=f"MAAS API {method} {url} failed: {err}")
-    return json.loads(text) if text else None
 
 
 def main() -> None:
@@ -114,7 +90,7 @@ def main() -> None:
     )
     p = module.params
     try:
-        found = _call(module, "GET", resources_url(p["api_url"], fqdn=p["fqdn"])) or []
+        found = call(module, "GET", resources_url(p["api_url"], fqdn=p["fqdn"])) or []
     except MaasKeyError as err:
         module.fail_json(msg=f"the MAAS API key is not valid: {err}")
     plan = decide(found, p["fqdn"], p["address"] or "", p["state"])
@@ -127,12 +103,12 @@ def main() -> None:
     if module.check_mode or plan["action"] == "none":
         module.exit_json(**result)
     if plan["action"] == "create":
-        _call(module, "POST", resources_url(p["api_url"]), {"fqdn": p["fqdn"], "ip_addresses": p["address"]})
+        call(module, "POST", resources_url(p["api_url"]), {"fqdn": p["fqdn"], "ip_addresses": p["address"]})
     elif plan["action"] == "update":
-        _call(module, "PUT", resources_url(p["api_url"], plan["ids"][0]), {"ip_addresses": p["address"]})
+        call(module, "PUT", resources_url(p["api_url"], plan["ids"][0]), {"ip_addresses": p["address"]})
     else:
         for rid in plan["ids"]:
-            _call(module, "DELETE", resources_url(p["api_url"], rid))
+            call(module, "DELETE", resources_url(p["api_url"], rid))
     module.exit_json(**result)
 
 
