@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -66,10 +67,11 @@ class FakeMaas(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def maas() -> Iterator[str]:
+@contextmanager
+def serving(handler: type[FakeMaas]) -> Iterator[str]:
+    """``handler`` (FakeMaas or a subclass) on a loopback port, with no resources and no requests yet; its URL."""
     FakeMaas.resources, FakeMaas.requests = {}, []
-    server = ThreadingHTTPServer((ADDRESS, 0), FakeMaas)
+    server = ThreadingHTTPServer((ADDRESS, 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -77,6 +79,12 @@ def maas() -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def maas() -> Iterator[str]:
+    with serving(FakeMaas) as url:
+        yield url
 
 
 def run(tmp_path: Path, url: str, state: str, *extra: str) -> dict:
