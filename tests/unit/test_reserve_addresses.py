@@ -96,3 +96,19 @@ def test_the_ipaddresses_urls_share_the_dns_resources_api_root() -> None:
     assert maas_ip.ipaddresses_url("http://maas:5240/MAAS/") == "http://maas:5240/MAAS/api/2.0/ipaddresses/"
     assert (maas_ip.ipaddresses_url("http://maas:5240/MAAS/api/2.0", "192.168.4.23")
             == "http://maas:5240/MAAS/api/2.0/ipaddresses/?ip=192.168.4.23&all=true")
+
+
+@pytest.mark.parametrize(("clause", "manual"), [
+    ("add a DHCP reservation for k3s-vm-chief-horse", False),
+    ("fix the IP addresses so they stop changing", False),
+    ("reserve the addresses of the k3s VMs", False),
+    ("add a DHCP reservation on the router", True),
+    ("change the DHCP range to 192.168.4.100-200", True),
+    ("reserve the addresses and change the DNS server", True),
+    ("set a static IP on the gateway", True),
+])
+def test_reservations_are_a_catalog_step_and_the_dhcp_servers_settings_stay_manual(clause: str, manual: bool) -> None:
+    from planner.planning.framework import MANUAL_NETWORK, manual_match
+
+    found = manual_match(clause)
+    assert (found is not None and found[0].name == MANUAL_NETWORK) is manual, found
