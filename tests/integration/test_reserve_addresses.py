@@ -1,0 +1,132 @@
+"""reserve_addresses against the sandbox lab: k3s-vm-chief-horse's documented address reserved in the lab's dnsmasq.
+
+The lab's maas host runs Debian's dnsmasq; the role writes the host's reservation file there, validated with
+dnsmasq --test, and restarts the units that read it. The test reads the file's exact text, runs dnsmasq's
+own whole-configuration check, asks the lab's DNS for the name with a real query, and plans again to see
+that nothing is left to change. Then the cases a person can meet: MAAS with no API (a checklist item), a
+host documented as static (skipped), an address another host's reservation holds (refused, nothing
+changed), and the static configuration asked for (a check-mode diff only).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.integration.conftest import Lab, homelab_in, plan_json
+from tests.integration.test_lab import lab_ssh
+from tests.integration.test_trial_service import apply, dns_query, lab_address
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST = "k3s-vm-chief-horse"
+FILE = f"/etc/dnsmasq.d/60-homelab-address-{HOST}.conf"
+# What this test's inventory names when the lab's own inventory does not describe its DHCP server yet.
+DHCP = {"kind": "dnsmasq", "host": "maas", "units": ["dnsmasq"]}
+
+
+def lab_inventory(project: Path) -> Path:
+    """The project's lab inventory, each host given the lab's dnsmasq as its DHCP server where the lab names none."""
+    inv = project / ".homelab" / "lab-inventory"
+    lab = yaml.safe_load((inv / "zz-lab.yml").read_text())
+    for hostvars in lab["all"]["hosts"].values():
+        hostvars.setdefault("homelab_dhcp", DHCP)
+    (inv / "zz-lab.yml").write_text(yaml.safe_dump(lab))
+    return inv
+
+
+def mac_of(lab: Lab, host: str) -> str:
+    links = json.loads(lab_ssh(lab, host, "ip -j addr").stdout)
+    return next(link["address"] for link in links if link["ifname"] == "ens18")
+
+
+def playbook(inv: Path, limit: str, *extra: str) -> subprocess.CompletedProcess:
+    """The catalog playbook run directly, as CI would run it."""
+    return subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")), "-i", str(inv),
+                           str(ROOT / "playbooks" / "reserve_addresses.yml"), "-l", limit, *extra],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+
+
+def changed_tasks(review_or_apply: dict) -> list[str]:
+    return [t["task"] for step in review_or_apply["steps"] for t in step["tasks"] if t["status"] == "changed"]
+
+
+def test_the_documented_address_is_reserved_once_and_resolves(lab: Lab, project: Path) -> None:
+    inv = lab_inventory(project)
+    mac = mac_of(lab, HOST)
+    expected = (f"# Managed by homelab-planner (reserve_addresses): {HOST}'s documented address.\n"
+                f"dhcp-host={mac},192.168.4.23,{HOST}\n"
+                f"host-record={HOST}.maas,{HOST},192.168.4.23\n")
+    assert lab_ssh(lab, "maas", f"test -e {FILE}").returncode == 1, "the lab already holds the reservation"
+
+    made = homelab_in(project, "plan", "-p", "reserve_addresses", "-l", HOST, "--format", "json",
+                      env={"HOMELAB_INVENTORY": str(inv)})
+    assert made.rc == 0, made.stderr
+    plan = plan_json(made)
+    review = plan["review"]
+    diff = json.dumps([t["diffs"] for s in review["steps"] for t in s["tasks"] if t["status"] == "changed"])
+    assert f"dhcp-host={mac},192.168.4.23,{{host}}" in diff or f"dhcp-host={mac},192.168.4.23,{HOST}" in diff, diff
+    assert lab_ssh(lab, "maas", f"test -e {FILE}").returncode == 1, "the check run wrote the file"
+
+    applied = apply(project, plan)
+    assert applied["status"] == "succeeded" and applied["surprise_count"] == 0, applied["surprises"]
+    assert lab_ssh(lab, "maas", f"sudo cat {FILE}").stdout == expected
+    check = lab_ssh(lab, "maas", "sudo /usr/share/dnsmasq/systemd-helper checkconfig")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert lab_ssh(lab, "maas", "systemctl is-active dnsmasq.service").stdout.strip() == "active"
+    assert "192.168.4.23" in dns_query(lab_address(lab, "maas"), f"{HOST}.maas")
+    report = applied["steps"][0]["tasks"][-1]
+    assert any(t.get("report") and "reserved on maas" in json.dumps(t["report"]) for t in applied["steps"][0]["tasks"]), \
+        report
+
+    again = homelab_in(project, "plan", "-p", "reserve_addresses", "-l", HOST, "--format", "json",
+                       env={"HOMELAB_INVENTORY": str(inv)})
+    assert again.rc == 0, again.stderr
+    second = plan_json(again)
+    assert changed_tasks(second["review"]) == [], "a second run would change something"
+    reapplied = apply(project, second)
+    assert reapplied["status"] == "succeeded" and changed_tasks(reapplied) == []
+    assert any("already present on maas" in json.dumps(t.get("report")) for t in reapplied["steps"][0]["tasks"])
+
+
+def test_what_the_tool_cannot_or_must_not_change_is_left_for_the_person(lab: Lab, project: Path) -> None:
+    inv = lab_inventory(project)
+    piglet = "k3s-vm-pumped-piglet"
+    maas = json.dumps({"homelab_dhcp": {"kind": "maas", "host": "maas", "api_url": "", "api_key_env": "MAAS_API_KEY"}})
+    run = playbook(inv, piglet, "-e", maas)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"Reserve {mac_of(lab, piglet)} → 192.168.4.22 ({piglet}) in MAAS by hand" in run.stdout, run.stdout
+    assert "Check router (OPNsense" in run.stdout and "changed=0" in run.stdout
+
+    static = playbook(inv, "still-fawn")
+    assert static.returncode == 0 and "skipped: documented as addressing: static" in static.stdout, static.stdout
+    assert "changed=0" in static.stdout
+
+
+def test_an_address_another_host_holds_is_refused_before_anything_changes(lab: Lab, project: Path) -> None:
+    inv = lab_inventory(project)
+    piglet, other = "k3s-vm-pumped-piglet", "/etc/dnsmasq.d/60-homelab-address-guest-laptop.conf"
+    planted = lab_ssh(lab, "maas", f"echo 'dhcp-host=5e:11:22:33:44:55,192.168.4.22,guest-laptop' | sudo tee {other}")
+    assert planted.returncode == 0, planted.stderr
+    try:
+        run = playbook(inv, piglet)
+        assert run.returncode != 0
+        assert f"192.168.4.22 cannot be reserved for {piglet}" in run.stdout, run.stdout
+        assert "reserves 192.168.4.22 for guest-laptop (5e:11:22:33:44:55)" in run.stdout
+        piglet_file = f"/etc/dnsmasq.d/60-homelab-address-{piglet}.conf"
+        assert lab_ssh(lab, "maas", f"test -e {piglet_file}").returncode == 1, "a refused run wrote the file"
+    finally:
+        lab_ssh(lab, "maas", f"sudo rm -f {other}")
+
+
+def test_a_static_configuration_is_shown_in_check_mode_and_written_only_when_asked(lab: Lab, project: Path) -> None:
+    inv = lab_inventory(project)
+    before = lab_ssh(lab, HOST, "cat /etc/network/interfaces").stdout
+    run = playbook(inv, HOST, "--check", "--diff", "-e", '{"reserve_addresses_static": true}')
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "+iface ens18 inet static" in run.stdout and "+    address 192.168.4.23/24" in run.stdout, run.stdout
+    assert "-iface ens18 inet dhcp" in run.stdout
+    assert lab_ssh(lab, HOST, "cat /etc/network/interfaces").stdout == before, "check mode changed the host"
