@@ -9,17 +9,13 @@ MAC is refused without a write.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.integration.test_maas_dns import KEY, ROOT, FakeMaas, serving
+from tests.integration.test_maas_dns import FakeMaas, run_module, serving
 
 MAC = "02:bd:63:44:47:16"
 
@@ -60,30 +56,12 @@ def maas() -> Iterator[str]:
 
 
 def run(tmp_path: Path, url: str, *extra: str, ok: bool = True) -> dict:
-    book = tmp_path / "reserve.yml"
-    book.write_text(f"""
-- hosts: localhost
-  gather_facts: false
-  tasks:
-    - homelab.ops.maas_reservation:
-        api_url: {url}
+    result = run_module(tmp_path, "homelab.ops.maas_reservation", f"""        api_url: {url}
         api_key: "{{{{ lookup('ansible.builtin.env', 'MAAS_API_KEY') }}}}"
         hostname: k3s-vm-chief-horse
         domain: maas
         mac: "{MAC.upper()}"
-        address: 192.168.4.23
-      register: result
-      ignore_errors: true
-    - ansible.builtin.debug:
-        msg: "RESULT={{{{ result | to_json }}}}"
-""")
-    env = {**os.environ, "MAAS_API_KEY": KEY, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"),
-           "ANSIBLE_LOCALHOST_WARNING": "false", "ANSIBLE_NOCOLOR": "1"}
-    proc = subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")), str(book), *extra],
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    line = next(x for x in proc.stdout.splitlines() if '"msg": "RESULT=' in x)
-    result = json.loads(json.loads("{" + line.strip() + "}")["msg"].removeprefix("RESULT="))
+        address: 192.168.4.23""", *extra)
     assert bool(result.get("failed")) is not ok, result
     return result
 

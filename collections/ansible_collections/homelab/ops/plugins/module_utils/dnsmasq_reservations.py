@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 _MAC = re.compile(r"^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$")
 _LEASE_TIME = re.compile(r"^(infinite|\d+[smhdw]?)$")

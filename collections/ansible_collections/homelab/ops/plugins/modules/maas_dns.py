@@ -14,15 +14,6 @@ description:
   - Authenticates with OAuth 1.0 PLAINTEXT from the API key. Under C(--check) it only reads,
     and reports what it would change with a diff.
 options:
-  api_url:
-    description: MAAS's URL, such as C(http://maas:5240/MAAS).
-    type: str
-    required: true
-  api_key:
-    description: The API key, C(consumer_key:token_key:token_secret).
-    type: str
-    required: true
-    no_log: true
   fqdn:
     description: The name, with its domain.
     type: str
@@ -35,10 +26,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  timeout:
-    description: Seconds to wait for each API call.
-    type: int
-    default: 10
 attributes:
   check_mode:
     description: Reads only; reports the change it would make.
@@ -46,6 +33,8 @@ attributes:
   diff_mode:
     description: The addresses before and after.
     support: full
+extends_documentation_fragment:
+  - homelab.ops.maas_api
 author:
   - homelab-planner maintainers
 """

@@ -17,15 +17,6 @@ description:
   - Authenticates with OAuth 1.0 PLAINTEXT from the API key. Under C(--check) it only reads,
     and reports what it would change with a diff.
 options:
-  api_url:
-    description: MAAS's URL, such as C(http://maas:5240/MAAS).
-    type: str
-    required: true
-  api_key:
-    description: The API key, C(consumer_key:token_key:token_secret).
-    type: str
-    required: true
-    no_log: true
   hostname:
     description: The host's name, without the domain.
     type: str
@@ -46,10 +37,6 @@ options:
     description: Whether the name is made to resolve to the address too.
     type: bool
     default: true
-  timeout:
-    description: Seconds to wait for each API call.
-    type: int
-    default: 10
 attributes:
   check_mode:
     description: Reads only; reports the change it would make.
@@ -57,6 +44,8 @@ attributes:
   diff_mode:
     description: The reservation and the name before and after.
     support: full
+extends_documentation_fragment:
+  - homelab.ops.maas_api
 author:
   - homelab-planner maintainers
 """
@@ -131,7 +120,8 @@ def main() -> None:
     module.exit_json(
         changed=ip_plan["action"] != "none" or dns_plan["action"] != "none",
         ip_action=ip_plan["action"], dns_action=dns_plan["action"],
-        diff={"before": state(ip_plan["before"], dns_plan["before"]), "after": state(ip_plan["after"], dns_plan["after"])},
+        diff={"before": state(ip_plan["before"], dns_plan["before"]),
+              "after": state(ip_plan["after"], dns_plan["after"])},
     )
 
 
