@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.integration.conftest import Lab, homelab_in, plan_json
@@ -26,6 +28,15 @@ HOST = "k3s-vm-chief-horse"
 FILE = f"/etc/dnsmasq.d/60-homelab-address-{HOST}.conf"
 # What this test's inventory names when the lab's own inventory does not describe its DHCP server yet.
 DHCP = {"kind": "dnsmasq", "host": "maas", "units": ["dnsmasq"]}
+
+
+@pytest.fixture(autouse=True)
+def no_reservation_left(lab: Lab) -> Iterator[None]:
+    """The lab as the other tests expect it afterwards: no reservation of this test's, dnsmasq serving without it."""
+    yield
+    files = " ".join(f"/etc/dnsmasq.d/60-homelab-address-{h}.conf" for h in (HOST, "k3s-vm-pumped-piglet"))
+    done = lab_ssh(lab, "maas", f"sudo rm -f {files} && sudo systemctl restart {' '.join(DHCP['units'])}")
+    assert done.returncode == 0, done.stderr
 
 
 def lab_inventory(project: Path) -> Path:
