@@ -57,10 +57,11 @@ unit: setup
 integration: setup
 	$(BIN)/pytest -q tests/integration
 
-lint: setup  ## ansible-lint, ruff (checks only; the code keeps its own layout) and mypy over planner/
+lint: setup  ## ansible-lint, ruff (checks only; the code keeps its own layout), mypy over planner/, the incident reviews
 	$(BIN)/ansible-lint --offline -q
 	$(BIN)/ruff check --quiet .
 	$(BIN)/mypy
+	$(BIN)/pymarkdown scan docs/rca
 
 bench: setup  ## Overhead against plain ansible-playbook (needs the lab up), and the YAML writer at scale
 	$(BIN)/python bench/overhead.py

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "schedule": ("planner.commands.schedule", "schedule", "List scheduled applies; cancel one before it fires."),
     "show": ("planner.commands.plans", "show", "Show a saved plan and its review in any format."),
     "eval": ("planner.commands.eval", "eval_", "Score a planner against golden intents."),
+    "rca": ("planner.commands.rca", "rca", "Write an incident review from a diagnosis and its fix; validate one."),
 }
 
 

@@ -30,6 +30,7 @@ def lab() -> None:
     Examples:
       homelab lab up
       homelab lab status
+      homelab lab restart k3s-vm-chief-horse
       homelab lab ssh still-fawn -- nvidia-smi -L
       ansible-playbook -i .homelab/lab/inventory playbooks/gather_facts.yml
       homelab lab down
@@ -117,6 +118,33 @@ def link(host: str, nic: str, speed: int, duplex: str) -> None:
                f"(supports up to {max(shown.supported_mbps)})", err=True)
 
 
+@lab.command()
+@click.argument("host")
+@format_option("text", "json")
+def restart(host: str, fmt: str) -> None:
+    """Reboot a running lab host, keeping its disk; show its LAN address before and after.
+
+    The host is shut down cleanly and booted again from the same files (a
+    reboot, not a rebuild): a DHCP host's client asks the lab's DHCP server
+    for its address again, as after a power cut. Waits until SSH answers.
+
+    \b
+    Examples:
+      homelab lab restart k3s-vm-chief-horse
+      homelab lab restart k3s-vm-chief-horse --format json
+    """
+    from dataclasses import asdict
+
+    from planner.lab import runtime
+
+    done = runtime.restart(_config(), cache_dir(), host, progress=lambda msg: click.echo(msg, err=True))
+    if fmt == "json":
+        print_json(asdict(done))
+        return
+    how = {"dhcp": " (DHCP)", "static": " (static)"}.get(done.method or "", "")
+    click.echo(f"{done.host} restarted: {done.before or 'no address'} → {done.after or 'no address'}{how}")
+
+
 @lab.command(context_settings={"ignore_unknown_options": True})
 @click.argument("host")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
@@ -142,8 +170,9 @@ def ssh(host: str, command: tuple[str, ...]) -> None:
 
 @lab.command()
 @click.argument("host")
-@click.argument("fault", type=click.Choice(["cpu-hog", "disk-full"]))
-@click.option("--clear", is_flag=True, help="Undo the fault instead: stop the hog, or remove the filling file.")
+@click.argument("fault", type=click.Choice(["cpu-hog", "disk-full", "lease-expiry"]))
+@click.option("--clear", is_flag=True, help="Undo the fault instead: stop the hog, remove the filling file, "
+                                            "or take the guest's lease away.")
 def plant(host: str, fault: str, clear: bool) -> None:
     """Plant a fault on a running lab host, for diagnose_host to find (or --clear it).
 
@@ -151,21 +180,28 @@ def plant(host: str, fault: str, clear: bool) -> None:
     cpu-hog    the transient unit lab-cpu-hog.service: one busy loop,
                python3 /usr/local/bin/lab-cpu-hog (stops itself after 30 minutes)
     disk-full  /srv/lab-full (a 32 MiB tmpfs in every lab host) filled to 100 %
+    lease-expiry  (a DHCP host only) its lease expired on the lab's DHCP server
+               (dnsmasq-dhcp on maas) and in the host, and its address leased
+               to a guest laptop (02:00:5e:10:00:99): `lab restart HOST` then
+               moves it to a new address
 
-    Idempotent: a running hog is kept, a full filesystem stays full. `lab down`
-    clears everything.
+    Idempotent: a running hog is kept, a full filesystem stays full, one guest
+    lease at most. `lab down` clears everything.
 
     \b
     Examples:
       homelab lab plant k3s-vm-still-fawn cpu-hog
       homelab lab plant k3s-vm-still-fawn cpu-hog --clear
       homelab lab plant maas disk-full
+      homelab lab plant k3s-vm-chief-horse lease-expiry
     """
     from planner.lab import faults
 
     now = faults.plant(_config(), host, fault, clear)
     if fault == "cpu-hog":
         click.echo(f"{host}: {faults.HOG_UNIT} " + ("stopped" if clear else f"runs as pid {now}"), err=True)
+    elif fault == "lease-expiry":
+        click.echo(f"{host}: " + (f"guest lease cleared ({now})" if clear else f"lease expired; {now}"), err=True)
     else:
         click.echo(f"{host}: {faults.FULL_MOUNT} {now} used", err=True)
 

@@ -369,8 +369,9 @@ def _spec_rows(options: dict[str, Any], prefix: str = "") -> list[dict[str, Any]
     return rows
 
 
-def procedures(catalog: Any) -> dict[str, Any]:
-    """The context of PROCEDURES.md: one entry per playbook, by id."""
+def procedures(catalog: Any, kb: Any = None) -> dict[str, Any]:
+    """The context of PROCEDURES.md: one entry per playbook, by id, and the known issues validated incident
+    reviews gave (``rca:``), each with the playbooks that fixed it."""
     entries = []
     for entry_id in sorted(catalog.entries):
         entry = catalog.entries[entry_id]
@@ -381,7 +382,11 @@ def procedures(catalog: Any) -> dict[str, Any]:
                         "options": _spec_rows(entry.options),
                         "plan": f"homelab plan --playbook {entry_id} --limit HOSTS{extra}",
                         "ci": f"ansible-playbook -i inventory playbooks/{entry_id}.yml --limit HOSTS{extra}"})
-    return {"entries": entries}
+    reviewed = [i for i in (kb.issues if kb is not None else []) if i.rca is not None]
+    runbooks = [{"issue": i, "rca": i.rca.path.removeprefix("docs/"),
+                 "playbooks": [p for p in i.playbooks if p in catalog.entries]}
+                for i in sorted(reviewed, key=lambda i: (i.rca.date, i.id))]
+    return {"entries": entries, "runbooks": runbooks}
 
 
 def _session_line(entry: Any) -> str:
@@ -437,7 +442,7 @@ def generate(root: Path, inventory: Path, today: dt.date | None = None,
 
     def context(path: str) -> dict[str, Any]:
         if path == PROCEDURES:
-            return procedures(load_catalog(root))
+            return procedures(load_catalog(root), kb.load(root))
         if path == TROUBLESHOOTING:
             base = kb.load(root)
             return troubleshooting(root, known.inv if known else _inventory(inventory), base,

@@ -82,6 +82,18 @@ class Occurrence(BaseModel):
         return _finding_id(value)
 
 
+class RcaRecord(BaseModel):
+    """The incident review a person validated, which an issue was written from (``homelab rca validate``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(pattern=r"^docs/rca/[^/]+\.md$")
+    date: dt.date  # the incident's first evidence
+    plans: list[str] = []
+    validated_by: str = Field(min_length=1)
+    validated_at: str = Field(min_length=1)
+
+
 class KnownIssue(BaseModel):
     """One known problem."""
 
@@ -101,6 +113,7 @@ class KnownIssue(BaseModel):
     findings: list[str] = []  # the diagnosis finding ids this issue explains
     occurrences: list[Occurrence] = []  # written by the tool
     added_by: Literal["homelab"] | None = None  # the tool opened it; a person may take it over by removing this
+    rca: RcaRecord | None = None  # the validated incident review it was written from
 
     @field_validator("findings")
     @classmethod
@@ -370,6 +383,38 @@ def _add(root: Path, host: str, groups: Iterable[str] | None, new: list[Occurren
                              "fix the file (homelab docs reads it too); the next diagnosis records it again") from None
     learned.path = path
     return learned
+
+
+def record_rca(root: Path, issue: Mapping[str, Any]) -> str:
+    """Add the known issue a validated incident review gives (``rca: {path, …}`` set), its id made unique;
+    returns the id. A review already recorded (the same ``rca.path``) is not added twice."""
+    from planner.yamlio.files import edit_file
+    from planner.yamlio.text import YamlEditError
+
+    base, doc = _load(root)
+    path = issue["rca"]["path"]
+    done = next((i.id for i in base.issues if i.rca is not None and i.rca.path == path), None)
+    if done is not None:
+        return done
+    taken, issue_id, n = {i.id for i in base.issues}, str(issue["id"]), 1
+    while issue_id in taken:
+        n += 1
+        issue_id = f"{issue['id']}-{n}"
+    item = {**issue, "id": issue_id}
+    try:
+        KnownIssue.model_validate(item)  # refused here, before anything is written
+    except ValidationError as err:
+        raise KnowledgeError(f"the incident review does not make a valid known issue: {err.errors()[0]['msg']}",
+                             "fix the review's front matter and sections, then validate it again") from None
+    listed = bool(base.issues) or _has_issues(doc)
+    try:
+        (root / KB_FILE).parent.mkdir(parents=True, exist_ok=True)
+        edit_file(root / KB_FILE, [(("issues", len(base.issues)), item) if listed else (("issues",), [item])],
+                  header=_HEADER)
+    except (YamlEditError, OSError) as err:
+        raise KnowledgeError(f"{KB_FILE}: the incident review could not be recorded: {err}",
+                             "fix the file, then validate the review again") from None
+    return issue_id
 
 
 def _has_key(doc: Any, n: int, key: str) -> bool:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from planner.errors import HomelabError
-from planner.knowledge.docsgen import INFRASTRUCTURE, SERVICES, TROUBLESHOOTING
+from planner.knowledge.docsgen import INFRASTRUCTURE, PROCEDURES, SERVICES, TROUBLESHOOTING
 from planner.knowledge.facts import Gathered, WriteBack
 from planner.workspace import Workspace
 
@@ -32,6 +32,7 @@ SESSION_LOG = "session log"
 FACTS = "facts"
 KNOWLEDGE_BASE = "knowledge base"
 SERVICE_RECORD = "service record"
+INCIDENT_REVIEW = "incident review"
 #: The section of ``discovered:`` a diagnosis refreshes; its findings feed the knowledge base.
 HEALTH = "health"
 #: Which docs each thing the tool writes is made into.
@@ -40,6 +41,8 @@ FEEDS: dict[str, tuple[str, ...]] = {
     FACTS: (INFRASTRUCTURE, SERVICES),  # discovered next to documented, drift, what runs where
     KNOWLEDGE_BASE: (TROUBLESHOOTING,),
     SERVICE_RECORD: (INFRASTRUCTURE, SERVICES),  # services: of the inventory, after an applied trial
+    # A validated incident review: its known issue (TROUBLESHOOTING) and the runbook naming it (PROCEDURES).
+    INCIDENT_REVIEW: (TROUBLESHOOTING, PROCEDURES),
 }
 
 
@@ -325,9 +328,10 @@ def _health(ws: Workspace, host: str) -> dict[str, Any]:
     return health if isinstance(health, dict) else {}
 
 
-def resolved_findings(root: Any, playbook: str) -> list[str]:
+def resolved_findings(root: Any, playbook: str, *, known_only: bool = True) -> list[str]:
     """The finding ids a catalog playbook's sidecar says it ``resolves`` (none when it says nothing, or
-    something that is not a list of known finding ids)."""
+    something that is not a list); only the diagnosis's known ids (:data:`kb.FINDING_IDS`) unless
+    ``known_only`` is false (an incident review cites any read step's finding ids)."""
     from planner.catalog.entries import META_SUFFIX
     from planner.knowledge.kb import FINDING_IDS
     from planner.yamlio.reading import load_fast
@@ -337,7 +341,9 @@ def resolved_findings(root: Any, playbook: str) -> list[str]:
     except Exception:  # noqa: BLE001 - the catalog loader reports a broken sidecar; here it resolves nothing
         return []
     resolves = meta.get("resolves") if isinstance(meta, dict) else None
-    return [r for r in resolves if r in FINDING_IDS] if isinstance(resolves, list) else []
+    if not isinstance(resolves, list):
+        return []
+    return [r for r in resolves if isinstance(r, str) and (r in FINDING_IDS or not known_only)]
 
 
 def approval_of(root: Any, plan_id: str) -> str | None:

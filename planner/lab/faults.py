@@ -1,10 +1,16 @@
-"""Faults planted on a running lab host on demand: a runaway process and a full filesystem.
+"""Faults planted on a running lab host on demand: a runaway process, a full filesystem, an expired lease.
 
 ``homelab lab plant HOST cpu-hog`` starts the transient unit ``lab-cpu-hog.service`` in the host,
 whose one process is ``python3 /usr/local/bin/lab-cpu-hog`` (a busy loop the host set-up writes);
 ``disk-full`` fills the small tmpfs every lab host has at ``/srv/lab-full`` (nspawn mounts it at
 boot) with one file. ``--clear`` undoes either. Both run as root inside the host, over the lab's
 own SSH access (its key, its pinned known_hosts, the admin's passwordless sudo), as a person would.
+
+``lease-expiry`` (a DHCP host only) is what a host that was off for longer than its lease finds: on the
+maas host, dnsmasq-dhcp is stopped, the host's lease in its database set expired and a guest laptop's
+lease (``dhcp.GUEST_MAC``, ``guest-laptop``) added on the host's current address, and dnsmasq-dhcp
+started again; in the host, its own current lease is set expired. The next ``homelab lab restart HOST``
+then gets it a new address. ``--clear`` takes the guest's lease away again.
 
 A hog burns a whole core of the machine the lab runs on, so none is ever started by ``lab up`` or a
 planted.yml: only a test or a person plants one, and the script stops itself after HOG_MAX_SECONDS
@@ -19,7 +25,7 @@ import subprocess
 from planner.errors import HomelabError, LabError, did_you_mean
 from planner.lab.spec import LabConfig
 
-FAULTS = ("cpu-hog", "disk-full")
+FAULTS = ("cpu-hog", "disk-full", "lease-expiry")
 HOG_UNIT = "lab-cpu-hog.service"
 HOG_SCRIPT = "/usr/local/bin/lab-cpu-hog"
 FULL_MOUNT = "/srv/lab-full"
@@ -67,7 +73,6 @@ def plant(config: LabConfig, host: str, fault: str, clear: bool = False) -> str:
     clearing what is not planted does nothing.
     """
     from planner.lab import runtime
-    from planner.lab.hostsetup import ssh_argv
     from planner.lab.spec import lab_hosts
 
     if fault not in FAULTS:
@@ -79,8 +84,50 @@ def plant(config: LabConfig, host: str, fault: str, clear: bool = False) -> str:
     state = runtime.read_state(config).get(host)
     if state is None or not runtime.is_ours(state):
         raise LabError(f"lab host {host!r} is not running", "homelab lab up starts it; then plant the fault")
-    script = _SCRIPTS[(fault, clear)]
-    argv = ssh_argv(config, state, "sudo", "-n", "sh", "-c", shlex.quote(script))
+    if fault == "lease-expiry":
+        return _lease_expiry(config, host, clear)
+    return _as_root(config, state, host, fault, clear, "sh", "-c", _SCRIPTS[(fault, clear)])
+
+
+def _lease_expiry(config: LabConfig, host: str, clear: bool) -> str:
+    """Expire ``host``'s lease on the lab's DHCP server and in the host, and hand its address to a guest."""
+    from planner.lab import dhcp, runtime
+    from planner.lab.spec import lab_hosts
+
+    hosts = lab_hosts(config)
+    client = next((c for c in dhcp.dhcp_hosts(hosts) if c.name == host), None)
+    if client is None:
+        raise HomelabError(f"{host} is statically addressed: it holds no DHCP lease to expire",
+                           "plant lease-expiry on a host documented `addressing: dhcp`, e.g. k3s-vm-chief-horse")
+    server = dhcp.server_host(hosts)
+    states = runtime.read_state(config)
+    sstate = states.get(dhcp.DHCP_HOST)
+    if server is None or sstate is None or not runtime.is_ours(sstate):
+        raise LabError(f"the lab's DHCP server (the {dhcp.DHCP_HOST} lab host) is not running",
+                       "a lab of an inventory with a maas host runs it: homelab lab up")
+    hstate = states[host]
+    address = ""
+    if not clear:
+        nic = next(h for h in hosts if h.name == host).scenario.addressing
+        address = runtime.lan_address(config, hstate, nic.nic if nic else None) or ""
+        if not address:
+            raise LabError(f"{host} shows no LAN address to hand to a guest", "homelab lab restart " + host)
+    said = _as_root(config, sstate, dhcp.DHCP_HOST, "lease-expiry", clear, "python3", "-c", dhcp.EXPIRE_ON_SERVER,
+                    dhcp.LEASE_DB, dhcp.UNIT, client.mac, dhcp.GUEST_MAC, dhcp.GUEST_NAME, address,
+                    str(dhcp.LEASE_SECONDS))
+    if clear:
+        return said
+    nic_name = next(h for h in hosts if h.name == host).hardware.nics[0].name
+    _as_root(config, hstate, host, "lease-expiry", clear, "python3", "-c", dhcp.EXPIRE_IN_HOST,
+             dhcp.lease_file(nic_name))
+    return said
+
+
+def _as_root(config: LabConfig, state, host: str, fault: str, clear: bool, *command: str) -> str:
+    """Run ``command`` as root in a running lab host; its last line of output."""
+    from planner.lab.hostsetup import ssh_argv
+
+    argv = ssh_argv(config, state, "sudo", "-n", *(shlex.quote(arg) for arg in command))
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=_SSH_TIMEOUT_S, check=False,
                               stdin=subprocess.DEVNULL)

@@ -1,7 +1,8 @@
 """What makes one overlay a distinct host, and how the controller reaches the lab.
 
-Per host: hostname, /etc/hosts naming every lab host (standing in for the
-homelab's DNS), a machine-id, its own SSH host key, sshd bound to the host's
+Per host: hostname, /etc/hosts naming every lab host at its lab address (the
+lab's DNS serves the LAN's addresses, which a lab host must never connect
+to), a machine-id, its own SSH host key, sshd bound to the host's
 loopback address, the admin's authorized key and the hardware profile's
 replayed tools. For the controller: one SSH key pair, a pinned known_hosts
 and an Ansible inventory directory that layers the lab's connection
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from planner import yamlio
 from planner.errors import LabError
-from planner.lab import dns, faults, scale
+from planner.lab import dhcp, dns, faults, scale
 from planner.lab import scenario as lab_scenario
 from planner.lab.hardware import render_files, render_sys_class_net
 from planner.lab.rootfs import ADMIN_UID, ADMIN_USER
@@ -61,9 +62,10 @@ def configure(config: LabConfig, host: LabHost, merged: Path, hdir: Path,
               all_hosts: list[LabHost]) -> list[tuple[Path, str]]:
     """Write the host's own files into its overlay; returns the read-only binds nspawn must add."""
     _write(merged, "/etc/hostname", f"{host.name}\n")
-    names = "\n".join(f"{h.address}\t{h.name}" for h in all_hosts)
+    names = "\n".join(f"{h.address}\t{h.name}.{dns.DOMAIN} {h.name}" for h in all_hosts)
     _write(merged, "/etc/hosts", f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                                 f"# Sandbox lab hosts (standing in for the homelab's DNS)\n{names}\n")
+                                 "# Sandbox lab hosts at their lab addresses: read before the lab's DNS, which\n"
+                                 f"# answers with LAN addresses (192.168.4.x), as MAAS does\n{names}\n")
     machine_id = hashlib.sha256(f"{config.machine_prefix}/{host.name}".encode()).hexdigest()[:32]
     _write(merged, "/etc/machine-id", machine_id + "\n")
     hostkey = merged / "etc" / "ssh" / "ssh_host_ed25519_key"
@@ -93,9 +95,13 @@ def configure(config: LabConfig, host: LabHost, merged: Path, hdir: Path,
         if dest.is_symlink():
             dest.unlink()  # a resolv.conf linked elsewhere must not be written through
         _write(merged, rel, text)
+    dhcp_files, dhcp_links = dhcp.files(host, all_hosts, config.net_prefix)
+    for rel, (text, mode) in dhcp_files.items():
+        _write(merged, rel, text, mode)
+    unit_links_on += dhcp_links
     for rel in unit_links_off:
         (merged / rel.lstrip("/")).unlink(missing_ok=True)
-    links = {**links, **{rel: f"/lib/systemd/system/{Path(rel).name}" for rel in unit_links_on}}
+    links = {**links, **{rel: _unit_path(merged, Path(rel).name) for rel in unit_links_on}}
     for rel, target in links.items():
         link = merged / rel.lstrip("/")
         link.parent.mkdir(parents=True, exist_ok=True)
@@ -110,6 +116,12 @@ def configure(config: LabConfig, host: LabHost, merged: Path, hdir: Path,
         render_sys_class_net(host.hardware, sysnet)
         binds.append((sysnet, "/sys/class/net"))
     return binds
+
+
+def _unit_path(merged: Path, unit: str) -> str:
+    """Where a unit a wants-link points: the lab's own (/etc/systemd/system), else the package's."""
+    own = f"/etc/systemd/system/{unit}"
+    return own if (merged / own.lstrip("/")).exists() else f"/lib/systemd/system/{unit}"
 
 
 def ssh_argv(config: LabConfig, state: HostState, *command: str) -> list[str]:
@@ -130,6 +142,8 @@ def _lab_services() -> dict:
     return {
         # Names are kept by the lab's dnsmasq on the maas host, as MAAS keeps them in the homelab.
         "homelab_dns": {"kind": "dnsmasq", "host": dns.DNS_HOST},
+        # Addresses are handed out by the lab's second dnsmasq there, as MAAS hands them out.
+        "homelab_dhcp": {"kind": "dnsmasq", "host": dhcp.DHCP_HOST},
         # No container runtime or registry in the lab, and Ollama is not in Debian: a trial runs a real
         # lighttpd that serves the service's health path on the host's address and the service's port.
         "trial_service_lab_stand_in": {"package": "lighttpd"},

@@ -5,7 +5,8 @@ host's own directory) booted by ``systemd-nspawn --boot`` with its own
 systemd, sharing this machine's network namespace; its sshd listens on the
 host's loopback address only. Every process and mount the lab creates is
 recorded in ``lab.json`` and removed by ``down``, by pid and path, never by
-name.
+name. ``restart`` reboots one host on the same upper directory (a reboot,
+not a rebuild), so what it wrote (a DHCP lease above all) stays.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from planner.errors import LabError
-from planner.lab import dns, faults, hostsetup, links, preflight
+from planner.lab import dhcp, dns, faults, hostsetup, links, preflight
 from planner.lab.rootfs import ensure_rootfs
 from planner.lab.scale import write_size
 from planner.lab.spec import LabConfig, LabHost, lab_hosts
@@ -148,13 +149,16 @@ def _stop_host(state: HostState) -> None:
         subprocess.run(["umount", "--lazy", str(merged)], capture_output=True, check=False)
 
 
-def _start_host(config: LabConfig, host: LabHost, rootfs: Path, all_hosts: list[LabHost]) -> HostState:
+def _start_host(config: LabConfig, host: LabHost, rootfs: Path, all_hosts: list[LabHost],
+                keep_disk: bool = False) -> HostState:
+    """Mount the host's overlay and boot it: a fresh host, or with ``keep_disk`` the same disk (a reboot)."""
     hdir = config.lab_dir / "hosts" / host.name
-    shutil.rmtree(hdir, ignore_errors=True)  # a fresh host on every start
+    if not keep_disk:
+        shutil.rmtree(hdir, ignore_errors=True)  # a fresh host on every start
     upper, work, merged = hdir / "upper", hdir / "work", hdir / "merged"
     private_dir(hdir)  # the host's files are its own; the directory that holds them is the tool's
     for d in (upper, work, merged):
-        d.mkdir(parents=True)
+        d.mkdir(parents=True, exist_ok=keep_disk)
     proc = subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
                            f"lowerdir={rootfs},upperdir={upper},workdir={work}", str(merged)],
                           capture_output=True, text=True, check=False)
@@ -163,15 +167,20 @@ def _start_host(config: LabConfig, host: LabHost, rootfs: Path, all_hosts: list[
                        "the lab needs overlayfs (modprobe overlay) and a filesystem that supports it for .homelab/")
     machine = f"{config.machine_prefix}-{host.name}"[:64]
     try:
-        binds = hostsetup.configure(config, host, merged, hdir, all_hosts)
+        if keep_disk:  # its files are as it left them; only the /sys/class/net replay is bound again
+            sysnet = hdir / "sys-class-net"
+            binds = [(sysnet, "/sys/class/net")] if sysnet.is_dir() else []
+        else:
+            binds = hostsetup.configure(config, host, merged, hdir, all_hosts)
         cmd = ["systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit", "--link-journal=no",
                "--console=passive",
                # The lab writes each host's resolv.conf (its DNS on the maas host): nspawn must not replace it.
                "--resolv-conf=off", f"--machine={machine}", f"--hostname={host.name}", f"--directory={merged}",
                # A small filesystem of its own that `homelab lab plant HOST disk-full` fills (planner/lab/faults.py).
                f"--tmpfs={faults.FULL_MOUNT}:mode=0755,size={faults.FULL_SIZE}",
+               *dhcp.nspawn_args(host),
                *(f"--bind-ro={src}:{dst}" for src, dst in binds)]
-        with (hdir / "console.log").open("wb") as log:
+        with (hdir / "console.log").open("ab" if keep_disk else "wb") as log:
             child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
     except BaseException:
@@ -264,6 +273,80 @@ def down(config: LabConfig) -> list[str]:
         links.forget(config.lab_dir)
         _state_path(config).unlink(missing_ok=True)
         return list(states)
+
+
+@dataclass(frozen=True)
+class Restarted:
+    """What ``homelab lab restart`` reports: the host's LAN address before and after its reboot."""
+
+    host: str
+    before: str | None
+    after: str | None
+    method: str | None  # "dhcp", "static", or None when the host documents no LAN address
+    repinned: bool  # whether its host key had to be pinned again
+
+
+def restart(config: LabConfig, cache: Path, name: str, progress: Progress = print) -> Restarted:
+    """Reboot one running lab host keeping its disk (its overlay's upper directory): stop it cleanly by its
+    recorded pid, boot it again, wait for SSH, and re-pin its host key only if it changed."""
+    from planner.errors import HomelabError, did_you_mean
+
+    hosts = lab_hosts(config)
+    by_name = {h.name: h for h in hosts}
+    if name not in by_name:
+        raise HomelabError(f"unknown lab host {name!r}" + did_you_mean(name, by_name),
+                           f"the lab's hosts are the inventory's: {', '.join(by_name) or 'none'}")
+    host = by_name[name]
+    rootfs = ensure_rootfs(cache, progress)
+    with _locked(config):
+        states = read_state(config)
+        state = states.get(name)
+        if state is None or not is_ours(state):
+            raise LabError(f"lab host {name!r} is not running", "homelab lab up starts it; restart a running host")
+        nic = host.scenario.addressing.nic if host.scenario.addressing else None
+        before = lan_address(config, state, nic)
+        progress(f"Restarting {name}…")
+        _stop_host(state)
+        if is_ours(state) or _mounted(Path(state.merged)):
+            raise LabError(f"could not stop {name} (pid {state.pid})", "see lab.json; stop it by pid")
+        states[name] = _start_host(config, host, rootfs, hosts, keep_disk=True)
+        _write_state(config, states)
+        _wait_until_answering(config, [states[name]])
+        repinned = _repin(config, host)
+        after = lan_address(config, states[name], nic)
+    method = host.scenario.addressing.method if host.scenario.addressing else None
+    return Restarted(name, before, after, method, repinned)
+
+
+def _repin(config: LabConfig, host: LabHost) -> bool:
+    """Pin ``host``'s key in known_hosts again when it differs from the pinned one; True when it did."""
+    known = config.lab_dir / "known_hosts"
+    target = host.address if host.port == 22 else f"[{host.address}]:{host.port}"
+    line = f"{target} {hostsetup.host_public_key(config, host.name)}"
+    lines = known.read_text().splitlines() if known.exists() else []
+    if line in lines:
+        return False
+    kept = [entry for entry in lines if entry.split(" ", 1)[0] != target]
+    tmp = known.with_suffix(".tmp")
+    with os.fdopen(private_file(tmp), "w") as fh:
+        fh.write("\n".join([*kept, line]) + "\n")
+    tmp.replace(known)
+    return True
+
+
+def lan_address(config: LabConfig, state: HostState, nic: str | None) -> str | None:
+    """The IPv4 address the host's ``ip`` shows on its LAN NIC (None: no NIC, no address, no answer)."""
+    if nic is None:
+        return None
+    argv = hostsetup.ssh_argv(config, state, "ip", "-j", "-4", "addr", "show", "dev", nic)
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False,
+                              stdin=subprocess.DEVNULL)
+        links = json.loads(proc.stdout) if proc.returncode == 0 else []
+    except (subprocess.TimeoutExpired, json.JSONDecodeError):
+        return None
+    return next((a["local"] for link in links for a in link.get("addr_info", []) if a.get("family") == "inet"),
+                None)
 
 
 def status(config: LabConfig) -> list[dict]:

@@ -17,8 +17,9 @@ through, so the lab writes real configuration files and places replays:
   service's documented port, bound to the host's own lab address. A k3s-tier
   service makes each host of its group run a stand-in ``k3s`` unit (port 6443).
 
-Then ``planted.yml`` changes a few of these on purpose, so drift has something
-true to find and a GPU report something to tell apart: a GPU planted busy
+Then ``planted.yml`` changes a few of these on purpose (``dhcp_reserved: false``:
+no reservation on the lab's DHCP server), so drift has something true to find
+and a GPU report something to tell apart: a GPU planted busy
 replays the busy capture (a process holding its memory), a driver planted as
 not answering makes nvidia-smi fail as it does without its kernel driver.
 ``$HOMELAB_LAB_PLANTED`` names another planted file, for a lab of a test's own.
@@ -47,8 +48,11 @@ _IP_DATA = f"{REPLAY_DATA_DIR}/ip"
 #: Firmware and the kernel keep part of the RAM: a 64 GiB machine shows about 62.4 GiB in MemTotal.
 _MEMORY_VISIBLE = 0.975
 K3S_API_PORT = 6443
-#: How long the DHCP lease the lab writes is valid from the moment the host starts.
-LEASE_SECONDS = 86400
+#: How long the DHCP lease the lab writes is valid from the moment the host starts (the lab's
+#: DHCP server's lease time, planner/lab/dhcp.py).
+LEASE_SECONDS = 12 * 3600
+#: The server identifier the lab's DHCP server sends (dnsmasq answers from lo: see dhcp.py).
+DHCP_SERVER_ID = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class Addressing:
     prefix: int
     gateway: str | None
     method: str  # "static" or "dhcp"
+    documented: str = ""  # the documented lan_ip (address differs when planted)
+    reserved: bool = True  # a DHCP host: whether the DHCP server holds a reservation for it
 
 
 @dataclass(frozen=True)
@@ -142,8 +148,15 @@ def host_scenario(name: str, groups: tuple[str, ...], hostvars: dict[str, Any], 
         net = ipaddress.ip_network(str(hostvars.get("lan_subnet") or f"{lan_ip}/24"), strict=False)
         router = next((d.get("lan_ip") for d in (hostvars.get("network_devices") or {}).values()
                        if isinstance(d, dict) and d.get("kind") == "router"), None)
+        dhcp = hostvars.get("addressing") == "dhcp"
+        reserved = planted.get("dhcp_reserved", True)
+        if not isinstance(reserved, bool):
+            raise InventoryError(f"planted {name}.dhcp_reserved must be true or false, got {reserved!r}",
+                                 "write `dhcp_reserved: false` for a DHCP host the server holds no reservation for")
+        if dhcp and not reserved:
+            notes.append("no DHCP reservation")
         addressing = Addressing(profile.nics[0].name, address, net.prefixlen, router,
-                                "dhcp" if hostvars.get("addressing") == "dhcp" else "static")
+                                "dhcp" if dhcp else "static", str(lan_ip), reserved)
 
     stopped = set(planted.get("not_running") or [])
     standins = _services_for(name, groups, list(hostvars.get("services") or []))
@@ -288,6 +301,7 @@ def _network_config(a: Addressing, started: datetime) -> dict[str, tuple[bytes, 
     routers = f"  option routers {a.gateway};\n" if a.gateway else ""
     lease = (f"lease {{\n  interface \"{a.nic}\";\n  fixed-address {a.address};\n"
              f"  option subnet-mask {mask};\n{routers}  option dhcp-lease-time {LEASE_SECONDS};\n"
+             f"  option dhcp-message-type 5;\n  option dhcp-server-identifier {DHCP_SERVER_ID};\n"
              f"  renew {stamp(started + timedelta(seconds=LEASE_SECONDS // 2))};\n"
              f"  rebind {stamp(started + timedelta(seconds=LEASE_SECONDS * 7 // 8))};\n"
              f"  expire {stamp(started + timedelta(seconds=LEASE_SECONDS))};\n}}\n")

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,13 +56,12 @@ def mounts_under(path: Path) -> list[str]:
         return [line.split()[4] for line in fh if line.split()[4].startswith(prefix)]
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """Bring the lab up once for the session; bring it down and prove nothing is left."""
+@contextmanager
+def running_lab(lab_dir: Path, net: str) -> Iterator[Lab]:
+    """A lab up in ``lab_dir`` on loopback ``net`` for the block; down at the end, proving nothing is left."""
     if os.geteuid() != 0:
         pytest.fail("the lab integration tests need root (overlayfs mounts, systemd-nspawn)")
-    lab_dir = tmp_path_factory.mktemp("lab")
-    env = {"HOMELAB_LAB_DIR": str(lab_dir), "HOMELAB_LAB_NET": LAB_NET}
+    env = {"HOMELAB_LAB_DIR": str(lab_dir), "HOMELAB_LAB_NET": net}
     result = run_homelab("lab", "up", env=env, timeout=600)
     assert result.rc == 0, f"lab up failed:\n{result.stderr}"
     lab = Lab(lab_dir, env)
@@ -73,6 +73,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         assert down.rc == 0, down.stderr
         assert [p for p in pids if pid_alive(p)] == [], "lab down left processes running"
         assert mounts_under(lab_dir) == [], "lab down left mounts behind"
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """Bring the lab up once for the session; bring it down and prove nothing is left."""
+    with running_lab(tmp_path_factory.mktemp("lab"), LAB_NET) as lab:
+        yield lab
 
 
 def plan_json(result: Result) -> dict:

@@ -9,22 +9,31 @@ import pytest
 from planner.errors import LabError
 from planner.lab import dns
 from planner.lab.hardware import HardwareProfile
+from planner.lab.scenario import Addressing, Scenario
 from planner.lab.spec import LabHost
 
 
-def host(name: str, octet: int) -> LabHost:
-    return LabHost(name, f"127.0.9.{octet}", 22, (), HardwareProfile(name, (), ()))
+def host(name: str, octet: int, lan: str | None = None, method: str = "static") -> LabHost:
+    scenario = Scenario(Addressing("enp1s0", lan, 24, "192.168.4.1", method, lan)) if lan else Scenario()
+    return LabHost(name, f"127.0.9.{octet}", 22, (), HardwareProfile(name, (), ()), scenario)
 
 
-HOSTS = [host("still-fawn", 11), host("maas", 18)]
+HOSTS = [host("still-fawn", 11, "192.168.4.11"), host("maas", 18, "192.168.4.53"),
+         host("k3s-vm-chief-horse", 19, "192.168.4.57", "dhcp")]
 
 
 def test_the_maas_host_runs_dnsmasq_for_the_lab_domain_on_its_address_only() -> None:
     files, off, on = dns.files(HOSTS[1], HOSTS)
-    conf = files["/etc/dnsmasq.d/00-homelab-lab.conf"].splitlines()
+    # The DNS instance's own settings stay out of /etc/dnsmasq.d/, which the DHCP instance reads too.
+    conf = files["/etc/dnsmasq.conf"].splitlines()
     assert "listen-address=127.0.9.18" in conf and "bind-interfaces" in conf and "port=53" in conf
     assert "no-resolv" in conf and "local=/maas/" in conf
-    assert "host-record=still-fawn.maas,still-fawn,127.0.9.11" in conf
+    records = files["/etc/dnsmasq.d/00-homelab-lab.conf"].splitlines()
+    assert not any(line.startswith(("listen-address", "port", "interface")) for line in records)
+    # The LAN's view, as MAAS serves it: static hosts at their LAN addresses; a DHCP host's name comes
+    # with its reservation (planner/lab/dhcp.py), so none here.
+    assert [r for r in records if r.startswith("host-record=")] == [
+        "host-record=still-fawn.maas,still-fawn,192.168.4.11", "host-record=maas.maas,maas,192.168.4.53"]
     assert on == ["/etc/systemd/system/multi-user.target.wants/dnsmasq.service"]
     assert sorted(off) == ["/etc/systemd/system/multi-user.target.wants/dnsmasq.service",
                            "/etc/systemd/system/multi-user.target.wants/lighttpd.service"]
