@@ -1,16 +1,22 @@
-"""reserve_addresses against the sandbox lab: k3s-vm-chief-horse's documented address reserved in the lab's dnsmasq.
+"""reserve_addresses against a sandbox lab: k3s-vm-chief-horse's documented address reserved in the lab's dnsmasq.
 
-The lab's maas host runs Debian's dnsmasq; the role writes the host's reservation file there, validated with
-dnsmasq --test, and restarts the units that read it. The test reads the file's exact text, runs dnsmasq's
-own whole-configuration check, asks the lab's DNS for the name with a real query, and plans again to see
-that nothing is left to change. Then the cases a person can meet: MAAS with no API (a checklist item), a
-host documented as static (skipped), an address another host's reservation holds (refused, nothing
-changed), and the static configuration asked for (a check-mode diff only).
+The lab's maas host runs Debian's dnsmasq as two instances that read /etc/dnsmasq.d/ (DNS, and DHCP for
+the lab hosts' real DHCP clients); the role writes the host's reservation file there, validated with
+dnsmasq --test, and restarts both units. The test reads the file's exact text, runs dnsmasq's own
+whole-configuration check, asks the lab's DNS for the name with a real query, plans again to see that
+nothing is left to change, and restarts the host: its DHCP client comes back on the documented address.
+Then the cases a person can meet: MAAS with no API (a checklist item), a host documented as static
+(skipped), an address another host's reservation holds (refused, nothing changed), and the static
+configuration asked for (a check-mode diff only).
+
+It moves k3s-vm-chief-horse, so it runs its own lab (on ``$HOMELAB_TEST_RESERVE_LAB_NET``, by default the
+session lab's /24 plus 110 in its third octet) and leaves the session's lab as the other tests expect it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -19,32 +25,39 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.conftest import Lab, homelab_in, plan_json
+from tests.conftest import run_homelab
+from tests.integration.conftest import LAB_NET, Lab, homelab_in, plan_json, project_on, running_lab
 from tests.integration.test_lab import lab_ssh
 from tests.integration.test_trial_service import apply, dns_query, lab_address
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "k3s-vm-chief-horse"
 FILE = f"/etc/dnsmasq.d/60-homelab-address-{HOST}.conf"
-# What this test's inventory names when the lab's own inventory does not describe its DHCP server yet.
-DHCP = {"kind": "dnsmasq", "host": "maas", "units": ["dnsmasq"]}
+# The units that read /etc/dnsmasq.d/ in the lab (its DNS and its DHCP instance), where the lab's inventory
+# names none: the role's default is dnsmasq alone.
+DHCP_UNITS = ["dnsmasq", "dnsmasq-dhcp"]
+_a, _b, _c = LAB_NET.split(".")
+NET = os.environ.get("HOMELAB_TEST_RESERVE_LAB_NET") or f"{_a}.{_b}.{(int(_c) + 110) % 256}"
 
 
-@pytest.fixture(autouse=True)
-def no_reservation_left(lab: Lab) -> Iterator[None]:
-    """The lab as the other tests expect it afterwards: no reservation of this test's, dnsmasq serving without it."""
-    yield
-    files = " ".join(f"/etc/dnsmasq.d/60-homelab-address-{h}.conf" for h in (HOST, "k3s-vm-pumped-piglet"))
-    done = lab_ssh(lab, "maas", f"sudo rm -f {files} && sudo systemctl restart {' '.join(DHCP['units'])}")
-    assert done.returncode == 0, done.stderr
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    with running_lab(tmp_path_factory.mktemp("reserve-lab"), NET) as lab:
+        yield lab
+
+
+@pytest.fixture
+def project(lab: Lab, tmp_path: Path) -> Path:
+    return project_on(lab, tmp_path)
 
 
 def lab_inventory(project: Path) -> Path:
-    """The project's lab inventory, each host given the lab's dnsmasq as its DHCP server where the lab names none."""
+    """The project's lab inventory, each host's DHCP server (the lab's dnsmasq) with the units that read it."""
     inv = project / ".homelab" / "lab-inventory"
     lab = yaml.safe_load((inv / "zz-lab.yml").read_text())
     for hostvars in lab["all"]["hosts"].values():
-        hostvars.setdefault("homelab_dhcp", DHCP)
+        dhcp = hostvars.setdefault("homelab_dhcp", {"kind": "dnsmasq", "host": "maas"})
+        dhcp.setdefault("units", DHCP_UNITS)
     (inv / "zz-lab.yml").write_text(yaml.safe_dump(lab))
     return inv
 
@@ -100,6 +113,13 @@ def test_the_documented_address_is_reserved_once_and_resolves(lab: Lab, project:
     reapplied = apply(project, second)
     assert reapplied["status"] == "succeeded" and changed_tasks(reapplied) == []
     assert any("already present on maas" in json.dumps(t.get("report")) for t in reapplied["steps"][0]["tasks"])
+
+    # The host's own DHCP client asks the server again at boot, and the reservation decides the address.
+    restarted = run_homelab("lab", "restart", HOST, "--format", "json", env=lab.env, timeout=180)
+    assert restarted.rc == 0, restarted.stderr
+    assert json.loads(restarted.stdout)["after"] == "192.168.4.23", restarted.stdout
+    shown = json.loads(lab_ssh(lab, HOST, "ip -j -4 addr show dev ens18").stdout)
+    assert [a["local"] for a in shown[0]["addr_info"]] == ["192.168.4.23"]
 
 
 def test_what_the_tool_cannot_or_must_not_change_is_left_for_the_person(lab: Lab, project: Path) -> None:
