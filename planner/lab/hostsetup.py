@@ -143,7 +143,9 @@ def _lab_services() -> dict:
         # Names are kept by the lab's dnsmasq on the maas host, as MAAS keeps them in the homelab.
         "homelab_dns": {"kind": "dnsmasq", "host": dns.DNS_HOST},
         # Addresses are handed out by the lab's second dnsmasq there, as MAAS hands them out.
-        "homelab_dhcp": {"kind": "dnsmasq", "host": dhcp.DHCP_HOST},
+        # Both of its dnsmasq units read the reservation files, so both restart when one changes.
+        "homelab_dhcp": {"kind": "dnsmasq", "host": dhcp.DHCP_HOST,
+                         "units": ["dnsmasq", dhcp.UNIT.removesuffix(".service")]},
         # No container runtime or registry in the lab, and Ollama is not in Debian: a trial runs a real
         # lighttpd that serves the service's health path on the host's address and the service's port.
         "trial_service_lab_stand_in": {"package": "lighttpd"},

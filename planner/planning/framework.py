@@ -170,11 +170,25 @@ MANUAL_RULES = tuple(r.name for r in _MANUAL)
 _SWITCH_AS_CONTEXT = re.compile(r"\b(after|since|behind)\s+(the\s+|a\s+)?(new\s+|core\s+|\S*gbe\s+)?switch(es)?\b")
 
 
+# Keeping hosts on their documented addresses (a DHCP reservation a host, "so they stop changing") is a
+# catalog step, reserve_addresses; the DHCP server's own settings, DNS, subnets and routers stay a person's.
+# In such a clause the network rule reads past the words for the reservation itself.
+_RESERVING = re.compile(r"\b(reserv(e|es|ed|ing|ations?)|pin|stop\s+(changing|moving)|keep\s+(their|its)\s+"
+                        r"(ip\s+)?address(es)?)\b")
+_RESERVATION_WORDS = re.compile(r"\b(dhcp|ip\s+address(es)?|leases?|reservations?)\b")
+
+
+def _network_clause(lowered: str) -> str:
+    """The clause as the network rule reads it: a switch as context, and a reservation's words, left out."""
+    seen = _SWITCH_AS_CONTEXT.sub(" ", lowered)
+    return _RESERVATION_WORDS.sub(" ", seen) if _RESERVING.search(seen) else seen
+
+
 def manual_match(text: str) -> tuple[Rule, str] | None:
     """The first manual rule whose words are in ``text``, and the words, or None."""
     lowered = text.lower()
     for rule in _MANUAL:
-        seen = _SWITCH_AS_CONTEXT.sub(" ", lowered) if rule.name == MANUAL_NETWORK else lowered
+        seen = _network_clause(lowered) if rule.name == MANUAL_NETWORK else lowered
         for pattern in rule.firm:
             found = pattern.search(seen)
             if found:

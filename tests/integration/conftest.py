@@ -93,6 +93,11 @@ def project(lab: Lab, tmp_path: Path) -> Path:
 
     Tests that edit inputs (to make a plan stale) edit the copy, never the repository.
     """
+    return project_on(lab, tmp_path)
+
+
+def project_on(lab: Lab, tmp_path: Path) -> Path:
+    """The ``project`` fixture's copy, for any running lab (a test's own lab too)."""
     copy = documented_only(copy_project(tmp_path / "project"))
     inv = copy / ".homelab" / "lab-inventory"
     inv.mkdir(parents=True)

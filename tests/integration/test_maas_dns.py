@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -66,10 +67,11 @@ class FakeMaas(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def maas() -> Iterator[str]:
+@contextmanager
+def serving(handler: type[FakeMaas]) -> Iterator[str]:
+    """``handler`` (FakeMaas or a subclass) on a loopback port, with no resources and no requests yet; its URL."""
     FakeMaas.resources, FakeMaas.requests = {}, []
-    server = ThreadingHTTPServer((ADDRESS, 0), FakeMaas)
+    server = ThreadingHTTPServer((ADDRESS, 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -79,19 +81,26 @@ def maas() -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def run(tmp_path: Path, url: str, state: str, *extra: str) -> dict:
+@pytest.fixture
+def maas() -> Iterator[str]:
+    with serving(FakeMaas) as url:
+        yield url
+
+
+def run_module(tmp_path: Path, module: str, args: str, *extra: str) -> dict:
+    """``module`` with ``args`` (YAML lines at its indent) run once on localhost by ansible-playbook; its result.
+
+    The MAAS key is in the environment, as a plan's run has it; ``ignore_errors`` lets the caller see a failure.
+    """
     book = tmp_path / "maas.yml"
     book.write_text(f"""
 - hosts: localhost
   gather_facts: false
   tasks:
-    - homelab.ops.maas_dns:
-        api_url: {url}
-        api_key: "{{{{ lookup('ansible.builtin.env', 'MAAS_API_KEY') }}}}"
-        fqdn: ollama-trial.maas
-        address: 192.168.4.11
-        state: {state}
+    - {module}:
+{args}
       register: result
+      ignore_errors: true
     - ansible.builtin.debug:
         msg: "RESULT={{{{ result | to_json }}}}"
 """)
@@ -102,6 +111,16 @@ def run(tmp_path: Path, url: str, state: str, *extra: str) -> dict:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     line = next(x for x in proc.stdout.splitlines() if '"msg": "RESULT=' in x)
     return json.loads(json.loads("{" + line.strip() + "}")["msg"].removeprefix("RESULT="))
+
+
+def run(tmp_path: Path, url: str, state: str, *extra: str) -> dict:
+    result = run_module(tmp_path, "homelab.ops.maas_dns", f"""        api_url: {url}
+        api_key: "{{{{ lookup('ansible.builtin.env', 'MAAS_API_KEY') }}}}"
+        fqdn: ollama-trial.maas
+        address: 192.168.4.11
+        state: {state}""", *extra)
+    assert not result.get("failed"), result
+    return result
 
 
 def test_a_name_is_created_once_then_removed(tmp_path: Path, maas: str) -> None:

@@ -14,15 +14,6 @@ description:
   - Authenticates with OAuth 1.0 PLAINTEXT from the API key. Under C(--check) it only reads,
     and reports what it would change with a diff.
 options:
-  api_url:
-    description: MAAS's URL, such as C(http://maas:5240/MAAS).
-    type: str
-    required: true
-  api_key:
-    description: The API key, C(consumer_key:token_key:token_secret).
-    type: str
-    required: true
-    no_log: true
   fqdn:
     description: The name, with its domain.
     type: str
@@ -35,10 +26,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  timeout:
-    description: Seconds to wait for each API call.
-    type: int
-    default: 10
 attributes:
   check_mode:
     description: Reads only; reports the change it would make.
@@ -46,6 +33,8 @@ attributes:
   diff_mode:
     description: The addresses before and after.
     support: full
+extends_documentation_fragment:
+  - homelab.ops.maas_api
 author:
   - homelab-planner maintainers
 """
@@ -66,37 +55,13 @@ action:
   type: str
 """
 
-import json
-import time
-import uuid
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
+from ansible_collections.homelab.ops.plugins.module_utils.maas_api import call
 from ansible_collections.homelab.ops.plugins.module_utils.maas_dns import (
     MaasKeyError,
     decide,
-    oauth_header,
     resources_url,
 )
-
-
-def _call(module: AnsibleModule, method: str, url: str, data: dict | None = None):
-    headers = {
-        "Authorization": oauth_header(module.params["api_key"], uuid.uuid4().hex, int(time.time())),
-        "Accept": "application/json",
-    }
-    body = None
-    if data is not None:
-        from urllib.parse import urlencode
-
-        body = urlencode(data)
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    try:
-        resp = open_url(url, method=method, data=body, headers=headers, timeout=module.params["timeout"])
-        text = resp.read()
-    except Exception as err:  # urllib's errors and socket errors alike: say which call failed
-        module.fail_json(msg=f"MAAS API {method} {url} failed: {err}")
-    return json.loads(text) if text else None
 
 
 def main() -> None:
@@ -114,7 +79,7 @@ def main() -> None:
     )
     p = module.params
     try:
-        found = _call(module, "GET", resources_url(p["api_url"], fqdn=p["fqdn"])) or []
+        found = call(module, "GET", resources_url(p["api_url"], fqdn=p["fqdn"])) or []
     except MaasKeyError as err:
         module.fail_json(msg=f"the MAAS API key is not valid: {err}")
     plan = decide(found, p["fqdn"], p["address"] or "", p["state"])
@@ -127,12 +92,12 @@ def main() -> None:
     if module.check_mode or plan["action"] == "none":
         module.exit_json(**result)
     if plan["action"] == "create":
-        _call(module, "POST", resources_url(p["api_url"]), {"fqdn": p["fqdn"], "ip_addresses": p["address"]})
+        call(module, "POST", resources_url(p["api_url"]), {"fqdn": p["fqdn"], "ip_addresses": p["address"]})
     elif plan["action"] == "update":
-        _call(module, "PUT", resources_url(p["api_url"], plan["ids"][0]), {"ip_addresses": p["address"]})
+        call(module, "PUT", resources_url(p["api_url"], plan["ids"][0]), {"ip_addresses": p["address"]})
     else:
         for rid in plan["ids"]:
-            _call(module, "DELETE", resources_url(p["api_url"], rid))
+            call(module, "DELETE", resources_url(p["api_url"], rid))
     module.exit_json(**result)
 
 

@@ -1,0 +1,94 @@
+# Copyright: homelab-planner maintainers
+# Apache License 2.0 (see the collection's galaxy.yml)
+"""Whether an address may be reserved on a dnsmasq DHCP server: plain functions over file text.
+
+Shipped to the DHCP server with homelab.ops.dnsmasq_reservation and run under its Python (Debian 12:
+3.11), so it keeps to Python 3.9 syntax and the standard library; the unit tests call it directly.
+
+dnsmasq's ``dhcp-host=`` takes comma-separated fields in any order: hardware addresses
+(``aa:bb:cc:dd:ee:ff``, or ``id:...`` client ids), at most one IPv4 address, a host name, a lease
+time and ``set:``/``tag:`` words. Its lease database holds one line a lease:
+``<expiry epoch seconds, 0 = infinite> <mac> <ip> <hostname or *> <client id or *>``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Dict, List
+
+_MAC = re.compile(r"^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$")
+_LEASE_TIME = re.compile(r"^(infinite|\d+[smhdw]?)$")
+
+
+def parse_dhcp_hosts(text: str) -> List[Dict[str, object]]:
+    """``{"macs", "address", "name"}`` for each ``dhcp-host=`` line (comments and other options left out)."""
+    found = []
+    for raw in (text or "").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line.startswith("dhcp-host="):
+            continue
+        macs, address, name = [], None, None  # type: List[str], Optional[str], Optional[str]
+        for field in line[len("dhcp-host="):].split(","):
+            field = field.strip()
+            low = field.lower()
+            if _MAC.match(low):
+                macs.append(low.replace("-", ":"))
+            elif low.startswith(("id:", "set:", "tag:")) or _LEASE_TIME.match(low) or not field:
+                continue
+            elif _is_ipv4(field):
+                address = field
+            else:
+                name = field
+        found.append({"macs": macs, "address": address, "name": name})
+    return found
+
+
+def parse_leases(text: str) -> List[Dict[str, object]]:
+    """``{"expires", "mac", "address", "name"}`` for each line of dnsmasq's lease database."""
+    leases = []
+    for raw in (text or "").splitlines():
+        words = raw.split()
+        if len(words) < 4 or not words[0].isdigit() or not _is_ipv4(words[2]):
+            continue  # IPv6 leases and the "duid" line are not IPv4 reservations' business
+        leases.append({"expires": int(words[0]), "mac": words[1].lower(), "address": words[2],
+                       "name": None if words[3] == "*" else words[3]})
+    return leases
+
+
+def conflicts(host: str, mac: str, address: str, other_files: Dict[str, str], lease_text: str,
+              now: int) -> List[str]:
+    """Why ``address`` cannot be reserved for ``mac``: another file's reservation, an active lease of another MAC.
+
+    ``other_files`` maps each configuration file other than the host's own reservation file to its
+    text. An empty list means the reservation is safe to write.
+    """
+    mac = mac.lower()
+    problems = []
+    for path in sorted(other_files):
+        for entry in parse_dhcp_hosts(other_files[path]):
+            macs = entry["macs"]
+            if entry["address"] == address and mac not in macs:  # type: ignore[operator]
+                problems.append("%s reserves %s for %s" % (path, address, _who(entry)))
+            elif mac in macs and entry["address"] not in (None, address):  # type: ignore[operator]
+                problems.append("%s already reserves %s for this MAC (%s)" % (path, entry["address"], mac))
+    for lease in parse_leases(lease_text):
+        active = lease["expires"] == 0 or int(lease["expires"]) > now  # type: ignore[call-overload]
+        if active and lease["address"] == address and lease["mac"] != mac:
+            problems.append("an active lease gives %s to %s%s" % (
+                address, lease["mac"], " (%s)" % lease["name"] if lease["name"] else ""))
+    return problems
+
+
+def _who(entry: Dict[str, object]) -> str:
+    macs = ", ".join(entry["macs"]) or "no MAC"  # type: ignore[arg-type]
+    return "%s (%s)" % (entry["name"], macs) if entry["name"] else macs
+
+
+def _is_ipv4(text: str) -> bool:
+    try:
+        ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    return True
+
