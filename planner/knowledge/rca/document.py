@@ -222,7 +222,10 @@ def render(inc: Incident, rca_id: str, known: list[tuple[str, str]] | None = Non
              "Root cause": lambda i: _root_cause(i, known or []), "Resolution": _resolution,
              "Prevention": _prevention, "Follow-ups": _follow_ups}
     for name in SECTIONS:
-        body += [f"## {name}", "", *parts[name](inc), ""]
+        lines = parts[name](inc)
+        while lines and not lines[0]:  # a section with nothing but a question: one blank line, not two
+            lines = lines[1:]
+        body += [f"## {name}", "", *lines, ""]
     return "\n".join(front + body).rstrip("\n") + "\n"
 
 

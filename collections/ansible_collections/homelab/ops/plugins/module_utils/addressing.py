@@ -342,8 +342,11 @@ def assess(host, documented, local, dhcp, server, maas, dns, now, routers=()):
                                      "%s is on %s, not on its documented %s%s" % (host, address, want, moved),
                                      fact + ("; history: %s" % previous["source"] if previous else "")))
     elif address and previous and dhcp_addressed:
-        findings.append(_finding("address-moved", "warning", "%s moved from %s to %s"
-                                 % (host, previous["address"], address), "%s; %s" % (fact, previous["source"])))
+        # Back on its documented address (a reservation brought it back): said, but nothing to fix.
+        back = address == want
+        findings.append(_finding("address-moved", "info" if back else "warning", "%s moved from %s to %s%s"
+                                 % (host, previous["address"], address, ", its documented address" if back else ""),
+                                 "%s; %s" % (fact, previous["source"])))
     if lease and _expired(lease.get("expires"), now):
         findings.append(_finding("lease-expired", "critical", "the lease on %s expired %s"
                                  % (lease.get("address"), lease.get("expires")), lease["source"]))
@@ -408,7 +411,7 @@ def assess(host, documented, local, dhcp, server, maas, dns, now, routers=()):
 
 def propose(host, report, dhcp_addressed, routers=()):
     """reserve_addresses for a DHCP-addressed host without a reservation or that moved; the person's items."""
-    ids = {f["id"] for f in report["findings"]}
+    ids = {f["id"] for f in report["findings"] if f["severity"] != "info"}
     steps, manual = [], []
     kind, status = report["server"]["kind"], report["server"]["status"]
     if dhcp_addressed and ids & {"no-reservation", "address-moved"}:
@@ -418,7 +421,8 @@ def propose(host, report, dhcp_addressed, routers=()):
                                      "by hand, a static (sticky) address for %s on %s"
                                      % (report["actual"]["mac"], report["documented"]["address"])})
         elif kind in ("dnsmasq", "maas"):
-            why = "; ".join(f["summary"] for f in report["findings"] if f["id"] in ("no-reservation", "address-moved"))
+            why = "; ".join(f["summary"] for f in report["findings"]
+                            if f["id"] in ("no-reservation", "address-moved") and f["severity"] != "info")
             steps.append({"playbook": "reserve_addresses", "kind": "standard", "vars": {}, "reason": why})
     if dhcp_addressed:
         for router in routers:
