@@ -36,7 +36,10 @@ KB_FILE = Path("docs") / "knowledge-base.yml"
 #: The finding ids a diagnosis reports (``discovered.health.findings[].id``): an issue's ``findings`` and an
 #: occurrence's ``symptom`` are among them.
 FINDING_IDS = ("cpu-runaway", "load-high", "memory-low", "swap-heavy", "oom-kills", "disk-full", "inodes-full",
-               "iowait-high", "failed-units", "journal-errors")
+               "iowait-high", "failed-units", "journal-errors",
+               # check_address_persistence's (homelab_address.findings[].id): fixes of reserve_addresses count
+               "address-moved", "no-reservation", "lease-expired", "dns-mismatch", "not-registered",
+               "static-mismatch")
 #: Only these severities are worth remembering; an ``info`` finding is the review's, not history's.
 RECORDED_SEVERITIES = ("critical", "warning")
 #: The one value of ``added_by`` the tool writes on an issue it created.
@@ -47,7 +50,10 @@ _TITLES = {"cpu-runaway": "A runaway process keeps the CPU busy", "load-high": "
            "oom-kills": "The OOM killer ends processes",
            "disk-full": "A filesystem is nearly full", "inodes-full": "A filesystem runs out of inodes",
            "iowait-high": "The CPU waits on I/O", "failed-units": "Units have failed",
-           "journal-errors": "Errors pile up in the journal"}
+           "journal-errors": "Errors pile up in the journal",
+           "address-moved": "A host came back on another address", "no-reservation": "No DHCP reservation",
+           "lease-expired": "A DHCP lease expired", "dns-mismatch": "DNS names another address",
+           "not-registered": "Not registered in MAAS", "static-mismatch": "A static address differs"}
 _SUMMARY_CHARS = 300
 
 

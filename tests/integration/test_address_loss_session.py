@@ -117,6 +117,10 @@ def test_the_address_loss_conversation(lab: Lab, tmp_path: Path) -> None:
         f"# Managed by homelab-planner (reserve_addresses): {HOST}'s documented address.\n"
         f"dhcp-host={mac},{DOCUMENTED},{HOST}\nhost-record={HOST}.maas,{HOST},{DOCUMENTED}\n")
 
+    # The knowledge base learns the fix under the known issue whose findings it resolves.
+    [known] = [i for i in kb.load(project).issues if i.id == "address-lost-no-maas-reservation"]
+    assert any(o.kind == "fix" and o.host == HOST and o.plan == diagnosis["id"] for o in known.occurrences)
+
     # The same fix again changes nothing, in review and in apply.
     again = made(project, "plan", "-p", "reserve_addresses", "-l", HOST)
     assert changed(again["review"]) == [], again["review"]
