@@ -218,6 +218,36 @@ class Recorder:
                 self.wrote(KNOWLEDGE_BASE)
         return Lessons(tuple(lines))
 
+    def record_reported(self, review: Any, plan_id: str) -> Lessons:
+        """A read step's findings that no write-back carries (a report's own ``findings``, as
+        check_address_persistence's ``homelab_address``) into the knowledge base as a diagnosis's are;
+        the ``health`` section's are recorded when it is written back (:meth:`record_diagnoses`)."""
+        from planner.knowledge import kb
+        from planner.knowledge.rca.evidence import sections
+        from planner.plans.lock import apply_lock
+        from planner.render.health import HEALTH_KEY
+
+        per_host: dict[str, list[Any]] = {}
+        for task in review.tasks:
+            for key, section in sections(task.report):
+                if key != HEALTH_KEY:
+                    per_host.setdefault(task.host, []).extend(section["findings"])
+        if not per_host:
+            return Lessons()
+        lines: list[str] = []
+        try:
+            with apply_lock(self.ws.state, self.ws.inventory, plan_id):
+                for host, found in sorted(per_host.items()):
+                    done = kb.record_diagnosis(self.ws.root, host, found, plan_id,
+                                               groups=kb.groups_of(self.ws.root, host, self.ws.inventory))
+                    lines += done.added
+        except HomelabError as problem:  # another apply holds the inventory, or the file is broken: the review stands
+            return Lessons(tuple(lines), problem.message)
+        finally:
+            if lines:
+                self.wrote(KNOWLEDGE_BASE)
+        return Lessons(tuple(lines))
+
     def _facts_written(self, result: WriteBack) -> None:
         if result.written:
             self.wrote(FACTS)

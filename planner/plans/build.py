@@ -155,6 +155,7 @@ def review_and_save(ws: Workspace, plan: Plan, *, check: bool, on_result: Callab
                 if reviews[-1].status in ("successful", "failed") and step.risk == "read":
                     if gathered is not None:
                         recorder.findings(step.playbook, sections, gathered, step.hosts, plan.id)
+                    recorder.record_reported(reviews[-1], plan.id)
                     propose(ws, plan, reviews[-1])
                 i += 1
             filed = _file_documents(recorder, plan, reviews)

@@ -120,6 +120,8 @@ def test_the_address_loss_conversation(lab: Lab, tmp_path: Path) -> None:
     # The knowledge base learns the fix under the known issue whose findings it resolves.
     [known] = [i for i in kb.load(project).issues if i.id == "address-lost-no-maas-reservation"]
     assert any(o.kind == "fix" and o.host == HOST and o.plan == diagnosis["id"] for o in known.occurrences)
+    assert {o.symptom for o in known.occurrences if o.kind == "diagnosis" and o.host == HOST} \
+        >= {"address-moved", "no-reservation", "lease-expired"}, known.occurrences
 
     # The same fix again changes nothing, in review and in apply.
     again = made(project, "plan", "-p", "reserve_addresses", "-l", HOST)
