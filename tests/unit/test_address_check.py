@@ -215,3 +215,26 @@ def test_history_from_lease_blocks_alone_and_before_the_journal() -> None:
         ("192.168.4.57", "2026-12-05T14:00:00+00:00", "f:1"), ("192.168.4.20", "2026-12-06T10:00:00+00:00", "f:12")]
     recent = [e for e in ad.journal_events(read("journal-dhclient.txt")) if e["kind"] == "ack"]
     assert [h["address"] for h in ad.history(recent, leases)] == ["192.168.4.57", "192.168.4.20"]
+
+
+def test_a_local_time_lease_file_keeps_its_epoch_and_no_server_leaves_the_reservation_to_the_person() -> None:
+    # dhclient's `db-time-format local` writes each time as an epoch followed by a comment.
+    text = ("lease {\n  interface \"ens18\";\n  fixed-address 192.168.4.57;\n"
+            "  expire epoch 1733400000; # Thu Dec 05 12:00:00 2024\n}\n")
+    [lease] = ad.dhclient_leases(text, "l")
+    assert lease["expires"] is not None and lease["expires"].startswith("2024-12-05")
+    report, proposals = ad.assess("k3s-vm-chief-horse", {"lan_ip": "192.168.4.23", "addressing": "dhcp"},
+                                  _local(), {"kind": "none"}, None, None, DNS_NOTHING, NOW)
+    assert "address-moved" in [f["id"] for f in report["findings"]] and proposals["steps"] == []
+    assert [m["title"] for m in proposals["manual"]] == [
+        "Reserve k3s-vm-chief-horse's address on the DHCP server by hand"]
+
+
+def test_back_on_its_documented_address_nothing_is_left_to_fix() -> None:
+    # The old lease block stays in the lease file after the host came back: it is history, not an expiry now.
+    report, proposals = ad.assess("k3s-vm-chief-horse", {"lan_ip": "192.168.4.20", "addressing": "dhcp"},
+                                  _local(), DNSMASQ, _server("60-homelab-address-k3s-vm-still-fawn.conf"), None,
+                                  dict(DNS_NOTHING, addresses=["192.168.4.20"]), NOW)
+    assert [(f["id"], f["severity"]) for f in report["findings"] if f["id"] != "no-reservation"] == [
+        ("address-moved", "info")], report["findings"]
+    assert all(s["playbook"] != "reserve_addresses" or "no reservation" in s["reason"] for s in proposals["steps"])

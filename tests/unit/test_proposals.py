@@ -101,7 +101,7 @@ def test_build_propose_merges_the_same_step_from_two_hosts_into_one(tmp_path: Pa
     root = documented_only(copy_project(tmp_path / "p"))
     meta = root / "playbooks" / "check_address_persistence.meta.yml"
     # gather_facts stands in for the fix: any catalog entry the meta lists under proposes is merged alike.
-    meta.write_text(meta.read_text().replace("proposes: []", "proposes: [gather_facts]"))
+    meta.write_text(meta.read_text().replace("proposes: [reserve_addresses]", "proposes: [gather_facts]"))
     ws = Workspace(root, tmp_path / "state", root / "inventory")
     hosts = ["k3s-vm-chief-horse", "k3s-vm-pumped-piglet"]
     steps = [Step(playbook="check_address_persistence", limit="all", risk="read", hosts=hosts)]

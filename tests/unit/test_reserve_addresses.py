@@ -112,3 +112,15 @@ def test_reservations_are_a_catalog_step_and_the_dhcp_servers_settings_stay_manu
 
     found = manual_match(clause)
     assert (found is not None and found[0].name == MANUAL_NETWORK) is manual, found
+
+
+@pytest.mark.parametrize(("mac", "address"), [
+    ("aa:bb:cc:dd:ee:ff\ndhcp-script=/tmp/x", "192.168.4.23"),  # a host-reported MAC with a line of its own
+    ("aa-bb-cc-dd-ee-ff", "192.168.4.23"),
+    ("aa:bb:cc:dd:ee", "192.168.4.23"),
+    ("aa:bb:cc:dd:ee:ff", "192.168.4.23\nserver=8.8.8.8"),
+    ("aa:bb:cc:dd:ee:ff", "192.168.4.023"),
+])
+def test_only_a_plain_mac_and_address_reach_the_servers_configuration(mac: str, address: str) -> None:
+    assert dr.unsafe_input(mac, address) is not None
+    assert dr.unsafe_input("AA:bb:cc:dd:ee:ff", "192.168.4.23") is None

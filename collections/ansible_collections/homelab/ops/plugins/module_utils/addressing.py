@@ -85,7 +85,8 @@ def dhclient_leases(text_, path):
         start, block = i + 1, {}
         i += 1
         while i < len(lines) and not lines[i].strip().startswith("}"):
-            line = lines[i].strip().rstrip(";")
+            # `db-time-format local` writes "expire epoch N; # <local time>": the comment is not the value.
+            line = lines[i].split("#", 1)[0].strip().rstrip(";")
             words = line.split()
             if len(words) >= 2:
                 if words[0] == "interface":
@@ -350,7 +351,7 @@ def assess(host, documented, local, dhcp, server, maas, dns, now, routers=()):
     if lease and _expired(lease.get("expires"), now):
         findings.append(_finding("lease-expired", "critical", "the lease on %s expired %s"
                                  % (lease.get("address"), lease.get("expires")), lease["source"]))
-    elif previous and dhcp_addressed:
+    elif previous and dhcp_addressed and address != want:  # back on its documented address: nothing expired now
         old = next((x for x in reversed(leases[:-1]) if x.get("address") == previous["address"]), None)
         taken = next((x for x in server.get("leases") or []
                       if x.get("address") == previous["address"] and x.get("mac") != mac), None)
@@ -368,7 +369,7 @@ def assess(host, documented, local, dhcp, server, maas, dns, now, routers=()):
         mine = [r for r in server.get("reservations") or [] if mac and mac in r.get("macs", [])]
         reservation = ({"address": mine[0].get("address"), "name": mine[0].get("name"), "source": mine[0]["source"]}
                        if mine else None)
-        registered = True
+        registered = bool(mac)  # without a MAC there is nothing to look a reservation up by
     elif kind == "maas" and maas and maas.get("status") == "ok":
         registered = bool(maas.get("registered"))
         if registered and maas.get("link_mode") == "static":
@@ -420,6 +421,11 @@ def propose(host, report, dhcp_addressed, routers=()):
                            "reason": "MAAS's API is not configured (homelab_dhcp.api_url is empty): reserve in MAAS "
                                      "by hand, a static (sticky) address for %s on %s"
                                      % (report["actual"]["mac"], report["documented"]["address"])})
+        elif kind == "none":
+            manual.append({"title": "Reserve %s's address on the DHCP server by hand" % host,
+                           "reason": "no DHCP server is described (homelab_dhcp.kind: none): reserve %s for %s "
+                                     "where the LAN's DHCP is served" % (report["documented"]["address"],
+                                                                         report["actual"]["mac"] or host)})
         elif kind in ("dnsmasq", "maas"):
             why = "; ".join(f["summary"] for f in report["findings"]
                             if f["id"] in ("no-reservation", "address-moved") and f["severity"] != "info")

@@ -18,6 +18,7 @@ import re
 from typing import Dict, List
 
 _MAC = re.compile(r"^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$")
+_STRICT_MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 _LEASE_TIME = re.compile(r"^(infinite|\d+[smhdw]?)$")
 
 
@@ -92,3 +93,18 @@ def _is_ipv4(text: str) -> bool:
         return False
     return True
 
+
+def unsafe_input(mac, address):
+    """Why ``mac`` or ``address`` may not be written into a DHCP server's configuration, or None.
+
+    The MAC is what the host reported, and a line break in it would be a line of dnsmasq's configuration
+    of the host's choosing: only six colon-separated hex octets and a plain IPv4 address pass.
+    """
+    if not isinstance(mac, str) or not _STRICT_MAC.match(mac.lower()):
+        return "the MAC %r is not six colon-separated hex octets" % (mac,)
+    try:
+        if str(ipaddress.IPv4Address(address)) != address:
+            raise ValueError(address)
+    except (ipaddress.AddressValueError, ValueError):
+        return "the address %r is not a plain IPv4 address" % (address,)
+    return None

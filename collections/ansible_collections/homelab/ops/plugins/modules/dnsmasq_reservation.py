@@ -60,7 +60,7 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.homelab.ops.plugins.module_utils.dnsmasq_reservations import conflicts
+from ansible_collections.homelab.ops.plugins.module_utils.dnsmasq_reservations import conflicts, unsafe_input
 
 
 def _read(path: str) -> str:
@@ -83,6 +83,9 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
+    bad = unsafe_input(p["mac"], p["address"])
+    if bad:
+        module.fail_json(msg="Nothing was reserved for %s: %s." % (p["host"], bad))
     own = os.path.join(p["conf_dir"], "60-homelab-address-%s.conf" % p["host"])
     others = {path: _read(path) for path in sorted(glob.glob(os.path.join(p["conf_dir"], "*.conf"))) if path != own}
     problems = conflicts(p["host"], p["mac"], p["address"], others, _read(p["leases"]), int(time.time()))

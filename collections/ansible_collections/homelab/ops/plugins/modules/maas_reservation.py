@@ -73,7 +73,7 @@ dns_action:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.homelab.ops.plugins.module_utils import maas_dns, maas_ip
+from ansible_collections.homelab.ops.plugins.module_utils import dnsmasq_reservations, maas_dns, maas_ip
 from ansible_collections.homelab.ops.plugins.module_utils.maas_api import call
 
 
@@ -92,6 +92,9 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
+    bad = dnsmasq_reservations.unsafe_input(p["mac"], p["address"])
+    if bad:
+        module.fail_json(msg=f"Nothing was reserved for {p['hostname']}: {bad}.")
     fqdn = f"{p['hostname']}.{p['domain']}"
     try:
         maas_dns.parse_api_key(p["api_key"])
