@@ -239,7 +239,7 @@ with open(db) as f:
         if len(fields) >= 3 and fields[1] == guest:
             continue  # the guest's lease: written anew below, or cleared
         if address and len(fields) >= 3 and fields[1] == mac:
-            fields[0] = str(min(int(fields[0]), now - 60))
+            fields[0] = str(min(int(fields[0]) or now, now - 60))  # 0 is an infinite lease: it expires too
             line = " ".join(fields) + "\\n"
         kept.append(line)
 if address:

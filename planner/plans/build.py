@@ -192,14 +192,18 @@ def propose(ws: Workspace, plan: Plan, review: StepReview) -> None:
                                 recurring)
     outcome.notes.extend(unread)
     added = []
-    for item in _merged(outcome.steps):
+    valid = []
+    for item in outcome.steps:  # each host's proposal on its own: one host's bad proposal costs no other its fix
         try:
-            [new] = validate_steps(ws, catalog, [StepRequest(item.playbook, item.host, item.vars, item.rationale)])
+            validate_steps(ws, catalog, [StepRequest(item.playbook, item.host, item.vars, item.rationale)])
         except PlanValidationError as err:
             first = f" ({err.details[0]})" if err.details else ""
             outcome.notes.append(f"The {item.kind} fix {item.playbook} proposed for {item.host} was left out: "
                                  f"{err.message}{first}.")
             continue
+        valid.append(item)
+    for item in _merged(valid):
+        [new] = validate_steps(ws, catalog, [StepRequest(item.playbook, item.host, item.vars, item.rationale)])
         if not any(s.playbook == new.playbook and s.hosts == new.hosts and s.vars == new.vars for s in plan.steps):
             plan.steps.append(new)
             added.append(new)

@@ -115,3 +115,29 @@ def test_build_propose_merges_the_same_step_from_two_hosts_into_one(tmp_path: Pa
     added = plan.steps[1:]
     assert [(s.playbook, s.hosts, s.limit) for s in added] == [("gather_facts", hosts, ",".join(hosts))]
     assert "on k3s-vm-chief-horse" in added[0].rationale and "on k3s-vm-pumped-piglet" in added[0].rationale
+
+
+def test_build_propose_keeps_the_valid_hosts_when_one_proposal_is_refused(tmp_path: Path) -> None:
+    """A proposal that is refused (here: from a host the step did not run on) costs that host alone its step;
+    the others' identical proposals still become one step."""
+    from planner.plans import build
+    from planner.plans.planfile import Plan, Step
+    from planner.workspace import Workspace
+    from tests.conftest import copy_project, documented_only
+
+    root = documented_only(copy_project(tmp_path / "p"))
+    meta = root / "playbooks" / "check_address_persistence.meta.yml"
+    meta.write_text(meta.read_text().replace("proposes: [reserve_addresses]", "proposes: [gather_facts]"))
+    ws = Workspace(root, tmp_path / "state", root / "inventory")
+    hosts = ["k3s-vm-chief-horse", "k3s-vm-pumped-piglet"]
+    steps = [Step(playbook="check_address_persistence", limit="all", risk="read", hosts=hosts)]
+    plan = Plan(id="0123abce", created_at="2026-12-06T10:00:00+00:00", intent="check address persistence",
+                planner="offline", inputs=build.record_inputs(ws, steps), steps=steps)
+    step = {"playbook": "gather_facts", "kind": "standard", "vars": {}, "reason": "no reservation"}
+    build.propose(ws, plan, StepReview(step=0, playbook="check_address_persistence", check=False,
+                                       status="successful", rc=0,
+                                       tasks=[TaskResult(host=h, task="Report", status="ok",
+                                                         report={PROPOSALS_KEY: {"steps": [step]}})
+                                              for h in [*hosts, "not-in-the-inventory"]]))
+    assert [(s.playbook, s.hosts) for s in plan.steps[1:]] == [("gather_facts", hosts)]
+    assert "proposals for not-in-the-inventory, a host it did not run on; left out" in plan.explanation
