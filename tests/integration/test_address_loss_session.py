@@ -30,7 +30,9 @@ import pytest
 from planner.knowledge import kb
 from planner.knowledge.rca.validate import SECTIONS, parse
 from tests.conftest import run_homelab
-from tests.integration.conftest import LAB_NET, Lab, homelab_in, plan_json, project_on, running_lab
+from tests.integration.conftest import LAB_NET, Lab, homelab_in, project_on, running_lab
+from tests.integration.test_slow_host_session import applied as apply_it
+from tests.integration.test_slow_host_session import made
 
 HOST = "k3s-vm-chief-horse"
 OLD = "192.168.4.57"
@@ -56,16 +58,8 @@ def report(plan: dict[str, Any], host: str) -> dict[str, Any]:
     return task["report"]["homelab_address"]
 
 
-def made(project: Path, *args: str) -> dict[str, Any]:
-    result = homelab_in(project, *args, "--format", "json")
-    assert result.rc == 0, result.stderr
-    return plan_json(result)
-
-
 def applied(project: Path, plan: dict[str, Any]) -> dict[str, Any]:
-    result = homelab_in(project, "apply", plan["id"], "--yes", "--format", "json")
-    assert result.rc == 0, result.stderr
-    done = plan_json(result)
+    done = apply_it(project, plan)
     assert done["applies"][-1]["status"] == "succeeded", done["applies"][-1]
     return done
 

@@ -90,9 +90,13 @@ def test_a_hosts_control_characters_never_reach_the_terminal() -> None:
     assert "critical cpu-runaway: \ufffd[1A\ufffd[2Kx fake line\n" in text
 
 
-def test_build_propose_merges_the_same_step_from_two_hosts_into_one(tmp_path: Path) -> None:
-    """Two hosts proposing the same playbook with the same variables get one step over both (one run that
-    reserves both addresses), not a step each."""
+HOSTS = ["k3s-vm-chief-horse", "k3s-vm-pumped-piglet"]
+
+
+def proposed_over(tmp_path: Path, reporting: list[str]) -> Any:
+    """A check_address_persistence plan over HOSTS whose report from each of ``reporting`` proposes the same
+    step (gather_facts stands in for the fix: any catalog entry the meta lists under proposes is merged alike),
+    after build.propose."""
     from planner.plans import build
     from planner.plans.planfile import Plan, Step
     from planner.workspace import Workspace
@@ -100,44 +104,31 @@ def test_build_propose_merges_the_same_step_from_two_hosts_into_one(tmp_path: Pa
 
     root = documented_only(copy_project(tmp_path / "p"))
     meta = root / "playbooks" / "check_address_persistence.meta.yml"
-    # gather_facts stands in for the fix: any catalog entry the meta lists under proposes is merged alike.
     meta.write_text(meta.read_text().replace("proposes: [reserve_addresses]", "proposes: [gather_facts]"))
     ws = Workspace(root, tmp_path / "state", root / "inventory")
-    hosts = ["k3s-vm-chief-horse", "k3s-vm-pumped-piglet"]
-    steps = [Step(playbook="check_address_persistence", limit="all", risk="read", hosts=hosts)]
+    steps = [Step(playbook="check_address_persistence", limit="all", risk="read", hosts=HOSTS)]
     plan = Plan(id="0123abcd", created_at="2026-12-06T10:00:00+00:00", intent="check address persistence",
                 planner="offline", inputs=build.record_inputs(ws, steps), steps=steps)
     step = {"playbook": "gather_facts", "kind": "standard", "vars": {}, "reason": "no reservation"}
     build.propose(ws, plan, StepReview(step=0, playbook="check_address_persistence", check=False,
                                        status="successful", rc=0,
                                        tasks=[TaskResult(host=h, task="Report", status="ok",
-                                                         report={PROPOSALS_KEY: {"steps": [step]}}) for h in hosts]))
-    added = plan.steps[1:]
-    assert [(s.playbook, s.hosts, s.limit) for s in added] == [("gather_facts", hosts, ",".join(hosts))]
+                                                         report={PROPOSALS_KEY: {"steps": [step]}})
+                                              for h in reporting]))
+    return plan
+
+
+def test_build_propose_merges_the_same_step_from_two_hosts_into_one(tmp_path: Path) -> None:
+    """Two hosts proposing the same playbook with the same variables get one step over both (one run that
+    reserves both addresses), not a step each."""
+    added = proposed_over(tmp_path, HOSTS).steps[1:]
+    assert [(s.playbook, s.hosts, s.limit) for s in added] == [("gather_facts", HOSTS, ",".join(HOSTS))]
     assert "on k3s-vm-chief-horse" in added[0].rationale and "on k3s-vm-pumped-piglet" in added[0].rationale
 
 
 def test_build_propose_keeps_the_valid_hosts_when_one_proposal_is_refused(tmp_path: Path) -> None:
     """A proposal that is refused (here: from a host the step did not run on) costs that host alone its step;
     the others' identical proposals still become one step."""
-    from planner.plans import build
-    from planner.plans.planfile import Plan, Step
-    from planner.workspace import Workspace
-    from tests.conftest import copy_project, documented_only
-
-    root = documented_only(copy_project(tmp_path / "p"))
-    meta = root / "playbooks" / "check_address_persistence.meta.yml"
-    meta.write_text(meta.read_text().replace("proposes: [reserve_addresses]", "proposes: [gather_facts]"))
-    ws = Workspace(root, tmp_path / "state", root / "inventory")
-    hosts = ["k3s-vm-chief-horse", "k3s-vm-pumped-piglet"]
-    steps = [Step(playbook="check_address_persistence", limit="all", risk="read", hosts=hosts)]
-    plan = Plan(id="0123abce", created_at="2026-12-06T10:00:00+00:00", intent="check address persistence",
-                planner="offline", inputs=build.record_inputs(ws, steps), steps=steps)
-    step = {"playbook": "gather_facts", "kind": "standard", "vars": {}, "reason": "no reservation"}
-    build.propose(ws, plan, StepReview(step=0, playbook="check_address_persistence", check=False,
-                                       status="successful", rc=0,
-                                       tasks=[TaskResult(host=h, task="Report", status="ok",
-                                                         report={PROPOSALS_KEY: {"steps": [step]}})
-                                              for h in [*hosts, "not-in-the-inventory"]]))
-    assert [(s.playbook, s.hosts) for s in plan.steps[1:]] == [("gather_facts", hosts)]
+    plan = proposed_over(tmp_path, [*HOSTS, "not-in-the-inventory"])
+    assert [(s.playbook, s.hosts) for s in plan.steps[1:]] == [("gather_facts", HOSTS)]
     assert "proposals for not-in-the-inventory, a host it did not run on; left out" in plan.explanation
