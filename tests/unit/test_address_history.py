@@ -11,7 +11,7 @@ import pytest
 from planner.inventory.discovered import MAX_HISTORY, AddressSeen, Discovered, with_history
 from planner.knowledge.facts import Gathered, host_vars_file, read_discovered, write_back
 from planner.workspace import Workspace
-from tests.conftest import ROOT
+from tests.conftest import ROOT, documented_only
 from tests.unit.test_facts_sections import FACTS
 
 HOST = "k3s-vm-chief-horse"
@@ -35,6 +35,7 @@ def _answered(address: str) -> Gathered:
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
     shutil.copytree(ROOT / "inventory", tmp_path / "inventory")
+    documented_only(tmp_path)  # whatever a `make demo` wrote into the checkout's host_vars is not the test's
     return Workspace(tmp_path, tmp_path / ".homelab", tmp_path / "inventory")
 
 

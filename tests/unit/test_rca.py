@@ -82,7 +82,11 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     root = documented_only(copy_project(tmp_path_factory.mktemp("rca") / "project"))
     state = root / ".homelab"
     (state / "plans").mkdir(parents=True)
-    return Workspace(root, state, root / "inventory")
+    ws = Workspace(root, state, root / "inventory")
+    # The docs as the documentation alone makes them: a `make demo` in the checkout wrote its facts into them.
+    from planner.knowledge.loop import regenerate
+    regenerate(ws)
+    return ws
 
 
 def save(ws: Workspace, plan: Plan) -> Plan:
