@@ -17,6 +17,8 @@ import re
 import socket
 import struct
 
+from ansible_collections.homelab.ops.plugins.module_utils.dnsmasq_reservations import dhcp_host_entry, lease_entry
+
 MAX_TEXT = 512
 MAX_EVENTS = 200
 #: The finding ids (fixed by the catalog's contract) and the PROCEDURES.md step each one points to.
@@ -211,37 +213,27 @@ def history(events, leases=()):
 # --- the server's side ------------------------------------------------------------------------------------------------
 
 def dnsmasq_leases(text_, path):
-    """dnsmasq's lease database: ``<expiry epoch> <mac> <ip> <name> <client-id>`` per line (expiry 0: infinite)."""
+    """dnsmasq's lease database (:func:`dnsmasq_reservations.lease_entry` per line), each with its time in
+    ISO 8601 (None: infinite), its source line and its text."""
     found = []
     for number, raw in enumerate((text_ or "").splitlines(), 1):
-        words = raw.split()
-        if len(words) >= 3 and words[0].isdigit() and _MAC.match(words[1].lower()):
-            found.append({"expires": None if words[0] == "0" else from_epoch(words[0]), "mac": words[1].lower(),
-                          "address": words[2], "name": words[3] if len(words) > 3 and words[3] != "*" else None,
-                          "source": "%s:%d" % (path, number), "line": text(raw)})
+        entry = lease_entry(raw)
+        if entry is not None:
+            found.append(dict(entry, expires=from_epoch(str(entry["expires"])) if entry["expires"] else None,
+                              source="%s:%d" % (path, number), line=text(raw)))
     return found
 
 
 def dnsmasq_reservations(files):
-    """``dhcp-host=`` lines of dnsmasq config files ({path: text}): ``{macs, address, name, source, line}``.
-    A value is a MAC (several allowed), an IPv4 address, a lease time, ``id:``/``set:``/``tag:`` or the name."""
+    """``dhcp-host=`` lines of dnsmasq config files ({path: text}), read by
+    :func:`dnsmasq_reservations.dhcp_host_entry` (as reserve_addresses reads them): ``{macs, address, name,
+    source, line}``."""
     found = []
     for path in sorted(files):
         for number, raw in enumerate((files[path] or "").splitlines(), 1):
-            line = raw.split("#", 1)[0].strip()
-            key, sep, value = line.partition("=")
-            if not sep or key.strip() != "dhcp-host":
-                continue
-            macs, address, name = [], None, None
-            for part in (p.strip() for p in value.split(",")):
-                if _MAC.match(part.lower()):
-                    macs.append(part.lower())
-                elif _IPV4.match(part):
-                    address = part
-                elif part and not re.match(r"^(id|set|tag):|^\d+[smhd]?$|^infinite$|^ignore$", part):
-                    name = part
-            found.append({"macs": macs, "address": address, "name": name, "source": "%s:%d" % (path, number),
-                          "line": text(raw)})
+            entry = dhcp_host_entry(raw)
+            if entry is not None:
+                found.append(dict(entry, source="%s:%d" % (path, number), line=text(raw)))
     return found
 
 

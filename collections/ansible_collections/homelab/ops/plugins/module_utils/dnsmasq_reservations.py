@@ -15,46 +15,54 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 _MAC = re.compile(r"^([0-9a-f]{2}[:-]){5}[0-9a-f]{2}$")
 _STRICT_MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 _LEASE_TIME = re.compile(r"^(infinite|\d+[smhdw]?)$")
 
 
-def parse_dhcp_hosts(text: str) -> List[Dict[str, object]]:
-    """``{"macs", "address", "name"}`` for each ``dhcp-host=`` line (comments and other options left out)."""
-    found = []
-    for raw in (text or "").splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line.startswith("dhcp-host="):
+def dhcp_host_entry(raw: str) -> Optional[Dict[str, object]]:
+    """``{"macs", "address", "name"}`` of one configuration line if it is a ``dhcp-host=`` line, else None.
+    A value is a MAC (several allowed, ``-`` or ``:``), an IPv4 address, a lease time, ``id:``/``set:``/``tag:``
+    or the name."""
+    line = raw.split("#", 1)[0].strip()
+    key, sep, value = line.partition("=")
+    if not sep or key.strip() != "dhcp-host":
+        return None
+    macs, address, name = [], None, None  # type: List[str], Optional[str], Optional[str]
+    for field in value.split(","):
+        field = field.strip()
+        low = field.lower()
+        if _MAC.match(low):
+            macs.append(low.replace("-", ":"))
+        elif low.startswith(("id:", "set:", "tag:")) or _LEASE_TIME.match(low) or low == "ignore" or not field:
             continue
-        macs, address, name = [], None, None  # type: List[str], Optional[str], Optional[str]
-        for field in line[len("dhcp-host="):].split(","):
-            field = field.strip()
-            low = field.lower()
-            if _MAC.match(low):
-                macs.append(low.replace("-", ":"))
-            elif low.startswith(("id:", "set:", "tag:")) or _LEASE_TIME.match(low) or not field:
-                continue
-            elif _is_ipv4(field):
-                address = field
-            else:
-                name = field
-        found.append({"macs": macs, "address": address, "name": name})
-    return found
+        elif _is_ipv4(field):
+            address = field
+        else:
+            name = field
+    return {"macs": macs, "address": address, "name": name}
+
+
+def parse_dhcp_hosts(text: str) -> List[Dict[str, object]]:
+    """:func:`dhcp_host_entry` for each ``dhcp-host=`` line (comments and other options left out)."""
+    return [e for e in map(dhcp_host_entry, (text or "").splitlines()) if e is not None]
+
+
+def lease_entry(raw: str) -> Optional[Dict[str, object]]:
+    """``{"expires" (epoch, 0 = infinite), "mac", "address", "name"}`` of one IPv4 line of dnsmasq's lease
+    database, else None (IPv6 leases and the "duid" line are not IPv4 reservations' business)."""
+    words = raw.split()
+    if len(words) < 4 or not words[0].isdigit() or not _MAC.match(words[1].lower()) or not _is_ipv4(words[2]):
+        return None
+    return {"expires": int(words[0]), "mac": words[1].lower().replace("-", ":"), "address": words[2],
+            "name": None if words[3] == "*" else words[3]}
 
 
 def parse_leases(text: str) -> List[Dict[str, object]]:
-    """``{"expires", "mac", "address", "name"}`` for each line of dnsmasq's lease database."""
-    leases = []
-    for raw in (text or "").splitlines():
-        words = raw.split()
-        if len(words) < 4 or not words[0].isdigit() or not _is_ipv4(words[2]):
-            continue  # IPv6 leases and the "duid" line are not IPv4 reservations' business
-        leases.append({"expires": int(words[0]), "mac": words[1].lower(), "address": words[2],
-                       "name": None if words[3] == "*" else words[3]})
-    return leases
+    """:func:`lease_entry` for each IPv4 line of dnsmasq's lease database."""
+    return [e for e in map(lease_entry, (text or "").splitlines()) if e is not None]
 
 
 def conflicts(host: str, mac: str, address: str, other_files: Dict[str, str], lease_text: str,
