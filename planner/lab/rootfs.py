@@ -20,11 +20,21 @@ SUITE = "bookworm"
 PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt",
     "sudo", "iproute2", "procps", "ca-certificates", "iperf3", "dnsmasq", "lighttpd",
+    # Real monitoring from Debian: the roles configure and start them; nothing reaches the internet to install them.
+    "prometheus", "prometheus-node-exporter",
 )
 #: Bump when the preparation below changes, so old caches are not reused.
-RECIPE_VERSION = 3
+RECIPE_VERSION = 4
 ADMIN_USER = "admin"
 ADMIN_UID = 1000
+
+# Units Debian enables at install that the lab's hosts must not start by themselves: every lab host shares
+# this machine's network, so nine node exporters on *:9100 would fight over one port. The monitoring roles
+# bind each to its host's own address and start it.
+_DISABLED_UNITS = ("prometheus.service", "prometheus-node-exporter.service",
+                   "prometheus-node-exporter-apt.timer", "prometheus-node-exporter-nvme.timer",
+                   "prometheus-node-exporter-smartmon.timer", "prometheus-node-exporter-ipmitool-sensor.timer",
+                   "prometheus-node-exporter-mellanox-hca-temp.timer")
 
 # Timers that would reach the internet or churn the disk in a lab host.
 _MASKED_UNITS = (
@@ -41,7 +51,7 @@ def _mirror() -> str:
 def cache_key() -> str:
     """A short digest of everything that shapes the root filesystem."""
     recipe = json.dumps({"suite": SUITE, "packages": PACKAGES, "version": RECIPE_VERSION,
-                         "masked": _MASKED_UNITS, "admin": [ADMIN_USER, ADMIN_UID]}, sort_keys=True)
+                         "masked": _MASKED_UNITS, "disabled": _DISABLED_UNITS, "admin": [ADMIN_USER, ADMIN_UID]}, sort_keys=True)
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 
@@ -71,6 +81,9 @@ def _prepare(root: Path) -> None:
         if not link.is_symlink():
             link.unlink(missing_ok=True)
             link.symlink_to("/dev/null")
+    for unit in _DISABLED_UNITS:
+        for link in units.glob(f"*.wants/{unit}"):
+            link.unlink()
     for key in (etc / "ssh").glob("ssh_host_*"):
         key.unlink()
     (etc / "ssh" / "sshd_config.d" / "00-lab.conf").write_text(
