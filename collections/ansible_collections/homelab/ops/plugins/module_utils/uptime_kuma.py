@@ -1,0 +1,58 @@
+# Copyright: homelab-planner maintainers
+# Apache License 2.0 (see the collection's galaxy.yml)
+"""One way into Uptime Kuma: a logged-in uptime-kuma-api client, its credentials read by variable name.
+
+Modules that talk to Uptime Kuma run on the controller (the client library is installed there, not on
+the monitoring host) and take the *names* of the environment variables holding the admin's username and
+password, so the secret never passes through a module argument, a plan or a log.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager, suppress
+
+
+class KumaError(Exception):
+    """Uptime Kuma could not be reached or refused the login; ``hint`` says what to do."""
+
+    def __init__(self, message, hint):
+        super().__init__(message)
+        self.hint = hint
+
+
+def credentials(username_env, password_env, environ=None):
+    """The username and password from the named variables; KumaError naming what is unset."""
+    env = os.environ if environ is None else environ
+    missing = [name for name in (username_env, password_env) if not env.get(name)]
+    if missing:
+        raise KumaError("Uptime Kuma's credentials are not set: %s" % ", ".join(missing),
+                        "export %s (the names come from homelab_monitoring.uptime_kuma)" % " and ".join(missing))
+    return env[username_env], env[password_env]
+
+
+@contextmanager
+def session(url, username_env, password_env, timeout=10):
+    """A logged-in client for ``url``, disconnected on exit."""
+    user, password = credentials(username_env, password_env)
+    try:
+        from uptime_kuma_api import UptimeKumaApi
+    except ImportError as exc:
+        raise KumaError("the Python package uptime-kuma-api is not installed on the controller (%s)" % exc,
+                        "pip install uptime-kuma-api==1.2.1 into the environment that runs ansible") from None
+    try:
+        api = UptimeKumaApi(url, timeout=timeout)
+    except Exception as exc:  # socketio raises its own ConnectionError; any failure here means unreachable
+        raise KumaError("Uptime Kuma at %s does not answer: %s" % (url, exc),
+                        "check that it runs (systemctl status uptime-kuma on its host) and that the URL is right",
+                        ) from None
+    try:
+        try:
+            api.login(user, password)
+        except Exception as exc:
+            raise KumaError("Uptime Kuma at %s refused the login: %s" % (url, exc),
+                            "check the credentials in the variables the inventory names") from None
+        yield api
+    finally:
+        with suppress(Exception):  # closing a dead socket must not hide the real error
+            api.disconnect()
