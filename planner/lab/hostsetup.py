@@ -58,7 +58,8 @@ def _write(root: Path, rel: str, content: bytes | str, mode: int = 0o644, owner:
         os.chown(path, owner, owner)
 
 
-def _services(config: LabConfig) -> list[dict]:
+def documented_services(config: LabConfig) -> list[dict]:
+    """The services inventory/group_vars/all documents (the lab names them in /etc/hosts, the plants monitor them)."""
     from planner.inventory.hosts import load_inventory
 
     services = load_inventory(config.project / "inventory").groupvars("all").get("services")
@@ -80,7 +81,7 @@ def configure(config: LabConfig, host: LabHost, merged: Path, hdir: Path,
               all_hosts: list[LabHost]) -> list[tuple[Path, str]]:
     """Write the host's own files into its overlay; returns the read-only binds nspawn must add."""
     _write(merged, "/etc/hostname", f"{host.name}\n")
-    _write(merged, "/etc/hosts", etc_hosts(all_hosts, _services(config)))
+    _write(merged, "/etc/hosts", etc_hosts(all_hosts, documented_services(config)))
     machine_id = hashlib.sha256(f"{config.machine_prefix}/{host.name}".encode()).hexdigest()[:32]
     _write(merged, "/etc/machine-id", machine_id + "\n")
     hostkey = merged / "etc" / "ssh" / "ssh_host_ed25519_key"

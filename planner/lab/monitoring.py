@@ -117,7 +117,7 @@ def _clear(api, tag: str) -> int:
 def plant_gaps(config: LabConfig, host: str, clear: bool) -> str:
     """Plant (or clear) the monitoring gaps; returns what was done, in words."""
     from planner.lab import faults, runtime
-    from planner.lab.hostsetup import _services
+    from planner.lab.hostsetup import documented_services
     from planner.lab.spec import lab_hosts
 
     if host != kuma.HOST:
@@ -136,7 +136,7 @@ def plant_gaps(config: LabConfig, host: str, clear: bool) -> str:
         raise LabError(f"the lab's Uptime Kuma on {state.address}:{kuma.PORT} did not let the lab log in: {err}",
                        f"homelab lab ssh {host} -- systemctl status {kuma.UNIT}") from None
     try:
-        count = _clear(api, tag) if clear else _seed(api, tag, seeded_monitors(hosts, _services(config)))
+        count = _clear(api, tag) if clear else _seed(api, tag, seeded_monitors(hosts, documented_services(config)))
     finally:
         api.disconnect()
     if clear:
