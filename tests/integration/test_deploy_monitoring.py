@@ -97,9 +97,11 @@ def test_monitoring_deploys_answers_discovers_targets_and_stays_put(lab: Lab, pr
         for host in (MONITOR, NODE):
             status, metrics = get(f"http://{address(lab, host)}:9100/metrics")
             assert status == 200 and "node_cpu_seconds_total" in metrics
-            # Bound to the host's own address only, and enabled for the next boot.
+            # Bound to the host's own address only (the lab's hosts share one network namespace, so ss lists
+            # every host's listeners: none may be a wildcard one), and enabled for the next boot.
             listening = on(lab, host, "ss -Hltn 'sport = :9100'").split()
-            assert f"{address(lab, host)}:9100" in listening and "*:9100" not in listening, listening
+            wildcard = {"*:9100", "0.0.0.0:9100", "[::]:9100"} & set(listening)
+            assert f"{address(lab, host)}:9100" in listening and not wildcard, listening
             assert on(lab, host, "systemctl is-enabled prometheus-node-exporter.service").strip() == "enabled"
         assert get(f"http://{monitor}:9090/-/ready")[0] == 200
         assert on(lab, NODE, "systemctl is-active prometheus.service || true").strip() == "inactive"
