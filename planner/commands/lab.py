@@ -170,9 +170,10 @@ def ssh(host: str, command: tuple[str, ...]) -> None:
 
 @lab.command()
 @click.argument("host")
-@click.argument("fault", type=click.Choice(["cpu-hog", "disk-full", "lease-expiry"]))
+@click.argument("fault", type=click.Choice(["cpu-hog", "disk-full", "lease-expiry", "pending-upgrade"]))
 @click.option("--clear", is_flag=True, help="Undo the fault instead: stop the hog, remove the filling file, "
-                                            "or take the guest's lease away.")
+                                            "take the guest's lease away, "
+                                            "or remove the local apt repository and its packages.")
 def plant(host: str, fault: str, clear: bool) -> None:
     """Plant a fault on a running lab host, for diagnose_host to find (or --clear it).
 
@@ -184,6 +185,9 @@ def plant(host: str, fault: str, clear: bool) -> None:
                (dnsmasq-dhcp on maas) and in the host, and its address leased
                to a guest laptop (02:00:5e:10:00:99): `lab restart HOST` then
                moves it to a new address
+    pending-upgrade  a local apt repository in the host (file:/var/lib/homelab-lab/apt)
+               with homelab-lab-tool 1.1-1 over the installed 1.0-1, and
+               homelab-lab-pinned 1.0-1 held with 1.1-1 there: for update_packages
 
     Idempotent: a running hog is kept, a full filesystem stays full, one guest
     lease at most. `lab down` clears everything.
@@ -194,6 +198,7 @@ def plant(host: str, fault: str, clear: bool) -> None:
       homelab lab plant k3s-vm-still-fawn cpu-hog --clear
       homelab lab plant maas disk-full
       homelab lab plant k3s-vm-chief-horse lease-expiry
+      homelab lab plant k3s-vm-still-fawn pending-upgrade
     """
     from planner.lab import faults
 
@@ -202,6 +207,8 @@ def plant(host: str, fault: str, clear: bool) -> None:
         click.echo(f"{host}: {faults.HOG_UNIT} " + ("stopped" if clear else f"runs as pid {now}"), err=True)
     elif fault == "lease-expiry":
         click.echo(f"{host}: " + (f"guest lease cleared ({now})" if clear else f"lease expired; {now}"), err=True)
+    elif fault == "pending-upgrade":
+        click.echo(f"{host}: local apt repository {now}", err=True)
     else:
         click.echo(f"{host}: {faults.FULL_MOUNT} {now} used", err=True)
 

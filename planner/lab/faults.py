@@ -12,6 +12,9 @@ lease (``dhcp.GUEST_MAC``, ``guest-laptop``) added on the host's current address
 started again; in the host, its own current lease is set expired. The next ``homelab lab restart HOST``
 then gets it a new address. ``--clear`` takes the guest's lease away again.
 
+``pending-upgrade`` gives the host a local apt repository with a newer version of a package it has
+installed, and a held package with a newer version too (planner/lab/aptrepo.py).
+
 A hog burns a whole core of the machine the lab runs on, so none is ever started by ``lab up`` or a
 planted.yml: only a test or a person plants one, and the script stops itself after HOG_MAX_SECONDS
 (the unit's RuntimeMaxSec too) should nobody clear it.
@@ -25,7 +28,7 @@ import subprocess
 from planner.errors import HomelabError, LabError, did_you_mean
 from planner.lab.spec import LabConfig
 
-FAULTS = ("cpu-hog", "disk-full", "lease-expiry")
+FAULTS = ("cpu-hog", "disk-full", "lease-expiry", "pending-upgrade")
 HOG_UNIT = "lab-cpu-hog.service"
 HOG_SCRIPT = "/usr/local/bin/lab-cpu-hog"
 FULL_MOUNT = "/srv/lab-full"
@@ -86,6 +89,11 @@ def plant(config: LabConfig, host: str, fault: str, clear: bool = False) -> str:
         raise LabError(f"lab host {host!r} is not running", "homelab lab up starts it; then plant the fault")
     if fault == "lease-expiry":
         return _lease_expiry(config, host, clear)
+    if fault == "pending-upgrade":
+        from planner.lab import aptrepo
+
+        return _as_root(config, state, host, fault, clear, "python3", "-c", aptrepo.PLANT_SCRIPT,
+                        *(["clear"] if clear else []))
     return _as_root(config, state, host, fault, clear, "sh", "-c", _SCRIPTS[(fault, clear)])
 
 
