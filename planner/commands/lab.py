@@ -177,10 +177,11 @@ def ssh(host: str, command: tuple[str, ...]) -> None:
 @lab.command()
 @click.argument("host")
 @click.argument("fault", type=click.Choice(["cpu-hog", "disk-full", "lease-expiry", "monitoring-gaps",
-                                            "exporter-stopped"]))
+                                            "exporter-stopped", "pending-upgrade"]))
 @click.option("--clear", is_flag=True, help="Undo the fault instead: stop the hog, remove the filling file, "
                                             "take the guest's lease away, remove the planted monitors and "
-                                            "file_sd file, or start the exporter the plant stopped.")
+                                            "file_sd file, start the exporter the plant stopped, "
+                                            "or remove the local apt repository and its packages.")
 def plant(host: str, fault: str, clear: bool) -> None:
     """Plant a fault on a running lab host, for diagnose_host to find (or --clear it).
 
@@ -202,6 +203,9 @@ def plant(host: str, fault: str, clear: bool) -> None:
                node exporter target and old-nas's
     exporter-stopped  prometheus-node-exporter stopped (not disabled);
                --clear starts it again only if the plant stopped it
+    pending-upgrade  a local apt repository in the host (file:/var/lib/homelab-lab/apt)
+               with homelab-lab-tool 1.1-1 over the installed 1.0-1, and
+               homelab-lab-pinned 1.0-1 held with 1.1-1 there: for update_packages
 
     Idempotent: a running hog is kept, a full filesystem stays full, one guest
     lease at most. `lab down` clears everything.
@@ -214,6 +218,7 @@ def plant(host: str, fault: str, clear: bool) -> None:
       homelab lab plant k3s-vm-chief-horse lease-expiry
       homelab lab plant uptime-kuma monitoring-gaps
       homelab lab plant k3s-vm-still-fawn exporter-stopped --clear
+      homelab lab plant k3s-vm-still-fawn pending-upgrade
     """
     from planner.lab import faults
 
@@ -225,6 +230,8 @@ def plant(host: str, fault: str, clear: bool) -> None:
                    err=True)
     elif fault == "lease-expiry":
         click.echo(f"{host}: " + (f"guest lease cleared ({now})" if clear else f"lease expired; {now}"), err=True)
+    elif fault == "pending-upgrade":
+        click.echo(f"{host}: local apt repository {now}", err=True)
     else:
         click.echo(f"{host}: {faults.FULL_MOUNT} {now} used", err=True)
 

@@ -14,6 +14,8 @@ then gets it a new address. ``--clear`` takes the guest's lease away again.
 
 ``monitoring-gaps`` and ``exporter-stopped`` plant what audit_monitoring finds in the real Uptime Kuma
 and Prometheus: see planner/lab/monitoring.py.
+``pending-upgrade`` gives the host a local apt repository with a newer version of a package it has
+installed, and a held package with a newer version too (planner/lab/aptrepo.py).
 
 A hog burns a whole core of the machine the lab runs on, so none is ever started by ``lab up`` or a
 planted.yml: only a test or a person plants one, and the script stops itself after HOG_MAX_SECONDS
@@ -28,7 +30,7 @@ import subprocess
 from planner.errors import HomelabError, LabError, did_you_mean
 from planner.lab.spec import LabConfig
 
-FAULTS = ("cpu-hog", "disk-full", "lease-expiry", "monitoring-gaps", "exporter-stopped")
+FAULTS = ("cpu-hog", "disk-full", "lease-expiry", "monitoring-gaps", "exporter-stopped", "pending-upgrade")
 HOG_UNIT = "lab-cpu-hog.service"
 HOG_SCRIPT = "/usr/local/bin/lab-cpu-hog"
 FULL_MOUNT = "/srv/lab-full"
@@ -97,6 +99,11 @@ def plant(config: LabConfig, host: str, fault: str, clear: bool = False) -> str:
         from planner.lab.monitoring import EXPORTER_SCRIPTS
 
         return _as_root(config, state, host, fault, clear, "sh", "-c", EXPORTER_SCRIPTS[clear])
+    if fault == "pending-upgrade":
+        from planner.lab import aptrepo
+
+        return _as_root(config, state, host, fault, clear, "python3", "-c", aptrepo.PLANT_SCRIPT,
+                        *(["clear"] if clear else []))
     return _as_root(config, state, host, fault, clear, "sh", "-c", _SCRIPTS[(fault, clear)])
 
 

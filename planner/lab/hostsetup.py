@@ -132,6 +132,11 @@ def configure(config: LabConfig, host: LabHost, merged: Path, hdir: Path,
         link.parent.mkdir(parents=True, exist_ok=True)
         link.unlink(missing_ok=True)
         link.symlink_to(target)
+    # The root filesystem's sources.list names Debian's mirror, which this machine (and so every lab host,
+    # sharing its network) can reach: an `apt-get update` in a host must never go there. A lab host's only
+    # repository is the local one `homelab lab plant HOST pending-upgrade` adds.
+    _write(merged, "/etc/apt/sources.list", "# Sandbox lab host: no remote repositories (docs/LAB.md, "
+                                            "\"Package updates\").\n")
     # The busy loop `homelab lab plant HOST cpu-hog` runs: in every host, started only when planted.
     _write(merged, faults.HOG_SCRIPT, faults.HOG_SOURCE, 0o755)
     binds: list[tuple[Path, str]] = []
