@@ -49,7 +49,7 @@ lab-down: setup
 
 test: setup lint  ## Everything CI checks
 	$(BIN)/homelab docs --check
-	$(BIN)/pytest -q
+	VENV=$(VENV) scripts/test.sh
 
 unit: setup
 	$(BIN)/pytest -q tests/unit
