@@ -67,6 +67,10 @@ command -v systemd-nspawn >/dev/null 2>&1 || need+=(systemd-container)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # Scheduled applies (homelab apply --at) use at where no systemd manager runs (containers, CI); the tests start atd.
 command -v at >/dev/null 2>&1 || need+=(at)
+# The lab's Uptime Kuma is the npm package, run by this machine's node inside its lab host (Debian 12's
+# node 18 fits its engines: "14 || 16 || 18 || >= 20.4.0"); npm builds its SQLite binding when it must.
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "Installing ${need[*]} for the sandbox lab" >&2

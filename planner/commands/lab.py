@@ -170,9 +170,11 @@ def ssh(host: str, command: tuple[str, ...]) -> None:
 
 @lab.command()
 @click.argument("host")
-@click.argument("fault", type=click.Choice(["cpu-hog", "disk-full", "lease-expiry"]))
+@click.argument("fault", type=click.Choice(["cpu-hog", "disk-full", "lease-expiry", "monitoring-gaps",
+                                            "exporter-stopped"]))
 @click.option("--clear", is_flag=True, help="Undo the fault instead: stop the hog, remove the filling file, "
-                                            "or take the guest's lease away.")
+                                            "take the guest's lease away, remove the planted monitors and "
+                                            "file_sd file, or start the exporter the plant stopped.")
 def plant(host: str, fault: str, clear: bool) -> None:
     """Plant a fault on a running lab host, for diagnose_host to find (or --clear it).
 
@@ -184,6 +186,16 @@ def plant(host: str, fault: str, clear: bool) -> None:
                (dnsmasq-dhcp on maas) and in the host, and its address leased
                to a guest laptop (02:00:5e:10:00:99): `lab restart HOST` then
                moves it to a new address
+    monitoring-gaps  (the uptime-kuma host only) the real Uptime Kuma seeded as
+               an earlier sync left it: a port monitor per host and per
+               monitored service, tagged `homelab` (host/<name>,
+               service/<name>), but none for jellyfin, one for old-nas (a
+               host gone from the inventory) and one untagged monitor of a
+               person's ("router admin (mine)"); and Prometheus's
+               /etc/prometheus/file_sd/homelab-node.yml with every host's
+               node exporter target and old-nas's
+    exporter-stopped  prometheus-node-exporter stopped (not disabled);
+               --clear starts it again only if the plant stopped it
 
     Idempotent: a running hog is kept, a full filesystem stays full, one guest
     lease at most. `lab down` clears everything.
@@ -194,12 +206,17 @@ def plant(host: str, fault: str, clear: bool) -> None:
       homelab lab plant k3s-vm-still-fawn cpu-hog --clear
       homelab lab plant maas disk-full
       homelab lab plant k3s-vm-chief-horse lease-expiry
+      homelab lab plant uptime-kuma monitoring-gaps
+      homelab lab plant k3s-vm-still-fawn exporter-stopped --clear
     """
     from planner.lab import faults
 
     now = faults.plant(_config(), host, fault, clear)
     if fault == "cpu-hog":
         click.echo(f"{host}: {faults.HOG_UNIT} " + ("stopped" if clear else f"runs as pid {now}"), err=True)
+    elif fault in ("monitoring-gaps", "exporter-stopped"):
+        click.echo(f"{host}: {now}" if fault == "monitoring-gaps" else f"{host}: prometheus-node-exporter {now}",
+                   err=True)
     elif fault == "lease-expiry":
         click.echo(f"{host}: " + (f"guest lease cleared ({now})" if clear else f"lease expired; {now}"), err=True)
     else:

@@ -78,6 +78,26 @@ def files(host: LabHost, hosts: list[LabHost]) -> tuple[dict[str, str], list[str
     return out, remove, add
 
 
+def service_names(services: list[dict], hosts: list[LabHost]) -> list[tuple[str, str]]:
+    """(address, name) for each documented service's DNS name that is no lab host's own name: the address of
+    its host, or of its group's first lab host, so a monitor on ``jellyfin.maas:8096`` stays on loopback.
+
+    A name that stays unknown (``old-nas.maas``) is no /etc/hosts line: the lab's dnsmasq, authoritative for
+    the domain with no upstream, answers NXDOMAIN, and no query is forwarded anywhere.
+    """
+    own = {n for h in hosts for n in (h.name, f"{h.name}.{DOMAIN}")}
+    found: dict[str, str] = {}
+    for svc in services:
+        name, where = svc.get("dns"), svc.get("host")
+        if not isinstance(name, str) or not name or name in own or name in found:
+            continue
+        target = next((h for h in hosts if h.name == where), None) or next(
+            (h for h in hosts if where in h.groups), None)
+        if target is not None:
+            found[name] = target.address
+    return [(address, name) for name, address in found.items()]
+
+
 def check_port_free(address: str) -> None:
     """Port 53 on the DNS host's address must be free (UDP and TCP) before its dnsmasq starts."""
     for kind, name in ((socket.SOCK_DGRAM, "UDP"), (socket.SOCK_STREAM, "TCP")):

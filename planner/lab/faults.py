@@ -12,6 +12,9 @@ lease (``dhcp.GUEST_MAC``, ``guest-laptop``) added on the host's current address
 started again; in the host, its own current lease is set expired. The next ``homelab lab restart HOST``
 then gets it a new address. ``--clear`` takes the guest's lease away again.
 
+``monitoring-gaps`` and ``exporter-stopped`` plant what audit_monitoring finds in the real Uptime Kuma
+and Prometheus: see planner/lab/monitoring.py.
+
 A hog burns a whole core of the machine the lab runs on, so none is ever started by ``lab up`` or a
 planted.yml: only a test or a person plants one, and the script stops itself after HOG_MAX_SECONDS
 (the unit's RuntimeMaxSec too) should nobody clear it.
@@ -25,7 +28,7 @@ import subprocess
 from planner.errors import HomelabError, LabError, did_you_mean
 from planner.lab.spec import LabConfig
 
-FAULTS = ("cpu-hog", "disk-full", "lease-expiry")
+FAULTS = ("cpu-hog", "disk-full", "lease-expiry", "monitoring-gaps", "exporter-stopped")
 HOG_UNIT = "lab-cpu-hog.service"
 HOG_SCRIPT = "/usr/local/bin/lab-cpu-hog"
 FULL_MOUNT = "/srv/lab-full"
@@ -86,6 +89,14 @@ def plant(config: LabConfig, host: str, fault: str, clear: bool = False) -> str:
         raise LabError(f"lab host {host!r} is not running", "homelab lab up starts it; then plant the fault")
     if fault == "lease-expiry":
         return _lease_expiry(config, host, clear)
+    if fault == "monitoring-gaps":
+        from planner.lab.monitoring import plant_gaps
+
+        return plant_gaps(config, host, clear)
+    if fault == "exporter-stopped":
+        from planner.lab.monitoring import EXPORTER_SCRIPTS
+
+        return _as_root(config, state, host, fault, clear, "sh", "-c", EXPORTER_SCRIPTS[clear])
     return _as_root(config, state, host, fault, clear, "sh", "-c", _SCRIPTS[(fault, clear)])
 
 

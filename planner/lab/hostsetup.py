@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from planner import yamlio
 from planner.errors import LabError
-from planner.lab import dhcp, dns, faults, scale
+from planner.lab import dhcp, dns, faults, kuma, scale
 from planner.lab import scenario as lab_scenario
 from planner.lab.hardware import render_files, render_sys_class_net
 from planner.lab.rootfs import ADMIN_UID, ADMIN_USER
@@ -58,14 +58,29 @@ def _write(root: Path, rel: str, content: bytes | str, mode: int = 0o644, owner:
         os.chown(path, owner, owner)
 
 
+def _services(config: LabConfig) -> list[dict]:
+    from planner.inventory.hosts import load_inventory
+
+    services = load_inventory(config.project / "inventory").groupvars("all").get("services")
+    return [s for s in services if isinstance(s, dict)] if isinstance(services, list) else []
+
+
+def etc_hosts(all_hosts: list[LabHost], services: list[dict]) -> str:
+    """Every lab host's /etc/hosts: each lab host and each documented service's DNS name at a lab address."""
+    names = "\n".join(f"{h.address}\t{h.name}.{dns.DOMAIN} {h.name}" for h in all_hosts)
+    served = "".join(f"{address}\t{name}\n" for address, name in dns.service_names(services, all_hosts))
+    return ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            "# Sandbox lab hosts at their lab addresses: read before the lab's DNS, which\n"
+            f"# answers with LAN addresses (192.168.4.x), as MAAS does\n{names}\n"
+            + ("# Documented services' DNS names, at their host's (or group's first host's) lab address\n"
+               + served if served else ""))
+
+
 def configure(config: LabConfig, host: LabHost, merged: Path, hdir: Path,
               all_hosts: list[LabHost]) -> list[tuple[Path, str]]:
     """Write the host's own files into its overlay; returns the read-only binds nspawn must add."""
     _write(merged, "/etc/hostname", f"{host.name}\n")
-    names = "\n".join(f"{h.address}\t{h.name}.{dns.DOMAIN} {h.name}" for h in all_hosts)
-    _write(merged, "/etc/hosts", f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                                 "# Sandbox lab hosts at their lab addresses: read before the lab's DNS, which\n"
-                                 f"# answers with LAN addresses (192.168.4.x), as MAAS does\n{names}\n")
+    _write(merged, "/etc/hosts", etc_hosts(all_hosts, _services(config)))
     machine_id = hashlib.sha256(f"{config.machine_prefix}/{host.name}".encode()).hexdigest()[:32]
     _write(merged, "/etc/machine-id", machine_id + "\n")
     hostkey = merged / "etc" / "ssh" / "ssh_host_ed25519_key"
@@ -107,6 +122,14 @@ def configure(config: LabConfig, host: LabHost, merged: Path, hdir: Path,
         link.parent.mkdir(parents=True, exist_ok=True)
         if link.is_symlink() or link.exists():
             link.unlink()
+        link.symlink_to(target)
+    kuma_files, kuma_links = kuma.host_files(host, all_hosts)
+    for rel, text in kuma_files.items():
+        _write(merged, rel, text)
+    for rel, target in kuma_links.items():
+        link = merged / rel.lstrip("/")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)
         link.symlink_to(target)
     # The busy loop `homelab lab plant HOST cpu-hog` runs: in every host, started only when planted.
     _write(merged, faults.HOG_SCRIPT, faults.HOG_SOURCE, 0o755)
@@ -152,6 +175,20 @@ def _lab_services() -> dict:
     }
 
 
+def _monitoring(config: LabConfig, hosts: list[LabHost]) -> dict:
+    """homelab_monitoring as the project documents it, but Uptime Kuma's URL at its lab host's address:
+    the controller cannot resolve ``uptime-kuma.maas`` (the lab's DNS answers on lab hosts only, and with the
+    LAN's address). Empty when the inventory has no monitoring contract or no Uptime Kuma host."""
+    from planner.inventory.hosts import load_inventory
+
+    contract = load_inventory(config.project / "inventory").groupvars("all").get("homelab_monitoring")
+    where = next((h for h in hosts if h.name == kuma.HOST), None)
+    if not isinstance(contract, dict) or where is None:
+        return {}
+    uptime = {**(contract.get("uptime_kuma") or {}), "url": kuma.url(where.address)}
+    return {"homelab_monitoring": {**contract, "uptime_kuma": uptime}}
+
+
 def write_inventory(config: LabConfig, hosts: list[LabHost]) -> Path:
     """Write known_hosts and the lab inventory directory; returns the inventory path.
 
@@ -181,6 +218,7 @@ def write_inventory(config: LabConfig, hosts: list[LabHost]) -> Path:
     if generated:
         scale.write_files(inv_dir, source, generated)
     key = config.lab_dir / KEY_NAME
+    monitoring = _monitoring(config, hosts)
     lab = {
         "all": {
             "hosts": {
@@ -190,6 +228,8 @@ def write_inventory(config: LabConfig, hosts: list[LabHost]) -> Path:
                     "listen_address": h.address,
                     # Per host, not under vars: group_vars/all (homelab_dns: MAAS) would win over this file's vars.
                     **_lab_services(),
+                    # Per host too: the whole dict, since group_vars/all's would otherwise win.
+                    **monitoring,
                 } for h in hosts
             },
             "vars": {

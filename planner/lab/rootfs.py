@@ -51,7 +51,8 @@ def _mirror() -> str:
 def cache_key() -> str:
     """A short digest of everything that shapes the root filesystem."""
     recipe = json.dumps({"suite": SUITE, "packages": PACKAGES, "version": RECIPE_VERSION,
-                         "masked": _MASKED_UNITS, "disabled": _DISABLED_UNITS, "admin": [ADMIN_USER, ADMIN_UID]}, sort_keys=True)
+                         "masked": _MASKED_UNITS, "disabled": _DISABLED_UNITS, "admin": [ADMIN_USER, ADMIN_UID]},
+                        sort_keys=True)
     return hashlib.sha256(recipe.encode()).hexdigest()[:12]
 
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from planner.errors import LabError
-from planner.lab import dhcp, dns, faults, hostsetup, links, preflight
+from planner.lab import dhcp, dns, faults, hostsetup, kuma, links, preflight
 from planner.lab.rootfs import ensure_rootfs
 from planner.lab.scale import write_size
 from planner.lab.spec import LabConfig, LabHost, lab_hosts
@@ -150,8 +150,9 @@ def _stop_host(state: HostState) -> None:
 
 
 def _start_host(config: LabConfig, host: LabHost, rootfs: Path, all_hosts: list[LabHost],
-                keep_disk: bool = False) -> HostState:
-    """Mount the host's overlay and boot it: a fresh host, or with ``keep_disk`` the same disk (a reboot)."""
+                keep_disk: bool = False, kuma_install: Path | None = None) -> HostState:
+    """Mount the host's overlay and boot it: a fresh host, or with ``keep_disk`` the same disk (a reboot).
+    ``kuma_install``: the cached Uptime Kuma the monitoring host runs (bound read-only with node)."""
     hdir = config.lab_dir / "hosts" / host.name
     if not keep_disk:
         shutil.rmtree(hdir, ignore_errors=True)  # a fresh host on every start
@@ -172,6 +173,8 @@ def _start_host(config: LabConfig, host: LabHost, rootfs: Path, all_hosts: list[
             binds = [(sysnet, "/sys/class/net")] if sysnet.is_dir() else []
         else:
             binds = hostsetup.configure(config, host, merged, hdir, all_hosts)
+        if kuma_install is not None and host.name == kuma.HOST:
+            binds += [(kuma_install, kuma.MOUNT), *kuma.node_binds(merged)]
         cmd = ["systemd-nspawn", "--quiet", "--boot", "--register=no", "--keep-unit", "--link-journal=no",
                "--console=passive",
                # The lab writes each host's resolv.conf (its DNS on the maas host): nspawn must not replace it.
@@ -215,6 +218,7 @@ def up(config: LabConfig, cache: Path, progress: Progress = print, scale: int | 
     preflight.check(config)
     hosts = lab_hosts(config, scale=scale)
     rootfs = ensure_rootfs(cache, progress)
+    kuma_install = kuma.ensure_install(cache, progress) if kuma.wanted(hosts) else None
     with _locked(config):
         if scale is not None:
             write_size(config.lab_dir, scale if any(h.generated for h in hosts) else None)
@@ -237,12 +241,15 @@ def up(config: LabConfig, cache: Path, progress: Progress = print, scale: int | 
                 preflight.check_port_free(host.address, host.port)
                 if host.name == dns.DNS_HOST:
                     dns.check_port_free(host.address)
-                states[host.name] = _start_host(config, host, rootfs, hosts)
+                states[host.name] = _start_host(config, host, rootfs, hosts, kuma_install=kuma_install)
                 started.append(states[host.name])
                 _write_state(config, states)
             if started:
                 progress(f"Booting {len(started)} lab host(s)…")
             _wait_until_answering(config, started)
+            if kuma_install is not None:
+                # After every host answers: its start (a few seconds of node) overlaps the others' boot.
+                kuma.ensure_ready(config, states[kuma.HOST].address, progress)
         except BaseException:
             # Leave nothing half-started behind: stop what this call started.
             for state in started:
@@ -298,6 +305,7 @@ def restart(config: LabConfig, cache: Path, name: str, progress: Progress = prin
                            f"the lab's hosts are the inventory's: {', '.join(by_name) or 'none'}")
     host = by_name[name]
     rootfs = ensure_rootfs(cache, progress)
+    kuma_install = kuma.ensure_install(cache, progress) if name == kuma.HOST else None
     with _locked(config):
         states = read_state(config)
         state = states.get(name)
@@ -309,9 +317,11 @@ def restart(config: LabConfig, cache: Path, name: str, progress: Progress = prin
         _stop_host(state)
         if is_ours(state) or _mounted(Path(state.merged)):
             raise LabError(f"could not stop {name} (pid {state.pid})", "see lab.json; stop it by pid")
-        states[name] = _start_host(config, host, rootfs, hosts, keep_disk=True)
+        states[name] = _start_host(config, host, rootfs, hosts, keep_disk=True, kuma_install=kuma_install)
         _write_state(config, states)
         _wait_until_answering(config, [states[name]])
+        if kuma_install is not None:
+            kuma.ensure_ready(config, states[name].address, progress)
         repinned = _repin(config, host)
         after = lan_address(config, states[name], nic)
     method = host.scenario.addressing.method if host.scenario.addressing else None

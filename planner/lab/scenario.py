@@ -100,14 +100,23 @@ def load_planted(path: Path | None = None) -> dict[str, dict[str, Any]]:
     return data
 
 
+#: Documented services the lab runs for real, so no stand-in may hold their ports: Uptime Kuma
+#: (planner/lab/kuma.py starts it on its host) and Prometheus (deploy_monitoring's role installs and starts
+#: Debian's; until it runs, nothing holds 9090, as the planted "not running" says).
+REAL_SERVICES = ("uptime-kuma", "prometheus")
+
+
+def _documented_on(name: str, groups: tuple[str, ...], services: list[dict]) -> list[dict]:
+    return [svc for svc in services if svc.get("host") == name or svc.get("host") in groups]
+
+
 def _services_for(name: str, groups: tuple[str, ...], services: list[dict]) -> tuple[StandIn, ...]:
     from planner.lab.dns import DNS_HOST  # dns.py reads the lab's spec, which reads this module
     from planner.lab.dns import PORT as DNS_PORT
 
     standins: dict[str, StandIn] = {}
-    for svc in services:
-        where = svc.get("host")
-        if where != name and where not in groups:
+    for svc in _documented_on(name, groups, services):
+        if svc.get("name") in REAL_SERVICES:
             continue
         if svc.get("tier") == "k3s":
             # The cluster runs it, not this host: the host runs k3s.
@@ -159,10 +168,13 @@ def host_scenario(name: str, groups: tuple[str, ...], hostvars: dict[str, Any], 
                                 "dhcp" if dhcp else "static", str(lan_ip), reserved)
 
     stopped = set(planted.get("not_running") or [])
-    standins = _services_for(name, groups, list(hostvars.get("services") or []))
-    for svc in standins:
-        if svc.name in stopped:
-            notes.append(f"{svc.name} is not running")
+    documented = list(hostvars.get("services") or [])
+    standins = _services_for(name, groups, documented)
+    shown = [s.name for s in standins] + [str(svc.get("name")) for svc in _documented_on(name, groups, documented)
+                                          if svc.get("name") in REAL_SERVICES]
+    for svc_name in dict.fromkeys(shown):
+        if svc_name in stopped:
+            notes.append(f"{svc_name} is not running")
     scenario = Scenario(addressing, tuple(s for s in standins if s.name not in stopped),
                         round(memory * 1024) if isinstance(memory, (int, float)) else None, cpu, tuple(notes))
     return scenario, profile
