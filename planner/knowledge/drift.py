@@ -13,7 +13,9 @@ is never drift. Rules, each chosen so a healthy host shows nothing:
   shows listens on its port, or a unit of its name is active; a k3s-tier
   service when k3s runs on a host of its group. A process listening on a
   non-local address for no documented service is reported too (SSH excepted:
-  it is how hosts are managed);
+  it is how hosts are managed, and so are the monitoring ports that
+  ``homelab_monitoring`` documents: a node exporter on every host, Prometheus
+  on its host; whether they run is audit_monitoring's question, not drift's);
 - reachability: a documented host whose facts are stale, and a reachable
   host nobody documented.
 """
@@ -112,6 +114,21 @@ def _host_findings(host: str, doc: HostDoc, found: Discovered) -> list[Finding]:
     return out
 
 
+def monitoring_ports(host: str, site: SiteDoc) -> set[int]:
+    """The ports group_vars' ``homelab_monitoring`` documents on ``host``: the node exporter's everywhere,
+    Prometheus's on its host (deploy_monitoring binds them there)."""
+    monitoring = (site.model_extra or {}).get("homelab_monitoring")
+    if not isinstance(monitoring, dict):
+        return set()
+    ports: set[int] = set()
+    exporter, prometheus = monitoring.get("node_exporter"), monitoring.get("prometheus")
+    if isinstance(exporter, dict) and isinstance(exporter.get("port"), int):
+        ports.add(exporter["port"])
+    if isinstance(prometheus, dict) and prometheus.get("host") == host and isinstance(prometheus.get("port"), int):
+        ports.add(prometheus["port"])
+    return ports
+
+
 def service_running(svc: Service, found: Discovered) -> bool:
     """A documented service counts as running when a unit of its name is active or a process listens on its port."""
     return svc.name in found.services.units or (
@@ -121,7 +138,7 @@ def service_running(svc: Service, found: Discovered) -> bool:
 def _service_findings(host: str, groups: set[str], site: SiteDoc, found: Discovered) -> list[Finding]:
     """``groups``: every group the host is in (Inventory.groups_of)."""
     out: list[Finding] = []
-    documented_ports: set[int] = set()
+    documented_ports = monitoring_ports(host, site)
     for svc in site.services:
         here = svc.host == host or (svc.host in groups and svc.tier != "k3s")
         if svc.port is not None and (here or svc.host in groups):

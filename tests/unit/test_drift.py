@@ -71,6 +71,21 @@ def test_services_documented_but_missing_and_running_but_undocumented() -> None:
     assert found == {("service_missing", "prometheus"), ("service_undocumented", "ollama")}
 
 
+def test_the_monitoring_contracts_ports_are_documented_but_not_required() -> None:
+    # homelab_monitoring documents a node exporter on every host and Prometheus on its host: listening there is
+    # no undocumented service, and not listening is no drift (a stopped exporter is audit_monitoring's finding).
+    site = SiteDoc.model_validate({"services": [], "homelab_monitoring": {
+        "prometheus": {"host": "mon", "port": 9090}, "node_exporter": {"port": 9100}}})
+    exporters = Discovered.model_validate({"services": {"listening": [
+        {"address": "192.168.4.60", "port": 9100, "process": "prometheus-node"},
+        {"address": "192.168.4.60", "port": 9090, "process": "prometheus"},
+    ]}})
+    assert _service_findings("mon", {"monitoring", "all"}, site, exporters) == []
+    elsewhere = _service_findings("other", {"all"}, site, exporters)
+    assert [(f.field, f.discovered) for f in elsewhere] == [("service_undocumented", "prometheus on 192.168.4.60:9090")]
+    assert _service_findings("other", {"all"}, site, Discovered.model_validate({})) == []
+
+
 def test_a_unit_of_the_service_name_counts_as_running() -> None:
     by_unit = Discovered.model_validate({"services": {"units": ["prometheus", "uptime-kuma"]}})
     assert _service_findings("mon", {"monitoring", "all"}, SITE, by_unit) == []
