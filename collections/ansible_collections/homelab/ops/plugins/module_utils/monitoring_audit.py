@@ -95,7 +95,11 @@ def _prometheus(prom, expected_groups, inventory_hosts, reporter, port):
     files = prom.get("files") or {}
     node_file = next((groups for path, groups in sorted(files.items())
                       if path.rsplit("/", 1)[-1] == me.NODE_FILE), None)
-    cmp = me.compare_targets(expected_groups, node_file, prom.get("targets"))
+    # A target Prometheus has not scraped yet (health unknown: just added) is neither up nor down.
+    targets = prom.get("targets") or []
+    unscraped = sorted(str((t.get("labels") or {}).get("instance")) for t in targets
+                       if t.get("health") == "unknown" and (t.get("labels") or {}).get("job") == "node")
+    cmp = me.compare_targets(expected_groups, node_file, [t for t in targets if t.get("health") != "unknown"])
     for target in cmp["missing"]:
         found.append(finding("monitor-missing", "warning", "Prometheus does not scrape %s" % target,
                              "not in %s's %s" % (host, me.NODE_FILE), "sync_monitors writes it",
@@ -111,16 +115,19 @@ def _prometheus(prom, expected_groups, inventory_hosts, reporter, port):
         found.append(finding("monitor-target-down", "warning", "Prometheus cannot scrape %s" % entry["target"],
                              entry["error"] or "health down",
                              "systemctl status prometheus-node-exporter on %s; start it" % subject, subject))
-    total = len(cmp["up"]) + len(cmp["down"])
-    parts = ["up, node targets %d/%d up" % (len(cmp["up"]), total)]
+    # Targets for nothing in the inventory are counted as stale, not in what is up of the inventory's.
+    up = [e for e in cmp["up"] if e["target"] not in stale]
+    down = [e for e in cmp["down"] if e["target"] not in stale]
+    parts = ["up, node targets %d/%d up" % (len(up), len(up) + len(down))]
     if prom.get("targets_error"):
         parts = ["up, targets not read: %s" % prom["targets_error"]]
     if cmp["missing"]:
         parts.append("missing: " + ", ".join(cmp["missing"]))
     if cmp["stale"]:
         parts.append("stale: " + ", ".join("%s (host not in inventory)" % t for t in cmp["stale"]))
-    down = [e for e in cmp["down"] if e["target"] not in stale]
     parts.append("down: " + (", ".join("%s (%s)" % (e["target"], e["error"] or "down") for e in down) or "0"))
+    if unscraped:
+        parts.append("not scraped yet: " + ", ".join(unscraped))
     sources = sorted(files) or ["no file_sd files"]
     return "prometheus: %s; reads %s" % ("; ".join(parts), ", ".join(sources)), found, cmp
 
