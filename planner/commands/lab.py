@@ -56,6 +56,12 @@ def up(scale: int | None) -> None:
     states = runtime.up(config, cache_dir(), progress=lambda msg: click.echo(msg, err=True), scale=scale)
     click.echo(f"Lab up: {len(states)} hosts in {time.monotonic() - started:.1f} s; "
                f"inventory {os.path.relpath(config.lab_dir / 'inventory')}", err=True)
+    from planner.lab import kuma
+
+    where = next((s for s in states if s.name == kuma.HOST), None)
+    if where is not None:
+        click.echo(f"Uptime Kuma: {kuma.url(where.address)}; its admin's credentials: "
+                   f". {os.path.relpath(kuma.credentials_path(config))}", err=True)
 
 
 @lab.command()

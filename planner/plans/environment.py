@@ -38,6 +38,9 @@ from planner.plans.digests import differences
 SECRET_NAME = re.compile(r"(PASS|SECRET|TOKEN|_KEY$|^KEY|API_?KEY|CREDENTIAL|AUTH)", re.I)
 #: Passed through to the run (and recorded by path): the vault password is a file the run must read.
 PASSED_THROUGH = frozenset({"ANSIBLE_VAULT_PASSWORD_FILE"})
+#: Credentials a controller-side module reads by variable name (homelab_monitoring.uptime_kuma's defaults): passed
+#: to the run so the modules can log in, never recorded in a plan (only ANSIBLE_* variables are) nor digested.
+CREDENTIALS = frozenset({"UPTIME_KUMA_USERNAME", "UPTIME_KUMA_PASSWORD"})
 #: Of the caller's environment, what a run keeps: the command search path, locale, terminal, who, ssh-agent.
 _KEPT = ("PATH", "LANG", "TERM", "USER", "LOGNAME", "SSH_AUTH_SOCK")
 #: Plugin search paths (ansible-core's base.yml) pointed into the snapshot, so neither ~/.ansible/plugins
@@ -130,7 +133,8 @@ def for_run(project: Path, home: Path, environ: Mapping[str, str] | None = None,
     """The whole environment of a run from ``project`` (a snapshot's project directory) with ``home`` as HOME;
     of ``credentials`` (:func:`named_credentials`), those set are passed through."""
     environ = os.environ if environ is None else environ
-    passed = {k for k in credentials if not k.startswith("ANSIBLE_")}  # ANSIBLE_* stay the tool's own
+    # The inventory's named credentials, and Uptime Kuma's default names whatever the inventory says.
+    passed = {k for k in credentials if not k.startswith("ANSIBLE_")} | CREDENTIALS  # ANSIBLE_* stay the tool's
     env = {k: v for k, v in environ.items() if k in _KEPT or k.startswith("LC_") or k in PASSED_THROUGH
            or k in passed}
     cfg = project / "ansible.cfg"

@@ -202,6 +202,15 @@ def test_a_run_gets_only_what_the_tool_sets(tmp_path: Path) -> None:
     assert len(env["ANSIBLE_SSH_CONTROL_PATH_DIR"]) + 1 + 40 + 17 < 108
 
 
+def test_uptime_kumas_credentials_reach_the_run_and_never_the_plans_record(tmp_path: Path) -> None:
+    caller = {"PATH": "/usr/bin", "UPTIME_KUMA_USERNAME": "admin", "UPTIME_KUMA_PASSWORD": "s3cret",
+              "OTHER_PASSWORD": "x"}
+    env = environment.for_run(tmp_path, tmp_path / "home", caller)
+    assert env["UPTIME_KUMA_USERNAME"] == "admin" and env["UPTIME_KUMA_PASSWORD"] == "s3cret"
+    assert "OTHER_PASSWORD" not in env
+    assert environment.recorded(caller) == {}
+
+
 def test_os_environ_is_swapped_only_inside_the_block(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANSIBLE_ROLES_PATH", "/tmp/other")
     before = dict(os.environ)

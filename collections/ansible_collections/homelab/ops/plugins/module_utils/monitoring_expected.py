@@ -22,7 +22,8 @@ from __future__ import annotations
 
 NODE_FILE = "homelab-node.yml"
 #: Fields of an Uptime Kuma monitor that the inventory decides, per type; others are the person's to tune.
-COMPARED = {"port": ("hostname", "port", "interval"), "http": ("url", "interval")}
+COMPARED = {"port": ("hostname", "port", "interval"), "http": ("url", "interval"),
+            "keyword": ("url", "keyword", "interval")}
 DEFAULT_INTERVAL = 60
 
 
@@ -87,12 +88,13 @@ def normalise_monitor(raw, managed_tag):
     port = raw.get("port")
     return {"id": raw.get("id"), "name": raw.get("name"), "type": str(kind), "hostname": raw.get("hostname") or None,
             "port": int(port) if port not in (None, "") else None, "url": raw.get("url") or None,
+            "keyword": raw.get("keyword") or None,
             "interval": int(raw.get("interval") or 0), "active": bool(raw.get("active", True)),
             "managed": key is not None, "key": key}
 
 
 def _target(mon):
-    if mon["type"] == "http":
+    if mon["type"] in ("http", "keyword"):  # a keyword check is an HTTP check that also reads the page
         return ("http", (mon.get("url") or "").rstrip("/"))
     return ("port", (mon.get("hostname") or "").lower(), mon.get("port"))
 

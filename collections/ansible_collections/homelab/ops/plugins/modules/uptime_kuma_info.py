@@ -1,0 +1,92 @@
+#!/usr/bin/python
+# Copyright: homelab-planner maintainers
+# Apache License 2.0 (see the collection's galaxy.yml)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: uptime_kuma_info
+short_description: List Uptime Kuma's monitors, normalised for comparison with the inventory
+description:
+  - Reads every monitor through the Python package uptime-kuma-api, on the controller
+    (delegated to C(localhost)), logged in with the credentials the environment variables
+    O(username_env) and O(password_env) hold, and returns them reduced to what the comparison with the
+    inventory reads (homelab.ops's monitoring_expected.normalise_monitor). Changes nothing.
+options:
+  url:
+    description: Uptime Kuma's base URL, as the controller reaches it.
+    type: str
+    required: true
+  username_env:
+    description: The name of the controller's environment variable holding the admin's username.
+    type: str
+    default: UPTIME_KUMA_USERNAME
+  password_env:
+    description: The name of the controller's environment variable holding the admin's password.
+    type: str
+    default: UPTIME_KUMA_PASSWORD
+  managed_tag:
+    description: The tag that marks the tool's monitors; its value is the monitor's key.
+    type: str
+    default: homelab
+  timeout:
+    description: Seconds to wait for Uptime Kuma's answers.
+    type: int
+    default: 10
+attributes:
+  check_mode:
+    description: Reads only, in check mode as in a real run.
+    support: full
+  diff_mode:
+    description: Nothing to show; it changes nothing.
+    support: none
+author:
+  - homelab-planner maintainers
+"""
+
+EXAMPLES = r"""
+- name: Read Uptime Kuma's monitors
+  homelab.ops.uptime_kuma_info:
+    url: http://uptime-kuma.maas:3001
+  delegate_to: localhost
+  register: kuma
+"""
+
+RETURN = r"""
+monitors:
+  description: >-
+    Every monitor: id, name, type, hostname, port, url, keyword, interval, active, managed (carries the
+    managed tag) and key (the tag's value, null when not managed), sorted by id.
+  returned: success
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.homelab.ops.plugins.module_utils import uptime_kuma
+from ansible_collections.homelab.ops.plugins.module_utils.monitoring_expected import normalise_monitor
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "url": {"type": "str", "required": True},
+            "username_env": {"type": "str", "default": "UPTIME_KUMA_USERNAME"},
+            "password_env": {"type": "str", "default": "UPTIME_KUMA_PASSWORD", "no_log": False},
+            "managed_tag": {"type": "str", "default": "homelab"},
+            "timeout": {"type": "int", "default": 10},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        with uptime_kuma.session(p["url"], p["username_env"], p["password_env"], timeout=p["timeout"]) as api:
+            monitors = [normalise_monitor(m, p["managed_tag"]) for m in api.get_monitors()]
+    except uptime_kuma.KumaError as err:
+        module.fail_json(msg=str(err), hint=err.hint)
+    module.exit_json(changed=False, monitors=sorted(monitors, key=lambda m: m.get("id") or 0))
+
+
+if __name__ == "__main__":
+    main()
