@@ -39,7 +39,10 @@ FINDING_IDS = ("cpu-runaway", "load-high", "memory-low", "swap-heavy", "oom-kill
                "iowait-high", "failed-units", "journal-errors",
                # check_address_persistence's (homelab_address.findings[].id): fixes of reserve_addresses count
                "address-moved", "no-reservation", "lease-expired", "dns-mismatch", "not-registered",
-               "static-mismatch")
+               "static-mismatch",
+               # audit_monitoring's (homelab_monitoring_audit.findings[].id): fixes of sync_monitors count
+               "monitor-missing", "monitor-stale", "monitor-different", "monitor-target-down", "exporter-down",
+               "monitoring-down")
 #: Only these severities are worth remembering; an ``info`` finding is the review's, not history's.
 RECORDED_SEVERITIES = ("critical", "warning")
 #: The one value of ``added_by`` the tool writes on an issue it created.
@@ -53,7 +56,12 @@ _TITLES = {"cpu-runaway": "A runaway process keeps the CPU busy", "load-high": "
            "journal-errors": "Errors pile up in the journal",
            "address-moved": "A host came back on another address", "no-reservation": "No DHCP reservation",
            "lease-expired": "A DHCP lease expired", "dns-mismatch": "DNS names another address",
-           "not-registered": "Not registered in MAAS", "static-mismatch": "A static address differs"}
+           "not-registered": "Not registered in MAAS", "static-mismatch": "A static address differs",
+           "monitor-missing": "Something in the inventory is not monitored",
+           "monitor-stale": "A monitor watches something no longer there",
+           "monitor-different": "A monitor checks something else than the inventory says",
+           "monitor-target-down": "A monitor's target is down", "exporter-down": "The node exporter is down",
+           "monitoring-down": "The monitoring itself is down"}
 _SUMMARY_CHARS = 300
 
 

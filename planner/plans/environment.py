@@ -13,6 +13,13 @@ The caller's ``ANSIBLE_*`` variables are recorded in the plan at review
 another environment is refused rather than silently different. The one
 variable passed through is ``ANSIBLE_VAULT_PASSWORD_FILE``: a path to a
 secret the inventory may need, recorded by path, never read here.
+
+Credentials an API needs reach a run the same way the inventory names them:
+a key ``<something>_env`` in a group_vars or host_vars file whose value is an
+environment variable's name (``homelab_monitoring.uptime_kuma.password_env:
+UPTIME_KUMA_PASSWORD``, ``homelab_dhcp.api_key_env: MAAS_API_KEY``) passes
+that one variable through, so the module that reads it finds it; nothing else
+of the caller's environment does, and the value is never recorded.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import os
 import pwd
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -76,6 +83,44 @@ def changes(at_review: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
     return [f"{name} {words[kind]}" for name, kind in differences(at_review, now)]
 
 
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+#: The inventory files read for ``*_env`` names, and how much of each: variables files are small.
+_VARS_DIRS = ("group_vars", "host_vars")
+_MAX_VARS_BYTES = 1024 * 1024
+
+
+def _env_names(data: object) -> Iterator[str]:
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            if isinstance(key, str) and key.endswith("_env") and isinstance(value, str) and _ENV_NAME.match(value):
+                yield value
+            else:
+                yield from _env_names(value)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _env_names(item)
+
+
+def named_credentials(inventory: Path) -> list[str]:
+    """The environment variables the inventory's variables files name under a ``*_env`` key, sorted."""
+    import yaml
+
+    top = inventory if inventory.is_dir() else inventory.parent
+    names: set[str] = set()
+    for sub in _VARS_DIRS:
+        base = top / sub
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*")):
+            if path.suffix not in (".yml", ".yaml") or not path.is_file() or path.stat().st_size > _MAX_VARS_BYTES:
+                continue
+            try:
+                names.update(_env_names(yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))))
+            except (OSError, yaml.YAMLError):
+                continue  # a vaulted or broken file names nothing here; Ansible says what is wrong with it
+    return sorted(names)
+
+
 def control_dir() -> Path:
     """Where ssh keeps its ControlPersist sockets: the user's own ~/.ansible/cp, found through the passwd
     entry (as ssh finds ~/.ssh). Not the private HOME: a socket path must stay under ~100 bytes, and
@@ -83,11 +128,15 @@ def control_dir() -> Path:
     return Path(pwd.getpwuid(os.getuid()).pw_dir) / ".ansible" / "cp"
 
 
-def for_run(project: Path, home: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The whole environment of a run from ``project`` (a snapshot's project directory) with ``home`` as HOME."""
+def for_run(project: Path, home: Path, environ: Mapping[str, str] | None = None,
+            credentials: Iterable[str] = ()) -> dict[str, str]:
+    """The whole environment of a run from ``project`` (a snapshot's project directory) with ``home`` as HOME;
+    of ``credentials`` (:func:`named_credentials`), those set are passed through."""
     environ = os.environ if environ is None else environ
+    # The inventory's named credentials, and Uptime Kuma's default names whatever the inventory says.
+    passed = {k for k in credentials if not k.startswith("ANSIBLE_")} | CREDENTIALS  # ANSIBLE_* stay the tool's
     env = {k: v for k, v in environ.items() if k in _KEPT or k.startswith("LC_") or k in PASSED_THROUGH
-           or k in CREDENTIALS}
+           or k in passed}
     cfg = project / "ansible.cfg"
     env.update({
         # The ansible-playbook installed beside this interpreter (the venv's) comes first.

@@ -165,10 +165,16 @@ def for_run(root: Path, inventory: Path, playbook: Path) -> Masker:
     every envelope among the inputs Ansible may read: the inventory, the playbooks' directory (its
     group_vars, host_vars and vars files with it), and the roles.
     """
+    import os
+
+    from planner.plans.environment import is_secret, named_credentials
     from planner.plans.vault import decrypt_all, secrets_for
 
+    # The secret-looking credentials the run is passed (environment.for_run) are masked wherever they show.
+    passed = {v for name in named_credentials(inventory) if is_secret(name) and (value := os.environ.get(name))
+              for v in variants(value)}
     secrets = secrets_for(root / "ansible.cfg")
     if not secrets:
-        return Masker()
+        return Masker.of(passed)
     inputs = [inventory, playbook.parent, root / "roles", root / "collections"]
-    return Masker.of(secret_values(decrypt_all(_input_texts(inputs), secrets)))
+    return Masker.of(secret_values(decrypt_all(_input_texts(inputs), secrets)) | passed)

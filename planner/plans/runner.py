@@ -77,7 +77,8 @@ def run_playbook(
         return False
 
     with closing(sink):
-        with environment.only(environment.for_run(root, home)):
+        with environment.only(environment.for_run(root, home,
+                                                  credentials=environment.named_credentials(inventory))):
             runner = init_runner(
                 private_data_dir=str(run_dir),
                 artifact_dir=str(sink.scratch),

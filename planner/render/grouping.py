@@ -98,6 +98,7 @@ def report_text(report: object) -> str | None:
     from planner.plans.documents import markdown_of
     from planner.render.address import address_text
     from planner.render.health import health_text
+    from planner.render.monitoring import monitoring_text
 
     # A report that carries a document is shown as that document: it already says all the rest.
     document = markdown_of(report)
@@ -111,6 +112,10 @@ def report_text(report: object) -> str | None:
     checked = address_text(report)
     if checked is not None:
         return checked
+    # A monitoring audit is shown as its one line per component and its findings.
+    audited = monitoring_text(report)
+    if audited is not None:
+        return audited
     return report if isinstance(report, str) else json.dumps(report, indent=2, sort_keys=True)
 
 

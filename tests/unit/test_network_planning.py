@@ -52,8 +52,9 @@ def test_a_whole_inventory_step_may_target_hosts_the_request_does_not_name(pack:
     intent = "upgrade still-fawn to 2.5GbE"
     assert rules.stray_targets(intent, [Step()], pack.hosts, pack.groups)  # an ordinary step would stray
     assert rules.stray_targets(intent, [Step()], pack.hosts, pack.groups, rules.whole_inventory(pack.catalog)) == []
-    # The assessment's companion goes with it, so it targets every host too.
-    assert rules.whole_inventory(pack.catalog) == {"assess_network_upgrade", "prepare_network_upgrade"}
+    # The assessment's companion goes with it, so it targets every host too; the monitoring audit reads them all.
+    assert rules.whole_inventory(pack.catalog) == {"assess_network_upgrade", "prepare_network_upgrade",
+                                                      "audit_monitoring"}
 
 
 def test_hardware_work_stays_a_checklist_item_and_the_assessment_is_the_step(pack: context.ContextPack) -> None:
