@@ -84,6 +84,9 @@ def changes(at_review: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
 
 
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
+#: Names no inventory can make a credential: they change how the run's programs behave (loader, interpreters,
+#: shells, Ansible itself), so a variables file naming one must not pull it from the caller into a run.
+_NEVER_CREDENTIAL = re.compile(r"^(ANSIBLE_|LD_|DYLD_|PYTHON|PERL|RUBY|NODE_|BASH_|GIT_)|^(ENV|HOME|SHELL|IFS|TMPDIR)$")
 #: The inventory files read for ``*_env`` names, and how much of each: variables files are small.
 _VARS_DIRS = ("group_vars", "host_vars")
 _MAX_VARS_BYTES = 1024 * 1024
@@ -134,7 +137,7 @@ def for_run(project: Path, home: Path, environ: Mapping[str, str] | None = None,
     of ``credentials`` (:func:`named_credentials`), those set are passed through."""
     environ = os.environ if environ is None else environ
     # The inventory's named credentials, and Uptime Kuma's default names whatever the inventory says.
-    passed = {k for k in credentials if not k.startswith("ANSIBLE_")} | CREDENTIALS  # ANSIBLE_* stay the tool's
+    passed = {k for k in credentials if not _NEVER_CREDENTIAL.match(k)} | CREDENTIALS
     env = {k: v for k, v in environ.items() if k in _KEPT or k.startswith("LC_") or k in PASSED_THROUGH
            or k in passed}
     cfg = project / "ansible.cfg"

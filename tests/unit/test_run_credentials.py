@@ -30,6 +30,15 @@ def test_the_inventory_names_the_credentials_a_run_gets(tmp_path: Path) -> None:
     assert "OTHER" not in env and "KUMA_USER" not in env  # unset: nothing to pass
 
 
+def test_names_that_change_how_programs_run_are_never_passed(tmp_path: Path) -> None:
+    names = ["LD_PRELOAD", "PYTHONPATH", "ANSIBLE_CONFIG", "BASH_ENV", "HOME", "KUMA_PASSWORD"]
+    caller = {name: "/tmp/evil" for name in names} | {"PATH": "/bin"}
+    env = environment.for_run(tmp_path, tmp_path / "home", caller, credentials=names)
+    assert env["KUMA_PASSWORD"] == "/tmp/evil"
+    assert not {"LD_PRELOAD", "PYTHONPATH", "BASH_ENV"} & set(env)
+    assert env.get("ANSIBLE_CONFIG") != "/tmp/evil" and env.get("HOME") != "/tmp/evil"
+
+
 def test_a_passed_secret_is_masked_in_the_runs_output(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     inv = _inventory(tmp_path)
     monkeypatch.setenv("KUMA_PASSWORD", "s3cret-value")
