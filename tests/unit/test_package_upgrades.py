@@ -75,11 +75,12 @@ def test_held_packages_report_the_version_they_would_move_to() -> None:
 
 
 def test_apt_reads_through_a_private_copy_of_the_lists_and_upgrades_with_the_hosts_own() -> None:
-    cmds = pu.apt_commands("/tmp/lists")
+    cmds = pu.apt_commands("/tmp/lists", "/tmp/no-hooks.conf")
     private = ["-o", "Dir::State::Lists=/tmp/lists"]
     for what in ("refresh", "simulate", "policy"):
         joined = " ".join(cmds[what])
         assert " ".join(private) in joined, what
+        assert "-c /tmp/no-hooks.conf" in joined, what  # the update hooks (appstream, packagekit, motd) never run
         assert "Dir::Cache::pkgcache=" in joined, what  # no binary cache written under /var/cache/apt
     assert cmds["simulate"][-3:] == ["-s", "upgrade", "--with-new-pkgs"]
     own = pu.apt_commands()
@@ -89,9 +90,17 @@ def test_apt_reads_through_a_private_copy_of_the_lists_and_upgrades_with_the_hos
     assert not any("://" in arg for argv in (*cmds.values(), *own.values()) for arg in argv)
 
 
+def test_the_hook_file_clears_every_update_hook() -> None:
+    for hook in ("APT::Update::Pre-Invoke", "APT::Update::Post-Invoke", "APT::Update::Post-Invoke-Success"):
+        assert f"#clear {hook};" in pu.NO_UPDATE_HOOKS
+
+
 def test_dnf_commands() -> None:
     cmds = pu.dnf_commands()
     assert cmds["simulate"] == ["dnf", "-q", "--refresh", "check-update"]
+    # A read refreshes metadata into a private cache, not the host's /var/cache/dnf.
+    private = pu.dnf_commands("/tmp/c")["simulate"]
+    assert private == ["dnf", "-q", "--setopt=cachedir=/tmp/c", "--refresh", "check-update"]
     assert cmds["upgrade"] == ["dnf", "-y", "-q", "upgrade"]
     assert cmds["held"] == ["dnf", "-q", "versionlock", "list"]
     assert cmds["installed"][:3] == ["rpm", "-q", "--qf"]

@@ -20,23 +20,32 @@ _APT_INST = re.compile(r"^Inst (?P<name>\S+)(?: \[(?P<current>[^\]]*)\])? \((?P<
 _DNF_LINE = re.compile(r"^(?P<name>[^\s.][^\s]*)\.(?P<arch>[^\s.]+)\s+(?P<new>\S+)\s+(?P<repo>\S+)\s*$")
 
 
-def apt_options(lists_dir: str | None) -> list[str]:
+#: apt's update hooks (/etc/apt/apt.conf.d: appstream's catalog refresh, PackageKit's cache, a motd
+#: updater) change the host; a read must not run them. Only a configuration file can clear a list
+#: option (`-o` only adds to one), so the read passes this one with `-c`.
+NO_UPDATE_HOOKS = ("#clear APT::Update::Pre-Invoke;\n#clear APT::Update::Post-Invoke;\n"
+                   "#clear APT::Update::Post-Invoke-Success;\n")
+
+
+def apt_options(lists_dir: str | None, config_file: str | None = None) -> list[str]:
     """apt's options: package lists read from (and refreshed into) ``lists_dir`` when given.
 
     Check mode refreshes into a private directory, so the host's own lists stay as they were while
-    the answer still comes from the repositories as they are now.
+    the answer still comes from the repositories as they are now; ``config_file`` (holding
+    NO_UPDATE_HOOKS) keeps the update hooks from running.
     """
     if not lists_dir:
         return []
     # No lock on the host's lists, and no binary cache written under /var/cache/apt: nothing of the
     # host's changes while it is read.
-    return ["-o", "Debug::NoLocking=1", "-o", "Dir::State::Lists=" + lists_dir,
+    hooks = ["-c", config_file] if config_file else []
+    return [*hooks, "-o", "Debug::NoLocking=1", "-o", "Dir::State::Lists=" + lists_dir,
             "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache="]
 
 
-def apt_commands(lists_dir: str | None = None) -> dict[str, list[str]]:
+def apt_commands(lists_dir: str | None = None, config_file: str | None = None) -> dict[str, list[str]]:
     """The apt commands, by what each is for."""
-    opts = apt_options(lists_dir)
+    opts = apt_options(lists_dir, config_file)
     return {
         # Only the sources the host has configured are asked: nothing here names a mirror.
         "refresh": ["apt-get", "-q", *opts, "update"],
@@ -51,11 +60,15 @@ def apt_commands(lists_dir: str | None = None) -> dict[str, list[str]]:
     }
 
 
-def dnf_commands() -> dict[str, list[str]]:
-    """The dnf commands, by what each is for. dnf's versionlock plugin is how a package is held there."""
+def dnf_commands(cache_dir: str | None = None) -> dict[str, list[str]]:
+    """The dnf commands, by what each is for. dnf's versionlock plugin is how a package is held there.
+
+    With ``cache_dir`` the read refreshes metadata there, not in the host's /var/cache/dnf.
+    """
+    private = ["--setopt=cachedir=" + cache_dir] if cache_dir else []
     return {
         # Exit 100 means "updates pending", 0 none; -C would read a stale cache, so metadata is refreshed.
-        "simulate": ["dnf", "-q", "--refresh", "check-update"],
+        "simulate": ["dnf", "-q", *private, "--refresh", "check-update"],
         "held": ["dnf", "-q", "versionlock", "list"],
         "installed": ["rpm", "-q", "--qf", "%{NAME}.%{ARCH} %{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n"],
         # dnf itself leaves versionlocked packages alone.

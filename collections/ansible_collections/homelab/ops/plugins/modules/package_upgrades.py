@@ -66,6 +66,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.homelab.ops.plugins.module_utils.package_upgrades import (
     ENV,
+    NO_UPDATE_HOOKS,
     apt_commands,
     diff,
     dnf_commands,
@@ -88,23 +89,35 @@ def run(module, argv, ok=(0,)):
 
 def apt_pending(module):
     """(upgrades, held) read through a private copy of the package lists."""
-    lists = tempfile.mkdtemp(prefix="homelab-apt-lists-")
+    base = tempfile.mkdtemp(prefix="homelab-apt-read-")
     try:
-        # apt fetches as its unprivileged _apt user, which must be able to write here.
-        os.chmod(lists, 0o755)
+        # apt fetches as its unprivileged _apt user, which must be able to write the lists.
+        os.chmod(base, 0o755)
+        lists = os.path.join(base, "lists")
+        os.mkdir(lists, 0o755)
         os.mkdir(os.path.join(lists, "partial"), 0o755)
-        cmds = apt_commands(lists)
+        hooks = os.path.join(base, "no-update-hooks.conf")
+        with open(hooks, "w") as fh:
+            fh.write(NO_UPDATE_HOOKS)
+        cmds = apt_commands(lists, hooks)
         run(module, cmds["refresh"])
         upgrades = parse_apt_simulation(run(module, cmds["simulate"]))
         names = parse_held(run(module, cmds["held"]))
         policy = parse_apt_policy(run(module, cmds["policy"] + names)) if names else {}
         return upgrades, held_report(names, policy)
     finally:
-        shutil.rmtree(lists, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def dnf_pending(module):
-    cmds = dnf_commands()
+    cache = tempfile.mkdtemp(prefix="homelab-dnf-cache-")
+    try:
+        return _dnf_pending(module, dnf_commands(cache))
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def _dnf_pending(module, cmds):
     pending = parse_dnf_check_update(run(module, cmds["simulate"], ok=(0, 100)))
     installed = parse_rpm_installed(run(module, cmds["installed"] + ["-a"])) if pending else {}
     rc, out, _ = module.run_command(cmds["held"], environ_update=ENV, check_rc=False)
