@@ -72,3 +72,15 @@ def test_credentials_name_what_is_unset():
         uk.credentials("KUMA_U", "KUMA_P", environ={"KUMA_U": "admin"})
     assert "KUMA_P" in str(err.value) and "KUMA_U" not in str(err.value)
     assert uk.credentials("KUMA_U", "KUMA_P", environ={"KUMA_U": "a", "KUMA_P": "b"}) == ("a", "b")
+
+
+def test_only_the_tools_own_tag_values_make_a_monitor_managed():
+    raw = {"id": 7, "name": "my nas", "type": "port", "hostname": "nas.maas", "port": 5000, "interval": 60,
+           "tags": [{"name": "homelab", "value": "nas"}]}
+    mine = me.normalise_monitor(raw, "homelab")
+    assert not mine["managed"] and mine["key"] is None
+    # So a sync never sees it as stale: it is the person's, reported and left alone.
+    got = me.compare_monitors(me.expected_monitors({"maas": 22}, [], "maas"), [mine])
+    assert got["stale"] == [] and got["unmanaged"] == ["my nas"]
+    raw["tags"] = [{"name": "homelab", "value": "host/maas"}]
+    assert me.normalise_monitor(raw, "homelab")["key"] == "host/maas"

@@ -20,7 +20,12 @@ monitor is made beside it).
 
 from __future__ import annotations
 
+import re
+
 NODE_FILE = "homelab-node.yml"
+#: The managed tag's values the tool writes. A monitor a person tagged with the same tag name but another
+#: value (``homelab: nas``) stays the person's: only these values make a monitor the tool's to change.
+KEY = re.compile(r"^(host|service)/[^/\s]+$")
 #: Fields of an Uptime Kuma monitor that the inventory decides, per type; others are the person's to tune.
 COMPARED = {"port": ("hostname", "port", "interval"), "http": ("url", "interval"),
             "keyword": ("url", "keyword", "interval")}
@@ -82,8 +87,8 @@ def normalise_monitor(raw, managed_tag):
     kind = getattr(kind, "value", kind)
     key = None
     for tag in raw.get("tags") or []:
-        if tag.get("name") == managed_tag:
-            key = tag.get("value") or None
+        if tag.get("name") == managed_tag and KEY.match(str(tag.get("value") or "")):
+            key = tag.get("value")
             break
     port = raw.get("port")
     return {"id": raw.get("id"), "name": raw.get("name"), "type": str(kind), "hostname": raw.get("hostname") or None,
