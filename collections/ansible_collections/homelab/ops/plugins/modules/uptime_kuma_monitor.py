@@ -132,7 +132,7 @@ deleted:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.homelab.ops.plugins.module_utils import kuma_monitor, uptime_kuma
-from ansible_collections.homelab.ops.plugins.module_utils.monitoring_expected import normalise_monitor
+from ansible_collections.homelab.ops.plugins.module_utils.monitoring_expected import KEY, normalise_monitor
 
 TAG_COLOR = "#2563EB"
 
@@ -186,6 +186,10 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
+    if not KEY.match(p["key"] or ""):
+        # Any other value of the managed tag is a person's own tagging: never the tool's monitor to change.
+        module.fail_json(msg="Monitor %s: key %r is not one the tool writes (host/<name> or service/<name>)."
+                         % (p["name"], p["key"]))
     want = None
     if p["state"] != "absent":
         try:
