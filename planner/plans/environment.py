@@ -86,28 +86,53 @@ def changes(at_review: Mapping[str, str], now: Mapping[str, str]) -> list[str]:
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 #: Names no inventory can make a credential: they change how the run's programs behave (loader, interpreters,
 #: shells, Ansible itself), so a variables file naming one must not pull it from the caller into a run.
-_NEVER_CREDENTIAL = re.compile(r"^(ANSIBLE_|LD_|DYLD_|PYTHON|PERL|RUBY|NODE_|BASH_|GIT_)|^(ENV|HOME|SHELL|IFS|TMPDIR)$")
+_NEVER_CREDENTIAL = re.compile(r"^(ANSIBLE_|LD_|DYLD_|PYTHON|PERL|RUBY|NODE_|BASH_|GIT_|GLIBC_|OPENSSL_|SSL|CURL_)"
+                               r"|^(ENV|HOME|SHELL|IFS|TMPDIR|GCONV_PATH|REQUESTS_CA_BUNDLE)$|PROXY$", re.I)
 #: The inventory files read for ``*_env`` names, and how much of each: variables files are small.
 _VARS_DIRS = ("group_vars", "host_vars")
 _MAX_VARS_BYTES = 1024 * 1024
 
 
-def _env_names(data: object) -> Iterator[str]:
+#: A ``*_env`` key that names who logs in, not a secret: its value is not masked (masking a short, common
+#: username such as "admin" would blank that word out of every output line).
+_USER_KEY = re.compile(r"(^|_)user(name)?_env$")
+
+
+def _env_names(data: object, secret_only: bool = False) -> Iterator[str]:
     if isinstance(data, Mapping):
         for key, value in data.items():
             if isinstance(key, str) and key.endswith("_env") and isinstance(value, str) and _ENV_NAME.match(value):
-                yield value
+                if not (secret_only and _USER_KEY.search(key)):
+                    yield value
             else:
-                yield from _env_names(value)
+                yield from _env_names(value, secret_only)
     elif isinstance(data, list):
         for item in data:
-            yield from _env_names(item)
+            yield from _env_names(item, secret_only)
 
 
-def named_credentials(inventory: Path) -> list[str]:
-    """The environment variables the inventory's variables files name under a ``*_env`` key, sorted."""
+def _vars_loader() -> type:
+    """PyYAML's safe loader, taking Ansible's ``!unsafe`` and ``!vault`` tags as plain strings: a file with one
+    (the tool writes ``!unsafe`` into host_vars) still names its credentials."""
     import yaml
 
+    class VarsLoader(yaml.SafeLoader):
+        pass
+
+    def plain(loader: yaml.SafeLoader, node: yaml.Node) -> object:
+        return loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else None
+
+    VarsLoader.add_constructor("!unsafe", plain)
+    VarsLoader.add_constructor("!vault", plain)
+    return VarsLoader
+
+
+def named_credentials(inventory: Path, secret_only: bool = False) -> list[str]:
+    """The environment variables the inventory's variables files name under a ``*_env`` key, sorted; with
+    ``secret_only``, all but those naming a username (``*user_env``, ``*username_env``)."""
+    import yaml
+
+    loader = _vars_loader()
     top = inventory if inventory.is_dir() else inventory.parent
     names: set[str] = set()
     for sub in _VARS_DIRS:
@@ -118,7 +143,8 @@ def named_credentials(inventory: Path) -> list[str]:
             if path.suffix not in (".yml", ".yaml") or not path.is_file() or path.stat().st_size > _MAX_VARS_BYTES:
                 continue
             try:
-                names.update(_env_names(yaml.safe_load(path.read_text(encoding="utf-8", errors="replace"))))
+                text = path.read_text(encoding="utf-8", errors="replace")
+                names.update(_env_names(yaml.load(text, Loader=loader), secret_only))  # noqa: S506 - a SafeLoader
             except (OSError, yaml.YAMLError):
                 continue  # a vaulted or broken file names nothing here; Ansible says what is wrong with it
     return sorted(names)

@@ -167,12 +167,13 @@ def for_run(root: Path, inventory: Path, playbook: Path) -> Masker:
     """
     import os
 
-    from planner.plans.environment import is_secret, named_credentials
+    from planner.plans.environment import CREDENTIALS, is_secret, named_credentials
     from planner.plans.vault import decrypt_all, secrets_for
 
-    # The secret-looking credentials the run is passed (environment.for_run) are masked wherever they show.
-    passed = {v for name in named_credentials(inventory) if is_secret(name) and (value := os.environ.get(name))
-              for v in variants(value)}
+    # The credentials the run is passed (environment.for_run) are masked wherever they show: every one the
+    # inventory names but a username, whatever its variable is called, and the secret-looking defaults.
+    names = set(named_credentials(inventory, secret_only=True)) | {n for n in CREDENTIALS if is_secret(n)}
+    passed = {v for name in names if (value := os.environ.get(name)) for v in variants(value)}
     secrets = secrets_for(root / "ansible.cfg")
     if not secrets:
         return Masker.of(passed)

@@ -31,11 +31,12 @@ def test_the_inventory_names_the_credentials_a_run_gets(tmp_path: Path) -> None:
 
 
 def test_names_that_change_how_programs_run_are_never_passed(tmp_path: Path) -> None:
-    names = ["LD_PRELOAD", "PYTHONPATH", "ANSIBLE_CONFIG", "BASH_ENV", "HOME", "KUMA_PASSWORD"]
+    names = ["LD_PRELOAD", "PYTHONPATH", "ANSIBLE_CONFIG", "BASH_ENV", "HOME", "HTTPS_PROXY", "SSLKEYLOGFILE",
+             "KUMA_PASSWORD"]
     caller = {name: "/tmp/evil" for name in names} | {"PATH": "/bin"}
     env = environment.for_run(tmp_path, tmp_path / "home", caller, credentials=names)
     assert env["KUMA_PASSWORD"] == "/tmp/evil"
-    assert not {"LD_PRELOAD", "PYTHONPATH", "BASH_ENV"} & set(env)
+    assert not {"LD_PRELOAD", "PYTHONPATH", "BASH_ENV", "HTTPS_PROXY", "SSLKEYLOGFILE"} & set(env)
     assert env.get("ANSIBLE_CONFIG") != "/tmp/evil" and env.get("HOME") != "/tmp/evil"
 
 
@@ -45,3 +46,18 @@ def test_a_passed_secret_is_masked_in_the_runs_output(tmp_path: Path, monkeypatc
     monkeypatch.setenv("KUMA_USER", "admin-user")
     masker = masker_for(tmp_path, inv, tmp_path / "playbooks" / "site.yml")
     assert masker.text("login with s3cret-value as admin-user") == f"login with {MASK} as admin-user"
+
+
+def test_a_password_under_any_name_is_masked_and_a_username_is_not(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    inv = tmp_path / "inventory"
+    (inv / "host_vars").mkdir(parents=True)
+    # A file with Ansible's tags still names its credentials.
+    (inv / "host_vars" / "h1.yml").write_text(
+        "note: !unsafe '{{ x }}'\nkuma:\n  username_env: KUMA_LOGIN\n  password_env: KUMA_ADMIN_PW\n")
+    assert environment.named_credentials(inv) == ["KUMA_ADMIN_PW", "KUMA_LOGIN"]
+    monkeypatch.setenv("KUMA_ADMIN_PW", "hunter2-long")
+    monkeypatch.setenv("KUMA_LOGIN", "admin")
+    monkeypatch.setenv("UPTIME_KUMA_PASSWORD", "default-name-secret")
+    masker = masker_for(tmp_path, inv, tmp_path / "playbooks" / "site.yml")
+    out = masker.text("admin logs in with hunter2-long; default-name-secret")
+    assert out == f"admin logs in with {MASK}; {MASK}"
