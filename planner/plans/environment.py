@@ -87,7 +87,7 @@ _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,127}$")
 #: Names no inventory can make a credential: they change how the run's programs behave (loader, interpreters,
 #: shells, Ansible itself), so a variables file naming one must not pull it from the caller into a run.
 _NEVER_CREDENTIAL = re.compile(r"^(ANSIBLE_|LD_|DYLD_|PYTHON|PERL|RUBY|NODE_|BASH_|GIT_|GLIBC_|OPENSSL_|SSL|CURL_)"
-                               r"|^(ENV|HOME|SHELL|IFS|TMPDIR|GCONV_PATH|REQUESTS_CA_BUNDLE)$|PROXY$", re.I)
+                               r"|^(ENV|HOME|SHELL|IFS|TMPDIR|GCONV_PATH|REQUESTS_CA_BUNDLE)$|.*PROXY$", re.I)
 #: The inventory files read for ``*_env`` names, and how much of each: variables files are small.
 _VARS_DIRS = ("group_vars", "host_vars")
 _MAX_VARS_BYTES = 1024 * 1024
