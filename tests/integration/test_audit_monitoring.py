@@ -22,6 +22,7 @@ import pytest
 from planner.lab import kuma
 from tests.conftest import run_homelab
 from tests.integration.conftest import Lab, homelab_in, plan_json
+from tests.integration.test_lab import lab_ssh
 
 pytestmark = pytest.mark.lab
 
@@ -79,6 +80,10 @@ def gaps(lab: Lab, project: Path) -> Iterator[None]:
     finally:
         plant(lab, EXPORTER_HOST, "exporter-stopped", "--clear")
         plant(lab, "uptime-kuma", "monitoring-gaps", "--clear")
+        # The session's lab goes back to running no Prometheus and no exporters, as the other tests expect
+        # (test_deploy_monitoring.stop_monitoring); nine of them scraping would only cost the tests after this.
+        for host in lab.state()["hosts"]:
+            lab_ssh(lab, host, "sudo systemctl disable --now prometheus.service prometheus-node-exporter.service")
 
 
 def audited(project: Path, env: dict[str, str]) -> dict[str, Any]:
