@@ -84,3 +84,34 @@ def test_only_the_tools_own_tag_values_make_a_monitor_managed():
     assert got["stale"] == [] and got["unmanaged"] == ["my nas"]
     raw["tags"] = [{"name": "homelab", "value": "host/maas"}]
     assert me.normalise_monitor(raw, "homelab")["key"] == "host/maas"
+
+
+class _Api:
+    def __init__(self, refusals: list[str]) -> None:
+        self.refusals = refusals
+        self.logins = 0
+
+    def login(self, user: str, password: str) -> None:
+        self.logins += 1
+        if self.refusals:
+            raise RuntimeError(self.refusals.pop(0))
+
+
+def test_a_rate_limited_login_waits_and_a_wrong_password_does_not():
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    api = _Api(["Too frequently, try again later."] * 3)
+    uk._login(api, "http://k", "u", "p", sleep=sleep, clock=lambda: now[0])
+    assert api.logins == 4 and now[0] == 3 * uk.RATE_LIMIT_PAUSE_S
+    api = _Api(["Incorrect username or password."])
+    with pytest.raises(uk.KumaError, match="refused the login"):
+        uk._login(api, "http://k", "u", "p", sleep=sleep, clock=lambda: now[0])
+    assert api.logins == 1
+    # Bounded: past the wait, the limit is the error.
+    api = _Api(["Too frequently, try again later."] * 1000)
+    with pytest.raises(uk.KumaError) as err:
+        uk._login(api, "http://k", "u", "p", sleep=sleep, clock=lambda: now[0])
+    assert "20 logins a minute" in err.value.hint and api.logins <= uk.RATE_LIMIT_WAIT_S // uk.RATE_LIMIT_PAUSE_S + 2

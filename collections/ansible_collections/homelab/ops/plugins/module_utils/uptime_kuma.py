@@ -10,6 +10,7 @@ password, so the secret never passes through a module argument, a plan or a log.
 from __future__ import annotations
 
 import os
+import time
 from contextlib import contextmanager, suppress
 
 
@@ -31,6 +32,29 @@ def credentials(username_env, password_env, environ=None):
     return env[username_env], env[password_env]
 
 
+#: Uptime Kuma takes 20 logins a minute from everyone together (server/rate-limiter.js) and answers the
+#: 21st "Too frequently, try again later." A sync logs in once per monitor it changes, so a first sync of
+#: a large inventory meets the limit: wait for the bucket to refill, for a bounded time.
+RATE_LIMITED = "Too frequently"
+RATE_LIMIT_WAIT_S = 120
+RATE_LIMIT_PAUSE_S = 5
+
+
+def _login(api, url, user, password, sleep=time.sleep, clock=time.monotonic):
+    deadline = clock() + RATE_LIMIT_WAIT_S
+    while True:
+        try:
+            api.login(user, password)
+            return
+        except Exception as exc:
+            if RATE_LIMITED in str(exc) and clock() < deadline:
+                sleep(RATE_LIMIT_PAUSE_S)
+                continue
+            raise KumaError("Uptime Kuma at %s refused the login: %s" % (url, exc),
+                            "check the credentials in the variables the inventory names" if RATE_LIMITED
+                            not in str(exc) else "wait a minute: Uptime Kuma allows 20 logins a minute") from None
+
+
 @contextmanager
 def session(url, username_env, password_env, timeout=10):
     """A logged-in client for ``url``, disconnected on exit."""
@@ -47,11 +71,7 @@ def session(url, username_env, password_env, timeout=10):
                         "check that it runs (systemctl status uptime-kuma on its host) and that the URL is right",
                         ) from None
     try:
-        try:
-            api.login(user, password)
-        except Exception as exc:
-            raise KumaError("Uptime Kuma at %s refused the login: %s" % (url, exc),
-                            "check the credentials in the variables the inventory names") from None
+        _login(api, url, user, password)
         yield api
     finally:
         with suppress(Exception):  # closing a dead socket must not hide the real error
