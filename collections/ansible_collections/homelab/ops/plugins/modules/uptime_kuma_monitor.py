@@ -151,10 +151,16 @@ def _apply(api, plan, p):
     mon_id = plan["id"]
     if plan["action"] == "create":
         mon_id = api.add_monitor(**fields)["monitorID"]
-        tag = next((t for t in api.get_tags() if t.get("name") == p["managed_tag"]), None)
-        if tag is None:
-            tag = api.add_tag(name=p["managed_tag"], color=TAG_COLOR)
-        api.add_monitor_tag(tag_id=tag["id"], monitor_id=mon_id, value=p["key"])
+        try:
+            tag = next((t for t in api.get_tags() if t.get("name") == p["managed_tag"]), None)
+            if tag is None:
+                tag = api.add_tag(name=p["managed_tag"], color=TAG_COLOR)
+            api.add_monitor_tag(tag_id=tag["id"], monitor_id=mon_id, value=p["key"])
+        except Exception:
+            # Untagged, the new monitor would pass for a person's own from now on and never be the tool's
+            # again: take it back out, then let the error be reported.
+            api.delete_monitor(mon_id)
+            raise
     elif fields:
         api.edit_monitor(mon_id, **fields)
     if plan["after"].get("active") is False and (plan["action"] == "create" or plan["before"].get("active")):
