@@ -14,22 +14,6 @@ description:
     O(username_env) and O(password_env) hold, and returns them reduced to what the comparison with the
     inventory reads (homelab.ops's monitoring_expected.normalise_monitor). Changes nothing.
 options:
-  url:
-    description: Uptime Kuma's base URL, as the controller reaches it.
-    type: str
-    required: true
-  username_env:
-    description: The name of the controller's environment variable holding the admin's username.
-    type: str
-    default: UPTIME_KUMA_USERNAME
-  password_env:
-    description: The name of the controller's environment variable holding the admin's password.
-    type: str
-    default: UPTIME_KUMA_PASSWORD
-  managed_tag:
-    description: The tag that marks the tool's monitors; its value is the monitor's key.
-    type: str
-    default: homelab
   timeout:
     description: Seconds to wait for Uptime Kuma's answers.
     type: int
@@ -41,6 +25,8 @@ attributes:
   diff_mode:
     description: Nothing to show; it changes nothing.
     support: none
+extends_documentation_fragment:
+  - homelab.ops.uptime_kuma
 author:
   - homelab-planner maintainers
 """

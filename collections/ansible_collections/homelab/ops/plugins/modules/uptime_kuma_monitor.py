@@ -22,22 +22,6 @@ description:
   - With O(state=absent) it deletes the managed monitors of O(key); none is no change.
   - Under C(--check) it only reads; the diff shows the monitor's compared fields before and after.
 options:
-  url:
-    description: Uptime Kuma's base URL, as the controller reaches it.
-    type: str
-    required: true
-  username_env:
-    description: The name of the controller's environment variable holding the admin's username.
-    type: str
-    default: UPTIME_KUMA_USERNAME
-  password_env:
-    description: The name of the controller's environment variable holding the admin's password.
-    type: str
-    default: UPTIME_KUMA_PASSWORD
-  managed_tag:
-    description: The tag that marks the tool's monitors; its value is the monitor's key.
-    type: str
-    default: homelab
   key:
     description: What the monitor stands for, such as C(host/maas) or C(service/jellyfin).
     type: str
@@ -86,6 +70,8 @@ attributes:
   diff_mode:
     description: The monitor's compared fields and whether it is active, before and after.
     support: full
+extends_documentation_fragment:
+  - homelab.ops.uptime_kuma
 author:
   - homelab-planner maintainers
 """
