@@ -69,8 +69,30 @@ def scraped(lab: Lab, wait_s: float = 150) -> None:
     pytest.fail(f"Prometheus did not scrape every node target within {wait_s} s: {health}")
 
 
+#: What deploy_monitoring rewrites, per host ("*": every host): put back afterwards, so the session's lab is as
+#: the other tests found it (test_deploy_monitoring reviews the change from Debian's own settings).
+ROLE_FILES = {"*": ["/etc/default/prometheus-node-exporter"],
+              "uptime-kuma": ["/etc/default/prometheus", "/etc/prometheus/prometheus.yml"]}
+
+
+def saved_files(lab: Lab) -> dict[tuple[str, str], str]:
+    out = {}
+    for host in lab.state()["hosts"]:
+        for path in ROLE_FILES["*"] + ROLE_FILES.get(host, []):
+            read = lab_ssh(lab, host, f"sudo base64 -w0 {path}")
+            assert read.returncode == 0, read.stderr
+            out[(host, path)] = read.stdout.strip()
+    return out
+
+
+def put_back(lab: Lab, saved: dict[tuple[str, str], str]) -> None:
+    for (host, path), encoded in saved.items():
+        lab_ssh(lab, host, f"echo {encoded} | base64 -d | sudo tee {path} >/dev/null")
+
+
 @pytest.fixture
 def gaps(lab: Lab, project: Path) -> Iterator[None]:
+    saved = saved_files(lab)
     deployed(project)
     plant(lab, "uptime-kuma", "monitoring-gaps")
     plant(lab, EXPORTER_HOST, "exporter-stopped")
@@ -84,6 +106,7 @@ def gaps(lab: Lab, project: Path) -> Iterator[None]:
         # (test_deploy_monitoring.stop_monitoring); nine of them scraping would only cost the tests after this.
         for host in lab.state()["hosts"]:
             lab_ssh(lab, host, "sudo systemctl disable --now prometheus.service prometheus-node-exporter.service")
+        put_back(lab, saved)
 
 
 def audited(project: Path, env: dict[str, str]) -> dict[str, Any]:
