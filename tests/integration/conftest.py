@@ -131,3 +131,13 @@ def atd() -> Iterator[None]:
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+def kuma_credentials(lab: Lab) -> dict[str, str]:
+    """The lab's Uptime Kuma admin: the variables `. uptime-kuma.env` exports, read as a shell reads them."""
+    from planner.lab import kuma
+
+    proc = subprocess.run(["sh", "-c", f'. "{lab.dir / kuma.CREDENTIALS_FILE}" && env'], capture_output=True,
+                          text=True, check=True, env={})
+    found = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
+    return {k: found[k] for k in (kuma.USERNAME_ENV, kuma.PASSWORD_ENV)}

@@ -22,6 +22,7 @@ import pytest
 from planner.lab import kuma
 from tests.conftest import run_homelab
 from tests.integration.conftest import Lab, homelab_in, plan_json
+from tests.integration.conftest import kuma_credentials as credentials
 from tests.integration.test_lab import lab_ssh
 
 pytestmark = pytest.mark.lab
@@ -30,14 +31,6 @@ INTENT = "the monitoring dashboard is showing inconsistent data"
 REPORT_TASK = "Report the monitoring's state and the proposed steps"
 EXPORTER_HOST = "k3s-vm-still-fawn"
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
-
-
-def credentials(lab: Lab) -> dict[str, str]:
-    """The variables `. uptime-kuma.env` exports, read as a shell reads them."""
-    proc = subprocess.run(["sh", "-c", f'. "{lab.dir / kuma.CREDENTIALS_FILE}" && env'], capture_output=True,
-                          text=True, check=True, env={})
-    found = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-    return {k: found[k] for k in (kuma.USERNAME_ENV, kuma.PASSWORD_ENV)}
 
 
 def deployed(project: Path) -> None:

@@ -19,6 +19,7 @@ from planner import yamlio
 from planner.lab import kuma, monitoring
 from tests.conftest import run_homelab
 from tests.integration.conftest import LAB_NET, Lab, running_lab
+from tests.integration.conftest import kuma_credentials as credentials
 
 pytestmark = pytest.mark.lab
 
@@ -39,14 +40,6 @@ def on(lab: Lab, host: str, command: str) -> subprocess.CompletedProcess:
     """``command`` in a lab host as its admin, through `homelab lab ssh`."""
     return subprocess.run([sys.executable, "-m", "planner", "lab", "ssh", host, "--", command],
                           env={**os.environ, **lab.env}, capture_output=True, text=True, timeout=60, check=False)
-
-
-def credentials(lab: Lab) -> dict[str, str]:
-    """The variables `. uptime-kuma.env` exports, read as a shell reads them."""
-    proc = subprocess.run(["sh", "-c", f'. "{lab.dir / kuma.CREDENTIALS_FILE}" && env'], capture_output=True,
-                          text=True, check=True, env={})
-    found = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-    return {k: found[k] for k in (kuma.USERNAME_ENV, kuma.PASSWORD_ENV)}
 
 
 def logged_in(lab: Lab) -> UptimeKumaApi:

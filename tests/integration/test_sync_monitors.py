@@ -23,6 +23,7 @@ from uptime_kuma_api import UptimeKumaApi
 from planner.lab import kuma
 from tests.conftest import ROOT, run_homelab
 from tests.integration.conftest import Lab, homelab_in, plan_json
+from tests.integration.conftest import kuma_credentials as credentials
 from tests.integration.test_lab import lab_ssh
 
 MONITOR = "uptime-kuma"  # homelab_monitoring.prometheus.host and uptime_kuma.host
@@ -31,14 +32,6 @@ FILE = "/etc/prometheus/file_sd/homelab-node.yml"
 
 def address(lab: Lab, host: str) -> str:
     return str(lab.state()["hosts"][host]["address"])
-
-
-def credentials(lab: Lab) -> dict[str, str]:
-    """The variables `. uptime-kuma.env` exports, read as a shell reads them."""
-    proc = subprocess.run(["sh", "-c", f'. "{lab.dir / kuma.CREDENTIALS_FILE}" && env'], capture_output=True,
-                          text=True, check=True, env={})
-    found = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
-    return {k: found[k] for k in (kuma.USERNAME_ENV, kuma.PASSWORD_ENV)}
 
 
 def monitors(lab: Lab) -> list[dict]:
