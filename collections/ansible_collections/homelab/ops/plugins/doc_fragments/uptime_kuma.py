@@ -1,4 +1,4 @@
-"""The options every module that calls Uptime Kuma shares: where it is, whose login, which tag is the tool's."""
+"""The options every module that calls Uptime Kuma shares: where, whose login, its tag, how long to wait."""
 
 from __future__ import annotations
 
@@ -24,4 +24,8 @@ options:
     description: The tag that marks the tool's monitors; its value is the monitor's key.
     type: str
     default: homelab
+  timeout:
+    description: Seconds to wait for Uptime Kuma's answers.
+    type: int
+    default: 10
 """

@@ -13,6 +13,16 @@ import os
 import time
 from contextlib import contextmanager, suppress
 
+#: The options every module that calls Uptime Kuma takes (documented once in the uptime_kuma doc fragment).
+#: The password option holds a variable's name, not the password, so Ansible need not hide it.
+ARGUMENT_SPEC = {
+    "url": {"type": "str", "required": True},
+    "username_env": {"type": "str", "default": "UPTIME_KUMA_USERNAME"},
+    "password_env": {"type": "str", "default": "UPTIME_KUMA_PASSWORD", "no_log": False},
+    "managed_tag": {"type": "str", "default": "homelab"},
+    "timeout": {"type": "int", "default": 10},
+}
+
 
 class KumaError(Exception):
     """Uptime Kuma could not be reached or refused the login; ``hint`` says what to do."""

@@ -13,11 +13,6 @@ description:
     (delegated to C(localhost)), logged in with the credentials the environment variables
     O(username_env) and O(password_env) hold, and returns them reduced to what the comparison with the
     inventory reads (homelab.ops's monitoring_expected.normalise_monitor). Changes nothing.
-options:
-  timeout:
-    description: Seconds to wait for Uptime Kuma's answers.
-    type: int
-    default: 10
 attributes:
   check_mode:
     description: Reads only, in check mode as in a real run.
@@ -57,11 +52,7 @@ from ansible_collections.homelab.ops.plugins.module_utils.monitoring_expected im
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "url": {"type": "str", "required": True},
-            "username_env": {"type": "str", "default": "UPTIME_KUMA_USERNAME"},
-            "password_env": {"type": "str", "default": "UPTIME_KUMA_PASSWORD", "no_log": False},
-            "managed_tag": {"type": "str", "default": "homelab"},
-            "timeout": {"type": "int", "default": 10},
+            **uptime_kuma.ARGUMENT_SPEC,
         },
         supports_check_mode=True,
     )

@@ -59,10 +59,6 @@ options:
   reason:
     description: Why the monitor is set or removed, for the diff's header (such as C(host no longer in the inventory)).
     type: str
-  timeout:
-    description: Seconds to wait for Uptime Kuma's answers.
-    type: int
-    default: 10
 attributes:
   check_mode:
     description: Reads only; reports the change it would make.
@@ -159,10 +155,7 @@ def _apply(api, plan, p):
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "url": {"type": "str", "required": True},
-            "username_env": {"type": "str", "default": "UPTIME_KUMA_USERNAME"},
-            "password_env": {"type": "str", "default": "UPTIME_KUMA_PASSWORD", "no_log": False},
-            "managed_tag": {"type": "str", "default": "homelab"},
+            **uptime_kuma.ARGUMENT_SPEC,
             "key": {"type": "str", "required": True, "no_log": False},
             "name": {"type": "str", "required": True},
             "type": {"type": "str", "choices": ["port", "http", "keyword"], "default": "port"},
@@ -173,7 +166,6 @@ def main() -> None:
             "interval": {"type": "int", "default": 60},
             "state": {"type": "str", "choices": ["present", "paused", "absent"], "default": "present"},
             "reason": {"type": "str"},
-            "timeout": {"type": "int", "default": 10},
         },
         supports_check_mode=True,
     )
