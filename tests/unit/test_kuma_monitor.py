@@ -101,3 +101,56 @@ def test_a_type_change_is_an_edit_and_keyword_monitors_compare_their_keyword():
     assert km.decide(mons, "service/ollama", "ollama", "present", want)["fields"] == {"keyword": "version"}
     http = km.wanted({"type": "http", "name": "ollama", "url": "http://ollama.maas:11434/api/version", "interval": 60})
     assert km.decide(mons, "service/ollama", "ollama", "present", http)["fields"] == {"type": "http"}
+
+
+# --- uptime_kuma_info's credential check, run by ansible-playbook on this machine ------------------------------------
+
+PLAY = """
+- hosts: localhost
+  gather_facts: false
+  environment: {environment}
+  tasks:
+    - homelab.ops.uptime_kuma_info:
+        url: http://127.0.0.1:9
+        when_unset: report
+        timeout: 2
+      register: kuma
+      ignore_errors: true
+    - ansible.builtin.debug:
+        msg: "RESULT {{{{ kuma | to_json }}}}"
+"""
+
+
+def _read_kuma(tmp_path: Path, environment: str) -> dict:
+    import json
+    import os
+    import subprocess
+
+    (tmp_path / "play.yml").write_text(PLAY.format(environment=environment))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UPTIME_KUMA_")}
+    env.update(ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_STDOUT_CALLBACK="default")
+    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                           "-e", "ansible_python_interpreter=" + str(ROOT / ".venv" / "bin" / "python"),
+                           str(tmp_path / "play.yml")],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if '"msg": "RESULT ' in ln)
+    return json.loads(json.loads("{" + line.strip() + "}")["msg"].removeprefix("RESULT "))
+
+
+def test_info_reports_unset_credentials_instead_of_failing_when_asked(tmp_path):
+    kuma = _read_kuma(tmp_path, "{}")
+    assert not kuma.get("failed")
+    assert kuma["unset"] == ["UPTIME_KUMA_USERNAME", "UPTIME_KUMA_PASSWORD"]
+    assert kuma["monitors"] == []
+
+
+def test_info_sees_credentials_set_by_the_plays_environment(tmp_path):
+    # The sync decides from this answer whether to touch Uptime Kuma: credentials a play passes through
+    # `environment` (as molecule's converge does) count, so the module goes on to connect (and here fails,
+    # nothing listening on port 9) rather than saying they are unset.
+    kuma = _read_kuma(tmp_path, "{UPTIME_KUMA_USERNAME: admin, UPTIME_KUMA_PASSWORD: canary-pw}")
+    assert kuma["failed"] is True
+    assert "does not answer" in kuma["msg"], kuma
+    assert "canary-pw" not in str(kuma)

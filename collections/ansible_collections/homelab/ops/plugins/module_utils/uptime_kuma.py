@@ -32,10 +32,16 @@ class KumaError(Exception):
         self.hint = hint
 
 
+def unset_credentials(username_env, password_env, environ=None):
+    """The names of the credential variables that are unset or empty in this process's environment."""
+    env = os.environ if environ is None else environ
+    return [name for name in (username_env, password_env) if not env.get(name)]
+
+
 def credentials(username_env, password_env, environ=None):
     """The username and password from the named variables; KumaError naming what is unset."""
     env = os.environ if environ is None else environ
-    missing = [name for name in (username_env, password_env) if not env.get(name)]
+    missing = unset_credentials(username_env, password_env, env)
     if missing:
         raise KumaError("Uptime Kuma's credentials are not set: %s" % ", ".join(missing),
                         "export %s (the names come from homelab_monitoring.uptime_kuma)" % " and ".join(missing))
