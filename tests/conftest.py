@@ -118,3 +118,13 @@ def tree_digest(path: Path) -> str:
 def homelab():
     """The CLI runner."""
     return run_homelab
+
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The session lab's fixtures (tests/lab.py), registered once as a plugin for every suite (integration,
+    # reliability): one definition, so one lab per session, whichever suite asks for it first.
+    import tests.lab
+
+    if not config.pluginmanager.is_registered(tests.lab):
+        config.pluginmanager.register(tests.lab, "homelab-session-lab")
