@@ -147,13 +147,20 @@ def test_bad_case_files_are_reported(tmp_path):
         load_cases(dupes)
 
 
-def test_cli_json(homelab):
-    result = homelab("eval", str(INTENTS), "--format", "json", env=OFFLINE)
+def test_cli_json(homelab, tmp_path):
+    # The CLI's JSON over a sample of the golden intents (the pass-rate gate over all of them is
+    # test_offline_planner_pass_rate, in-process): the whole file twice would cost make test a minute and a half.
+    import yaml
+
+    golden = yaml.safe_load(INTENTS.read_text())
+    sample = tmp_path / "sample.yml"
+    sample.write_text(yaml.safe_dump({**golden, "cases": golden["cases"][::20]}))
+    result = homelab("eval", str(sample), "--format", "json", env=OFFLINE)
     assert result.rc == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["planner"] == "offline"
     assert report["totals"]["pass_rate"] >= MIN_PASS_RATE
-    assert report["totals"]["cases"] == len(report["cases"]) == len(load_cases(INTENTS))
+    assert report["totals"]["cases"] == len(report["cases"]) == len(load_cases(sample)) >= 5
     assert set(report["totals"]["dimensions"]) == {"playbook", "targets", "vars", "refusal", "manual"}
 
 
