@@ -308,8 +308,34 @@ def _spec_names_used(playbook: Path, display: str) -> list[str]:
     return names
 
 
+#: Entries already loaded in this process, by sidecar path and the bytes of the two files an entry is made
+#: from. A plan or an eval loads the catalog several times (context pack, drafting, validation); parsing
+#: 17 sidecars and playbooks with ruamel each time was most of the offline planner's time. Keyed by content,
+#: not by modification time, so an edit between two loads is always seen. Errors are never cached.
+_ENTRIES: dict[tuple[str, bytes, bytes], CatalogEntry] = {}
+_ENTRIES_MAX = 512
+
+
 def load_entry(meta_path: Path, root: Path) -> CatalogEntry:
-    """Load and validate one sidecar and the playbook beside it."""
+    """Load and validate one sidecar and the playbook beside it (from this process's cache when unchanged)."""
+    import hashlib
+
+    playbook = meta_path.with_name(f"{meta_path.name.removesuffix(META_SUFFIX)}.yml")
+    try:
+        key = (f"{meta_path}\0{root}", hashlib.blake2b(meta_path.read_bytes()).digest(),
+               hashlib.blake2b(playbook.read_bytes()).digest())
+    except OSError:
+        return _load_entry(meta_path, root)  # the uncached path names what is missing
+    entry = _ENTRIES.get(key)
+    if entry is None:
+        entry = _load_entry(meta_path, root)
+        if len(_ENTRIES) >= _ENTRIES_MAX:
+            _ENTRIES.clear()
+        _ENTRIES[key] = entry
+    return entry
+
+
+def _load_entry(meta_path: Path, root: Path) -> CatalogEntry:
     display = str(meta_path.relative_to(root)) if meta_path.is_relative_to(root) else str(meta_path)
     entry_id = meta_path.name.removesuffix(META_SUFFIX)
     playbook = meta_path.with_name(f"{entry_id}.yml")

@@ -87,3 +87,22 @@ def test_cli_invalid_catalog_exit_code(homelab, tmp_path: Path) -> None:
     assert result.rc == 2
     assert "Error: the catalog has 1 problem" in result.stderr
     assert "playbooks/hello.meta.yml:11:15" in result.stderr
+
+
+def test_an_edit_between_two_loads_in_one_process_is_seen(tmp_path: Path) -> None:
+    # Entries are cached per process by content: the second load of an edited sidecar must not be the cache's.
+    import shutil
+
+    from planner.catalog.entries import load_entry
+
+    (tmp_path / "playbooks").mkdir()
+    for name in ("gather_facts.yml", "gather_facts.meta.yml"):
+        shutil.copy(ROOT / "playbooks" / name, tmp_path / "playbooks" / name)
+    meta = tmp_path / "playbooks" / "gather_facts.meta.yml"
+    first = load_entry(meta, tmp_path)
+    assert load_entry(meta, tmp_path) is first
+    meta.write_text(meta.read_text().replace("description: >-", "description: >-\n  Edited.", 1))
+    assert load_entry(meta, tmp_path).summary.startswith("Edited.")
+    meta.write_text(meta.read_text().replace("risk: read", "risk: sometimes", 1))
+    with pytest.raises(CatalogError):
+        load_entry(meta, tmp_path)
