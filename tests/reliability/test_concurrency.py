@@ -20,6 +20,7 @@ import pytest
 
 from planner.plans.lock import lock_path
 from tests.lab import Lab, homelab_in, pid_alive, plan_json, project_on
+from tests.reliability.forked import finish, start
 
 APPLIES = 6
 WRITE_BACKS = 4
@@ -29,42 +30,6 @@ HOST = "maas"
 @pytest.fixture(scope="module")
 def project(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project_on(lab, tmp_path_factory.mktemp("concurrency"))
-
-
-def start(project: Path, out: Path, *args: str) -> int:
-    """``homelab ARGS`` in a forked child of its own process group, stdout and stderr into ``out``.*; its pid."""
-    pid = os.fork()
-    if pid == 0:
-        code = 70
-        try:
-            os.setpgid(0, 0)  # its own group: a kill of the command reaches the Ansible run under it too
-            for fd, suffix in ((1, "out"), (2, "err")):
-                os.dup2(os.open(out.with_suffix("." + suffix), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
-            os.chdir(project)
-            os.environ.update({"HOMELAB_INVENTORY": str(project / ".homelab" / "lab-inventory"), "NO_COLOR": "1",
-                               "COLUMNS": "200"})
-            from planner.cli import main
-
-            main(list(args))
-            code = 0
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else 1
-        finally:
-            os._exit(code)
-    return pid
-
-
-def finish(pid: int, timeout: float = 300) -> int:
-    """Wait (bounded) for a started child; its exit code."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.05)
-    os.killpg(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
-    raise AssertionError(f"pid {pid} did not finish in {timeout} s")
 
 
 def test_ten_at_once_exactly_one_runs_and_the_others_name_it(project: Path, tmp_path: Path, figure) -> None:
