@@ -174,9 +174,13 @@ def write_back(ws: Workspace, gathered: Gathered, hosts: list[str],
 
 def refresh(ws: Workspace, hosts: list[str], plan_id: str = "facts",
             cancel: Callable[[], bool] = lambda: False, notice: Callable[[str], None] = lambda m: None) -> WriteBack:
-    """Gather and write back under the inventory's apply lock (``homelab facts``)."""
+    """Gather and write back under the inventory's apply lock (``homelab facts``).
+
+    The lock is taken before the gathering, not just around the write: facts read while an apply changes
+    the hosts would be half old, half new, and written after it they would overwrite the apply's own
+    read-back. A gathering that finds the inventory locked is refused at once, naming the holder.
+    """
     from planner.plans.lock import apply_lock
 
-    gathered = gather(ws, hosts, cancel)
     with apply_lock(ws.state, ws.inventory, plan_id, notice):
-        return write_back(ws, gathered, hosts)
+        return write_back(ws, gather(ws, hosts, cancel), hosts)

@@ -89,10 +89,25 @@ def role_name(entry: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def _structure(path: Path) -> Any:
+    """A YAML file read only to find the roles it names; None when it is missing or no longer YAML.
+
+    Whatever the file holds, its own digest is what decides staleness: a playbook or role file removed or
+    broken after the plan was made must be named as changed, not stop the comparison with a traceback.
+    """
+    from planner.errors import HomelabError
+
+    try:
+        return yamlio.load(path)
+    except (HomelabError, yamlio.YamlSyntaxError, OSError):
+        return None
+
+
 def roles_of_playbook(playbook: Path) -> set[str]:
     """Role names a playbook applies (``roles:`` and import/include_role with a literal name)."""
     found: set[str] = set()
-    for play in yamlio.load(playbook) or []:
+    plays = _structure(playbook)
+    for play in plays if isinstance(plays, list) else []:
         if not isinstance(play, dict):
             continue
         found |= {n for n in map(role_name, play.get("roles") or []) if n}
@@ -111,8 +126,9 @@ def _with_dependencies(root: Path, roles: set[str]) -> set[str]:
         role_dir = root / "roles" / name
         needed = _roles_in_tasks(_load_tasks(role_dir))
         meta = role_dir / "meta" / "main.yml"
-        deps = (yamlio.load(meta) or {}).get("dependencies") if meta.is_file() else None
-        for dep in deps or []:
+        data = _structure(meta) if meta.is_file() else None
+        deps = data.get("dependencies") if isinstance(data, dict) else None
+        for dep in deps if isinstance(deps, list) else []:
             dep_name = dep.get("role") if isinstance(dep, dict) else dep
             if isinstance(dep_name, str):
                 needed.add(dep_name)
@@ -123,7 +139,8 @@ def _with_dependencies(root: Path, roles: set[str]) -> set[str]:
 def _load_tasks(role_dir: Path) -> list[Any]:
     tasks: list[Any] = []
     for path in sorted((role_dir / "tasks").glob("*.yml")) if (role_dir / "tasks").is_dir() else []:
-        tasks.extend(yamlio.load(path) or [])
+        data = _structure(path)
+        tasks.extend(data if isinstance(data, list) else [])
     return tasks
 
 
@@ -220,6 +237,8 @@ def input_files(root: Path, inventory: Path, playbooks: list[Path]) -> list[Inpu
                                  os.access(path, os.X_OK))
 
     for path, place, base in _inventory_sources(inventory):
+        if not path.is_file():  # a link whose file was removed: left out, so the plan names it as removed
+            continue
         data = _inventory_data(path, base)
         if data is not None:
             add(path, f"inventory/{place}", data)

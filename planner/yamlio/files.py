@@ -69,8 +69,14 @@ def _atomic_write(path: Path, text: str) -> None:
     mode = None
     with contextlib.suppress(FileNotFoundError):
         mode = target.stat().st_mode & 0o7777
+    _sweep(target)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies to new files
+    # An unnamed file (O_TMPFILE) gets its name only once its bytes are complete, so a writer killed while
+    # writing (SIGKILL runs no cleanup) leaves nothing behind; where there is none, a named one.
+    fd = _unnamed_file(target.parent)
+    named = fd is None
+    if fd is None:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies to new files
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
@@ -78,6 +84,11 @@ def _atomic_write(path: Path, text: str) -> None:
             if mode is not None:
                 os.fchmod(fh.fileno(), mode)
             os.fsync(fh.fileno())
+            if not named:
+                try:
+                    _name(fh.fileno(), tmp)
+                except OSError:  # /proc will not name it (a restricted mount): the same bytes, named from the start
+                    _write_named(tmp, text, mode)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -92,3 +103,56 @@ def _atomic_write(path: Path, text: str) -> None:
         pass
     finally:
         os.close(dir_fd)
+
+
+def _unnamed_file(directory: Path) -> int | None:
+    """A new file with no name yet in ``directory`` (Linux's O_TMPFILE, named later through /proc), or None."""
+    if not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd"):
+        return None
+    try:
+        fd = os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o666)  # the umask applies, as for a named file
+    except OSError:  # a filesystem without unnamed files (some network and FUSE ones)
+        return None
+    return fd
+
+
+def _write_named(tmp: Path, text: str, mode: int | None) -> None:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        if mode is not None:
+            os.fchmod(fh.fileno(), mode)
+        os.fsync(fh.fileno())
+
+
+def _name(fd: int, path: Path) -> None:
+    """Give the unnamed file ``fd`` the name ``path``: linkat(2) following /proc's link to it, which
+    ``os.link`` does only when handed a directory descriptor (without one it hard-links the link itself)."""
+    proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.link(f"self/fd/{fd}", path, src_dir_fd=proc, follow_symlinks=True)
+    finally:
+        os.close(proc)
+
+
+def _sweep(target: Path) -> None:
+    """Remove the temporary files a killed writer left beside ``target``: the name carries the writer's pid,
+    and one whose writer is gone can only be a leftover (the rename into place never happened)."""
+    prefix = f".{target.name}."
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(target.parent):
+            pid = entry.name[len(prefix):].split(".", 1)[0] if entry.name.startswith(prefix) else ""
+            if entry.name.endswith(".tmp") and pid.isdigit() and not _running(int(pid)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: running
+        return True
+    return True

@@ -62,6 +62,28 @@ def test_what_ansible_reads_next_to_the_playbook_or_inventory_is_an_input(projec
     assert set(after) - set(before) == {planted}
 
 
+@pytest.mark.parametrize(("broken", "how"), [
+    ("playbooks/apply_baseline.yml", "removed"), ("playbooks/apply_baseline.yml", "not YAML"),
+    ("playbooks/apply_baseline.yml", "a number"), ("roles/baseline/meta/main.yml", "not YAML"),
+    ("roles/baseline/meta/main.yml", "a number"), ("roles/baseline/tasks/main.yml", "a number"),
+    ("inventory/hosts.yml", "a dangling link")])
+def test_an_input_removed_or_broken_since_the_plan_is_named_not_a_traceback(project: Path, broken: str,
+                                                                             how: str) -> None:
+    inventory = project / "linked-inventory"  # as the lab's inventory is: links to the project's files
+    inventory.mkdir()
+    for entry in (project / "inventory").iterdir():
+        (inventory / entry.name).symlink_to(entry)
+    playbooks = [project / "playbooks" / "apply_baseline.yml"]
+    before = input_digests(project, inventory, playbooks)
+    path = project / broken
+    if how in ("removed", "a dangling link"):
+        path.unlink()
+    else:
+        path.write_text("key: [unclosed\n" if how == "not YAML" else "42\n")
+    after = input_digests(project, inventory, playbooks)
+    assert broken in {name for name in set(before) | set(after) if before.get(name) != after.get(name)}
+
+
 def test_a_file_inventory_brings_the_vars_next_to_it(project: Path, tmp_path: Path) -> None:
     inv = tmp_path / "site"
     inv.mkdir()
