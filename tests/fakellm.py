@@ -34,6 +34,7 @@ class Behaviour:
     delay_s: float = 0.0
     error: str = ""
     trickle_s: float = 0.0  # seconds between the body's bytes, once the headers are out
+    raw_body: bytes | None = None  # sent as it is instead of a completion (an empty or non-JSON body)
 
 
 def answer(draft: dict[str, Any] | str) -> Behaviour:
@@ -54,6 +55,11 @@ def slow(seconds: float, draft: dict[str, Any] | str = "{}") -> Behaviour:
 def trickle(seconds_per_byte: float, draft: dict[str, Any] | str = "{}") -> Behaviour:
     """Headers at once, then the body a byte at a time: every read succeeds, the whole answer never comes."""
     return Behaviour(content=draft if isinstance(draft, str) else json.dumps(draft), trickle_s=seconds_per_byte)
+
+
+def raw_body(body: bytes, status: int = 200, content_type: str = "application/json") -> Behaviour:
+    """``body`` exactly as given, with ``status``: an empty body, an HTML page from a proxy, a truncated JSON."""
+    return Behaviour(status=status, raw_body=body, headers={"Content-Type": content_type})
 
 
 def http_error(status: int, message: str = "scripted failure", headers: dict[str, str] | None = None) -> Behaviour:
@@ -148,12 +154,26 @@ class FakeLLM:
                 behaviour = fake._next()
                 if behaviour.delay_s and fake._stopping.wait(behaviour.delay_s):
                     return
+                if behaviour.raw_body is not None:
+                    self._send_bytes(behaviour.status, behaviour.raw_body, behaviour.headers)
+                    return
                 if behaviour.status != 200:
                     kind = "rate_limit_exceeded" if behaviour.status == 429 else "server_error"
                     self._send(behaviour.status, {"error": {"message": behaviour.error, "type": kind,
                                                             "code": kind}}, behaviour.headers)
                     return
                 self._send(200, fake._completion(body, behaviour), behaviour.headers, behaviour.trickle_s)
+
+            def _send_bytes(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+                try:
+                    self.send_response(status)
+                    for name, value in {"Content-Type": "application/json", **headers}.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
 
             def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None,
                       trickle_s: float = 0.0) -> None:

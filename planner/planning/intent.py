@@ -20,7 +20,7 @@ from planner.errors import CatalogError, HomelabError
 from planner.planning.drafting import Draft, Drafted, DraftStep, Planner
 from planner.planning.fixed import with_fixed
 from planner.planning.framework import TIERS
-from planner.planning.rules import enforce, hold_tiers, stray_targets, whole_inventory
+from planner.planning.rules import changes_unasked, enforce, hold_tiers, stray_targets, whole_inventory
 from planner.plans import planfile
 from planner.plans.build import (
     StepRequest,
@@ -77,7 +77,8 @@ def named_at_tier(catalog: list[dict[str, Any]], requests: list[StepRequest],
 
 def _checked(ws: Workspace, catalog: Catalog, intent: str, draft: Draft, pack: Any) -> tuple[list[Step], list[str]]:
     steps, errors = validate_draft(ws, catalog, draft)
-    return steps, errors + stray_targets(intent, steps, pack.hosts, pack.groups, whole_inventory(pack.catalog))
+    return steps, (errors + stray_targets(intent, steps, pack.hosts, pack.groups, whole_inventory(pack.catalog))
+                   + changes_unasked(intent, steps, pack.catalog))
 
 
 def draft_plan(ws: Workspace, intent: str, planner: Planner, pack: Any,

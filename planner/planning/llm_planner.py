@@ -41,6 +41,9 @@ BACKOFF_S = 1.0
 BACKOFF_CAP_S = 8.0
 #: How much of an unusable answer is sent back with the request to correct it.
 ECHO_CHARS = 4000
+#: The most steps, checklist items or questions a draft may have. A real plan has a handful; a model that
+#: answers with thousands would hold the CLI for minutes validating each, so such an answer is no draft.
+MAX_DRAFT_ITEMS = 50
 
 _JSON_TYPES = {"str": "string", "path": "string", "int": "integer", "float": "number", "bool": "boolean",
                "list": "array", "dict": "object"}
@@ -168,6 +171,9 @@ def parse_draft(text: str) -> Draft:
         raise DraftParseError(f"not JSON: {err.msg} at line {err.lineno} column {err.colno}") from None
     if not isinstance(data, dict):
         raise DraftParseError(f"expected a JSON object, got {type(data).__name__}")
+    for key in ("steps", "manual", "questions"):
+        if isinstance(data.get(key), list) and len(data[key]) > MAX_DRAFT_ITEMS:
+            raise DraftParseError(f"{len(data[key]):,} {key}; a draft has at most {MAX_DRAFT_ITEMS}")
     try:
         return Draft.model_validate(data)
     except PydanticValidationError as err:

@@ -20,7 +20,10 @@ acts says its name in the plan:
   not settle the tier leave the suggested step and an open question;
 - **targets** (:func:`stray_targets`, on the validated steps): a step may only
   target hosts the request names (or their hypervisors and VMs), when it
-  names any; text in host data cannot widen a plan.
+  names any; text in host data cannot widen a plan;
+- **risk** (:func:`changes_unasked`, on the validated steps): a request that
+  only asks to look ("check the disk space on maas") gets no step that
+  changes hosts, whatever a model drafted for it.
 
 A step for a playbook outside the catalog is left to validation, which names
 the closest entries and gives a model its repair round.
@@ -320,3 +323,35 @@ def stray_targets(intent: str, steps: list[Any], hosts: list[dict[str, Any]],
                             f"ask for (it names {', '.join(wanted.include + wanted.exclude)}); target only the hosts "
                             "the request is about")
     return problems
+
+
+# A request with a word that asks to look and none that asks for a change only asks to look. The change words
+# are broad on purpose: a request they catch by mistake is only planned as before, while a read request that
+# gets a change step would put a change to the person's hosts in front of them they never asked for.
+_LOOKS = re.compile(r"\b(check|show|list|what|what's|whats|which|why|how|is|are|does|did|do|tell|find|read|gather|"
+                    r"look|inspect|diagnose|audit|verify|assess|report|see|where|troubleshoot|sluggish|slow)\b")
+_CHANGES = re.compile(r"\b(apply|re-apply|reapply|set|install|update|upgrade|deploy|reboot|restart|change|add|remove|"
+                      r"cap|limits?|stop|kill|fix|repair|configure|enable|disable|move|swap|scale|create|rotate|renew|"
+                      r"reset|reserve|sync|prepare|remediate|tighten|harden|patch|open|put|give|make|bring|run|keep|"
+                      r"spin|try|start|point|replace|plug|record|get|free|clean|clear|throttle|terminate|promote|"
+                      r"yes|delay|schedule|mount|write|fill|resize|grow|expand)\b")
+
+
+def asks_only_to_look(intent: str) -> bool:
+    """Whether ``intent`` asks only to look: a word like check, show, why, and no word asking for a change."""
+    text = intent.lower()
+    return bool(_LOOKS.search(text)) and not _CHANGES.search(text)
+
+
+def changes_unasked(intent: str, steps: list[Any], catalog: list[dict[str, Any]]) -> list[str]:
+    """Problems for validated ``steps`` that change hosts when the request only asks to look.
+
+    A companion of a planned step stays: its meta file says it belongs with that step, whose answer it prepares
+    (assess_network_upgrade's preparation), and the person still applies it or not."""
+    if not asks_only_to_look(intent):
+        return []
+    planned = {s.playbook for s in steps}
+    companions = {c for e in catalog if e["id"] in planned for c in e.get("companions") or []}
+    return [f"step {number} ({step.playbook}): changes hosts, and the request asks only to look; plan read-only "
+            "playbooks, or leave the step out" for number, step in enumerate(steps, start=1)
+            if step.risk == "change" and step.playbook not in companions]

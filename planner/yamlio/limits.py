@@ -122,3 +122,27 @@ def check_tree(directory: Path, suffixes: tuple[str, ...] = (".yml", ".yaml", ".
     for path in files_below(directory):
         if path.suffix in suffixes:
             check_file(path)
+            _check_text(path)
+
+
+def _check_text(path: Path) -> None:
+    """Refuse a file Ansible would skip or choke on only when a run reads it: a NUL byte or bytes that are not
+    UTF-8. Ansible reads host_vars and group_vars lazily, so a plan that resolves its hosts would otherwise be
+    saved from an inventory whose variables no run can load."""
+    try:
+        data = path.read_bytes()  # bounded: check_file refused a file over MAX_BYTES from its size
+    except OSError:
+        return
+    where = data.find(b"\0")
+    if where < 0:
+        try:
+            data.decode("utf-8")
+            return
+        except UnicodeDecodeError as err:
+            where, what = err.start, f"byte 0x{data[err.start]:02x} is not UTF-8"
+    else:
+        what = "a NUL byte"
+    line = data.count(b"\n", 0, where) + 1
+    raise YamlLimitError(f"{path}:{line}: {what}; homelab refuses to read the file",
+                         "save the file as UTF-8 text (an inventory is text: YAML or an INI file), or take a file "
+                         "that is not one out of the inventory")

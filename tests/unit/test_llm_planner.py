@@ -362,3 +362,12 @@ def test_planner_module_does_not_import_litellm() -> None:
     probe = "import sys, planner.planning.llm_planner, planner.planning.litellm_client; print('litellm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_parse_refuses_a_draft_with_too_many_steps() -> None:
+    from planner.planning.llm_planner import MAX_DRAFT_ITEMS
+
+    step = {"playbook": "gather_facts", "limit": "maas", "vars": {}, "rationale": "look"}
+    assert len(parse_draft(json.dumps({"steps": [step] * MAX_DRAFT_ITEMS})).steps) == MAX_DRAFT_ITEMS
+    with pytest.raises(DraftParseError, match=f"{MAX_DRAFT_ITEMS + 1} steps; a draft has at most {MAX_DRAFT_ITEMS}"):
+        parse_draft(json.dumps({"steps": [step] * (MAX_DRAFT_ITEMS + 1)}))

@@ -219,3 +219,23 @@ def test_a_model_is_told_the_rules_by_their_names() -> None:
                  rules.MANUAL_STORAGE, rules.MANUAL_MAINTENANCE):
         assert f"`{rule}`" in SYSTEM_PROMPT
     assert "<RULES>" not in SYSTEM_PROMPT and "orchestrator" in SYSTEM_PROMPT
+
+
+def test_a_request_that_only_asks_to_look_gets_no_change_step() -> None:
+    from types import SimpleNamespace
+
+    from planner.planning.rules import asks_only_to_look, changes_unasked
+
+    catalog = [{"id": "assess_network_upgrade", "companions": ["prepare_network_upgrade"]},
+               {"id": "update_packages"}, {"id": "prepare_network_upgrade"}, {"id": "diagnose_host"}]
+    update = SimpleNamespace(playbook="update_packages", risk="change")
+    look = SimpleNamespace(playbook="diagnose_host", risk="read")
+    assert asks_only_to_look("check the disk space on maas") and asks_only_to_look("why is maas slow?")
+    assert not asks_only_to_look("update the packages on maas") and not asks_only_to_look("check and fix maas")
+    [problem] = changes_unasked("check the disk space on maas", [look, update], catalog)
+    assert problem.startswith("step 2 (update_packages): changes hosts, and the request asks only to look")
+    assert changes_unasked("update the packages on maas", [update], catalog) == []
+    # A companion stays with the step its meta file puts it beside.
+    steps = [SimpleNamespace(playbook="assess_network_upgrade", risk="read"),
+             SimpleNamespace(playbook="prepare_network_upgrade", risk="change")]
+    assert changes_unasked("which NICs hold back a 2.5 gig network?", steps, catalog) == []

@@ -94,3 +94,11 @@ def test_state_is_created_and_tightened_owner_only_whatever_the_umask(tmp_path: 
              for p in (state, plans.parent, plans, state / "runs", state / "runs" / "x.json")}
     assert modes == {".homelab": "0o700", ".homelab/plans": "0o700", ".homelab/plans/deep": "0o700",
                      ".homelab/runs": "0o700", ".homelab/runs/x.json": "0o600"}
+
+
+@pytest.mark.parametrize(("data", "says"), [(b"a: 1\nb: x\x00y\n", "hosts.yml:2: a NUL byte"),
+                                            (b"a: caf\xe9\n", "hosts.yml:1: byte 0xe9 is not UTF-8")])
+def test_an_inventory_file_that_is_not_text_is_refused(tmp_path: Path, data: bytes, says: str) -> None:
+    (tmp_path / "hosts.yml").write_bytes(data)
+    with pytest.raises(YamlLimitError, match=says):
+        check_tree(tmp_path)

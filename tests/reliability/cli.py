@@ -1,0 +1,147 @@
+"""The real ``homelab`` CLI, run cheaply and measured: time, exit code, output and the child's peak memory.
+
+:func:`forked` runs it in a child forked from the test process, where the CLI's modules are imported already:
+a case costs what the command does, not a Python start-up (about 0.3 s each). The child gets its own
+environment, working directory and output files, and leaves with ``os._exit``, so nothing of the test
+process (pytest's teardown, its caches) runs twice. :func:`spawned` starts a fresh interpreter instead, for
+a memory figure that is the command's own (a forked child's peak counts the pages it shares with pytest).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What one run printed and returned, how long it took and its peak resident memory."""
+
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+    peak_mib: float
+    cpu_s: float = 0.0  # user and system time: what the command cost, whatever else the machine was doing
+
+
+def _env(env: dict[str, str]) -> dict[str, str]:
+    return {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **env}
+
+
+def _read(path: str) -> str:
+    with open(path, "rb") as fh:
+        return fh.read().decode("utf-8", "replace")
+
+
+def _status(pid: int, started: float, timeout: float) -> tuple[int, resource.struct_rusage, float]:
+    # Bounded: a child still running at the deadline is killed and reported as such (-9).
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status), usage, time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            os.kill(pid, 9)
+            _, status, usage = os.wait4(pid, 0)
+            return -9, usage, time.monotonic() - started
+        time.sleep(0.005)
+
+
+@functools.cache
+def _imported() -> None:
+    # Every command module (and the YAML reader they share) imported once here, so that a forked child's
+    # time is its command's work alone; litellm stays out (only a model's call imports it).
+    import importlib
+
+    from planner.cli import COMMANDS
+    from planner.yamlio.reading import _ruamel
+
+    for module, _attr, _help in COMMANDS.values():
+        importlib.import_module(module)
+    _ruamel()
+
+
+def forked(*args: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 60) -> Measured:
+    """``homelab ARGS`` in a forked child (see the module's docstring)."""
+    from planner.cli import main
+
+    _imported()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = os.path.join(tmp, "out"), os.path.join(tmp, "err")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        started = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            code = 70
+            try:
+                os.environ.clear()
+                os.environ.update(_env(env))
+                os.chdir(cwd)
+                for fd, path in ((0, os.devnull), (1, out), (2, err)):
+                    target = os.open(path, os.O_RDONLY if fd == 0 else os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                    os.dup2(target, fd)
+                    os.close(target)
+                # pytest's capture replaced the sys streams with its own files: point them at the new fds.
+                sys.stdin = os.fdopen(0, "r", closefd=False)
+                sys.stdout = os.fdopen(1, "w", encoding="utf-8", closefd=False)
+                sys.stderr = os.fdopen(2, "w", encoding="utf-8", closefd=False)
+                try:
+                    main(list(args))
+                    code = 0
+                except SystemExit as done:
+                    code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+            except BaseException:  # anything else is a crash the case must see, with its traceback
+                import traceback
+
+                traceback.print_exc()
+                code = 70
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        rc, usage, seconds = _status(pid, started, timeout)
+        return Measured(rc, _read(out), _read(err), seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+
+
+# The child's own peak: VmHWM of the process after exec. getrusage's ru_maxrss would not do: the kernel carries the
+# peak of the forked copy of pytest, before the exec, into it.
+_LAUNCH = """\
+import atexit, os, sys
+
+def peak():
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ.pop("HOMELAB_TEST_PEAK_FILE"), "w") as out:
+        out.write(kib)
+
+atexit.register(peak)
+from planner.cli import main
+main(sys.argv[1:])
+"""
+
+
+def spawned(*args: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 60) -> Measured:
+    """``homelab ARGS`` in a fresh interpreter, its peak memory its own."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err, peak = (os.path.join(tmp, name) for name in ("out", "err", "peak"))
+        with open(out, "wb") as fout, open(err, "wb") as ferr:
+            started = time.monotonic()
+            proc = subprocess.Popen([sys.executable, "-c", _LAUNCH, *args], cwd=cwd,
+                                    env={**_env(env), "HOMELAB_TEST_PEAK_FILE": peak},
+                                    stdin=subprocess.DEVNULL, stdout=fout, stderr=ferr)
+            rc, usage, seconds = _status(proc.pid, started, timeout)
+            proc.returncode = rc  # reaped here, with its resource usage; Popen must not wait for it again
+        with open(peak) as fh:
+            peak_mib = int(fh.read()) / 1024
+        return Measured(rc, _read(out), _read(err), seconds, peak_mib, usage.ru_utime + usage.ru_stime)
