@@ -63,9 +63,8 @@ lint: setup  ## ansible-lint, ruff (checks only; the code keeps its own layout),
 	$(BIN)/mypy
 	$(BIN)/pymarkdown scan docs/rca
 
-bench: setup  ## Overhead against plain ansible-playbook (needs the lab up), and the YAML writer at scale
-	$(BIN)/python bench/overhead.py
-	$(BIN)/python bench/yaml_writeback.py
+bench: setup  ## homelab against plain Ansible at 9 and 30 lab hosts, planner and scale figures: one markdown table (root; BENCH_ARGS="--quick")
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -83,8 +83,9 @@ class ContextPack:
             # Variables the configuration fixes are not the model's to choose, so it is not told of them.
             ("catalog", "the only playbooks a plan may use, with their variables",
              [{k: v for k, v in without_fixed(e).items() if k != "offline"} for e in self.catalog]),
-            ("inventory", "hosts and groups: documented by people, discovered from the hosts", {
-                "hosts": self.hosts, "groups": self.groups, "services": self.services}),
+            ("inventory", "hosts and groups: documented by people, discovered from the hosts; hosts alike in "
+             "everything but their name are one entry listing their names", {
+                "hosts": grouped_hosts(self.hosts), "groups": self.groups, "services": self.services}),
             ("memory", "recent session-log entries and known issues for these hosts",
              {"sessions": self.sessions, "known_issues": self.known_issues}),
         ]
@@ -107,6 +108,28 @@ class ContextPack:
     @property
     def tokens_estimate(self) -> int:
         return -(-self.size_chars // CHARS_PER_TOKEN)
+
+
+def grouped_hosts(hosts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``hosts`` with those alike in everything but their name folded into one entry with ``names``.
+
+    A grown homelab is mostly copies (k3s workers, VMs from one template): listing each copy in full
+    would spend the model's context on repetition, 200 hosts costing several times the whole catalog.
+    Hosts with their own discovered facts or documentation differ and stay one entry each; the offline
+    planner and the validation read ``ContextPack.hosts``, which is never folded.
+    """
+    alike: dict[str, list[dict[str, Any]]] = {}
+    for host in hosts:
+        key = json.dumps({k: v for k, v in host.items() if k != "name"}, sort_keys=True, default=str)
+        alike.setdefault(key, []).append(host)
+    out = []
+    for members in alike.values():
+        if len(members) == 1:
+            out.append(members[0])
+        else:
+            shared = {k: v for k, v in members[0].items() if k != "name"}
+            out.append({"names": [m["name"] for m in members], **shared})
+    return out
 
 
 def catalog_entries(root: Path) -> list[dict[str, Any]]:

@@ -118,3 +118,9 @@ def test_the_pack_reports_its_size_and_respects_the_budget(project: Path) -> Non
     small = context.build(project, project / "inventory", "check k3s-vm-still-fawn", budget_tokens=100)
     assert small.sessions == [] and small.known_issues == [] and small.dropped_for_budget > 0
     assert small.tokens_estimate == -(-small.size_chars // context.CHARS_PER_TOKEN)
+
+
+def test_hosts_alike_are_one_entry_in_the_pack_and_unique_ones_stay_whole() -> None:
+    vm = {"groups": ["k3s"], "description": "a worker", "discovered": None}
+    hosts = [{"name": "a", **vm}, {"name": "solo", "groups": ["gpu"], "discovered": None}, {"name": "b", **vm}]
+    assert context.grouped_hosts(hosts) == [{"names": ["a", "b"], **vm}, hosts[1]]
