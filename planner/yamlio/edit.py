@@ -118,7 +118,7 @@ def _verify(editor: _Editor, new: str, path: tuple, value: Any) -> None:
         node[path[-1]] = _unshare(value)
     # libyaml reads the new text first (most of a write's time is parsing): agreeing, it settles the check;
     # anything else is decided by the reference reading, as before.
-    got = _quick_plain(new)
+    got = _quick_plain(new, display)
     if got is not _NO_QUICK_READ and _same_value(got if got is not None else {}, expected):
         return
     got = _load_plain(new, display)

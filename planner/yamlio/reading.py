@@ -162,16 +162,19 @@ def _libyaml_loader() -> Any:
 _NO_QUICK_READ = object()
 
 
-def _quick_plain(text: str) -> Any:
+def _quick_plain(text: str, display: str) -> Any:
     """:func:`_load_plain`'s data read by libyaml, or :data:`_NO_QUICK_READ` where it cannot say.
 
     For checks that have the expected data at hand (the writer's read-back): when the quick reading
     agrees they are done; when it does not, or the text is anything unusual, they ask
     :func:`_load_plain`, whose answer and errors are the reference.
     """
+    from planner.yamlio.limits import check_text
+
     loader = _libyaml_loader()
-    if loader is None or "&" in text:  # anchors: left to _load_plain, which bounds what aliases expand to
+    if loader is None:
         return _NO_QUICK_READ
+    check_text(text, display)  # as _load_plain: an alias bomb is refused before anything walks what it loads as
     import yaml
 
     try:
