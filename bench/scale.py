@@ -67,7 +67,8 @@ def host_vars(n: int) -> str:
             f"lan_ip: 10.{n // 65536}.{n // 256 % 256}.{n % 256}\naddressing: static\n"
             "hardware:\n  cpu: AMD Ryzen 7 5800X\n  cores: 8\n"
             "  # A tower: a free PCIe x1 slot takes a 2.5GbE card.\n  form_factor: desktop\n  memory_gib: 64\n"
-            "  nics:\n    - name: enp5s0\n      speed_mbps: 1000  # the switch port is gigabit\n")
+            "  nics:\n    - name: enp5s0\n      model: Realtek RTL8111\n      supported_mbps: 1000\n"
+            "      speed_mbps: 1000  # the switch port is gigabit\n")
 
 
 def facts(n: int) -> dict[str, Any]:
