@@ -10,6 +10,7 @@ its last facts, marked stale since the first failed attempt.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +93,11 @@ def read_discovered(inventory: Path, host: str) -> Discovered | None:
         data = load_fast(path)
     except Exception:  # noqa: BLE001 - a broken file is reported by `inventory validate`, not here
         return None
-    block = data.get(DISCOVERED_KEY) if isinstance(data, dict) else None
+    return as_discovered(data.get(DISCOVERED_KEY) if isinstance(data, dict) else None)
+
+
+def as_discovered(block: Any) -> Discovered | None:
+    """A ``discovered:`` block as read from a file, or None when it is missing or not one."""
     if not isinstance(block, dict):
         return None
     try:
@@ -126,7 +131,7 @@ def write_back(ws: Workspace, gathered: Gathered, hosts: list[str],
     without, the whole block is, as gather_facts does. A host that did not answer keeps its facts,
     marked stale, either way.
     """
-    from planner.yamlio.files import set_in_file
+    from planner.yamlio.files import update_in_file
     from planner.yamlio.text import YamlEditError
 
     now = planfile.now()
@@ -134,13 +139,11 @@ def write_back(ws: Workspace, gathered: Gathered, hosts: list[str],
     unchanged: list[str] = []
     stale: dict[str, str] = {}
     skipped: dict[str, str] = {}
-    for host in hosts:
-        path = host_vars_file(ws.inventory, host)
-        block: Discovered | None = None
+
+    def new_block(host: str, previous: Discovered) -> Discovered:
         facts = gathered.facts.get(host)
         if facts is not None and (sections is not None or "homelab_discovered" in facts):
             try:
-                previous = read_discovered(ws.inventory, host) or Discovered()
                 if sections is None:
                     block, replaced = from_facts(facts, now), ["addresses"]
                 else:
@@ -148,20 +151,25 @@ def write_back(ws: Workspace, gathered: Gathered, hosts: list[str],
                 if block.health is None:  # a full gathering does not diagnose: the last diagnosis stays
                     block = block.model_copy(update={"health": previous.health})
                 # Every write-back that brings addresses extends their history; one that does not keeps it.
-                if "addresses" in replaced:
-                    block = with_history(previous, block, now[:10])
+                return with_history(previous, block, now[:10]) if "addresses" in replaced else block
             except (TypeError, ValueError) as err:  # pydantic's ValidationError is a ValueError
                 # One host's odd answer must not cost the others their write-back: it keeps its last facts.
                 gathered.failed[host] = "its facts could not be read: " + " ".join(str(err).split())[:300]
-        if block is None:
-            reason = gathered.unreachable.get(host) or gathered.failed.get(host) or "no facts came back"
-            previous = read_discovered(ws.inventory, host) or Discovered()
-            since = previous.stale_since or now
-            block = previous.model_copy(update={"reachable": host not in gathered.unreachable,
-                                                "stale_since": since, "last_error": reason})
-            stale[host] = since
+        reason = gathered.unreachable.get(host) or gathered.failed.get(host) or "no facts came back"
+        since = previous.stale_since or now
+        stale[host] = since
+        return previous.model_copy(update={"reachable": host not in gathered.unreachable,
+                                           "stale_since": since, "last_error": reason})
+
+    def inventory_block(host: str, old: Any) -> dict[str, Any]:
+        return new_block(host, as_discovered(old) or Discovered()).for_inventory()
+
+    for host in hosts:
+        path = host_vars_file(ws.inventory, host)
         try:
-            changed = set_in_file(path, (DISCOVERED_KEY,), block.for_inventory(), unsafe=True, header=_HEADER)
+            # The old block is read from the very parse the edit is planned on: one parse per host.
+            changed = update_in_file(path, (DISCOVERED_KEY,), functools.partial(inventory_block, host),
+                                     unsafe=True, header=_HEADER)
         except (YamlEditError, OSError) as err:
             skipped[host] = f"{display_path(path, ws.root.resolve())}: {err}"
             continue

@@ -24,11 +24,12 @@ values in :mod:`planner.yamlio.compare`; planning the splices in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from planner.yamlio import Location
 from planner.yamlio.patch import _DELETE, _Editor
-from planner.yamlio.reading import _load_plain, _same_value, _unshare
+from planner.yamlio.reading import _NO_QUICK_READ, _load_plain, _quick_plain, _same_value, _unshare
 from planner.yamlio.text import Tagged, YamlEditError
 
 __all__ = ["Tagged", "YamlEditError", "delete_text", "edit_text"]
@@ -61,19 +62,36 @@ def delete_text(text: str, path: tuple[str | int, ...]) -> str:
     return _edit(text, path, _DELETE, unsafe=False, display="<text>")
 
 
-def _edit(text: str, path: tuple, value: Any, *, unsafe: bool, display: str) -> str:
+def _edit(text: str, path: tuple, value: Any, *, unsafe: bool, display: str,
+          make: Callable[[Any], Any] | None = None) -> str:
+    """With ``make``, the value is ``make(what path holds now)`` (None when nothing), read from the same parse
+    the edit is planned on: a caller that needs the old value does not parse the text a second time."""
     for key in path:
         if isinstance(key, bool) or not isinstance(key, (str, int)):
             raise YamlEditError(f"key path {path!r}: each step must be a string or an integer")
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     body = text[len(bom):]
     editor = _Editor(body, display, unsafe)
+    if make is not None:
+        value = make(_at(editor.plain(), path))
     editor.set(path, value)
     new = editor.result()
     if new is None:
         return text
     _verify(editor, new, path, value)
     return bom + new
+
+
+def _at(data: Any, path: tuple) -> Any:
+    """What ``path`` holds in plain ``data``; None where any step is missing."""
+    for key in path:
+        if isinstance(data, dict):
+            data = data.get(key)
+        elif isinstance(data, list) and isinstance(key, int) and 0 <= key < len(data):
+            data = data[key]
+        else:
+            return None
+    return data
 
 
 def _verify(editor: _Editor, new: str, path: tuple, value: Any) -> None:
@@ -98,6 +116,11 @@ def _verify(editor: _Editor, new: str, path: tuple, value: Any) -> None:
         node.pop(path[-1], None)
     else:
         node[path[-1]] = _unshare(value)
+    # libyaml reads the new text first (most of a write's time is parsing): agreeing, it settles the check;
+    # anything else is decided by the reference reading, as before.
+    got = _quick_plain(new, display)
+    if got is not _NO_QUICK_READ and _same_value(got if got is not None else {}, expected):
+        return
     got = _load_plain(new, display)
     if not _same_value(got if got is not None else {}, expected):
         raise YamlEditError("the edit would change other values in the file; nothing was written",
