@@ -57,6 +57,15 @@ if ! { "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrad
     exit 1
 fi
 
+# ansible-test sanity (make lint) gives each of its tests a virtual environment with pinned packages: made
+# now, from PyPI, so that the checks themselves run offline.
+if ! VENV="$VENV" scripts/sanity.sh --prime-venvs >"$VENV/sanity-venvs.log" 2>&1; then
+    tail -20 "$VENV/sanity-venvs.log" >&2
+    echo "Error: preparing ansible-test's sanity environments failed (full log: $VENV/sanity-venvs.log)." >&2
+    echo "Hint:  check that PyPI is reachable, then run make again." >&2
+    exit 1
+fi
+
 # The sandbox lab needs debootstrap (to build its Debian root filesystem once)
 # and systemd-nspawn (to boot each host); the tests need ssh. Install them when we may.
 need=()

@@ -30,14 +30,20 @@ from planner.errors import ExitCode, HomelabError
               help="Run by the job that --at leaves: applies with the approval recorded at scheduling.")
 @click.option("--auto-approve-policy", "auto_approve", is_flag=True,
               help="No prompt when .homelab/policy.yml covers the plan; otherwise it asks (or takes --yes) as usual.")
+@click.option("--timeout", "timeout_s", type=click.IntRange(min=1), metavar="SECONDS",
+              help="Stop the apply (every change step together) after this long; the plan records it, and the "
+                   "hosts' outcome is then unknown (exit 1). Default: no bound.")
 def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str, recheck: bool, at: str | None,
-          scheduler: str | None, scheduled: bool, auto_approve: bool) -> None:
+          scheduler: str | None, scheduled: bool, auto_approve: bool, timeout_s: int | None) -> None:
     """Apply a reviewed plan.
 
     Refuses a plan whose inputs changed since review (naming each file), a
     plan edited by hand, and a second apply on the same inventory while one
-    runs. Manual checklist items are shown, never executed. Ctrl-C cancels
-    cleanly and marks the plan interrupted.
+    runs. Manual checklist items are shown, never executed. Ctrl-C (or
+    SIGTERM) cancels cleanly and marks the plan interrupted; a second one
+    stops the run at once. --timeout SECONDS bounds the whole apply: past
+    it the run is stopped, and the apply record says so (timed_out) with
+    every host's outcome unknown.
 
     What the hosts did that the review did not show (a change where it said
     ok, a failure, a task it never ran) is listed under "Not in the review:",
@@ -59,13 +65,15 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str, recheck: bo
     \b
     Exit codes: 0 applied (or scheduled), 1 hosts failed or outcome unknown,
     2 bad input, 3 no scheduler, 4 refused (stale, edited, locked, already
-    applied, recheck differs, already scheduled), 130 interrupted.
+    applied, recheck differs, already scheduled), 130 interrupted (Ctrl-C,
+    SIGTERM).
 
     \b
     Examples:
       homelab apply              # the latest plan, asks y/N
       homelab apply 7f3a --yes   # for scripts and CI
       homelab apply 7f3a --yes --recheck   # a late apply, hours after the review
+      homelab apply 7f3a --yes --timeout 1800   # stop it if it runs longer than 30 minutes
       homelab apply 7f3a --at "fri 22:00"  # asks y/N now, applies on Friday night
       homelab apply 7f3a --auto-approve-policy  # no prompt where the policy pre-approved it
     """
@@ -79,6 +87,9 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str, recheck: bo
                            "schedule with homelab apply ID --at WHEN")
     if scheduler and not at:
         raise HomelabError("--scheduler goes with --at", 'homelab apply ID --at "fri 22:00" --scheduler at')
+    if timeout_s is not None and (scheduled or at):
+        raise HomelabError("--timeout bounds an apply that runs now; a scheduled apply runs unbounded",
+                           "homelab apply ID --timeout SECONDS, without --at")
     if auto_approve and (scheduled or at):
         raise HomelabError("--auto-approve-policy applies now; a scheduled apply keeps the approval given with --at",
                            "homelab apply ID --auto-approve-policy, or homelab apply ID --at WHEN")
@@ -104,7 +115,7 @@ def apply(plan_ref: str, yes: bool, inventory: str | None, fmt: str, recheck: bo
             schedule_apply(recorder, plan, yes, fmt, err, at, run_at, scheduler)
             return
         apply_now(recorder, plan, yes, fmt, err, recheck, approved=_policy_approval(ws, plan, err) if auto_approve
-                  else None)
+                  else None, timeout_s=timeout_s)
 
 
 def _policy_approval(ws, plan, err) -> str | None:
@@ -124,7 +135,7 @@ def _policy_approval(ws, plan, err) -> str | None:
 
 
 def apply_now(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False, scheduled: str | None = None,
-              approved: str | None = None) -> None:
+              approved: str | None = None, timeout_s: int | None = None) -> None:
     """Apply ``plan`` after the person's yes.
 
     Two approvals stand in for the prompt: ``scheduled`` (the one recorded when the job was left, in a fired
@@ -153,12 +164,14 @@ def apply_now(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False, s
     progress = Progress(hosts, f"Applying plan {plan.id}")
     with interrupt.armed(), progress.shown(), _refusals_logged(recorder, plan, scheduled):
         done = apply_plan(ws, plan, on_result=progress.on_result, cancel=interrupt, notice=err.print,
-                          recheck=recheck, on_event=progress.on_event)
+                          recheck=recheck, on_event=progress.on_event, timeout_s=timeout_s)
     record = done.applies[-1]
     from planner.knowledge import remediation
 
+    stopped = f" It passed its timeout of {record.timeout_s} s and was stopped." if record.timed_out else ""
     recorder.log_event("apply", f"Plan {plan.id} {'scheduled ' if scheduled else ''}apply "
-                       f"{record.status.replace('_', ' ')}." + _surprises_logged(record) + remediation.logged(record),
+                       f"{record.status.replace('_', ' ')}." + stopped + _surprises_logged(record)
+                       + remediation.logged(record),
                        done, decision=scheduled,
                        outcome={h: o.outcome for h, o in record.hosts.items()})
     if record.status != "interrupted":
@@ -171,6 +184,9 @@ def apply_now(recorder, plan, yes: bool, fmt: str, err, recheck: bool = False, s
     for host, outcome in record.hosts.items():
         err.print(f"  {host}: {outcome.outcome}" + (f" ({outcome.changed} changed)" if outcome.changed else ""))
     _show_surprises(record, err)
+    if record.timed_out:
+        err.print(f"[bold yellow]The apply passed its timeout of {record.timeout_s} s and was stopped[/bold yellow]:"
+                  " what it did on the hosts is unknown; homelab plan again to see where they stand.")
     count = record.surprise_count
     flagged = f" [bold yellow]{count} result(s) not in the review.[/bold yellow]" if count else ""
     err.print(f"Apply {record.status}.{flagged}")

@@ -8,13 +8,16 @@ recorded at review, and every input digest must match the working tree
 materialized afresh in a private directory: what runs can only be what was
 reviewed. Read steps already ran during review.
 Outcomes are recorded per host; a run that produced no stats, or a runner
-that was killed, is ``outcome_unknown`` — never success. What the hosts did
+that was killed, is ``outcome_unknown`` — never success. ``timeout_s`` bounds
+the whole apply (every change step together): past it, ansible-runner kills
+the run's process group, and the hosts' outcome is unknown. What the hosts did
 that the review did not show is recorded as surprises (``surprises.py``);
 with ``recheck`` a fresh check must match the review before anything runs.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -112,8 +115,11 @@ def _outcomes(plan: Plan, reviews: list[StepReview], stats_missing: bool) -> dic
 
 def apply_plan(ws: Workspace, plan: Plan, *, on_result: Callable[[TaskResult], None] | None = None,
                cancel: Callable[[], bool] = lambda: False, notice: Callable[[str], None] = lambda m: None,
-               recheck: bool = False, on_event: Callable[[dict[str, Any]], None] | None = None) -> Plan:
+               recheck: bool = False, on_event: Callable[[dict[str, Any]], None] | None = None,
+               timeout_s: int | None = None) -> Plan:
     """Run the plan's change steps and record the outcome in the plan file (``on_event``: raw events).
+
+    ``timeout_s`` bounds the change steps' runs together (the recheck, if any, runs before the clock starts).
 
     With ``recheck``, a fresh check of the change steps must match the review first
     (``RecheckMismatchError`` otherwise, with nothing changed and the plan file untouched).
@@ -127,7 +133,7 @@ def apply_plan(ws: Workspace, plan: Plan, *, on_result: Callable[[TaskResult], N
             # Under the lock, so no other apply can change the hosts between the recheck and this apply.
             surprises.recheck(ws, plan, cancel=cancel, notice=notice)
             notice("recheck: the hosts still match the review")
-        record = ApplyRecord(started_at=planfile.now(), status="running")
+        record = ApplyRecord(started_at=planfile.now(), status="running", timeout_s=timeout_s)
         plan.applies.append(record)
         plan.status = "applying"
         planfile.save(plan, ws.state)
@@ -135,15 +141,23 @@ def apply_plan(ws: Workspace, plan: Plan, *, on_result: Callable[[TaskResult], N
         reviews: list[StepReview] = []
         stats_missing = False
         interrupted = False
+        deadline = None if timeout_s is None else started + timeout_s
         try:
             for index, step in enumerate(plan.steps):
                 if step.risk != "change":
                     continue
+                left = None if deadline is None else math.ceil(deadline - time.monotonic())
+                if left is not None and left <= 0:  # the bound passed between two steps: the rest never starts
+                    record.timed_out = True
+                    break
                 review = run_step(ws, plan, index, check=False, purpose="apply", on_result=on_result,
-                                  cancel=cancel, also=on_event)
+                                  cancel=cancel, also=on_event, timeout_s=left)
                 reviews.append(review)
                 if review.status == "canceled":
                     interrupted = True
+                    break
+                if review.status == "timeout":
+                    record.timed_out = True
                     break
                 if review.status not in ("successful", "failed"):
                     stats_missing = True
@@ -154,7 +168,7 @@ def apply_plan(ws: Workspace, plan: Plan, *, on_result: Callable[[TaskResult], N
             found = surprises.compare(plan.review.steps, reviews)
             record.surprises, record.did_not_happen = found.surprises, found.did_not_happen
             record.surprise_count = len(found.surprises)
-            record.hosts = _outcomes(plan, reviews, stats_missing or interrupted)
+            record.hosts = _outcomes(plan, reviews, stats_missing or interrupted or record.timed_out)
             duration = round(time.monotonic() - started, 1)
             for outcome in record.hosts.values():
                 outcome.duration_s = duration

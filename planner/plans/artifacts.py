@@ -50,10 +50,13 @@ class MaskedArtifacts:
         self._tail: deque[str] = deque(maxlen=_TAIL_LINES)
         run_dir = artifact_dir.parent.parent
         private_dir(artifact_dir / "job_events")
-        # ansible-runner takes this setting from env/settings only (a settings= argument is dropped
-        # when that file is missing): without it, it writes the whole display output as well.
+        # ansible-runner takes these settings from env/settings only (a settings= argument is dropped
+        # when that file is missing). suppress_output_file: without it, it writes the whole display output
+        # as well. pexpect_timeout: how often it looks at the cancel flag and the clock while
+        # ansible-playbook is quiet (a hung task), every second rather than every 5, so that a Ctrl-C, a
+        # SIGTERM or --timeout ends the run within seconds.
         with os.fdopen(private_file(run_dir / "env" / "settings"), "w") as fh:
-            json.dump({"suppress_output_file": True}, fh)
+            json.dump({"suppress_output_file": True, "pexpect_timeout": 1}, fh)
         memory = _MEMORY.is_dir() and os.access(_MEMORY, os.W_OK | os.X_OK)
         # mkdtemp makes it 0700; on a machine without /dev/shm it falls back to the owner-only run dir.
         self.scratch = Path(tempfile.mkdtemp(prefix="homelab-run-", dir=_MEMORY if memory else run_dir))

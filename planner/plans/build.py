@@ -76,7 +76,7 @@ def record_inputs(ws: Workspace, steps: list[Step]) -> Inputs:
 
 def run_step(ws: Workspace, plan: Plan, index: int, check: bool, purpose: str,
              on_result: Callable[[TaskResult], None] | None, cancel: Callable[[], bool],
-             also: Callable[[dict[str, Any]], None] | None = None) -> StepReview:
+             also: Callable[[dict[str, Any]], None] | None = None, timeout_s: int | None = None) -> StepReview:
     """Run one step through ansible-runner and collect its review (``also`` sees every event too).
 
     The run never reads the working tree: the plan's snapshot is materialized afresh into the run's
@@ -105,7 +105,7 @@ def run_step(ws: Workspace, plan: Plan, index: int, check: bool, purpose: str,
     try:
         result = run_playbook(root=project, inventory=project / plan.inputs.snapshot.inventory, playbook=playbook,
                               limit=",".join(step.hosts), extravars=step.vars, check=check, run_dir=run_dir,
-                              event_handler=handle, cancel=cancel)
+                              event_handler=handle, cancel=cancel, timeout_s=timeout_s)
     finally:
         # The snapshot lives on in .homelab/objects/; its written-out copy served this run only, and the
         # run directory keeps just ansible-runner's artifacts (no second plain copy of every input).

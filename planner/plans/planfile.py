@@ -224,6 +224,9 @@ class ApplyRecord(_Model):
     surprise_count: int = 0
     #: Changes the review showed that did not happen (information only).
     did_not_happen: list[Surprise] = []
+    #: The bound on the whole apply (``homelab apply --timeout``), and whether the run passed it and was stopped.
+    timeout_s: int | None = None
+    timed_out: bool = False
 
 
 class Plan(_Model):

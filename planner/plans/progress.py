@@ -133,7 +133,12 @@ def task_line(number: int, name: str, counts: dict[str, int], failed: list[tuple
 
 
 class Interrupt:
-    """Ctrl-C sets a flag that ansible-runner polls (its cancel callback) instead of killing us mid-write."""
+    """Ctrl-C sets a flag that ansible-runner polls (its cancel callback) instead of killing us mid-write.
+
+    SIGTERM (``kill``, a service manager, a CI job's timeout) does the same: left to its default it would end
+    this process at once, with the plan recorded as still applying and ansible-playbook, in a session of its
+    own, running on unwatched.
+    """
 
     def __init__(self) -> None:
         self.requested = False
@@ -143,15 +148,17 @@ class Interrupt:
 
     @contextmanager
     def armed(self) -> Iterator[Interrupt]:
-        """Catch SIGINT for the duration of the block."""
+        """Catch SIGINT and SIGTERM for the duration of the block."""
         def handler(signum, frame):  # noqa: ARG001 - signal handler signature
-            if self.requested:  # a second Ctrl-C: the person means it
+            if self.requested:  # a second signal: the person means it
                 raise KeyboardInterrupt
             self.requested = True
-            print("\nInterrupting: cancelling the run cleanly (Ctrl-C again to force)…", file=sys.stderr)
+            what = "Interrupting" if signum == signal.SIGINT else "Terminated"
+            print(f"\n{what}: cancelling the run cleanly (Ctrl-C again to force)…", file=sys.stderr)
 
-        previous = signal.signal(signal.SIGINT, handler)
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield self
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, old in previous.items():
+                signal.signal(sig, old)

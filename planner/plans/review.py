@@ -129,7 +129,8 @@ class ReviewCollector:
         for host in targets:
             self.hosts.setdefault(host, HostSummary())
         # No stats means ansible-playbook never finished its run: what happened is unknown.
-        status = result.status if result.stats is not None or result.status == "canceled" else "outcome_unknown"
+        status = (result.status if result.stats is not None or result.status in ("canceled", "timeout")
+                  else "outcome_unknown")
         return StepReview(step=self.step, playbook=self.playbook, check=self.check, status=status,
                           rc=result.rc, hosts=dict(sorted(self.hosts.items())), tasks=self.results,
                           error=result.output_tail or None)

@@ -13,7 +13,7 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible_collections.homelab.ops.plugins.module_utils.gpu_report import report
-from ansible_collections.homelab.ops.plugins.module_utils.hostvars import plain, validated_args
+from ansible_collections.homelab.ops.plugins.plugin_utils.hostvars import plain, validated_args
 
 _SPEC = {
     "min_free_mib": {"type": "int", "default": 0},

@@ -12,9 +12,9 @@ from typing import Any
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
-from ansible_collections.homelab.ops.plugins.module_utils.hostvars import plain as _plain
-from ansible_collections.homelab.ops.plugins.module_utils.hostvars import validated_args
 from ansible_collections.homelab.ops.plugins.module_utils.network_assessment import assess
+from ansible_collections.homelab.ops.plugins.plugin_utils.hostvars import plain as _plain
+from ansible_collections.homelab.ops.plugins.plugin_utils.hostvars import validated_args
 
 _SPEC = {
     "target_speed_mbps": {"type": "int", "default": 2500},

@@ -16,7 +16,6 @@ options:
     description: The API key, C(consumer_key:token_key:token_secret).
     type: str
     required: true
-    no_log: true
   timeout:
     description: Seconds to wait for each API call.
     type: int

@@ -266,10 +266,10 @@ def dns_answer(packet, ident):
     if rcode not in (0, 3):  # NXDOMAIN is an answer: the name is unknown
         raise ValueError("the DNS server answered rcode %d" % rcode)
     offset = 12
-    for _ in range(qd):
+    for _question in range(qd):
         offset = _skip_name(packet, offset) + 4
     found = []
-    for _ in range(an):
+    for _unused in range(an):
         offset = _skip_name(packet, offset)
         rtype, _cls, _ttl, length = struct.unpack("!HHIH", packet[offset:offset + 10])
         offset += 10
@@ -286,7 +286,7 @@ def resolve(server, name, port=53, timeout=3.0):
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         sock.sendto(dns_query_packet(name, ident), (server, port))
-        data, _ = sock.recvfrom(4096)
+        data, _unused = sock.recvfrom(4096)
     return dns_answer(data, ident)
 
 
@@ -379,9 +379,9 @@ def assess(host, documented, local, dhcp, server, maas, dns, now, routers=()):
                                  % (server_name, host, reservation["address"], want), reservation["source"]))
     if dns.get("error") is None and address and dns.get("addresses") != [address]:
         got = ", ".join(dns.get("addresses") or []) or "nothing"
+        query = "DNS query to %s for %s" % (dns.get("server"), dns.get("name"))
         findings.append(_finding("dns-mismatch", "warning", "%s resolves to %s, not to %s"
-                                 % (dns.get("name"), got, address), "DNS query to %s for %s" % (dns.get("server"),
-                                                                                               dns.get("name"))))
+                                 % (dns.get("name"), got, address), query))
     if kind == "maas":
         status = (maas or {}).get("status") or "not configured"
     else:

@@ -579,7 +579,7 @@ def _netplan_by_lines(text: str) -> Dict[str, Dict[str, Any]]:
         value = value.strip()
         while stack and stack[-1][0] >= indent:
             stack.pop()
-        path = [k for _, k in stack]
+        path = [k for _unused, k in stack]
         pending = None
         if len(path) == 3 and path[0] == "network" and path[1] in _NETPLAN_SECTIONS:
             device = devices.setdefault(path[2], {"dhcp4": "", "addresses": False, "set-name": None})

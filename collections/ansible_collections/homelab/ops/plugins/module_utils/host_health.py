@@ -81,7 +81,7 @@ def pid_stat(stat_text):
 
     comm is between the first "(" and the last ")": it may itself hold spaces and parentheses.
     """
-    head, _, rest = stat_text.rpartition(")")
+    head, _unused, rest = stat_text.rpartition(")")
     comm = head.partition("(")[2]
     fields = rest.split()
     # fields[0] is field 3 (state); field N is fields[N - 3].
@@ -121,7 +121,7 @@ def meminfo(meminfo_text):
     """total, available, swap total and swap used in MiB from /proc/meminfo."""
     kib = {}
     for line in meminfo_text.splitlines():
-        name, _, value = line.partition(":")
+        name, _unused, value = line.partition(":")
         fields = value.split()
         if fields and fields[0].isdigit():
             kib[name.strip()] = int(fields[0])
@@ -243,8 +243,8 @@ def findings(health, cpu_threshold_pct, disk_threshold_pct, sample_seconds):
         where = p["unit"] or ("a k3s pod" if p["k3s_pod"] else "no unit")
         out.append(_finding(
             "cpu-runaway", "critical" if p["cpu_pct"] >= 95 else "warning",
-            "%s (pid %d, %s) keeps %.0f %% of a core busy" % (p["cmdline"] or p["comm"], p["pid"], where,
-                                                             p["cpu_pct"]),
+            "%s (pid %d, %s) keeps %.0f %% of a core busy" % (
+                p["cmdline"] or p["comm"], p["pid"], where, p["cpu_pct"]),
             "pid %d start_time %d user %s: at least %.1f %% of one core in both %d s samples (threshold %d %%); "
             "cgroup %s" % (p["pid"], p["start_time"], p["user"], p["cpu_pct"], sample_seconds, cpu_threshold_pct,
                            p["cgroup"] or "unknown")))
@@ -330,8 +330,8 @@ def proposals(health):
                "reason": "%s (pid %d) runs in a k3s pod: its limits belong in the workload's manifest, and "
                          "stopping it here would only have k3s start it again." % (p["comm"], p["pid"])}
               for p in pods]
-    manual += [{"title": "%s (pid %d) in %s is busy: look at it yourself; the tool never stops it" % (
-                    p["comm"], p["pid"], p["unit"] or "no unit"),
+    manual += [{"title": "%s (pid %d) in %s is busy: look at it yourself; the tool never stops it"
+                         % (p["comm"], p["pid"], p["unit"] or "no unit"),
                 "reason": text("It kept a core busy in both samples, but %s." % why, 500)} for p, why in kept]
     return {"steps": steps, "manual": manual}
 

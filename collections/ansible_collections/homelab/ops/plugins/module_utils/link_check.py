@@ -166,8 +166,8 @@ def check_host(nics: List[Dict[str, Any]], counters: Dict[str, Dict[str, Optiona
         }
         uplink = uplink_speed(devices or {}, doc.get("switch"))
         if verdict["status"] == "reached" and uplink and uplink["speed_mbps"] and uplink["speed_mbps"] < target_mbps:
-            link["reason"] += "; but %s's uplink to %s runs at %s" % (uplink["device"], uplink["to"],
-                                                                     mbps_text(uplink["speed_mbps"]))
+            link["reason"] += "; but %s's uplink to %s runs at %s" % (
+                uplink["device"], uplink["to"], mbps_text(uplink["speed_mbps"]))
         link["summary"] = summary_line(link)
         links.append(link)
     return links

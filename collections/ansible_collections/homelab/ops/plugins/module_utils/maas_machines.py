@@ -41,8 +41,8 @@ def lookup(machines, devices, mac, source="MAAS API"):
                         "fqdn": node.get("fqdn"), "system_id": node.get("system_id"), "interface": iface.get("name"),
                         "link_mode": (link.get("mode") or None) if link else None,
                         "ip": link.get("ip_address") if link else None,
-                        "source": "%s: %s %s (%s), interface %s" % (source, kind, node.get("hostname"),
-                                                                   node.get("system_id"), iface.get("name"))}
+                        "source": "%s: %s %s (%s), interface %s" % (
+                            source, kind, node.get("hostname"), node.get("system_id"), iface.get("name"))}
     return {"status": "ok", "registered": False, "kind": None, "hostname": None, "fqdn": None, "system_id": None,
             "interface": None, "link_mode": None, "ip": None,
             "source": "%s: no machine or device with %s" % (source, mac)}

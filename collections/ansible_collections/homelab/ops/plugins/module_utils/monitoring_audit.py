@@ -44,7 +44,7 @@ def _subject(key, hosts, default):
 
 
 def _gone(key):
-    kind, _, name = (key or "?/?").partition("/")
+    kind, _unused, name = (key or "?/?").partition("/")
     return "%s not in inventory" % ("host" if kind == "host" else "service" if kind == "service" else "key")
 
 
@@ -86,8 +86,8 @@ def _prometheus(prom, expected_groups, inventory_hosts, reporter, port):
     ready = prom.get("ready") or {}
     if prom.get("unit") != "active" or not ready.get("ok"):
         found.append(finding("monitoring-down", "critical", "Prometheus on %s is down" % host,
-                             "unit %s; /-/ready: %s" % (prom.get("unit") or "unknown",
-                                                       ready.get("error") or "ready"),
+                             "unit %s; /-/ready: %s" % (
+                                 prom.get("unit") or "unknown", ready.get("error") or "ready"),
                              "the person's checklist: systemctl status prometheus on %s; journalctl -u prometheus"
                              % host, reporter))
         return "prometheus: down on %s (unit %s; /-/ready: %s)" % (

@@ -69,8 +69,8 @@ def expected_monitors(hosts, services, lan_domain, interval=DEFAULT_INTERVAL):
         path = svc.get("health_path") or ""
         if path:
             out.append({"key": service_key(svc["name"]), "name": svc["name"], "type": "http", "hostname": None,
-                        "port": None, "url": "http://%s:%d%s" % (dns, int(port), path if path.startswith("/")
-                                                               else "/" + path),
+                        "port": None,
+                        "url": "http://%s:%d%s" % (dns, int(port), path if path.startswith("/") else "/" + path),
                         "interval": int(interval)})
         else:
             out.append({"key": service_key(svc["name"]), "name": svc["name"], "type": "port", "hostname": dns,

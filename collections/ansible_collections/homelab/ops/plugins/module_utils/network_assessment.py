@@ -259,9 +259,9 @@ def summary_sentence(devices: List[Dict[str, Any]], target: int) -> str:
             "is" if len(held) == 1 else "are", mbps(max(d.get("speed_mbps") or 0 for d in held)),
             " and ".join(holders) or "the link"))
     if vms:
-        parts.append("%d VM%s follow%s %s hypervisor" % (len(vms), "" if len(vms) == 1 else "s",
-                                                      "s" if len(vms) == 1 else "", "its" if len(vms) == 1
-                                                      else "their"))
+        one = len(vms) == 1
+        parts.append("%d VM%s follow%s %s hypervisor" % (len(vms), "" if one else "s", "s" if one else "",
+                                                         "its" if one else "their"))
     for name in by[NEEDS_SWITCH]:
         parts.append("%s is the switch to replace" % name)
     for d in devices:

@@ -38,7 +38,7 @@ options:
       manifests; C(*.md) files are committed without validation.
     type: dict
     required: true
-  message:
+  commit_message:
     description: The commit message.
     type: str
     required: true
@@ -54,7 +54,7 @@ attributes:
     description: One diff per file added, changed or removed, against the base.
     support: full
 author:
-  - homelab-planner maintainers
+  - homelab-planner maintainers (@homelab-planner)
 """
 
 EXAMPLES = r"""
@@ -65,7 +65,7 @@ EXAMPLES = r"""
     branch: homelab/deploy-ollama
     files:
       kustomization.yaml: "{{ lookup('ansible.builtin.template', 'kustomization.yaml.j2') }}"
-    message: Deploy ollama on k3s
+    commit_message: Deploy ollama on k3s
     kubernetes_version: "1.33"
   delegate_to: localhost
   run_once: true
@@ -108,7 +108,8 @@ def main():
             "directory": {"type": "str", "required": True},
             "branch": {"type": "str", "required": True},
             "files": {"type": "dict", "required": True},
-            "message": {"type": "str", "required": True},
+            # Not "message": Ansible keeps that option name for itself, so a module never receives it.
+            "commit_message": {"type": "str", "required": True},
             "kubernetes_version": {"type": "str", "required": True},
         },
         supports_check_mode=True,
@@ -123,7 +124,7 @@ def main():
         change = plan_change(p["repo"], p["directory"], p["branch"], files)
         commit = change.base if change.branch_exists else None
         if change.changed and not module.check_mode:
-            commit = commit_change(p["repo"], change, p["branch"], p["message"])
+            commit = commit_change(p["repo"], change, p["branch"], p["commit_message"])
     except GitopsError as err:
         module.fail_json(msg=str(err))
     result = {"changed": change.changed, "branch": p["branch"], "commit": commit, "base": change.base,

@@ -30,7 +30,7 @@ attributes:
     description: Returns C(homelab_discovered) in C(ansible_facts).
     support: full
 author:
-  - homelab-planner maintainers
+  - homelab-planner maintainers (@homelab-planner)
 """
 
 EXAMPLES = r"""

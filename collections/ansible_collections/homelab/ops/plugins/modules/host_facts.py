@@ -45,7 +45,7 @@ notes:
   - Only the target's Python standard library is needed (Python 3.9 or later); PyYAML is used
     for netplan files when present.
 author:
-  - homelab-planner maintainers
+  - homelab-planner maintainers (@homelab-planner)
 """
 
 EXAMPLES = r"""

@@ -47,7 +47,7 @@ attributes:
     description: Returns C(homelab_discovered) (its C(health) entry) in C(ansible_facts).
     support: full
 author:
-  - homelab-planner maintainers
+  - homelab-planner maintainers (@homelab-planner)
 """
 
 EXAMPLES = r"""
@@ -134,7 +134,7 @@ def _sample(seconds):
     """Two CPU samples per process (three readings ``seconds`` apart) and /proc/stat at both ends."""
     cpu_before = hh.cpu_times(read_text("/proc/stat"))
     readings = [(time.monotonic(), _processes())]
-    for _ in range(2):
+    for _unused in range(2):
         time.sleep(seconds)
         readings.append((time.monotonic(), _processes()))
     cpu_after = hh.cpu_times(read_text("/proc/stat"))

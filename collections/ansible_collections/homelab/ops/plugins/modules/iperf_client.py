@@ -39,7 +39,7 @@ extends_documentation_fragment:
 requirements:
   - iperf3 (Debian's package) on the host
 author:
-  - homelab-planner maintainers
+  - homelab-planner maintainers (@homelab-planner)
 """
 
 EXAMPLES = r"""

@@ -50,7 +50,7 @@ options:
 extends_documentation_fragment:
   - homelab.ops.read_only
 author:
-  - homelab-planner maintainers
+  - homelab-planner maintainers (@homelab-planner)
 """
 
 EXAMPLES = r"""
@@ -143,7 +143,7 @@ def main():
         counters[name] = read_counters(name)
         stats[name] = {}
         if ethtool:
-            rc, out, _ = module.run_command([ethtool, "-S", name], environ_update={"LC_ALL": "C"})
+            rc, out, _unused = module.run_command([ethtool, "-S", name], environ_update={"LC_ALL": "C"})
             if rc == 0:
                 stats[name] = parse_ethtool_stats(out)
         # Where sysfs has no statistics, ethtool's counters of the same name stand in.

@@ -47,7 +47,7 @@ attributes:
 extends_documentation_fragment:
   - homelab.ops.maas_api
 author:
-  - homelab-planner maintainers
+  - homelab-planner maintainers (@homelab-planner)
 """
 
 EXAMPLES = r"""

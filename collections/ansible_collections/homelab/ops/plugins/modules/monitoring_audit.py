@@ -105,7 +105,7 @@ options:
 extends_documentation_fragment:
   - homelab.ops.read_only
 author:
-  - homelab-planner maintainers
+  - homelab-planner maintainers (@homelab-planner)
 """
 
 EXAMPLES = r"""
@@ -290,7 +290,8 @@ def main():
             "file_sd_dir": {"type": "str", "default": "/etc/prometheus/file_sd"},
             "url": {"type": "str"},
             "username_env": {"type": "str"},
-            "password_env": {"type": "str"},
+            # The name of an environment variable, not the password: nothing to hide.
+            "password_env": {"type": "str", "no_log": False},
             "managed_tag": {"type": "str", "default": "homelab"},
             "inventory_hosts": {"type": "dict"},
             "services": {"type": "list", "elements": "raw", "default": []},

@@ -44,7 +44,7 @@ options:
 extends_documentation_fragment:
   - homelab.ops.read_only
 author:
-  - homelab-planner maintainers
+  - homelab-planner maintainers (@homelab-planner)
 """
 
 EXAMPLES = r"""

@@ -27,7 +27,7 @@ notes:
     rendered C(/sys/class/net) and an C(ethtool) replay), so the module reads them as it reads
     a real host.
 author:
-  - homelab-planner maintainers
+  - homelab-planner maintainers (@homelab-planner)
 """
 
 EXAMPLES = r"""

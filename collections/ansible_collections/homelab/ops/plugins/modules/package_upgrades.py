@@ -33,7 +33,7 @@ attributes:
         with a newer version shows on both sides at its installed version, saying what is not taken.
     support: full
 author:
-  - homelab-planner maintainers
+  - homelab-planner maintainers (@homelab-planner)
 """
 
 EXAMPLES = r"""
@@ -120,9 +120,9 @@ def dnf_pending(module):
 def _dnf_pending(module, cmds):
     pending = parse_dnf_check_update(run(module, cmds["simulate"], ok=(0, 100)))
     installed = parse_rpm_installed(run(module, cmds["installed"] + ["-a"])) if pending else {}
-    rc, out, _ = module.run_command(cmds["held"], environ_update=ENV, check_rc=False)
+    rc, out, _unused = module.run_command(cmds["held"], environ_update=ENV, check_rc=False)
     locked = parse_dnf_versionlock(out) if rc == 0 else []  # no versionlock plugin: nothing can be held
-    held_names = {name for name in locked}
+    held_names = set(locked)
     upgrades = [{"name": p["name"], "current": installed.get(p["name"], ""), "new": p["new"]}
                 for p in pending if p["name"].rsplit(".", 1)[0] not in held_names]
     held = [{"name": name, "current": "", "pending": next((p["new"] for p in pending

@@ -66,7 +66,7 @@ attributes:
     description: Each process it stops (would stop) as it runs now and how it is stopped.
     support: full
 author:
-  - homelab-planner maintainers
+  - homelab-planner maintainers (@homelab-planner)
 """
 
 EXAMPLES = r"""
@@ -148,7 +148,7 @@ def own_processes():
     """This module's ancestors up to pid 1 (python, sudo, the shell, sshd's session and listener) and their units."""
     pids, units = set(), set()
     pid = os.getpid()
-    for _ in range(64):  # bounded: a chain of parents is short
+    for _unused in range(64):  # bounded: a chain of parents is short
         seen = observe(pid)
         if seen is None or pid <= 1:
             break
@@ -161,8 +161,9 @@ def own_processes():
 
 def unit_state(module, unit):
     """(LoadState, ActiveState, MainPID) of a system unit; a unit systemd does not know is not-found."""
-    rc, out, _ = module.run_command(["systemctl", "show", "-p", "LoadState", "-p", "ActiveState", "-p", "MainPID",
-                                     "--", unit], environ_update=_LOCALE, check_rc=False)
+    rc, out, _unused = module.run_command(
+        ["systemctl", "show", "-p", "LoadState", "-p", "ActiveState", "-p", "MainPID", "--", unit],
+        environ_update=_LOCALE, check_rc=False)
     values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     main_pid = values.get("MainPID", "0")
     return (values.get("LoadState", "not-found"), values.get("ActiveState", "inactive"),
@@ -227,7 +228,7 @@ def terminate(item, timeout):
             send(signal.SIGKILL)
         except ProcessLookupError:
             return "SIGTERM"
-        for _ in range(50):
+        for _unused in range(50):
             if gone_or_zombie(pid, start_time):
                 break
             time.sleep(0.1)
@@ -265,7 +266,7 @@ def main():
         state = unit_state(module, item["unit"]) if item["unit"] else None
         verdict, reason = decide(item, observe(item["pid"]), own_pids, own_units, state)
         decisions.append((item, verdict, reason))
-    refused = [reason for _, verdict, reason in decisions if verdict == "refuse"]
+    refused = [reason for _unused, verdict, reason in decisions if verdict == "refuse"]
     if refused:
         # Nothing is acted on: a plan that names any of these is not the plan a person should apply.
         module.fail_json(msg="Refused, nothing was stopped: " + "; ".join(refused), refused=refused)

@@ -69,7 +69,7 @@ attributes:
 extends_documentation_fragment:
   - homelab.ops.uptime_kuma
 author:
-  - homelab-planner maintainers
+  - homelab-planner maintainers (@homelab-planner)
 """
 
 EXAMPLES = r"""
