@@ -200,9 +200,10 @@ def applyable_steps(recorder, plan, err, scheduled: str | None = None) -> list:
     """Refuse (and log) a plan that may not be applied; show what would run; its change steps."""
     from rich.markup import escape  # intents and checklist items are text, never markup
 
-    from planner.plans.apply import check_applyable
+    from planner.plans.apply import check_applyable, recover_killed
 
     with _refusals_logged(recorder, plan, scheduled):
+        recover_killed(recorder.ws, plan, notice=lambda msg: err.print(f"[yellow]{escape(msg)}[/yellow]"))
         check_applyable(recorder.ws, plan)
     err.print(f"[bold]Plan {plan.id}[/bold]: {escape(plan.intent)}")
     for s in plan.steps:

@@ -69,6 +69,34 @@ def environment_changes(plan: Plan) -> list[str]:
     return environment.changes(plan.inputs.environment, environment.recorded())
 
 
+def recover_killed(ws: Workspace, plan: Plan, notice: Callable[[str], None] = lambda m: None) -> None:
+    """Record, in ``plan`` and its file, that an apply left 'applying' was killed, when it was.
+
+    A run stopped by SIGKILL, a crash or a power cut runs no clean-up: the plan stays 'applying' and every
+    later apply would refuse it as already applied. Only the inventory's lock tells a dead run from a live
+    one: taken here at once (LockHeldError, naming the holder, while that apply still runs), it proves the
+    run is gone. What it did to the hosts is unknown, so that is what is recorded, as for a run that passed
+    its timeout; the plan can then be applied again like an interrupted one, or planned afresh.
+    """
+    if plan.status != "applying":
+        return
+    with apply_lock(ws.state, ws.inventory, plan.id, notice):
+        on_disk = planfile.load(ws.state, plan.id)
+        if on_disk.status != "applying":  # another process recorded it between the two reads
+            plan.status, plan.applies = on_disk.status, on_disk.applies
+            return
+        for record in on_disk.applies:
+            if record.status == "running":
+                record.status = "outcome_unknown"
+                record.finished_at = planfile.now()
+                record.hosts = _outcomes(on_disk, record.steps, stats_missing=True)
+                notice(f"plan {plan.id}: the apply started {record.started_at} was killed before it finished; "
+                       "recorded as outcome unknown (check the hosts: homelab drift, or plan again)")
+        on_disk.status = "outcome_unknown"
+        planfile.save(on_disk, ws.state)
+        plan.status, plan.applies = on_disk.status, on_disk.applies
+
+
 def check_applyable(ws: Workspace, plan: Plan) -> None:
     """Refuse a plan that was applied already or whose inputs moved."""
     if plan.status in ("applied", "applying") or any(a.status == "succeeded" for a in plan.applies):
@@ -124,6 +152,7 @@ def apply_plan(ws: Workspace, plan: Plan, *, on_result: Callable[[TaskResult], N
     With ``recheck``, a fresh check of the change steps must match the review first
     (``RecheckMismatchError`` otherwise, with nothing changed and the plan file untouched).
     """
+    recover_killed(ws, plan, notice)
     check_applyable(ws, plan)
     with apply_lock(ws.state, ws.inventory, plan.id, notice):
         # Checked again under the lock: another apply may have finished meanwhile.

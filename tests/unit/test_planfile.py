@@ -96,3 +96,53 @@ def test_missing_plan_names_the_way_out(tmp_path: Path) -> None:
     with pytest.raises(PlanFileError) as info:
         planfile.load(tmp_path, "latest")
     assert "homelab plan" in (info.value.hint or "")
+
+
+def test_a_plan_left_applying_by_a_killed_run_is_recorded_as_outcome_unknown(tmp_path: Path) -> None:
+    # SIGKILL runs no clean-up: the plan stays 'applying'. With the inventory's lock free, the run is known to
+    # be gone and the next apply records that, instead of refusing the plan forever as already applied.
+    import os
+    import subprocess
+    import sys
+
+    from planner.plans.apply import recover_killed
+    from planner.plans.lock import LockHeldError, lock_path
+    from planner.plans.planfile import ApplyRecord
+    from planner.workspace import Workspace
+
+    state, inventory = tmp_path / "state", tmp_path / "inventory"
+    inventory.mkdir()
+    plan = make(state)
+    plan.applies.append(ApplyRecord(started_at=planfile.now(), status="running"))
+    plan.status = "applying"
+    planfile.save(plan, state)
+    ws = Workspace(tmp_path, state, inventory)
+
+    # While a live process holds the lock, that apply may still be running: refused, naming it, nothing changed.
+    lock = lock_path(state, inventory)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, json, sys, time\n"
+        f"fh = open({str(lock)!r}, 'a+')\n"
+        "fcntl.flock(fh, fcntl.LOCK_EX)\n"
+        "fh.seek(0); fh.truncate(); fh.write(json.dumps({'pid': 1, 'plan': 'other'})); fh.flush()\n"
+        "print('held', flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockHeldError):
+            recover_killed(ws, plan)
+        assert planfile.load(state, plan.id).status == "applying"
+    finally:
+        holder.kill()
+        holder.wait()
+
+    notices: list[str] = []
+    recover_killed(ws, plan, notices.append)
+    saved = planfile.load(state, plan.id)
+    assert saved.status == plan.status == "outcome_unknown"
+    assert saved.applies[-1].status == "outcome_unknown" and saved.applies[-1].finished_at
+    assert {h: o.outcome for h, o in saved.applies[-1].hosts.items()} == {"a": "outcome_unknown",
+                                                                          "b": "outcome_unknown"}
+    assert any("was killed" in n for n in notices), notices
+    assert os.stat(lock).st_size == 0  # released, empty
