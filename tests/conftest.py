@@ -128,3 +128,21 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if not config.pluginmanager.is_registered(tests.lab):
         config.pluginmanager.register(tests.lab, "homelab-session-lab")
+
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    # Time per suite (tests/unit, tests/integration, tests/reliability; the molecule scenarios apart), summed
+    # over every test's setup, call and teardown, so the README's "how long each part takes" comes from a run.
+    totals: dict[str, float] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if isinstance(report, pytest.TestReport):
+                parts = report.nodeid.split("/")
+                suite = ("molecule" if "test_molecule.py" in report.nodeid
+                         else parts[1] if len(parts) > 2 else parts[0])
+                totals[suite] = totals.get(suite, 0.0) + report.duration
+    if totals:
+        terminalreporter.write_line("time per suite: " + ", ".join(
+            f"{suite} {seconds // 60:.0f} min {seconds % 60:.0f} s" for suite, seconds in sorted(totals.items())))
