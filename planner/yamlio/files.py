@@ -91,11 +91,7 @@ def _atomic_write(path: Path, text: str) -> None:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies to new files
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            if mode is not None:
-                os.fchmod(fh.fileno(), mode)
-            os.fsync(fh.fileno())
+            _fill(fh, text, mode)
             if not named:
                 try:
                     _name(fh.fileno(), tmp)
@@ -128,14 +124,19 @@ def _unnamed_file(directory: Path) -> int | None:
     return fd
 
 
+def _fill(fh: Any, text: str, mode: int | None) -> None:
+    """Write ``text``, give the file the old one's mode, and make the bytes durable before any rename."""
+    fh.write(text)
+    fh.flush()
+    if mode is not None:
+        os.fchmod(fh.fileno(), mode)
+    os.fsync(fh.fileno())
+
+
 def _write_named(tmp: Path, text: str, mode: int | None) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        if mode is not None:
-            os.fchmod(fh.fileno(), mode)
-        os.fsync(fh.fileno())
+        _fill(fh, text, mode)
 
 
 def _name(fd: int, path: Path) -> None:
