@@ -93,17 +93,24 @@ def check_text(text: str | bytes, display: str) -> None:
 def check_file(path: Path, display: str | None = None) -> None:
     """:func:`check_text` for a file, its size taken from the file system before anything is read."""
     shown = display or str(path)
+    data = _read_bounded(path, shown)
+    if data is not None:
+        expanded_nodes(data, shown)
+
+
+def _read_bounded(path: Path, shown: str) -> bytes | None:
+    """The file's bytes, refused from its size before anything is read; None when it cannot be read (the
+    caller's own read reports what is wrong with it)."""
     try:
         size = path.stat().st_size
     except OSError:
-        return  # the caller's own read reports what is wrong with it
+        return None
     if size > MAX_BYTES:
         raise _too_big(shown, f"it is {size:,} bytes, more than the {MAX_BYTES:,} a YAML file may be")
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError:
-        return
-    expanded_nodes(data, shown)
+        return None
 
 
 def check_tree(directory: Path, suffixes: tuple[str, ...] = (".yml", ".yaml", ".json", "")) -> None:
@@ -121,18 +128,16 @@ def check_tree(directory: Path, suffixes: tuple[str, ...] = (".yml", ".yaml", ".
 
     for path in files_below(directory):
         if path.suffix in suffixes:
-            check_file(path)
-            _check_text(path)
+            data = _read_bounded(path, str(path))  # read once for both checks
+            if data is not None:
+                expanded_nodes(data, str(path))
+                _check_text(data, path)
 
 
-def _check_text(path: Path) -> None:
+def _check_text(data: bytes, path: Path) -> None:
     """Refuse a file Ansible would skip or choke on only when a run reads it: a NUL byte or bytes that are not
     UTF-8. Ansible reads host_vars and group_vars lazily, so a plan that resolves its hosts would otherwise be
     saved from an inventory whose variables no run can load."""
-    try:
-        data = path.read_bytes()  # bounded: check_file refused a file over MAX_BYTES from its size
-    except OSError:
-        return
     where = data.find(b"\0")
     if where < 0:
         try:
