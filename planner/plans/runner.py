@@ -117,7 +117,6 @@ def run_playbook(
                      "" if sink.stats is not None else sink.tail())
 
 
-
 #: prctl(2)'s PR_SET_CHILD_SUBREAPER.
 _PR_SET_CHILD_SUBREAPER = 36
 
