@@ -216,7 +216,10 @@ def test_faults_during_apply_end_in_time_honestly_and_leave_nothing_behind(fault
             assert o.rc == 1, o.stderr[-2000:]
             assert not o.record["timed_out"], "the stopped host's run should end on its own, not by the timeout"
             assert (o.record["status"], o.status) == ("hosts_failed", "failed")
-            assert hosts[VICTIM] == "unreachable", hosts
+            # Which one depends on a race nobody controls: the host's shutdown kills the task's shell first
+            # (its non-zero exit comes back: failed) or takes the SSH connection down first (unreachable).
+            # Either is honest; what must never happen is ok or changed for a host that went away mid-task.
+            assert hosts[VICTIM] in ("unreachable", "failed"), hosts
             assert all(hosts[h] in ("changed", "ok") for h in others), hosts
     ends = ", ".join(f"{o.fault} {o.ended_after_s:g} s" for o in outcomes)
     figure("faults during apply",
@@ -224,4 +227,5 @@ def test_faults_during_apply_end_in_time_honestly_and_leave_nothing_behind(fault
            f" ended within bound: {sum(o.ended_after_s <= o.bound_s for o in outcomes)}/{len(outcomes)} ({ends}),"
            f" orphans: {sum(len(o.left) for o in outcomes)}, reported success: "
            f"{sum(o.rc == 0 or o.record['status'] == 'succeeded' for o in outcomes)}, lock released: "
-           f"{sum(o.lock_free for o in outcomes)}/{len(outcomes)}")
+           f"{sum(o.lock_free for o in outcomes)}/{len(outcomes)}, the stopped host recorded as "
+           f"{outcomes[-1].record['hosts'][VICTIM]['outcome']}")
