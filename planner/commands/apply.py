@@ -251,6 +251,9 @@ def _show_read_back(recorder, plan, err) -> None:
     touched = read_back_hosts(plan)
     if touched:
         err.print(f"Reading {len(touched)} host(s) back into the inventory…")
+    unchanged = sum(o.outcome == "ok" for o in plan.applies[-1].hosts.values())
+    if unchanged:
+        err.print(f"{unchanged} host(s) unchanged by the apply: their facts stand (`homelab facts` re-reads them).")
     back = recorder.read_back(plan, notice=err.print)
     if back.problem is not None:
         err.print(f"[yellow]Facts not written:[/yellow] {escape(back.problem)}")

@@ -100,8 +100,12 @@ def regenerate(ws: Workspace, only: Iterable[str] | None = None, *, write: bool 
 
 
 def read_back_hosts(plan: Any) -> list[str]:
-    """The hosts an apply reached, to be read back: all but the unreachable and those of unknown outcome."""
-    return sorted(h for h, o in plan.applies[-1].hosts.items() if o.outcome not in ("unreachable", "outcome_unknown"))
+    """The hosts to read back after an apply: those it changed, and those where it failed (a task before the
+    failure may have changed something). A host where every task was ok is as it was before the apply, so its
+    facts stand (`homelab facts` refreshes them any time): reading it back would cost a second run over it,
+    which on a converged homelab is most of an apply's time. Unreachable hosts and those of unknown outcome
+    cannot be read."""
+    return sorted(h for h, o in plan.applies[-1].hosts.items() if o.outcome in ("changed", "failed"))
 
 
 def planfile_today() -> str:

@@ -178,3 +178,10 @@ def test_history_host_tells_the_thread_in_time_order(ws: Workspace) -> None:
     assert text.stdout.splitlines()[0] == "2026-12-07 diagnosis plan unlogged: load-high: load 7.9 on 4 cores"
     plain = json.loads(run_homelab("history", "--format", "json", env=env).stdout)
     assert [e["kind"] for e in plain] == ["plan", "approval", "apply", "plan"], "without --host: the log as before"
+
+
+def test_an_apply_reads_back_only_the_hosts_it_changed_or_failed_on() -> None:
+    outcomes = {"a": "ok", "b": "changed", "c": "failed", "d": "unreachable", "e": "outcome_unknown"}
+    plan = SimpleNamespace(applies=[SimpleNamespace(hosts={h: HostOutcome(outcome=o) for h, o in outcomes.items()})])
+    # An ok host is as it was: its facts stand. A failed one may have changed before its failure.
+    assert loop.read_back_hosts(plan) == ["b", "c"]
