@@ -29,7 +29,7 @@ Rows:
   homelab and a generated 200-host inventory;
 - scale: bench/scale.py's rows, where that module is present.
 
-Usage: .venv/bin/python bench/run.py [--runs N] [--quick] [--net 127.0.250] [--sizes 9,30]
+Usage: .venv/bin/python bench/run.py [--runs N] [--quick] [--net 127.0.250] [--sizes 9,30] [--no-scale]
 Needs root for the lab (systemd-nspawn), like `homelab lab up`.
 """
 
@@ -368,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--net", default=os.environ.get("HOMELAB_BENCH_NET", DEFAULT_NET),
                         help=f"the bench lab's loopback /24 (default $HOMELAB_BENCH_NET, else {DEFAULT_NET})")
     parser.add_argument("--sizes", default="9,30", help="lab sizes to measure at (default 9,30)")
+    parser.add_argument("--no-scale", action="store_true",
+                        help="leave out the scale rows (they need no lab; bench/scale.py prints them alone)")
     args = parser.parse_args(argv)
     if args.runs is not None and args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -384,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += startup_rows(runs)
             bench = Bench(Path(tmp), args.net, runs)
             rows += planner_rows(bench.project)
-            rows += scale_rows()
+            if not args.no_scale:
+                rows += scale_rows()
             try:
                 for number, size in enumerate(sizes):
                     hosts = bench.lab_up(size if size != 9 else None)

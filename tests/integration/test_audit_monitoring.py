@@ -21,7 +21,7 @@ import pytest
 
 from planner.lab import kuma
 from tests.conftest import run_homelab
-from tests.integration.conftest import Lab, homelab_in, plan_json
+from tests.integration.conftest import Lab, homelab_in, plan_json, project_on
 from tests.integration.conftest import kuma_credentials as credentials
 from tests.integration.test_lab import lab_ssh
 
@@ -83,10 +83,12 @@ def put_back(lab: Lab, saved: dict[tuple[str, str], str]) -> None:
         lab_ssh(lab, host, f"echo {encoded} | base64 -d | sudo tee {path} >/dev/null")
 
 
-@pytest.fixture
-def gaps(lab: Lab, project: Path) -> Iterator[None]:
+@pytest.fixture(scope="module")
+def gaps(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The planted gaps, once for this module's tests: each only plans a read playbook (in its own project copy),
+    so none changes what the next one finds; deploying, planting and the first scrape take over a minute."""
     saved = saved_files(lab)
-    deployed(project)
+    deployed(project_on(lab, tmp_path_factory.mktemp("gaps")))
     plant(lab, "uptime-kuma", "monitoring-gaps")
     plant(lab, EXPORTER_HOST, "exporter-stopped")
     scraped(lab)
