@@ -24,9 +24,9 @@ from planner.planning.fixed import without_fixed
 from planner.planning.memory import recall
 
 #: Size of a token for budgeting without loading a tokenizer. The pack (compact JSON, names, prose) runs at
-#: about 3.9 characters per cl100k token; 3.5 errs on the side of more tokens, so a pack the estimate fits
+#: about 3.9 characters per cl100k token; 3.6 errs on the side of more tokens, so a pack the estimate fits
 #: into the budget fits by a real tokenizer too (tests/unit/test_context_pack.py counts).
-CHARS_PER_TOKEN = 3.5
+CHARS_PER_TOKEN = 3.6
 DEFAULT_BUDGET_TOKENS = 6000
 _SECRET_NAME = re.compile(r"pass(word)?|secret|token|private|credential|(^|_)key($|_)|api_?key|vault", re.I)
 _SECRET_VALUE = re.compile(r"-----BEGIN|\$ANSIBLE_VAULT|!vault|<tagged>", re.I)
@@ -216,7 +216,7 @@ _USE = re.compile(r"^Use (it|this|them|for)\b")
 #: A sentence that says what an entry never does: its negation comes early ("It never …", "A router is never …").
 _NEVER = re.compile(r"^.{0,50}\b(never|does not|do not|not production)\b")
 #: The longest phrase kept of a variable's description, of a "use" and of a "never" sentence (characters).
-VARIABLE_CHARS, USE_CHARS, NEVER_CHARS = 70, 170, 150
+VARIABLE_CHARS, USE_CHARS, NEVER_CHARS = 70, 320, 150
 #: A default longer than this (as JSON) is given as its size: a long list of collectors is no help in choosing.
 DEFAULT_CHARS = 48
 
