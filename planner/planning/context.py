@@ -90,10 +90,10 @@ class ContextPack:
             ("inventory", "hosts and groups: documented by people, discovered from the hosts; hosts alike in "
              "everything but their name are one entry listing their names; an entry with `like` has every field of the "
              "host it names except those it gives (null: has none); a name written prefix[001:064] "
-             "stands for prefix001 to prefix064 (in limit, name a group or each host); empty fields left out", {
-                "hosts": like_earlier([_pruned(h) for h in grouped_hosts(self.hosts)]),
+             "stands for prefix001 to prefix064 (in limit, name a group or each host); unknown fields left out", {
+                "hosts": like_earlier([_pruned(h, lists=False) for h in grouped_hosts(self.hosts)]),
                 "groups": {g: name_ranges(m) for g, m in self.groups.items()},
-                "services": [_pruned(s) for s in self.services]}),
+                "services": [_pruned(s, lists=False) for s in self.services]}),
             ("memory", "recent session-log entries and known issues for these hosts",
              {"sessions": self.sessions, "known_issues": self.known_issues}),
         ]
@@ -201,13 +201,16 @@ def like_earlier(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _pruned(value: Any) -> Any:
-    """``value`` without empty fields (None, empty lists and maps), at any depth: nothing a model could use."""
+def _pruned(value: Any, lists: bool = True) -> Any:
+    """``value`` without empty fields (None, empty maps and, with ``lists``, empty lists), at any depth.
+
+    Host data keeps its empty lists: ``gpus: []`` says the host has none, which an absent field would not.
+    """
     if isinstance(value, dict):
-        kept = {k: _pruned(v) for k, v in value.items()}
-        return {k: v for k, v in kept.items() if v is not None and v != [] and v != {}}
+        kept = {k: _pruned(v, lists) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not None and v != {} and not (lists and v == [])}
     if isinstance(value, list):
-        return [_pruned(v) for v in value]
+        return [_pruned(v, lists) for v in value]
     return value
 
 
