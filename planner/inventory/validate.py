@@ -135,7 +135,13 @@ def _check_references(inv: Inventory) -> None:
 
 def check_inventory(root: Path) -> Inventory:
     """Load and check an inventory directory; every problem is collected in ``inv.problems``, none raised."""
-    inv = load_inventory(root)
+    inv = _checked(load_inventory(root))
+    if inv.problems and not inv.positions:
+        inv = _checked(load_inventory(root, positions=True))  # read again, so each problem names its line
+    return inv
+
+
+def _checked(inv: Inventory) -> Inventory:
     unreadable = bool(inv.problems)
     _check_documented(inv)
     if not unreadable:
@@ -158,4 +164,7 @@ def require_documented(inv: Inventory) -> Inventory:
     InventoryError with file:line:col that ``homelab inventory validate`` reports, not a pydantic traceback.
     """
     _check_documented(inv)
+    if inv.problems and not inv.positions:
+        inv = load_inventory(inv.root, positions=True)  # read again, so each problem names its line
+        _check_documented(inv)
     return require_valid(inv)

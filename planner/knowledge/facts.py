@@ -131,7 +131,7 @@ def write_back(ws: Workspace, gathered: Gathered, hosts: list[str],
     without, the whole block is, as gather_facts does. A host that did not answer keeps its facts,
     marked stale, either way.
     """
-    from planner.yamlio.files import update_in_file
+    from planner.yamlio.files import batch, update_in_file
     from planner.yamlio.text import YamlEditError
 
     now = planfile.now()
@@ -164,19 +164,20 @@ def write_back(ws: Workspace, gathered: Gathered, hosts: list[str],
     def inventory_block(host: str, old: Any) -> dict[str, Any]:
         return new_block(host, as_discovered(old) or Discovered()).for_inventory()
 
-    for host in hosts:
-        path = host_vars_file(ws.inventory, host)
-        try:
-            # The old block is read from the very parse the edit is planned on: one parse per host.
-            changed = update_in_file(path, (DISCOVERED_KEY,), functools.partial(inventory_block, host),
-                                     unsafe=True, header=_HEADER)
-        except (YamlEditError, OSError) as err:
-            skipped[host] = f"{display_path(path, ws.root.resolve())}: {err}"
-            continue
-        if changed:
-            written[host] = path.resolve()
-        else:
-            unchanged.append(host)
+    with batch():  # one directory listing and one directory fsync for all the hosts, not one per host
+        for host in hosts:
+            path = host_vars_file(ws.inventory, host)
+            try:
+                # The old block is read from the very parse the edit is planned on: one parse per host.
+                changed = update_in_file(path, (DISCOVERED_KEY,), functools.partial(inventory_block, host),
+                                         unsafe=True, header=_HEADER)
+            except (YamlEditError, OSError) as err:
+                skipped[host] = f"{display_path(path, ws.root.resolve())}: {err}"
+                continue
+            if changed:
+                written[host] = path.resolve()
+            else:
+                unchanged.append(host)
     return WriteBack(written, unchanged, stale, skipped)
 
 

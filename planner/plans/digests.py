@@ -52,8 +52,13 @@ def without_discovered(text: str) -> str | None:
 
     if not _DISCOVERED.search(text):
         return text
+    from planner.yamlio.block import Unsure, cut
+
     try:
-        rest = delete_text(text, ("discovered",))
+        try:
+            rest = cut(text, "discovered")  # the quick path: libyaml finds the block's lines
+        except Unsure:
+            rest = delete_text(text, ("discovered",))
     except YamlEditError:  # not one YAML mapping (broken, several documents, vaulted): digested whole
         return text
     if all(_NO_DATA.match(line) for line in rest.splitlines()):
@@ -98,7 +103,7 @@ def _structure(path: Path) -> Any:
     from planner.errors import HomelabError
 
     try:
-        return yamlio.load(path)
+        return yamlio.load_data(path)  # no positions needed: the quick reading
     except (HomelabError, yamlio.YamlSyntaxError, OSError):
         return None
 
@@ -150,7 +155,7 @@ def installed_versions(root: Path) -> dict[str, str]:
 
     versions = {"ansible-core": version("ansible-core"), "ansible-runner": version("ansible-runner")}
     for galaxy in sorted((root / "collections" / "ansible_collections").glob("*/*/galaxy.yml")):
-        data = yamlio.load(galaxy) or {}
+        data = yamlio.load_data(galaxy) or {}
         versions[f"{data.get('namespace')}.{data.get('name')}"] = str(data.get("version"))
     return versions
 

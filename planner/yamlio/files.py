@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from planner.yamlio.edit import _edit
 from planner.yamlio.patch import _DELETE
 from planner.yamlio.text import YamlEditError
 
-__all__ = ["delete_in_file", "edit_file", "set_in_file", "update_in_file"]
+__all__ = ["batch", "delete_in_file", "edit_file", "set_in_file", "update_in_file"]
 
 
 def set_in_file(path: Path, key_path: tuple, value: Any, *, unsafe: bool = False, header: str | None = None) -> bool:
@@ -66,13 +67,30 @@ def _rewrite(path: Path, edits: list[tuple[tuple, Any]], *, unsafe: bool, header
         comments = "".join((line if line.startswith("#") else f"# {line}".rstrip()) + "\n"
                            for line in (header or "").splitlines())
         text, existed = comments + "---\n", False
-    new = text
-    for key_path, value in edits:
-        new = _edit(new, key_path, value, unsafe=unsafe, display=str(path), make=make)
+    new = _quick_update(text, edits, unsafe, make) if existed else None
+    if new is None:
+        new = text
+        for key_path, value in edits:
+            new = _edit(new, key_path, value, unsafe=unsafe, display=str(path), make=make)
     if existed and new == text:
         return False
     _atomic_write(path, new)
     return True
+
+
+def _quick_update(text: str, edits: list[tuple[tuple, Any]], unsafe: bool,
+                  make: Callable[[Any], Any] | None) -> str | None:
+    """A read-modify-write of one top-level block (the facts write-back) through :mod:`planner.yamlio.block`:
+    the block replaced whole, checked by libyaml's reading; None where that path is unsure."""
+    from planner.yamlio.block import Unsure, update
+
+    if make is None or len(edits) != 1 or len(edits[0][0]) != 1 or not isinstance(edits[0][0][0], str):
+        return None
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    try:
+        return bom + update(text[len(bom):], edits[0][0][0], make, unsafe=unsafe)
+    except Unsure:
+        return None
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -81,7 +99,12 @@ def _atomic_write(path: Path, text: str) -> None:
     mode = None
     with contextlib.suppress(FileNotFoundError):
         mode = target.stat().st_mode & 0o7777
-    _sweep(target)
+    written = _BATCH.get()
+    if written is None:
+        _sweep(target)
+    elif target.parent not in written:
+        _sweep_directory(target.parent)  # once per directory and batch: a listing per file costs O(files²)
+        written.add(target.parent)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     # An unnamed file (O_TMPFILE) gets its name only once its bytes are complete, so a writer killed while
     # writing (SIGKILL runs no cleanup) leaves nothing behind; where there is none, a named one.
@@ -101,8 +124,14 @@ def _atomic_write(path: Path, text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(target.parent, os.O_RDONLY)
+    if written is None:
+        _sync_directory(target.parent)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the renames into ``directory`` durable."""
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
     except OSError:
         return
     try:
@@ -111,6 +140,31 @@ def _atomic_write(path: Path, text: str) -> None:
         pass
     finally:
         os.close(dir_fd)
+
+
+#: The directories written in the current :func:`batch` (None outside one); per thread and task.
+_BATCH: contextvars.ContextVar[set[Path] | None] = contextvars.ContextVar("homelab_write_batch", default=None)
+
+
+@contextlib.contextmanager
+def batch() -> Iterator[None]:
+    """Many files written together (the facts write-back into every host's file).
+
+    Each file is still replaced atomically, its bytes durable before its rename; what is shared is done once
+    per directory: the sweep for a killed writer's leftovers (before the first write there) and the fsync that
+    makes the renames durable (at the end, also when the batch ends with an error).
+    """
+    if _BATCH.get() is not None:
+        yield
+        return
+    written: set[Path] = set()
+    token = _BATCH.set(written)
+    try:
+        yield
+    finally:
+        _BATCH.reset(token)
+        for directory in sorted(written):
+            _sync_directory(directory)
 
 
 def _unnamed_file(directory: Path) -> int | None:
@@ -157,6 +211,17 @@ def _sweep(target: Path) -> None:
         for entry in os.scandir(target.parent):
             pid = entry.name[len(prefix):].split(".", 1)[0] if entry.name.startswith(prefix) else ""
             if entry.name.endswith(".tmp") and pid.isdigit() and not _running(int(pid)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+
+def _sweep_directory(directory: Path) -> None:
+    """:func:`_sweep` for every file of ``directory``: the temporary files of writers that are gone."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            parts = entry.name.rsplit(".", 3)
+            if (entry.name.startswith(".") and len(parts) == 4 and parts[3] == "tmp" and parts[1].isdigit()
+                    and len(parts[2]) == 8 and not _running(int(parts[1]))):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
 

@@ -1,9 +1,10 @@
 """The inventory write-back stays linear in the number of hosts: it guards parse counts, not wall-clock time.
 
-``homelab facts`` writes every host's discovered block into its host_vars file. Each file is composed once
-(the old block comes from the parse the edit is planned on) and read back once, by libyaml; the slow
-reference reader only decides what libyaml cannot. A change that re-parses a file per host, or every file
-per host, fails here on any machine, however loaded.
+``homelab facts`` writes every host's discovered block into its host_vars file. A block written before is
+replaced whole (planner.yamlio.block): each file is read by libyaml for its old block and read back once, and
+never composed by the pure-Python reader; the surgical writer (one composition, one read-back) places a first
+block, and the slow reference reader only decides what libyaml cannot. A change that re-parses a file per host,
+or every file per host, fails here on any machine, however loaded.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from bench import scale
 from planner.knowledge import facts as facts_mod
 from planner.workspace import Workspace
-from planner.yamlio import edit, spans
+from planner.yamlio import block, edit, spans
 
 HOSTS = 12
 
@@ -43,6 +44,7 @@ class Counts:
 
         monkeypatch.setattr(spans._Document, "__init__", counted_compose)
         monkeypatch.setattr(edit, "_quick_plain", counted_quick)
+        monkeypatch.setattr(block, "_quick_plain", counted_quick)
         monkeypatch.setattr(edit, "_load_plain", counted_reference)
 
 
@@ -62,7 +64,7 @@ def test_write_back_parses_each_host_file_once_and_reads_it_back_once(
     result = facts_mod.write_back(Workspace(tmp_path, tmp_path / ".homelab", inventory), scale.gathered(hosts), hosts)
 
     assert sorted(result.written) == hosts and not result.skipped
-    assert (counts.composed, counts.quick, counts.reference) == (HOSTS, HOSTS, 0)
+    assert (counts.composed, counts.quick, counts.reference) == (0, 2 * HOSTS, 0)
     after = (inventory / "host_vars" / "host-00003.yml").read_text()
     # Only the gathering time moved (the address history keeps the day it was first seen); comments stay.
     changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b]
