@@ -57,7 +57,9 @@ def test_write_back_parses_each_host_file_once_and_reads_it_back_once(
         tmp_path: Path, inventory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     hosts = [f"host-{n:05d}" for n in range(HOSTS)]
     before = (inventory / "host_vars" / "host-00003.yml").read_text()
-    clock = iter(f"2026-12-{day:02d}T08:00:00+00:00" for day in itertools.count(7))
+    # A year no real clock shows yet: make_inventory wrote the first block at the real time, and the day
+    # written here must differ from it whatever day the test runs on.
+    clock = iter(f"2031-01-{day:02d}T08:00:00+00:00" for day in itertools.count(7))
     monkeypatch.setattr(facts_mod.planfile, "now", lambda: next(clock))
     counts = Counts(monkeypatch)
 
@@ -68,8 +70,8 @@ def test_write_back_parses_each_host_file_once_and_reads_it_back_once(
     after = (inventory / "host_vars" / "host-00003.yml").read_text()
     # Only the gathering time moved (the address history keeps the day it was first seen); comments stay.
     changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b]
-    assert [b for _, b in changed] == ["  gathered_at: '2026-12-07T08:00:00+00:00'",
-                                       "      last_seen: '2026-12-07'"]
+    assert [b for _, b in changed] == ["  gathered_at: '2031-01-07T08:00:00+00:00'",
+                                       "      last_seen: '2031-01-07'"]
     assert "  # A tower: a free PCIe x1 slot takes a 2.5GbE card." in after
 
 
