@@ -30,13 +30,23 @@ def documented_only(project: Path) -> Path:
     documentation alone, whatever ran in the checkout before them."""
     from planner.yamlio.edit import delete_text
 
+    taken_out = False
     for path in (project / "inventory" / "host_vars").glob("*.yml"):
         text = path.read_text()
         if "\ndiscovered:" in text:
             path.write_text(delete_text(text, ("discovered",)))
+            taken_out = True
     kb = project / "docs" / "knowledge-base.yml"
     if kb.exists():
-        kb.write_text(kb_as_documented(kb.read_text()))
+        documented = kb_as_documented(kb.read_text())
+        taken_out = taken_out or documented != kb.read_text()
+        kb.write_text(documented)
+    if taken_out:
+        # The docs the demo regenerated show those facts; made again from what is left, the copy starts with
+        # current docs, as a clean checkout does (an apply that changes nothing regenerates only some of them).
+        from planner.knowledge import docsgen
+
+        docsgen.write(project, docsgen.generate(project, project / "inventory"))
     return project
 
 
