@@ -101,9 +101,9 @@ def _atomic_write(path: Path, text: str) -> None:
         mode = target.stat().st_mode & 0o7777
     written = _BATCH.get()
     if written is None:
-        _sweep(target)
+        _sweep(target.parent, target.name)
     elif target.parent not in written:
-        _sweep_directory(target.parent)  # once per directory and batch: a listing per file costs O(files²)
+        _sweep(target.parent)  # once per directory and batch: a listing per file costs O(files²)
         written.add(target.parent)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     # An unnamed file (O_TMPFILE) gets its name only once its bytes are complete, so a writer killed while
@@ -203,25 +203,16 @@ def _name(fd: int, path: Path) -> None:
         os.close(proc)
 
 
-def _sweep(target: Path) -> None:
-    """Remove the temporary files a killed writer left beside ``target``: the name carries the writer's pid,
-    and one whose writer is gone can only be a leftover (the rename into place never happened)."""
-    prefix = f".{target.name}."
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(target.parent):
-            pid = entry.name[len(prefix):].split(".", 1)[0] if entry.name.startswith(prefix) else ""
-            if entry.name.endswith(".tmp") and pid.isdigit() and not _running(int(pid)):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(entry.path)
-
-
-def _sweep_directory(directory: Path) -> None:
-    """:func:`_sweep` for every file of ``directory``: the temporary files of writers that are gone."""
+def _sweep(directory: Path, name: str | None = None) -> None:
+    """Remove the temporary files killed writers left in ``directory`` (beside ``name`` only, when given): the
+    name ``.<file>.<pid>.<8 hex>.tmp`` carries the writer's pid, and one whose writer is gone can only be a
+    leftover (the rename into place never happened)."""
     with contextlib.suppress(OSError):
         for entry in os.scandir(directory):
             parts = entry.name.rsplit(".", 3)
-            if (entry.name.startswith(".") and len(parts) == 4 and parts[3] == "tmp" and parts[1].isdigit()
-                    and len(parts[2]) == 8 and not _running(int(parts[1]))):
+            if (len(parts) == 4 and parts[0].startswith(".") and parts[3] == "tmp" and parts[1].isdigit()
+                    and len(parts[2]) == 8 and (name is None or parts[0] == f".{name}")
+                    and not _running(int(parts[1]))):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
 
