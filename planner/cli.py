@@ -78,6 +78,9 @@ def report_error(err: HomelabError) -> None:
     if err.hint:
         click.echo(f"Hint:  {err.hint}", err=True)
     sys.stderr.flush()
+    for say in err.said_after:
+        say()
+    sys.stderr.flush()
 
 
 def main(argv: list[str] | None = None) -> None:

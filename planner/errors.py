@@ -7,6 +7,7 @@ never change meaning.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import IntEnum
 
 
@@ -44,6 +45,9 @@ class HomelabError(Exception):
         self.message = message
         self.hint = hint
         self.details = details or []
+        # What the command still has to say once the error itself is said (a refusal comes first: a warning
+        # about what its ending could not do follows it).
+        self.said_after: list[Callable[[], None]] = []
 
 
 class HostsFailedError(HomelabError):

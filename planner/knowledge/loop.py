@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from planner.errors import HomelabError
@@ -325,11 +326,12 @@ class Recorder:
 
     # -- the docs -----------------------------------------------------------------------------------
 
-    def flush(self, quiet: bool = False) -> DocsUpdate | None:
+    def flush(self, quiet: bool = False, tell: bool = True) -> DocsUpdate | None:
         """Regenerate the docs fed by what was written since the last flush (None when nothing was).
 
         Never raises for a doc that cannot be made: the update carries the problem instead. ``quiet``
-        reports only such a problem (a command that ends in an error says that error, not which docs moved).
+        reports only such a problem (a command that ends in an error says that error, not which docs moved);
+        ``tell=False`` reports nothing, leaving the returned update to the caller.
         """
         if not self.pending:
             return None
@@ -342,7 +344,7 @@ class Recorder:
             update = DocsUpdate([], {}, problem, sources)
         except (OSError, UnicodeDecodeError) as err:  # a doc that cannot be read or written
             update = DocsUpdate([], {}, HomelabError(f"{err}", "fix the file, then run `homelab docs`"), sources)
-        if not quiet or update.problem is not None:
+        if tell and (not quiet or update.problem is not None):
             self.on_docs(update)
         return update
 
@@ -414,7 +416,13 @@ def recording(ws: Workspace, on_docs: Callable[[DocsUpdate], None] = _ignore,
     token = _OPEN.set(recorder)
     try:
         yield recorder
-    except BaseException:  # a refusal, an error, Ctrl-C: the docs still follow, quietly
+    except HomelabError as err:  # a refusal or an error: the docs still follow, quietly; a problem making
+        _OPEN.reset(token)       # them is said after the error, which the person needs to read first
+        update = recorder.flush(quiet=True, tell=False)
+        if update is not None and update.problem is not None:
+            err.said_after.append(partial(on_docs, update))
+        raise
+    except BaseException:  # Ctrl-C and the like: the docs still follow, quietly
         _OPEN.reset(token)
         recorder.flush(quiet=True)
         raise

@@ -127,6 +127,23 @@ def test_after_a_plan_a_refused_apply_and_a_revision_the_docs_are_current(projec
     assert run_homelab("docs", "--check", env=env).rc == 0
 
 
+def test_a_refusal_is_said_before_the_docs_it_could_not_regenerate(project: Path) -> None:
+    env = env_of(project)
+    made = run_homelab("plan", "-p", "apply_baseline", "--no-check", "--format", "json", env=env)
+    assert made.rc == 0, made.stderr
+    hosts = project / "inventory" / "hosts.yml"
+    broken = hosts.read_text().replace("    proxmox:\n      hosts:\n", "    proxmox:\n      hosts:\n        - a\n", 1)
+    assert broken != hosts.read_text()
+    hosts.write_text(broken)
+    refused = run_homelab("apply", "latest", "--yes", env=env)  # refused, and logged: the docs cannot follow
+    assert refused.rc == 4, refused.stderr
+    lines = refused.stderr.splitlines()
+    assert lines[0].startswith("Error: plan "), refused.stderr
+    warning = next(n for n, line in enumerate(lines) if line.startswith("Warning: the docs were not regenerated"))
+    assert warning > next(n for n, line in enumerate(lines) if line.startswith("Hint:")), refused.stderr
+    assert hosts.read_text() == broken, "a refusal leaves the person's file as it was"
+
+
 def test_after_the_planner_refuses_the_docs_are_current(project: Path) -> None:
     env = env_of(project)
     refused = run_homelab("plan", "wipe the disks on every proxmox host", "--no-check", "--format", "json", env=env)
