@@ -8,6 +8,7 @@ still use Ansible's own inventory; both read the same files.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,6 +180,20 @@ def load_inventory(root: Path, positions: bool = False) -> Inventory:
     The files are read quickly, without each value's line and column (a 1,000-host inventory is 1,000 files);
     when anything is wrong they are read again with them (``positions``), so every problem names its line.
     """
+    return with_positions(_read(root, positions), lambda inv: None)
+
+
+def with_positions(inv: Inventory, check: Callable[[Inventory], object]) -> Inventory:
+    """``inv`` after ``check`` (which adds to its problems); when there are problems and ``inv`` was read
+    without positions, the inventory read again with them and checked again, so every problem names its line."""
+    check(inv)
+    if inv.problems and not inv.positions:
+        inv = _read(inv.root, positions=True)
+        check(inv)
+    return inv
+
+
+def _read(root: Path, positions: bool) -> Inventory:
     if not root.is_dir():
         raise InventoryError(f"no inventory directory at {root}", "create inventory/hosts.yml (see README)")
     inv = Inventory(root=root, positions=positions)
@@ -214,8 +229,6 @@ def load_inventory(root: Path, positions: bool = False) -> Inventory:
                     continue
                 target.setdefault(name, []).append(source)
     _check_duplicates(inv)
-    if inv.problems and not positions:
-        return load_inventory(root, positions=True)
     for group in IMPLICIT_GROUPS:
         inv.groups.setdefault(group, [])
     return inv

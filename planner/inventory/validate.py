@@ -24,6 +24,7 @@ from planner.inventory.hosts import (
     Source,
     load_inventory,
     require_valid,
+    with_positions,
 )
 from planner.problems import dotted, field_problems
 
@@ -135,10 +136,7 @@ def _check_references(inv: Inventory) -> None:
 
 def check_inventory(root: Path) -> Inventory:
     """Load and check an inventory directory; every problem is collected in ``inv.problems``, none raised."""
-    inv = _checked(load_inventory(root))
-    if inv.problems and not inv.positions:
-        inv = _checked(load_inventory(root, positions=True))  # read again, so each problem names its line
-    return inv
+    return with_positions(load_inventory(root), _checked)
 
 
 def _checked(inv: Inventory) -> Inventory:
@@ -163,8 +161,4 @@ def require_documented(inv: Inventory) -> Inventory:
     For readers that build the documented models (drift, docs): a wrongly typed field becomes the same
     InventoryError with file:line:col that ``homelab inventory validate`` reports, not a pydantic traceback.
     """
-    _check_documented(inv)
-    if inv.problems and not inv.positions:
-        inv = load_inventory(inv.root, positions=True)  # read again, so each problem names its line
-        _check_documented(inv)
-    return require_valid(inv)
+    return require_valid(with_positions(inv, _check_documented))
