@@ -1,15 +1,13 @@
 """The real ``homelab`` CLI, run cheaply and measured: time, exit code, output and the child's peak memory.
 
-:func:`forked` runs it in a child forked from the test process, where the CLI's modules are imported already:
-a case costs what the command does, not a Python start-up (about 0.3 s each). The child gets its own
-environment, working directory and output files, and leaves with ``os._exit``, so nothing of the test
-process (pytest's teardown, its caches) runs twice. :func:`spawned` starts a fresh interpreter instead, for
-a memory figure that is the command's own (a forked child's peak counts the pages it shares with pytest).
+:func:`forked` runs it in a child forked from :mod:`tests.reliability.forkserver`, where the CLI's modules are
+imported already: a case costs what the command does, not a Python start-up (about 0.3 s each). The child gets
+its own environment, working directory and output files. :func:`spawned` starts a fresh interpreter instead, for
+a memory figure that is the command's own (a forked child's peak counts the pages it shares with the server).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import resource
 import subprocess
@@ -20,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import ROOT
+from tests.reliability import forkserver
 
 
 @dataclass(frozen=True)
@@ -56,62 +55,13 @@ def _status(pid: int, started: float, timeout: float) -> tuple[int, resource.str
         time.sleep(0.005)
 
 
-@functools.cache
-def _imported() -> None:
-    # Every command module (and the YAML reader they share) imported once here, so that a forked child's
-    # time is its command's work alone; litellm stays out (only a model's call imports it).
-    import importlib
-
-    from planner.cli import COMMANDS
-    from planner.yamlio.reading import _ruamel
-
-    for module, _attr, _help in COMMANDS.values():
-        importlib.import_module(module)
-    _ruamel()
-
-
 def forked(*args: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 60) -> Measured:
     """``homelab ARGS`` in a forked child (see the module's docstring)."""
-    from planner.cli import main
-
-    _imported()
-
     with tempfile.TemporaryDirectory() as tmp:
         out, err = os.path.join(tmp, "out"), os.path.join(tmp, "err")
-        sys.stdout.flush()
-        sys.stderr.flush()
-        started = time.monotonic()
-        pid = os.fork()
-        if pid == 0:  # the child: never returns into pytest
-            code = 70
-            try:
-                os.environ.clear()
-                os.environ.update(_env(env))
-                os.chdir(cwd)
-                for fd, path in ((0, os.devnull), (1, out), (2, err)):
-                    target = os.open(path, os.O_RDONLY if fd == 0 else os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                    os.dup2(target, fd)
-                    os.close(target)
-                # pytest's capture replaced the sys streams with its own files: point them at the new fds.
-                sys.stdin = os.fdopen(0, "r", closefd=False)
-                sys.stdout = os.fdopen(1, "w", encoding="utf-8", closefd=False)
-                sys.stderr = os.fdopen(2, "w", encoding="utf-8", closefd=False)
-                try:
-                    main(list(args))
-                    code = 0
-                except SystemExit as done:
-                    code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-            except BaseException:  # anything else is a crash the case must see, with its traceback
-                import traceback
-
-                traceback.print_exc()
-                code = 70
-            finally:
-                sys.stdout.flush()
-                sys.stderr.flush()
-                os._exit(code)
-        rc, usage, seconds = _status(pid, started, timeout)
-        return Measured(rc, _read(out), _read(err), seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+        ended = forkserver.wait(forkserver.start(list(args), _env(env), cwd, out, err), timeout)
+        return Measured(ended["rc"], _read(out), _read(err), ended["seconds"], ended["peak_kib"] / 1024,
+                        ended["cpu_s"])
 
 
 # The child's own peak: VmHWM of the process after exec. getrusage's ru_maxrss would not do: the kernel carries the

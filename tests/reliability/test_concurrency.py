@@ -64,7 +64,7 @@ def test_a_lock_left_by_a_sigkilled_holder_is_recovered(project: Path, tmp_path:
         time.sleep(0.05)
     assert json.loads(lock.read_text())["pid"] == victim, "the write-back never took the lock"
     os.killpg(victim, signal.SIGKILL)  # the command and the Ansible run it started, as a kill -9 of the job
-    os.waitpid(victim, 0)
+    assert finish(victim, timeout=60) == -signal.SIGKILL
     assert not pid_alive(victim)
     assert json.loads(lock.read_text())["pid"] == victim, "the dead holder's record is gone: nothing to recover"
     after = homelab_in(project, "facts", "-l", HOST)

@@ -1,0 +1,173 @@
+"""The one process ``homelab`` runs are forked from: single-threaded, with the CLI's modules imported.
+
+Forking the test process itself would be as cheap, but by the reliability suite the test process runs threads
+(litellm's logging worker after an in-process model call, a test's own HTTP server), and a child forked from a
+threaded process inherits any lock a thread held at that instant: Python warns of deadlocks for good reason.
+So the tests start this server once (a fresh interpreter, no threads ever) and ask it, over a pipe, to fork a
+child per run and to reap it; the child is the command as a person runs it, through ``planner.cli.main``.
+
+Requests and replies are JSON lines: ``start`` (argv, full environment, working directory, stdout and stderr
+files, own process group or not) answers the child's pid; ``wait`` (pid, timeout) answers its exit code, wall
+time since its start, peak resident memory and CPU time; a child still running at the timeout is killed, with
+its group when it has one, and answers -9 with ``timed_out``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# -- the server -----------------------------------------------------------------------------------------------
+
+def _child(request: dict[str, Any]) -> None:
+    """In the forked child: become the command and never return."""
+    code = 70
+    try:
+        if request["group"]:
+            os.setpgid(0, 0)  # its own group: a kill of the command reaches what it started in the group too
+        os.environ.clear()
+        os.environ.update(request["env"])
+        # As a fresh interpreter would have it: PYTHONPATH's entries first on the import path (a test puts
+        # another installed version of a package there).
+        for entry in reversed(request["env"].get("PYTHONPATH", "").split(os.pathsep)):
+            if entry and entry not in sys.path:
+                sys.path.insert(0, entry)
+        os.chdir(request["cwd"])
+        for fd, path in ((0, os.devnull), (1, request["out"]), (2, request["err"])):
+            target = os.open(path, os.O_RDONLY if fd == 0 else os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(target, fd)
+            os.close(target)
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115 - the process ends with os._exit below
+        sys.stdout = open(1, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
+        from planner.cli import main
+
+        try:
+            main(list(request["args"]))
+            code = 0
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except BaseException:  # anything else is a crash the case must see, with its traceback
+        import traceback
+
+        traceback.print_exc()
+        code = 70
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _reap(pid: int, started: float, timeout: float, group: bool) -> dict[str, Any]:
+    # Bounded: a child still running at the deadline is killed (with its group) and reported as such (-9).
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        timed_out = False
+        if done:
+            rc = os.waitstatus_to_exitcode(status)
+            break
+        if time.monotonic() - started > timeout:
+            with contextlib.suppress(ProcessLookupError):
+                (os.killpg if group else os.kill)(pid, signal.SIGKILL)
+            _, status, usage = os.wait4(pid, 0)
+            rc, timed_out = -9, True
+            break
+        time.sleep(0.005)
+    return {"rc": rc, "timed_out": timed_out, "seconds": time.monotonic() - started, "peak_kib": usage.ru_maxrss,
+            "cpu_s": usage.ru_utime + usage.ru_stime}
+
+
+def serve() -> None:
+    """Answer requests on stdin until it closes."""
+    import importlib
+
+    from planner.cli import COMMANDS
+    from planner.yamlio.reading import _ruamel
+
+    # Every command module (and the YAML reader they share) imported once, so that a child's time is its
+    # command's work alone; litellm stays out (only a model's call imports it).
+    for module, _attr, _help in COMMANDS.values():
+        importlib.import_module(module)
+    _ruamel()
+    requests, replies = sys.stdin.buffer, sys.stdout.buffer
+    started: dict[int, tuple[float, bool]] = {}
+    replies.write(b'{"ready": true}\n')
+    replies.flush()
+    for line in requests:
+        request = json.loads(line)
+        if request["op"] == "start":
+            at = time.monotonic()
+            pid = os.fork()
+            if pid == 0:
+                _child(request)
+            started[pid] = (at, request["group"])
+            reply: dict[str, Any] = {"pid": pid}
+        else:
+            at, group = started.pop(request["pid"])
+            reply = _reap(request["pid"], at, request["timeout"], group)
+        replies.write(json.dumps(reply).encode() + b"\n")
+        replies.flush()
+
+
+# -- the tests' side ------------------------------------------------------------------------------------------
+
+@functools.cache
+def _server() -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-c", "from tests.reliability.forkserver import serve; serve()"],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    atexit.register(_stop, proc)
+    assert _answer(proc, 120) == {"ready": True}
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _answer(proc: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else b""
+    if not line:
+        raise AssertionError(f"the fork server did not answer in {timeout} s (exit {proc.poll()})")
+    return json.loads(line)
+
+
+def _ask(request: dict[str, Any], timeout: float) -> dict[str, Any]:
+    proc = _server()
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(request).encode() + b"\n")
+    proc.stdin.flush()
+    return _answer(proc, timeout)
+
+
+def start(args: list[str], env: dict[str, str], cwd: Path, out: str | Path, err: str | Path,
+          group: bool = False) -> int:
+    """``homelab ARGS`` started in a child of the server, with exactly ``env``; its pid."""
+    return int(_ask({"op": "start", "args": list(args), "env": env, "cwd": str(cwd), "out": str(out),
+                     "err": str(err), "group": group}, 60)["pid"])
+
+
+def wait(pid: int, timeout: float) -> dict[str, Any]:
+    """The child's end, bounded by ``timeout`` (see the module's docstring)."""
+    return _ask({"op": "wait", "pid": pid, "timeout": timeout}, timeout + 60)
