@@ -39,7 +39,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -123,18 +122,11 @@ def ratio_row(measure: str, hosts: str, ours: list[float], theirs: list[float], 
 # --- the project copy and its lab ----------------------------------------------------------------------------
 
 def project_copy(dest: Path) -> Path:
-    """The project without its virtualenv, state, history, tests or session logs, and with the facts a demo
-    wrote into its host_vars taken out, so every run starts from the documentation."""
-    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(
-        ".venv", ".homelab", ".git", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "*.egg-info",
-        "tests", "sessions", "bench"))
-    from planner.yamlio.edit import delete_text
+    """The project as a clean checkout has it (the tests' own copy: no virtualenv, state, history, tests or
+    session logs, and nothing a demo learnt), so every run starts from the documentation."""
+    from tests.projects import copy_project, documented_only
 
-    for path in (dest / "inventory" / "host_vars").glob("*.yml"):
-        text = path.read_text()
-        if "\ndiscovered:" in text:
-            path.write_text(delete_text(text, ("discovered",)))
-    return dest
+    return documented_only(copy_project(dest))
 
 
 class Bench:
