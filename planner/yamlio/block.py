@@ -154,7 +154,30 @@ def _layout(block: _Block, unsafe: bool) -> Layout:
             break
     if offset is None or step <= 0 or offset < 0:
         raise Unsure
-    return Layout(step, offset, unsafe=unsafe)
+    return _RepeatingLayout(step, offset, unsafe=unsafe)
+
+
+class _RepeatingLayout(Layout):
+    """:class:`Layout` remembering how it spelled a plain scalar: every host's block holds the same few
+    (a unit's name, ``true``, a port), and spelling each again costs a third of the rendering. What it
+    writes is read back all the same."""
+
+    def render(self, value: Any, column: int) -> tuple[str | None, list[str]]:
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or value is None:  # exact types: not Tagged, not 1 for True
+            key = (kind, value, self.unsafe)
+            text = _SPELLED.get(key)
+            if text is None:
+                text = super().render(value, column)[0]
+                if len(_SPELLED) >= 4096:
+                    _SPELLED.clear()
+                _SPELLED[key] = text
+            return text, []
+        return super().render(value, column)
+
+
+#: Scalars already spelled by :class:`_RepeatingLayout`, by exact type, value and ``!unsafe`` rule; bounded.
+_SPELLED: dict[tuple[type, Any, bool], str | None] = {}
 
 
 # The numbers whose value int() or float() of the text gives exactly as PyYAML's constructor does; any other
@@ -210,30 +233,49 @@ def _plain(value: str) -> Any:
 
 
 def _construct(events: list[Any], i: int) -> tuple[Any, int]:
-    """The data the node starting at ``events[i]`` reads as, and the index after its last event."""
+    """The data the node starting at ``events[i]`` reads as, and the index after its last event.
+
+    A loop over the events with a stack of the collections being filled, not a call per node: a block is
+    a few hundred events, and a thousand hosts' blocks are read on every write-back.
+    """
     import yaml
 
-    event = events[i]
-    kind = type(event)
-    if kind is yaml.ScalarEvent:
-        return _scalar(event), i + 1
-    if kind not in (yaml.MappingStartEvent, yaml.SequenceStartEvent) or event.anchor or event.tag not in (
-            None, "!unsafe"):
-        raise Unsure  # an alias, an anchor, a tagged collection
-    i += 1
-    if kind is yaml.SequenceStartEvent:
-        items = []
-        while type(events[i]) is not yaml.SequenceEndEvent:
-            item, i = _construct(events, i)
-            items.append(item)
-        return items, i + 1
-    mapping: dict[Any, Any] = {}
-    while type(events[i]) is not yaml.MappingEndEvent:
-        if type(events[i]) is not yaml.ScalarEvent:
-            raise Unsure  # a complex key
-        name = _scalar(events[i])  # a merge key ("<<") is Unsure there
-        mapping[name], i = _construct(events, i + 1)  # duplicate keys: the last wins, as with PyYAML
-    return mapping, i + 1
+    scalar, mapping_start, mapping_end = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.MappingEndEvent
+    sequence_start, sequence_end = yaml.SequenceStartEvent, yaml.SequenceEndEvent
+    stack: list[list[Any]] = []  # [the collection being filled, the key read for its next value]
+    while True:
+        event = events[i]
+        kind = type(event)
+        i += 1
+        if kind is scalar:
+            # quoted or a block scalar, untagged: text, without a call
+            plain_text = event.tag is None and not event.implicit[0] and not event.anchor
+            value = event.value if plain_text else _scalar(event)
+        elif kind is mapping_start or kind is sequence_start:
+            if event.anchor or event.tag not in (None, "!unsafe"):
+                raise Unsure  # an anchor could be used elsewhere; a tagged collection
+            stack.append([{} if kind is mapping_start else [], _NO_KEY])
+            continue
+        elif (kind is mapping_end or kind is sequence_end) and stack:
+            value = stack.pop()[0]
+        else:
+            raise Unsure  # an alias
+        if not stack:
+            return value, i
+        top = stack[-1]
+        into = top[0]
+        if type(into) is list:
+            into.append(value)
+        elif top[1] is _NO_KEY:
+            if kind is not scalar:
+                raise Unsure  # a complex key
+            top[1] = value  # a merge key ("<<") was Unsure in _scalar
+        else:
+            into[top[1]] = value  # duplicate keys: the last wins, as with PyYAML
+            top[1] = _NO_KEY
+
+
+_NO_KEY = object()
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -254,10 +296,7 @@ def _same(a: Any, b: Any) -> bool:
 
 def _value(events: list[Any], first: int) -> Any:
     """The value of the key at ``events[first]``, built from the events."""
-    try:
-        return _construct(events, first + 1)[0]
-    except RecursionError:
-        raise Unsure from None
+    return _construct(events, first + 1)[0]
 
 
 def _read_back(new_block: str, key: str, value: Any) -> None:
@@ -316,8 +355,5 @@ def update(text: str, key: str, make: Callable[[Any], Any], *, unsafe: bool) -> 
     first_break = text.find("\n")
     nl = "\r\n" if first_break > 0 and text[first_break - 1] == "\r" else "\n"
     new_block = nl.join(lines) + nl
-    try:
-        _read_back(new_block, key, value)
-    except RecursionError:
-        raise Unsure from None
+    _read_back(new_block, key, value)
     return text[:block.start] + new_block + text[block.end:]
