@@ -181,7 +181,8 @@ class Batch:
         self.failed: dict[Path, OSError] = {}
         self._swept: set[Path] = set()
         self._synced: set[Path] = set()
-        self._pending: dict[Path, tuple[int | None, Path]] = {}  # target -> (unnamed file's fd, temporary name)
+        # target -> (its unnamed file's descriptor, the temporary name, the text and mode, to write it named)
+        self._pending: dict[Path, tuple[int | None, Path, str, int | None]] = {}
 
     def waiting(self, target: Path) -> bool:
         """Whether a new version of ``target`` waits for its rename (a read now would see the old one)."""
@@ -207,7 +208,7 @@ class Batch:
                 os.close(fd)
             tmp.unlink(missing_ok=True)
             raise
-        self._pending[target] = (fd, tmp)
+        self._pending[target] = (fd, tmp, text, mode)
         if len(self._pending) >= _CHUNK:
             self.flush()
 
@@ -218,17 +219,26 @@ class Batch:
         pending, self._pending = self._pending, {}
         try:
             _make_durable(pending)
+        except OSError as err:  # nothing is renamed: every waiting file keeps its old version
+            for target, (fd, tmp, _text, _mode) in pending.items():
+                _discard(fd, tmp)
+                self.failed[target] = err
+            return
         except BaseException:
-            for fd, tmp in pending.values():
+            for fd, tmp, _text, _mode in pending.values():
                 _discard(fd, tmp)
             raise
-        proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY) if any(
-            fd is not None for fd, _ in pending.values()) else None
+        proc = _proc()
         try:
-            for target, (fd, tmp) in pending.items():
+            for target, (fd, tmp, text, mode) in pending.items():
                 try:
                     if fd is not None:
-                        os.link(f"self/fd/{fd}", tmp, src_dir_fd=proc, follow_symlinks=True)
+                        try:
+                            if proc is None:
+                                raise OSError("no /proc to name an unnamed file through")
+                            os.link(f"self/fd/{fd}", tmp, src_dir_fd=proc, follow_symlinks=True)
+                        except OSError:  # /proc will not name it (a restricted mount): the same bytes, named
+                            _write_named(tmp, text, mode)
                     os.replace(tmp, target)
                 except OSError as err:
                     self.failed[target] = err
@@ -236,10 +246,10 @@ class Batch:
                 finally:
                     if fd is not None:
                         os.close(fd)
-                    pending[target] = (None, tmp)  # closed: the error path below must not close it again
+                    pending[target] = (None, tmp, "", None)  # closed: the error path must not close it again
                 self._synced.add(target.parent)
         except BaseException:
-            for fd, tmp in pending.values():
+            for fd, tmp, _text, _mode in pending.values():
                 _discard(fd, tmp)
             raise
         finally:
@@ -255,11 +265,19 @@ class Batch:
                 _sync_directory(directory)
 
 
-def _make_durable(pending: dict[Path, tuple[int | None, Path]]) -> None:
+def _proc() -> int | None:
+    """A descriptor of /proc, to name unnamed files through; None where it cannot be opened."""
+    try:
+        return os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+
+
+def _make_durable(pending: dict[Path, tuple[int | None, Path, str, int | None]]) -> None:
     """The bytes of every waiting file on disk: one syncfs(2) of their file system, or an fsync each."""
     syncfs = _syncfs()
     devices: set[int] = set()
-    for target, (fd, tmp) in pending.items():
+    for target, (fd, tmp, _text, _mode) in pending.items():
         if syncfs is not None:
             probe = fd if fd is not None else os.open(tmp, os.O_RDONLY)
             try:

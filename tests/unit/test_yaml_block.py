@@ -187,3 +187,35 @@ def test_batch_puts_files_in_place_chunk_by_chunk_and_names_those_it_could_not(
     assert ["2026-08-08" in p.read_text() or "2026-07-07" in p.read_text() for p in paths] == [1, 1, 1, 0, 1]
     assert "2026-08-08" in paths[4].read_text() and "reachable: true" in paths[4].read_text()
     assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in paths]  # no temporary file left
+
+
+def test_a_batch_that_cannot_make_its_bytes_durable_renames_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from planner.yamlio import files
+
+    def unsyncable(pending: Any) -> None:
+        raise OSError(5, "Input/output error")
+
+    paths = [tmp_path / f"h{n}.yml" for n in range(3)]
+    for path in paths:
+        path.write_text(written(block("2026-01-01")))
+    before = [p.read_bytes() for p in paths]
+    monkeypatch.setattr(files, "_make_durable", unsyncable)
+    with batch() as written_files:
+        for path in paths:
+            update_in_file(path, ("discovered",), renew("2026-09-09"), unsafe=True)
+    assert sorted(written_files.failed) == sorted(p.resolve() for p in paths)
+    assert [p.read_bytes() for p in paths] == before  # every file keeps its old version
+    assert sorted(p.name for p in tmp_path.iterdir()) == [p.name for p in paths]
+
+
+def test_without_proc_the_batch_writes_named_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from planner.yamlio import files
+
+    monkeypatch.setattr(files, "_proc", lambda: None)  # a restricted /proc: unnamed files cannot be named
+    path = tmp_path / "h.yml"
+    path.write_text(written(block("2026-01-01")))
+    with batch() as written_files:
+        assert update_in_file(path, ("discovered",), renew("2026-10-10"), unsafe=True)
+    assert not written_files.failed and "2026-10-10" in path.read_text()
+    assert [p.name for p in tmp_path.iterdir()] == ["h.yml"]
