@@ -57,8 +57,10 @@ def delete_in_file(path: Path, key_path: tuple) -> bool:
 
 def _rewrite(path: Path, edits: list[tuple[tuple, Any]], *, unsafe: bool, header: str | None,
              make: Callable[[Any], Any] | None = None) -> bool:
+    # Write through a symlink to the file it names, so the link stays a link.
+    target = Path(os.path.realpath(path))
     pending = _BATCH.get()
-    if pending is not None and pending.waiting(Path(os.path.realpath(path))):
+    if pending is not None and pending.waiting(target):
         pending.flush()  # its new version waits for its rename: read that one, not the old
     try:
         with path.open("r", encoding="utf-8", newline="") as fh:
@@ -78,7 +80,7 @@ def _rewrite(path: Path, edits: list[tuple[tuple, Any]], *, unsafe: bool, header
             new = _edit(new, key_path, value, unsafe=unsafe, display=str(path), make=make)
     if existed and new == text:
         return False
-    _atomic_write(path, new)
+    _atomic_write(target, new)
     return True
 
 
@@ -97,9 +99,8 @@ def _quick_update(text: str, edits: list[tuple[tuple, Any]], unsafe: bool,
         return None
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    # Write through a symlink to the file it names, so the link stays a link.
-    target = Path(os.path.realpath(path))
+def _atomic_write(target: Path, text: str) -> None:
+    """Replace the file ``target`` (a real path, no symlink) with ``text``, atomically."""
     mode = None
     with contextlib.suppress(FileNotFoundError):
         mode = target.stat().st_mode & 0o7777

@@ -11,7 +11,7 @@ import pytest
 
 from planner.yamlio.block import Unsure, cut, update
 from planner.yamlio.edit import _edit, delete_text
-from planner.yamlio.files import batch, update_in_file
+from planner.yamlio.files import batch, set_in_file, update_in_file
 
 HAND_KEPT = ("---\n# host-1: a worker.\nhost_description: >-\n  A machine\n  by the window.\n"
              "lan_ip: 10.0.0.1\nhardware:\n  cores: 8\n  # a tower\n  nics:\n    - name: enp5s0\n"
@@ -219,3 +219,16 @@ def test_without_proc_the_batch_writes_named_files(tmp_path: Path, monkeypatch: 
         assert update_in_file(path, ("discovered",), renew("2026-10-10"), unsafe=True)
     assert not written_files.failed and "2026-10-10" in path.read_text()
     assert [p.name for p in tmp_path.iterdir()] == ["h.yml"]
+
+
+def test_a_symlinked_host_file_is_written_through_and_stays_a_link(tmp_path: Path) -> None:
+    real = tmp_path / "kept" / "h.yml"
+    real.parent.mkdir()
+    real.write_text(written(block("2026-01-01")))
+    link = tmp_path / "h.yml"
+    link.symlink_to(real)
+    with batch():
+        assert update_in_file(link, ("discovered",), renew("2026-11-11"), unsafe=True)
+        assert update_in_file(link, ("discovered",), renew("2026-11-12"), unsafe=True)  # reads the first
+    assert link.is_symlink() and "2026-11-12" in real.read_text() and "2026-11-11" not in real.read_text()
+    assert set_in_file(link, ("lan_ip",), "10.0.0.9") and link.is_symlink() and "10.0.0.9" in real.read_text()
