@@ -164,7 +164,9 @@ def write_back(ws: Workspace, gathered: Gathered, hosts: list[str],
     def inventory_block(host: str, old: Any) -> dict[str, Any]:
         return new_block(host, as_discovered(old) or Discovered()).for_inventory()
 
-    with batch():  # one directory listing and one directory fsync for all the hosts, not one per host
+    # One directory listing, one sync per chunk of files and one directory fsync for all the hosts, not one
+    # each: a file is put in place when its chunk's bytes are durable, at the latest when the batch ends.
+    with batch() as files:
         for host in hosts:
             path = host_vars_file(ws.inventory, host)
             try:
@@ -178,6 +180,11 @@ def write_back(ws: Workspace, gathered: Gathered, hosts: list[str],
                 written[host] = path.resolve()
             else:
                 unchanged.append(host)
+    for host, path in list(written.items()):
+        failure = files.failed.get(path)
+        if failure is not None:  # its new version could not be put in place: the file keeps its old one
+            del written[host]
+            skipped[host] = f"{display_path(path, ws.root.resolve())}: {failure}"
     return WriteBack(written, unchanged, stale, skipped)
 
 

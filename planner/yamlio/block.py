@@ -7,16 +7,23 @@ cut) whole: libyaml's events say where its lines lie, the text around them is ke
 result is read back and must mean exactly what was meant. Whatever this path cannot be sure of (no such block
 yet, anchors or aliases in it, a block scalar at its end, a merge key, several documents, a flow-style top level,
 a reading that does not agree) raises :class:`Unsure`, and the caller takes the surgical writer instead.
+
+One libyaml parse of the file gives both where the block lies and its value: the block's events are built
+into data here, for the plain kinds of scalar the writer itself writes (text, null, booleans, decimal numbers);
+any other spelling (a timestamp, an octal or sexagesimal number, an unknown tag) is :class:`Unsure`. The new
+block is read back alone, by libyaml, and must hold exactly the new value: only its lines changed, each one
+after its key's indented, so the text around it reads as before (see :func:`_read_back`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from planner.yamlio.reading import _NO_QUICK_READ, _quick_plain, _same_value, _unshare
-from planner.yamlio.text import Layout, YamlEditError
+from planner.yamlio.reading import _same_value
+from planner.yamlio.text import _STD, Layout, YamlEditError, implicit_tag
 
 
 class Unsure(Exception):
@@ -36,9 +43,14 @@ def _events(text: str) -> list[Any]:
     import yaml
 
     try:
-        return list(yaml.parse(text, Loader=yaml.CSafeLoader))
+        # libyaml's parser itself, without yaml.parse's generator around it: a sixth less per event
+        get = yaml._yaml.CParser(text).get_event
+        events = []
+        while (event := get()) is not None:
+            events.append(event)
     except (yaml.YAMLError, ValueError, AttributeError):  # AttributeError: PyYAML without libyaml
         raise Unsure from None
+    return events
 
 
 def _node_end(events: list[Any], i: int) -> int:
@@ -142,7 +154,182 @@ def _layout(block: _Block, unsafe: bool) -> Layout:
             break
     if offset is None or step <= 0 or offset < 0:
         raise Unsure
-    return Layout(step, offset, unsafe=unsafe)
+    return _RepeatingLayout(step, offset, unsafe=unsafe)
+
+
+class _RepeatingLayout(Layout):
+    """:class:`Layout` remembering how it spelled a plain scalar: every host's block holds the same few
+    (a unit's name, ``true``, a port), and spelling each again costs a third of the rendering. What it
+    writes is read back all the same."""
+
+    def render(self, value: Any, column: int) -> tuple[str | None, list[str]]:
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or value is None:  # exact types: not Tagged, not 1 for True
+            key = (kind, value, self.unsafe)
+            text = _SPELLED.get(key)
+            if text is None:
+                text = super().render(value, column)[0]
+                if len(_SPELLED) >= 4096:
+                    _SPELLED.clear()
+                _SPELLED[key] = text
+            return text, []
+        return super().render(value, column)
+
+
+#: Scalars already spelled by :class:`_RepeatingLayout`, by exact type, value and ``!unsafe`` rule; bounded.
+_SPELLED: dict[tuple[type, Any, bool], str | None] = {}
+
+
+# The numbers whose value int() or float() of the text gives exactly as PyYAML's constructor does; any other
+# spelling YAML 1.1 takes for a number (0o17, 0x1F, 1_000, 0777 as octal, 1:30 as sexagesimal) is Unsure.
+_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
+_FLOAT = re.compile(r"[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?\Z")
+_SPECIAL_FLOATS = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf"), ".nan": float("nan")}
+_BOOLS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}
+
+
+def _scalar(event: Any) -> Any:
+    """What libyaml's loader (:func:`planner.yamlio.reading._quick_plain`) builds from one scalar event."""
+    if event.anchor:
+        raise Unsure
+    if event.tag is None:
+        if not event.implicit[0]:
+            return event.value  # quoted or a block scalar: text
+    elif event.tag != "!unsafe":  # Ansible reads `!unsafe 'text'` as the plain text would read
+        raise Unsure
+    value = event.value
+    # The same few texts come back in every host's block (a unit's name, 'true', a port): each is resolved once.
+    known = _PLAIN.get(value, _PLAIN)
+    if known is not _PLAIN:
+        return known
+    built = _plain(value)
+    if len(_PLAIN) >= 4096:
+        _PLAIN.clear()
+    _PLAIN[value] = built
+    return built
+
+
+#: Plain texts already resolved by :func:`_plain`, bounded.
+_PLAIN: dict[str, Any] = {}
+
+
+def _plain(value: str) -> Any:
+    """What a plain (or ``!unsafe``) scalar's text reads as."""
+    tag = implicit_tag(value)
+    if tag == _STD + "str":
+        return value
+    if tag == _STD + "null":
+        return None
+    if tag == _STD + "bool":
+        return _BOOLS[value.lower()]
+    if tag == _STD + "int" and _DECIMAL.match(value):
+        return int(value)
+    if tag == _STD + "float":
+        if _FLOAT.match(value):
+            return float(value)
+        if value.lower() in _SPECIAL_FLOATS:
+            return _SPECIAL_FLOATS[value.lower()]
+    raise Unsure  # a timestamp, a merge key, another spelling of a number: the full reader decides
+
+
+def _construct(events: list[Any], i: int) -> tuple[Any, int]:
+    """The data the node starting at ``events[i]`` reads as, and the index after its last event.
+
+    A loop over the events with a stack of the collections being filled, not a call per node: a block is
+    a few hundred events, and a thousand hosts' blocks are read on every write-back.
+    """
+    import yaml
+
+    scalar, mapping_start, mapping_end = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.MappingEndEvent
+    sequence_start, sequence_end = yaml.SequenceStartEvent, yaml.SequenceEndEvent
+    stack: list[list[Any]] = []  # [the collection being filled, the key read for its next value]
+    while True:
+        event = events[i]
+        kind = type(event)
+        i += 1
+        if kind is scalar:
+            # quoted or a block scalar, untagged: text, without a call
+            plain_text = event.tag is None and not event.implicit[0] and not event.anchor
+            value = event.value if plain_text else _scalar(event)
+        elif kind is mapping_start or kind is sequence_start:
+            if event.anchor or event.tag not in (None, "!unsafe"):
+                raise Unsure  # an anchor could be used elsewhere; a tagged collection
+            stack.append([{} if kind is mapping_start else [], _NO_KEY])
+            continue
+        elif (kind is mapping_end or kind is sequence_end) and stack:
+            value = stack.pop()[0]
+        else:
+            raise Unsure  # an alias
+        if not stack:
+            return value, i
+        top = stack[-1]
+        into = top[0]
+        if type(into) is list:
+            into.append(value)
+        elif top[1] is _NO_KEY:
+            if kind is not scalar:
+                raise Unsure  # a complex key
+            top[1] = value  # a merge key ("<<") was Unsure in _scalar
+        else:
+            into[top[1]] = value  # duplicate keys: the last wins, as with PyYAML
+            top[1] = _NO_KEY
+
+
+_NO_KEY = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    """:func:`~planner.yamlio.reading._same_value`, quicker for what blocks hold (plain types, text keys)."""
+    kind = type(a)
+    if kind is not type(b):
+        return _same_value(a, b)
+    if kind is str or kind is int or kind is bool or a is None:
+        return bool(a == b)
+    if kind is dict:
+        if len(a) != len(b) or not all(type(k) is str for k in a) or a.keys() != b.keys():
+            return _same_value(a, b)  # keys of several kinds: compared as YAML keeps them apart
+        return all(_same(v, b[k]) for k, v in a.items())
+    if kind is list:
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return _same_value(a, b)
+
+
+def _value(events: list[Any], first: int) -> Any:
+    """The value of the key at ``events[first]``, built from the events."""
+    return _construct(events, first + 1)[0]
+
+
+def _read_back(new_block: str, key: str, value: Any) -> None:
+    """Check that ``new_block`` (the lines that replace the old block, alone) holds ``key: value``; Unsure if not.
+
+    Read alone, the new lines must be one block mapping of that key, its value exactly ``value``, with no
+    anchor or alias (an anchor could shadow one the rest of the file uses) and no block scalar at the end
+    (a kept block scalar would take in the blank lines that follow it). Every line after the key's starts
+    with a space, so none of them can end the block, start a document or a directive, or be taken for
+    another top-level key; and the old block ended at the end of a line, the next top-level content at
+    column 0 after it. The text before the block reads as before (a parser reads left to right), the
+    text after it reads as before (every construct of the new lines is closed at their end, or reading them
+    alone would have failed), so the whole file reads as the old one with only this key's value changed.
+    """
+    import yaml
+
+    lines = new_block.splitlines()
+    if any(line[:1] not in (" ", "") for line in lines[1:]):
+        raise Unsure
+    events = _events(new_block)
+    if (len(events) < 7 or type(events[2]) is not yaml.MappingStartEvent or events[2].flow_style
+            or events[2].anchor or events[2].tag or type(events[3]) is not yaml.ScalarEvent
+            or events[3].tag or not events[3].implicit[0] or events[3].value != key
+            or type(events[-3]) is not yaml.MappingEndEvent or type(events[-2]) is not yaml.DocumentEndEvent):
+        raise Unsure
+    got, after = _construct(events, 4)
+    if after != len(events) - 3:
+        raise Unsure  # a second key
+    last = next(e for e in reversed(events) if type(e) in (yaml.ScalarEvent, yaml.AliasEvent))
+    if isinstance(last, yaml.ScalarEvent) and last.style in ("|", ">"):
+        raise Unsure
+    if not _same(got, value):
+        raise Unsure
 
 
 def update(text: str, key: str, make: Callable[[Any], Any], *, unsafe: bool) -> str:
@@ -151,14 +338,15 @@ def update(text: str, key: str, make: Callable[[Any], Any], *, unsafe: bool) -> 
     Unchanged in meaning: the very text comes back (the caller writes nothing). The new text must read as the
     old document with only that key's value changed.
     """
+    from planner.yamlio.limits import check_text
+
+    check_text(text, "<text>")  # the size bound, before libyaml reads it
     block = find(text, key)
     if block is None:
         raise Unsure  # a first write: the surgical writer places the new key
-    old = _quick_plain(text, "<text>")
-    if old is _NO_QUICK_READ or not isinstance(old, dict) or key not in old:
-        raise Unsure
-    value = make(old[key])
-    if _same_value(old[key], value):
+    old = _value(block.events, block.first)
+    value = make(old)
+    if _same(old, value):
         return text
     try:
         lines = _layout(block, unsafe).render_pair(key, value, 0)
@@ -166,10 +354,6 @@ def update(text: str, key: str, make: Callable[[Any], Any], *, unsafe: bool) -> 
         raise Unsure from None  # the surgical writer raises it with the file's name
     first_break = text.find("\n")
     nl = "\r\n" if first_break > 0 and text[first_break - 1] == "\r" else "\n"
-    new = text[:block.start] + nl.join(lines) + nl + text[block.end:]
-    expected = _unshare(old)
-    expected[key] = _unshare(value)
-    got = _quick_plain(new, "<text>")
-    if got is _NO_QUICK_READ or not _same_value(got, expected):
-        raise Unsure
-    return new
+    new_block = nl.join(lines) + nl
+    _read_back(new_block, key, value)
+    return text[:block.start] + new_block + text[block.end:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -56,6 +57,11 @@ def delete_in_file(path: Path, key_path: tuple) -> bool:
 
 def _rewrite(path: Path, edits: list[tuple[tuple, Any]], *, unsafe: bool, header: str | None,
              make: Callable[[Any], Any] | None = None) -> bool:
+    # Write through a symlink to the file it names, so the link stays a link.
+    target = Path(os.path.realpath(path))
+    pending = _BATCH.get()
+    if pending is not None and pending.waiting(target):
+        pending.flush()  # its new version waits for its rename: read that one, not the old
     try:
         with path.open("r", encoding="utf-8", newline="") as fh:
             text = fh.read()
@@ -74,7 +80,7 @@ def _rewrite(path: Path, edits: list[tuple[tuple, Any]], *, unsafe: bool, header
             new = _edit(new, key_path, value, unsafe=unsafe, display=str(path), make=make)
     if existed and new == text:
         return False
-    _atomic_write(path, new)
+    _atomic_write(target, new)
     return True
 
 
@@ -93,19 +99,17 @@ def _quick_update(text: str, edits: list[tuple[tuple, Any]], unsafe: bool,
         return None
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    # Write through a symlink to the file it names, so the link stays a link.
-    target = Path(os.path.realpath(path))
+def _atomic_write(target: Path, text: str) -> None:
+    """Replace the file ``target`` (a real path, no symlink) with ``text``, atomically."""
     mode = None
     with contextlib.suppress(FileNotFoundError):
         mode = target.stat().st_mode & 0o7777
-    written = _BATCH.get()
-    if written is None:
-        _sweep(target.parent, target.name)
-    elif target.parent not in written:
-        _sweep(target.parent)  # once per directory and batch: a listing per file costs O(files²)
-        written.add(target.parent)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    pending = _BATCH.get()
+    if pending is not None:
+        pending.add(target, text, mode)
+        return
+    _sweep(target.parent, target.name)
+    tmp = _tmp_name(target)
     # An unnamed file (O_TMPFILE) gets its name only once its bytes are complete, so a writer killed while
     # writing (SIGKILL runs no cleanup) leaves nothing behind; where there is none, a named one.
     fd = _unnamed_file(target.parent)
@@ -115,6 +119,7 @@ def _atomic_write(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             _fill(fh, text, mode)
+            os.fsync(fh.fileno())
             if not named:
                 try:
                     _name(fh.fileno(), tmp)
@@ -124,8 +129,12 @@ def _atomic_write(path: Path, text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    if written is None:
-        _sync_directory(target.parent)
+    _sync_directory(target.parent)
+
+
+def _tmp_name(target: Path) -> Path:
+    """The temporary name beside ``target``: it carries the writer's pid, for :func:`_sweep`."""
+    return target.with_name(f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
 
 
 def _sync_directory(directory: Path) -> None:
@@ -142,29 +151,202 @@ def _sync_directory(directory: Path) -> None:
         os.close(dir_fd)
 
 
-#: The directories written in the current :func:`batch` (None outside one); per thread and task.
-_BATCH: contextvars.ContextVar[set[Path] | None] = contextvars.ContextVar("homelab_write_batch", default=None)
+@functools.cache
+def _syncfs() -> Callable[[int], int] | None:
+    """Linux's syncfs(2): every dirty byte of the file system holding a descriptor, in one call; None elsewhere."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        call = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    call.argtypes = [ctypes.c_int]
+    call.restype = ctypes.c_int
+    return call
+
+
+class Batch:
+    """The files written in one :func:`batch`, their renames held back until their bytes are durable together.
+
+    Each new version is written complete into a file with no name yet (O_TMPFILE; a named temporary file where
+    there is none) and is not synced alone: every :data:`_CHUNK` files, and when the batch ends, one syncfs(2)
+    makes all their bytes durable, and only then is each named and renamed over its file. A writer killed
+    before that leaves every file old (the unnamed files vanish with it); killed among the renames, each file
+    is old or new, never partial, and at most one named temporary file is left, which the next write sweeps.
+    A file that cannot be renamed into place is recorded in :attr:`failed` and the others go on.
+    """
+
+    def __init__(self) -> None:
+        self.failed: dict[Path, OSError] = {}
+        self._swept: set[Path] = set()
+        self._synced: set[Path] = set()
+        # target -> (its unnamed file's descriptor, the temporary name, the text and mode, to write it named)
+        self._pending: dict[Path, tuple[int | None, Path, str, int | None]] = {}
+
+    def waiting(self, target: Path) -> bool:
+        """Whether a new version of ``target`` waits for its rename (a read now would see the old one)."""
+        return target in self._pending
+
+    def add(self, target: Path, text: str, mode: int | None) -> None:
+        if target in self._pending:
+            self.flush()  # a second write of one file: the first is put in place before it
+        if target.parent not in self._swept:
+            _sweep(target.parent)  # once per directory and batch: a listing per file costs O(files²)
+            self._swept.add(target.parent)
+        tmp = _tmp_name(target)
+        fd = _unnamed_file(target.parent)
+        try:
+            if fd is None:
+                _write_named(tmp, text, mode, sync=False)
+            else:
+                _write_all(fd, text.encode("utf-8"))
+                if mode is not None:
+                    os.fchmod(fd, mode)
+        except BaseException:
+            if fd is not None:
+                os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        self._pending[target] = (fd, tmp, text, mode)
+        if len(self._pending) >= _CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        """Make every waiting file's bytes durable, then put each in place."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        try:
+            _make_durable(pending)
+        except OSError as err:  # nothing is renamed: every waiting file keeps its old version
+            for target, (fd, tmp, _text, _mode) in pending.items():
+                _discard(fd, tmp)
+                self.failed[target] = err
+            return
+        except BaseException:
+            for fd, tmp, _text, _mode in pending.values():
+                _discard(fd, tmp)
+            raise
+        proc = _proc()
+        try:
+            for target, (fd, tmp, text, mode) in pending.items():
+                try:
+                    if fd is not None:
+                        try:
+                            if proc is None:
+                                raise OSError("no /proc to name an unnamed file through")
+                            os.link(f"self/fd/{fd}", tmp, src_dir_fd=proc, follow_symlinks=True)
+                        except OSError:  # /proc will not name it (a restricted mount): the same bytes, named
+                            _write_named(tmp, text, mode)
+                    os.replace(tmp, target)
+                except OSError as err:
+                    self.failed[target] = err
+                    tmp.unlink(missing_ok=True)
+                finally:
+                    if fd is not None:
+                        os.close(fd)
+                    pending[target] = (None, tmp, "", None)  # closed: the error path must not close it again
+                self._synced.add(target.parent)
+        except BaseException:
+            for fd, tmp, _text, _mode in pending.values():
+                _discard(fd, tmp)
+            raise
+        finally:
+            if proc is not None:
+                os.close(proc)
+
+    def close(self) -> None:
+        """Put every waiting file in place, then make the renames durable."""
+        try:
+            self.flush()
+        finally:
+            for directory in sorted(self._synced):
+                _sync_directory(directory)
+
+
+def _proc() -> int | None:
+    """A descriptor of /proc, to name unnamed files through; None where it cannot be opened."""
+    try:
+        return os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+
+
+def _make_durable(pending: dict[Path, tuple[int | None, Path, str, int | None]]) -> None:
+    """The bytes of every waiting file on disk: one syncfs(2) of their file system, or an fsync each."""
+    syncfs = _syncfs()
+    devices: set[int] = set()
+    for target, (fd, tmp, _text, _mode) in pending.items():
+        if syncfs is not None:
+            probe = fd if fd is not None else os.open(tmp, os.O_RDONLY)
+            try:
+                device = os.fstat(probe).st_dev
+                if device not in devices:
+                    if syncfs(probe) != 0:
+                        raise OSError(_errno(), f"syncfs failed for {target.parent}")
+                    devices.add(device)
+            finally:
+                if fd is None:
+                    os.close(probe)
+        elif fd is not None:
+            os.fsync(fd)
+        else:
+            probe = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(probe)
+            finally:
+                os.close(probe)
+
+
+def _errno() -> int:
+    import ctypes
+
+    return ctypes.get_errno()
+
+
+def _discard(fd: int | None, tmp: Path) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    tmp.unlink(missing_ok=True)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+#: Files a batch holds before it syncs and renames them: few enough open descriptors for any limit.
+_CHUNK = 256
+
+#: The current :func:`batch` (None outside one); per thread and task.
+_BATCH: contextvars.ContextVar[Batch | None] = contextvars.ContextVar("homelab_write_batch", default=None)
 
 
 @contextlib.contextmanager
-def batch() -> Iterator[None]:
+def batch() -> Iterator[Batch]:
     """Many files written together (the facts write-back into every host's file).
 
     Each file is still replaced atomically, its bytes durable before its rename; what is shared is done once
-    per directory: the sweep for a killed writer's leftovers (before the first write there) and the fsync that
-    makes the renames durable (at the end, also when the batch ends with an error).
+    per directory or per chunk of files: the sweep for a killed writer's leftovers (before the first write
+    there), the sync that makes the bytes durable and the fsync that makes the renames durable. A write
+    inside the batch returns once its new version is complete; it is in place when the batch ends (also when
+    the batch ends with an error). The :class:`Batch` yielded names the files that could not be put in place.
     """
-    if _BATCH.get() is not None:
-        yield
+    current = _BATCH.get()
+    if current is not None:
+        yield current
         return
-    written: set[Path] = set()
-    token = _BATCH.set(written)
+    current = Batch()
+    token = _BATCH.set(current)
     try:
-        yield
+        yield current
     finally:
         _BATCH.reset(token)
-        for directory in sorted(written):
-            _sync_directory(directory)
+        current.close()
 
 
 def _unnamed_file(directory: Path) -> int | None:
@@ -179,18 +361,19 @@ def _unnamed_file(directory: Path) -> int | None:
 
 
 def _fill(fh: Any, text: str, mode: int | None) -> None:
-    """Write ``text``, give the file the old one's mode, and make the bytes durable before any rename."""
+    """Write ``text`` and give the file the old one's mode (the caller makes the bytes durable before any rename)."""
     fh.write(text)
     fh.flush()
     if mode is not None:
         os.fchmod(fh.fileno(), mode)
-    os.fsync(fh.fileno())
 
 
-def _write_named(tmp: Path, text: str, mode: int | None) -> None:
+def _write_named(tmp: Path, text: str, mode: int | None, sync: bool = True) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
         _fill(fh, text, mode)
+        if sync:
+            os.fsync(fh.fileno())
 
 
 def _name(fd: int, path: Path) -> None:

@@ -1,10 +1,10 @@
 """The inventory write-back stays linear in the number of hosts: it guards parse counts, not wall-clock time.
 
 ``homelab facts`` writes every host's discovered block into its host_vars file. A block written before is
-replaced whole (planner.yamlio.block): each file is read by libyaml for its old block and read back once, and
-never composed by the pure-Python reader; the surgical writer (one composition, one read-back) places a first
-block, and the slow reference reader only decides what libyaml cannot. A change that re-parses a file per host,
-or every file per host, fails here on any machine, however loaded.
+replaced whole (planner.yamlio.block): each file is read by libyaml for its old block, the new block alone is
+read back once, and none is composed by the pure-Python reader; the surgical writer (one composition, one
+read-back) places a first block, and the slow reference reader only decides what libyaml cannot. A change
+that re-parses a file per host, or every file per host, fails here on any machine, however loaded.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class Counts:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.composed = self.quick = self.reference = 0
         compose, quick, reference = spans._Document.__init__, edit._quick_plain, edit._load_plain
+        events = block._events
 
         def counted_compose(doc: Any, *args: Any) -> None:
             self.composed += 1
@@ -42,9 +43,13 @@ class Counts:
             self.reference += 1
             return reference(text, display, pure)
 
+        def counted_events(text: str) -> list[Any]:  # the block path's libyaml reading: its events
+            self.quick += 1
+            return events(text)
+
         monkeypatch.setattr(spans._Document, "__init__", counted_compose)
         monkeypatch.setattr(edit, "_quick_plain", counted_quick)
-        monkeypatch.setattr(block, "_quick_plain", counted_quick)
+        monkeypatch.setattr(block, "_events", counted_events)
         monkeypatch.setattr(edit, "_load_plain", counted_reference)
 
 
