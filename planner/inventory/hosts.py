@@ -19,6 +19,8 @@ YAML_SUFFIXES = (".yml", ".yaml")
 #: Groups Ansible always has.
 IMPLICIT_GROUPS = ("all", "ungrouped")
 _GROUP_KEYS = {"hosts", "children", "vars"}
+#: The block ``homelab facts`` writes into a host's vars (planner.knowledge.facts.DISCOVERED_KEY).
+DISCOVERED_KEY = "discovered"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,10 @@ class Problem:
         return f"{self.location}: {self.message}"
 
 
+#: :attr:`Source.discovered` of a file whose discovered block was not read with it.
+NOT_READ: Any = object()
+
+
 @dataclass
 class Source:
     """A loaded YAML file: its document and the path shown to people."""
@@ -39,6 +45,9 @@ class Source:
     path: Path
     display: str
     doc: Any
+    #: A host_vars file's ``discovered:`` block as Ansible reads it (YAML 1.1), read in the same parse as
+    #: ``doc`` (None: the file has none); NOT_READ where that parse could not promise Ansible's reading.
+    discovered: Any = field(default=NOT_READ, repr=False)
 
 
 @dataclass
@@ -59,15 +68,19 @@ class Inventory:
     #: Whether the files were read with every value's line and column (see :func:`load_inventory`).
     positions: bool = True
 
-    def hostvars(self, host: str) -> dict[str, Any]:
-        """Documented variables of one host, as plain data (host_vars files win over hosts.yml)."""
+    def hostvars(self, host: str, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """Documented variables of one host, as plain data (host_vars files win over hosts.yml).
+
+        Keys in ``skip`` are left out before their values are converted: a reader with no use for a host's
+        discovered block (hundreds of values) does not pay for copying it.
+        """
         merged: dict[str, Any] = {}
         for _source, vars_, _where in self.host_defs.get(host, []):
             if isinstance(vars_, dict):
-                merged.update(yamlio.plain(vars_))
+                merged.update(yamlio.plain(without(vars_, skip)))
         for source in self.host_vars.get(host, []):
             if isinstance(source.doc, dict):
-                merged.update(yamlio.plain(source.doc))
+                merged.update(yamlio.plain(without(source.doc, skip)))
         return merged
 
     def groups_of(self, host: str) -> set[str]:
@@ -103,6 +116,11 @@ class Inventory:
         return merged
 
 
+def without(doc: dict[Any, Any], skip: frozenset[str]) -> dict[Any, Any]:
+    """``doc`` less the keys in ``skip`` (compared as the strings :func:`planner.yamlio.plain` makes of them)."""
+    return {k: v for k, v in doc.items() if str(k) not in skip} if skip else doc
+
+
 def _yaml_files(path: Path) -> list[Path]:
     """A vars entry is a file, or a directory of files read in name order (as Ansible does)."""
     if path.is_dir():
@@ -110,9 +128,15 @@ def _yaml_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _load(path: Path, root: Path, inv: Inventory) -> Source | None:
+def _load(path: Path, root: Path, inv: Inventory, host_vars: bool = False) -> Source | None:
     display = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
     try:
+        if host_vars and not inv.positions:
+            # The file is parsed once for its documentation and for the block drift and docs read as Ansible.
+            from planner.yamlio.quick import UNSURE
+
+            doc, discovered = yamlio.load_data_and(path, DISCOVERED_KEY, display)
+            return Source(path, display, doc, NOT_READ if discovered is UNSURE else discovered)
         return Source(path, display, (yamlio.load if inv.positions else yamlio.load_data)(path, display))
     except yamlio.YamlSyntaxError as err:
         inv.problems.append(Problem(err.location, err.problem))
@@ -201,7 +225,7 @@ def load_inventory(root: Path, positions: bool = False) -> Inventory:
             if entry.is_file() and entry.suffix not in YAML_SUFFIXES:
                 continue
             for path in _yaml_files(entry):
-                source = _load(path, root, inv)
+                source = _load(path, root, inv, host_vars=kind == "host_vars")
                 if source is None:
                     continue
                 if yamlio.vault_encrypted(source.doc):
