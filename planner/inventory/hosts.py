@@ -8,6 +8,7 @@ still use Ansible's own inventory; both read the same files.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,8 +129,17 @@ def _yaml_files(path: Path) -> list[Path]:
     return [path]
 
 
+def _shown(path: Path, root: Path) -> str:
+    """``path`` as people see it: relative to the inventory's parent when it lies below it."""
+    # String work rather than Path.relative_to: the same answer for the paths the loader walks (built from
+    # root), at a fraction of the cost, which a 1,000-host inventory pays 1,000 times.
+    text, parent = str(path), str(root.parent)
+    prefix = parent if parent.endswith(os.sep) else parent + os.sep
+    return text[len(prefix):] if text.startswith(prefix) and len(text) > len(prefix) else text
+
+
 def _load(path: Path, root: Path, inv: Inventory, host_vars: bool = False) -> Source | None:
-    display = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
+    display = _shown(path, root)
     try:
         if host_vars and not inv.positions:
             # The file is parsed once for its documentation and for the block drift and docs read as Ansible.

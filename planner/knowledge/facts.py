@@ -104,10 +104,16 @@ def loaded_discovered(inv: Inventory, host: str) -> Discovered | None:
     as the host's file, or the file read again where that parse could not promise Ansible's reading."""
     from planner.inventory.hosts import NOT_READ
 
-    path = host_vars_file(inv.root, host)
-    for source in inv.host_vars.get(host, []):
-        if source.path == path and source.discovered is not NOT_READ:
-            return as_discovered(source.discovered)
+    sources = {source.path: source for source in inv.host_vars.get(host, [])}
+    base = inv.root / "host_vars"
+    # host_vars_file's choice, made from the files the loader found rather than asked of the disk again.
+    if any(path.parent != base for path in sources):
+        path = base / host / "discovered.yml"
+    else:
+        path = next((p for p in (base / f"{host}.yml", base / f"{host}.yaml") if p in sources), None)
+    source = sources.get(path) if path is not None else None
+    if source is not None and source.discovered is not NOT_READ:
+        return as_discovered(source.discovered)
     return read_discovered(inv.root, host)
 
 

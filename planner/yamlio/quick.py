@@ -270,6 +270,8 @@ class _AnsibleBuilder:
 
     #: A plain scalar's YAML 1.1 tag by its text, shared by every file read (as the 1.2 resolver's).
     _tags: dict[str, str] = {}
+    #: The tag a ``!unsafe`` scalar's text is built as (planner.yamlio.text.implicit_tag), likewise.
+    _unsafe_tags: dict[str, str] = {}
 
     def __init__(self) -> None:
         from planner.yamlio.reading import _libyaml_loader
@@ -330,22 +332,36 @@ class _AnsibleBuilder:
     def _scalar(self, node: Any, tag: str) -> Any:
         text = node.value
         if tag[0] == "=":  # a plain scalar: Ansible's table decides
-            tag = self._tags.get(text) or self._resolve(text)
-            if tag == _STD + "str":
-                return text
-            construct = self.loader.yaml_constructors.get(tag)
-            if construct is None or tag in (_STD + "value", _STD + "merge"):
-                raise _Unsure
-            return construct(self.loader, node)
+            return self._typed(node, self._tags.get(text) or self._resolve(text))
         if tag == "!unsafe":
-            from planner.yamlio.reading import _construct_unsafe
+            # As reading's loader: the text typed as if it were plain, by the table of planner.yamlio.text.
+            typed = self._unsafe_tags.get(text)
+            if typed is None:
+                from planner.yamlio.text import implicit_tag
 
-            return _construct_unsafe(self.loader, node)
+                if len(self._unsafe_tags) >= _KNOWN_MAX:
+                    self._unsafe_tags.clear()
+                typed = self._unsafe_tags[text] = implicit_tag(text)
+            if self.loader.yaml_constructors.get(typed) is None:
+                return str(text)
+            return self._typed(node, typed)
         if tag.startswith("!") and not tag.startswith("!!"):
             from planner.yamlio.text import Tagged
 
             return Tagged(tag, str(text))
         raise _Unsure
+
+    def _typed(self, node: Any, tag: str) -> Any:
+        """The scalar built as PyYAML's constructor for ``tag`` builds it."""
+        text = node.value
+        if tag == _STD + "str":
+            return text
+        if tag == _STD + "int" and _DECIMAL.match(text):
+            return int(text)  # what construct_yaml_int gives for a decimal without a leading zero
+        construct = self.loader.yaml_constructors.get(tag)
+        if construct is None or tag in (_STD + "value", _STD + "merge"):
+            raise _Unsure
+        return construct(self.loader, node)
 
     def _resolve(self, text: str) -> str:
         import yaml
