@@ -108,10 +108,9 @@ def loaded_discovered(inv: Inventory, host: str) -> Discovered | None:
     base = inv.root / "host_vars"
     # host_vars_file's choice, made from the files the loader found rather than asked of the disk again.
     if any(path.parent != base for path in sources):
-        path = base / host / "discovered.yml"
+        source = sources.get(base / host / "discovered.yml")
     else:
-        path = next((p for p in (base / f"{host}.yml", base / f"{host}.yaml") if p in sources), None)
-    source = sources.get(path) if path is not None else None
+        source = next((sources[p] for p in (base / f"{host}.yml", base / f"{host}.yaml") if p in sources), None)
     if source is not None and source.discovered is not NOT_READ:
         return as_discovered(source.discovered)
     return read_discovered(inv.root, host)
