@@ -68,6 +68,8 @@ class Inventory:
     encrypted: list[str] = field(default_factory=list)
     #: Whether the files were read with every value's line and column (see :func:`load_inventory`).
     positions: bool = True
+    #: Whether each host_vars file's discovered block was read as Ansible reads it too (see :func:`load_inventory`).
+    discovered: bool = False
 
     def hostvars(self, host: str, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
         """Documented variables of one host, as plain data (host_vars files win over hosts.yml).
@@ -141,7 +143,7 @@ def _shown(path: Path, root: Path) -> str:
 def _load(path: Path, root: Path, inv: Inventory, host_vars: bool = False) -> Source | None:
     display = _shown(path, root)
     try:
-        if host_vars and not inv.positions:
+        if host_vars and inv.discovered and not inv.positions:
             # The file is parsed once for its documentation and for the block drift and docs read as Ansible.
             from planner.yamlio.quick import UNSURE
 
@@ -207,15 +209,17 @@ def _check_duplicates(inv: Inventory) -> None:
                                     f"{name!r} is both a host and a group; Ansible patterns become ambiguous"))
 
 
-def load_inventory(root: Path, positions: bool = False) -> Inventory:
+def load_inventory(root: Path, positions: bool = False, discovered: bool = False) -> Inventory:
     """Parse every file of an inventory directory; problems are collected, not raised.
 
     The files are read quickly, without each value's line and column (a 1,000-host inventory is 1,000 files);
     when anything is wrong they are read again with them (``positions``), so every problem names its line.
+    With ``discovered`` the same parse of each host_vars file also gives its discovered block as Ansible reads
+    it (:attr:`Source.discovered`), for readers of the facts (drift, docs); others do not pay for it.
     """
     if not root.is_dir():
         raise InventoryError(f"no inventory directory at {root}", "create inventory/hosts.yml (see README)")
-    inv = Inventory(root=root, positions=positions)
+    inv = Inventory(root=root, positions=positions, discovered=discovered)
     for path in sorted(p for p in root.iterdir() if p.is_file() and p.suffix in YAML_SUFFIXES):
         source = _load(path, root, inv)
         if source is None or source.doc is None:

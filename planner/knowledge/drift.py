@@ -184,7 +184,7 @@ def load_known(inventory: Path) -> Known:
 
     # Documented fields are checked first, so a wrong type ("memory_gib: 64GB") is reported with its
     # file:line:col like `homelab inventory validate` does, instead of failing in HostDoc/SiteDoc below.
-    inv = require_documented(load_inventory(inventory))
+    inv = require_documented(load_inventory(inventory, discovered=True))
     docs = {h: HostDoc.model_validate(inv.hostvars(h, skip=NOT_DOCUMENTED)) for h in inv.hosts}
     found = {h: d for h in inv.hosts if (d := loaded_discovered(inv, h)) is not None}
     return Known(inv, SiteDoc.model_validate(inv.groupvars("all")), docs, found)
