@@ -236,11 +236,9 @@ class _Builder:
 
     @staticmethod
     def _scalar(node: Any) -> Any:
-        import yaml
-
-        if not isinstance(node, yaml.ScalarNode):
-            raise _Unsure  # a collection under a written tag: !!set, !!omap, !unsafe {...}
         tag, text = node.tag, node.value
+        if not isinstance(text, str):  # a scalar node's value is its text, a collection's a list
+            raise _Unsure  # a collection under a written tag: !!set, !!omap, !unsafe {...}
         if tag in _STRINGS:
             return text
         if tag == _IMPLICIT + "null":
@@ -256,10 +254,16 @@ class _Builder:
                 return float(text)
         if tag.startswith("!") and not tag.startswith("!!"):
             # A local tag (`!vault`, `!unsafe`) on a scalar: ruamel keeps it as a TaggedScalar, and so does this.
-            from ruamel.yaml.comments import TaggedScalar
-
-            return TaggedScalar(value=text, style=node.style, tag=tag)
+            return _tagged_scalar()(value=text, style=node.style, tag=tag)
         raise _Unsure
+
+
+@functools.cache
+def _tagged_scalar() -> Any:
+    """ruamel's TaggedScalar, imported once (a discovered block has one per ``!unsafe`` text)."""
+    from ruamel.yaml.comments import TaggedScalar
+
+    return TaggedScalar
 
 
 class _AnsibleBuilder:
