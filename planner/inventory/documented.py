@@ -85,6 +85,11 @@ class HostDoc(BaseModel):
     hardware: Hardware | None = None
 
 
+#: A host's keys that are not its documentation: the block ``homelab facts`` writes (planner.knowledge.facts).
+#: HostDoc takes them as extra keys, whatever they hold, so readers of the documentation may leave them out.
+NOT_DOCUMENTED = frozenset({"discovered"})
+
+
 class NetworkDevice(_Strict):
     """A device that is documented but not managed over SSH (switch, router, AP)."""
 

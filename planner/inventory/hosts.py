@@ -8,6 +8,7 @@ still use Ansible's own inventory; both read the same files.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ YAML_SUFFIXES = (".yml", ".yaml")
 #: Groups Ansible always has.
 IMPLICIT_GROUPS = ("all", "ungrouped")
 _GROUP_KEYS = {"hosts", "children", "vars"}
+#: The block ``homelab facts`` writes into a host's vars (planner.knowledge.facts.DISCOVERED_KEY).
+DISCOVERED_KEY = "discovered"
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,10 @@ class Problem:
         return f"{self.location}: {self.message}"
 
 
+#: :attr:`Source.discovered` of a file whose discovered block was not read with it.
+NOT_READ: Any = object()
+
+
 @dataclass
 class Source:
     """A loaded YAML file: its document and the path shown to people."""
@@ -40,6 +47,9 @@ class Source:
     path: Path
     display: str
     doc: Any
+    #: A host_vars file's ``discovered:`` block as Ansible reads it (YAML 1.1), read in the same parse as
+    #: ``doc`` (None: the file has none); NOT_READ where that parse could not promise Ansible's reading.
+    discovered: Any = field(default=NOT_READ, repr=False)
 
 
 @dataclass
@@ -59,16 +69,22 @@ class Inventory:
     encrypted: list[str] = field(default_factory=list)
     #: Whether the files were read with every value's line and column (see :func:`load_inventory`).
     positions: bool = True
+    #: Whether each host_vars file's discovered block was read as Ansible reads it too (see :func:`load_inventory`).
+    discovered: bool = False
 
-    def hostvars(self, host: str) -> dict[str, Any]:
-        """Documented variables of one host, as plain data (host_vars files win over hosts.yml)."""
+    def hostvars(self, host: str, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """Documented variables of one host, as plain data (host_vars files win over hosts.yml).
+
+        Keys in ``skip`` are left out before their values are converted: a reader with no use for a host's
+        discovered block (hundreds of values) does not pay for copying it.
+        """
         merged: dict[str, Any] = {}
         for _source, vars_, _where in self.host_defs.get(host, []):
             if isinstance(vars_, dict):
-                merged.update(yamlio.plain(vars_))
+                merged.update(yamlio.plain(without(vars_, skip)))
         for source in self.host_vars.get(host, []):
             if isinstance(source.doc, dict):
-                merged.update(yamlio.plain(source.doc))
+                merged.update(yamlio.plain(without(source.doc, skip)))
         return merged
 
     def groups_of(self, host: str) -> set[str]:
@@ -104,6 +120,11 @@ class Inventory:
         return merged
 
 
+def without(doc: dict[Any, Any], skip: frozenset[str]) -> dict[Any, Any]:
+    """``doc`` less the keys in ``skip`` (compared as the strings :func:`planner.yamlio.plain` makes of them)."""
+    return {k: v for k, v in doc.items() if str(k) not in skip} if skip else doc
+
+
 def _yaml_files(path: Path) -> list[Path]:
     """A vars entry is a file, or a directory of files read in name order (as Ansible does)."""
     if path.is_dir():
@@ -111,9 +132,24 @@ def _yaml_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _load(path: Path, root: Path, inv: Inventory) -> Source | None:
-    display = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
+def _shown(path: Path, root: Path) -> str:
+    """``path`` as people see it: relative to the inventory's parent when it lies below it."""
+    # String work rather than Path.relative_to: the same answer for the paths the loader walks (built from
+    # root), at a fraction of the cost, which a 1,000-host inventory pays 1,000 times.
+    text, parent = str(path), str(root.parent)
+    prefix = parent if parent.endswith(os.sep) else parent + os.sep
+    return text[len(prefix):] if text.startswith(prefix) and len(text) > len(prefix) else text
+
+
+def _load(path: Path, root: Path, inv: Inventory, host_vars: bool = False) -> Source | None:
+    display = _shown(path, root)
     try:
+        if host_vars and inv.discovered and not inv.positions:
+            # The file is parsed once for its documentation and for the block drift and docs read as Ansible.
+            from planner.yamlio.quick import UNSURE
+
+            doc, discovered = yamlio.load_data_and(path, DISCOVERED_KEY, display)
+            return Source(path, display, doc, NOT_READ if discovered is UNSURE else discovered)
         return Source(path, display, (yamlio.load if inv.positions else yamlio.load_data)(path, display))
     except yamlio.YamlSyntaxError as err:
         inv.problems.append(Problem(err.location, err.problem))
@@ -174,13 +210,15 @@ def _check_duplicates(inv: Inventory) -> None:
                                     f"{name!r} is both a host and a group; Ansible patterns become ambiguous"))
 
 
-def load_inventory(root: Path, positions: bool = False) -> Inventory:
+def load_inventory(root: Path, positions: bool = False, discovered: bool = False) -> Inventory:
     """Parse every file of an inventory directory; problems are collected, not raised.
 
     The files are read quickly, without each value's line and column (a 1,000-host inventory is 1,000 files);
     when anything is wrong they are read again with them (``positions``), so every problem names its line.
+    With ``discovered`` the same parse of each host_vars file also gives its discovered block as Ansible reads
+    it (:attr:`Source.discovered`), for readers of the facts (drift, docs); others do not pay for it.
     """
-    return with_positions(_read(root, positions), lambda inv: None)
+    return with_positions(_read(root, positions, discovered), lambda inv: None)
 
 
 def with_positions(inv: Inventory, check: Callable[[Inventory], object]) -> Inventory:
@@ -188,15 +226,15 @@ def with_positions(inv: Inventory, check: Callable[[Inventory], object]) -> Inve
     without positions, the inventory read again with them and checked again, so every problem names its line."""
     check(inv)
     if inv.problems and not inv.positions:
-        inv = _read(inv.root, positions=True)
+        inv = _read(inv.root, positions=True, discovered=inv.discovered)
         check(inv)
     return inv
 
 
-def _read(root: Path, positions: bool) -> Inventory:
+def _read(root: Path, positions: bool, discovered: bool = False) -> Inventory:
     if not root.is_dir():
         raise InventoryError(f"no inventory directory at {root}", "create inventory/hosts.yml (see README)")
-    inv = Inventory(root=root, positions=positions)
+    inv = Inventory(root=root, positions=positions, discovered=discovered)
     for path in sorted(p for p in root.iterdir() if p.is_file() and p.suffix in YAML_SUFFIXES):
         source = _load(path, root, inv)
         if source is None or source.doc is None:
@@ -216,7 +254,7 @@ def _read(root: Path, positions: bool) -> Inventory:
             if entry.is_file() and entry.suffix not in YAML_SUFFIXES:
                 continue
             for path in _yaml_files(entry):
-                source = _load(path, root, inv)
+                source = _load(path, root, inv, host_vars=kind == "host_vars")
                 if source is None:
                     continue
                 if yamlio.vault_encrypted(source.doc):

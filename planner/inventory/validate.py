@@ -25,14 +25,17 @@ from planner.inventory.hosts import (
     load_inventory,
     require_valid,
     with_positions,
+    without,
 )
 from planner.problems import dotted, field_problems
 
 
-def _model_problems(model: type[BaseModel], source: Source, data: Any) -> list[Problem]:
-    """Validate plain data against a model; map each error back to its line."""
+def _model_problems(model: type[BaseModel], source: Source, data: Any,
+                    skip: frozenset[str] = frozenset()) -> list[Problem]:
+    """Validate plain data against a model; map each error back to its line. Keys in ``skip`` are ones the
+    model takes as they come (extra="allow"), so they are not converted; positions come from ``data`` whole."""
     try:
-        model.model_validate(yamlio.plain(data))
+        model.model_validate(yamlio.plain(without(data, skip)))
     except PydanticValidationError as exc:
         problems = []
         for fp in field_problems(exc, data, source.display):
@@ -86,14 +89,17 @@ def _check_vars_targets(inv: Inventory) -> None:
 
 
 def _check_documented(inv: Inventory) -> None:
+    # HostDoc declares no discovered block and allows extra keys: whatever the block holds, it passes,
+    # so it is not converted for the check (it is most of a gathered host's file).
+    skip = documented.NOT_DOCUMENTED
     for sources in inv.host_vars.values():
         for source in sources:
             if isinstance(source.doc, dict):
-                inv.problems.extend(_model_problems(documented.HostDoc, source, source.doc))
+                inv.problems.extend(_model_problems(documented.HostDoc, source, source.doc, skip))
     for defs in inv.host_defs.values():
         for source, vars_, _where in defs:
             if isinstance(vars_, dict):
-                inv.problems.extend(_model_problems(documented.HostDoc, source, vars_))
+                inv.problems.extend(_model_problems(documented.HostDoc, source, vars_, skip))
     for source in inv.group_vars.get("all", []):
         if isinstance(source.doc, dict):
             inv.problems.extend(_model_problems(documented.SiteDoc, source, source.doc))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import os
 import re
 import tempfile
@@ -416,7 +417,10 @@ def troubleshooting(root: Path, inv: Any, kb: Any, today: dt.date) -> dict[str, 
 
 # -- generate, compare, write ----------------------------------------------------------------------------------
 
-def _environment():
+@functools.cache
+def _environment() -> Any:
+    """The templates' environment, made once a process: each template is compiled on first use and kept (Jinja
+    checks the file's modification time before reusing it)."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(loader=FileSystemLoader(str(_TEMPLATES)), autoescape=False, undefined=StrictUndefined,
@@ -430,6 +434,13 @@ def generate(root: Path, inventory: Path, today: dt.date | None = None,
              only: Iterable[str] | None = None) -> dict[str, str]:
     """Every doc's content by path relative to ``root`` (or just the ``only`` ones), with the existing
     hand-written sections kept."""
+    from planner.bulk import collector_paused
+
+    with collector_paused():  # every host's files and models are built here, and all of them are kept
+        return _generate(root, inventory, today, only)
+
+
+def _generate(root: Path, inventory: Path, today: dt.date | None, only: Iterable[str] | None) -> dict[str, str]:
     from planner.catalog.entries import load_catalog
     from planner.knowledge import kb
     from planner.knowledge.drift import compare, load_known
@@ -440,11 +451,20 @@ def generate(root: Path, inventory: Path, today: dt.date | None = None,
     # neither the catalog nor every host's facts.
     known = load_known(inventory) if {INFRASTRUCTURE, SERVICES} & set(wanted) else None
 
+    read: list[Any] = []
+
+    def knowledge() -> Any:
+        """The knowledge base, which feeds two docs: read once, when the first of them asks (so a broken
+        catalog is still reported before it)."""
+        if not read:
+            read.append(kb.load(root))
+        return read[0]
+
     def context(path: str) -> dict[str, Any]:
         if path == PROCEDURES:
-            return procedures(load_catalog(root), kb.load(root))
+            return procedures(load_catalog(root), knowledge())
         if path == TROUBLESHOOTING:
-            base = kb.load(root)
+            base = knowledge()
             return troubleshooting(root, known.inv if known else _inventory(inventory), base,
                                    today or default_today(root, base))
         assert known is not None

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from planner.inventory.discovered import Discovered
-from planner.inventory.documented import HostDoc, Service, SiteDoc
+from planner.inventory.documented import NOT_DOCUMENTED, HostDoc, Service, SiteDoc
 
 if TYPE_CHECKING:
     from planner.inventory.hosts import Inventory
@@ -180,14 +180,13 @@ def load_known(inventory: Path) -> Known:
     """Read the inventory, each host's documentation and its discovered block."""
     from planner.inventory.hosts import load_inventory
     from planner.inventory.validate import require_documented
-    from planner.knowledge.facts import read_discovered
+    from planner.knowledge.facts import loaded_discovered
 
     # Documented fields are checked first, so a wrong type ("memory_gib: 64GB") is reported with its
     # file:line:col like `homelab inventory validate` does, instead of failing in HostDoc/SiteDoc below.
-    inv = require_documented(load_inventory(inventory))
-    docs = {h: HostDoc.model_validate({k: v for k, v in inv.hostvars(h).items() if k != "discovered"})
-            for h in inv.hosts}
-    found = {h: d for h in inv.hosts if (d := read_discovered(inventory, h)) is not None}
+    inv = require_documented(load_inventory(inventory, discovered=True))
+    docs = {h: HostDoc.model_validate(inv.hostvars(h, skip=NOT_DOCUMENTED)) for h in inv.hosts}
+    found = {h: d for h in inv.hosts if (d := loaded_discovered(inv, h)) is not None}
     return Known(inv, SiteDoc.model_validate(inv.groupvars("all")), docs, found)
 
 

@@ -14,13 +14,16 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.errors import InventoryError
 from planner.inventory.discovered import Discovered, from_facts, refreshed, with_history
 from planner.plans import planfile
 from planner.plans.digests import display_path
 from planner.workspace import Workspace
+
+if TYPE_CHECKING:
+    from planner.inventory.hosts import Inventory
 
 DISCOVERED_KEY = "discovered"
 _HEADER = ("Written by `homelab facts`: what discovery found on this host. "
@@ -94,6 +97,23 @@ def read_discovered(inventory: Path, host: str) -> Discovered | None:
     except Exception:  # noqa: BLE001 - a broken file is reported by `inventory validate`, not here
         return None
     return as_discovered(data.get(DISCOVERED_KEY) if isinstance(data, dict) else None)
+
+
+def loaded_discovered(inv: Inventory, host: str) -> Discovered | None:
+    """:func:`read_discovered` for an inventory already loaded: the block its loader read in the same parse
+    as the host's file, or the file read again where that parse could not promise Ansible's reading."""
+    from planner.inventory.hosts import NOT_READ
+
+    sources = {source.path: source for source in inv.host_vars.get(host, [])}
+    base = inv.root / "host_vars"
+    # host_vars_file's choice, made from the files the loader found rather than asked of the disk again.
+    if any(path.parent != base for path in sources):
+        source = sources.get(base / host / "discovered.yml")
+    else:
+        source = next((sources[p] for p in (base / f"{host}.yml", base / f"{host}.yaml") if p in sources), None)
+    if source is not None and source.discovered is not NOT_READ:
+        return as_discovered(source.discovered)
+    return read_discovered(inv.root, host)
 
 
 def as_discovered(block: Any) -> Discovered | None:

@@ -110,6 +110,26 @@ def load_data(path: Path, display: str | None = None) -> Any:
     return load(path, display)
 
 
+def load_data_and(path: Path, key: str, display: str | None = None) -> tuple[Any, Any]:
+    """:func:`load_data`'s document, and the value of its top-level ``key`` as
+    :func:`planner.yamlio.reading.load_fast` would read the file (Ansible's YAML 1.1), from one read and one
+    parse where libyaml can promise both. The second is :data:`planner.yamlio.quick.UNSURE` where it cannot:
+    the caller reads the file the slow way for it.
+    """
+    from planner.yamlio.limits import _read_bounded, expanded_nodes
+    from planner.yamlio.quick import UNSURE, _Unsure, read_both
+
+    shown = display or str(path)
+    data = _read_bounded(path, shown)
+    if data is not None:
+        expanded_nodes(data, shown)
+        try:
+            return read_both(data, shown, key)
+        except _Unsure:
+            pass
+    return load(path, display), UNSURE
+
+
 def location_of(node: Any, key: Any, display: str, at_key: bool = False) -> Location | None:
     """Where ``node[key]`` is written (its value, else its key; the key itself with ``at_key``)."""
     lc = getattr(node, "lc", None)

@@ -23,6 +23,11 @@ _STD = "tag:yaml.org,2002:"
 # reads those its own way (a TaggedScalar, `!!bool 'yes'` as true), so they are left to it.
 _IMPLICIT = "=" + _STD
 _STR, _SEQ, _MAP = _IMPLICIT + "str", _IMPLICIT + "seq", _IMPLICIT + "map"
+# A string whatever its text: quoted, a block scalar, or tagged `!`. The resolver tells it from a plain scalar
+# that matched none of the table (_STR), because Ansible's YAML 1.1 table may still give that one a type.
+_NOT_PLAIN = _STR + "#not-plain"
+_MERGE = _IMPLICIT + "merge"
+_STRINGS = (_STR, _NOT_PLAIN)
 # Numbers whose value a plain int() or float() of the text gives exactly as ruamel's constructor does; any other
 # spelling ruamel takes for a number (0o17, 0x1F, 1_000, 0777 read as decimal, .5) is left to it.
 _DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
@@ -52,6 +57,10 @@ def _resolvers() -> dict[str, list[tuple[str, re.Pattern[str]]]]:
     return table
 
 
+#: How many plain scalars' tags the resolver keeps (a text's tag never changes; the bound only caps memory).
+_KNOWN_MAX = 65536
+
+
 @functools.cache
 def _loader() -> Any:
     """libyaml's parser and composer with a resolver that answers as ruamel's; None without libyaml."""
@@ -72,12 +81,24 @@ def _loader() -> Any:
 
         def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
             if kind is yaml.ScalarNode:
-                if implicit[0]:
-                    for tag, regexp in table.get(value[:1], ()):
-                        if regexp.match(value):
-                            return "=" + str(tag)
-                return _STR
+                if not implicit[0]:
+                    return _NOT_PLAIN
+                # The same keys and words recur in every host's file: each text is matched against the table once.
+                tag = known.get(value)
+                if tag is None:
+                    if len(known) >= _KNOWN_MAX:
+                        known.clear()
+                    tag = known[value] = _plain_tag(value)
+                return tag
             return _SEQ if kind is yaml.SequenceNode else _MAP
+
+    def _plain_tag(value: str) -> str:
+        for tag, regexp in table.get(value[:1], ()):
+            if regexp.match(value):
+                return "=" + str(tag)
+        return _STR
+
+    known: dict[str, str] = {}
 
     return Loader
 
@@ -85,6 +106,49 @@ def _loader() -> Any:
 def read(data: bytes, display: str) -> Any:
     """``data`` (a file's bytes) as :func:`planner.yamlio.load` would give it, in plain types; :class:`_Unsure` where
     it cannot be sure. The caller has checked the bounds of :mod:`planner.yamlio.limits`."""
+    node = _compose(data)
+    if node is None:
+        return None
+    try:
+        return _Builder().start(node, data)
+    except RecursionError:
+        raise _Unsure from None
+
+
+#: What :func:`read_both` gives for the key where it cannot promise Ansible's reading.
+UNSURE = object()
+
+
+def read_both(data: bytes, display: str, key: str) -> tuple[Any, Any]:
+    """:func:`read`'s data, and the value of top-level ``key`` as :func:`planner.yamlio.reading.load_fast` reads
+    the file (YAML 1.1, as Ansible: ``yes`` is true, ``!unsafe`` text typed as if plain), from one parse.
+
+    A host_vars file is read for its documentation (this module's YAML 1.2) and for its discovered block
+    (Ansible's reading); parsing it once serves both. The second is :data:`UNSURE` wherever the quick reading
+    cannot promise load_fast's answer (the caller then asks load_fast); None when the document has no ``key``.
+    """
+    node = _compose(data)
+    if node is None:
+        return None, UNSURE
+    try:
+        doc = _Builder().start(node, data)  # first, whole: the reading below only accepts what this one did
+    except RecursionError:
+        raise _Unsure from None
+    try:
+        ansible = _AnsibleBuilder().start(node, data)
+    except (_Unsure, RecursionError, ValueError, TypeError, ArithmeticError):
+        return doc, UNSURE
+    except Exception as err:  # noqa: BLE001 - PyYAML's constructors raise its own errors; load_fast falls back
+        import yaml
+
+        if isinstance(err, yaml.YAMLError):
+            return doc, UNSURE
+        raise
+    return doc, ansible.get(key) if isinstance(ansible, dict) else UNSURE
+
+
+def _compose(data: bytes) -> Any:
+    """The composed node of the one document in ``data``; None for an empty one."""
     loader = _loader()
     if loader is None:
         raise _Unsure
@@ -99,17 +163,11 @@ def read(data: bytes, display: str) -> Any:
 
     parsing = loader(text)
     try:
-        node = parsing.get_single_node()
+        return parsing.get_single_node()
     except (yaml.YAMLError, ValueError):
         raise _Unsure from None
     finally:
         parsing.dispose()
-    if node is None:
-        return None
-    try:
-        return _Builder().build(node)
-    except RecursionError:
-        raise _Unsure from None
 
 
 class _Builder:
@@ -118,39 +176,70 @@ class _Builder:
     def __init__(self) -> None:
         self.built: dict[int, Any] = {}
 
+    def start(self, node: Any, data: bytes) -> Any:
+        """The document's data; text with no ``*`` has no alias, so no node needs remembering."""
+        return self.build(node) if b"*" in data else self.tree(node)
+
+    def tree(self, node: Any) -> Any:
+        """:meth:`build` for a document without aliases: each node is built once, nothing is remembered."""
+        tag = node.tag
+        if tag in _STRINGS:
+            return node.value
+        if tag == _MAP:
+            result: Any = {}
+            tree = self.tree
+            for key_node, value_node in node.value:
+                key_tag = key_node.tag
+                if key_tag in _STRINGS:
+                    key = key_node.value
+                elif key_tag == _MERGE:
+                    raise _Unsure  # as build
+                else:
+                    key = tree(key_node)
+                    if isinstance(key, (dict, list)):
+                        raise _Unsure
+                if key in result:
+                    raise _Unsure
+                result[key] = tree(value_node)
+            return result
+        if tag == _SEQ:
+            return list(map(self.tree, node.value))
+        return self._scalar(node)
+
     def build(self, node: Any) -> Any:
-        done = self.built.get(id(node), self)
-        if done is not self:
+        built = self.built
+        done = built.get(id(node), built)
+        if done is not built:
             return done
         tag = node.tag
         if tag == _MAP:
             result: Any = {}
-            self.built[id(node)] = result
+            built[id(node)] = result
+            build = self.build
             for key_node, value_node in node.value:
-                if key_node.tag == _IMPLICIT + "merge":
+                if key_node.tag == _MERGE:
                     raise _Unsure  # `<<`: ruamel merges into the round-trip mapping its own way
-                key = self.build(key_node)
+                key = build(key_node)
                 if isinstance(key, (dict, list)) or key in result:
                     raise _Unsure  # a complex key, or a duplicate key that ruamel refuses with its position
-                result[key] = self.build(value_node)
+                result[key] = build(value_node)
             return result
         if tag == _SEQ:
             items: list[Any] = []
-            self.built[id(node)] = items
-            items.extend(self.build(child) for child in node.value)
+            built[id(node)] = items
+            items.extend(map(self.build, node.value))
             return items
-        value = self._scalar(node)
-        self.built[id(node)] = value
+        # Most scalars are strings: they skip the call.
+        value = node.value if tag in _STRINGS else self._scalar(node)
+        built[id(node)] = value
         return value
 
     @staticmethod
     def _scalar(node: Any) -> Any:
-        import yaml
-
-        if not isinstance(node, yaml.ScalarNode):
-            raise _Unsure  # a collection under a written tag: !!set, !!omap, !unsafe {...}
         tag, text = node.tag, node.value
-        if tag == _STR:
+        if not isinstance(text, str):  # a scalar node's value is its text, a collection's a list
+            raise _Unsure  # a collection under a written tag: !!set, !!omap, !unsafe {...}
+        if tag in _STRINGS:
             return text
         if tag == _IMPLICIT + "null":
             return None
@@ -165,7 +254,124 @@ class _Builder:
                 return float(text)
         if tag.startswith("!") and not tag.startswith("!!"):
             # A local tag (`!vault`, `!unsafe`) on a scalar: ruamel keeps it as a TaggedScalar, and so does this.
-            from ruamel.yaml.comments import TaggedScalar
-
-            return TaggedScalar(value=text, style=node.style, tag=tag)
+            return _tagged_scalar()(value=text, style=node.style, tag=tag)
         raise _Unsure
+
+
+@functools.cache
+def _tagged_scalar() -> Any:
+    """ruamel's TaggedScalar, imported once (a discovered block has one per ``!unsafe`` text)."""
+    from ruamel.yaml.comments import TaggedScalar
+
+    return TaggedScalar
+
+
+class _AnsibleBuilder:
+    """Plain data from the same composed nodes as :func:`planner.yamlio.reading.load_fast` builds it: PyYAML's
+    YAML 1.1 resolver types each plain scalar, PyYAML's constructors build the value, ``!unsafe`` and other
+    local tags as reading's loader takes them. Run after :class:`_Builder`: it reads only nodes that one
+    accepted (no merge keys, no duplicate or complex keys, no collection under a tag)."""
+
+    #: A plain scalar's YAML 1.1 tag by its text, shared by every file read (as the 1.2 resolver's).
+    _tags: dict[str, str] = {}
+    #: The tag a ``!unsafe`` scalar's text is built as (planner.yamlio.text.implicit_tag), likewise.
+    _unsafe_tags: dict[str, str] = {}
+
+    def __init__(self) -> None:
+        from planner.yamlio.reading import _libyaml_loader
+
+        loader = _libyaml_loader()
+        if loader is None:
+            raise _Unsure
+        self.loader = loader("")  # its resolver and constructors only: nothing is parsed with it
+        self.built: dict[int, Any] = {}
+
+    def start(self, node: Any, data: bytes) -> Any:
+        """As :meth:`_Builder.start`."""
+        return self.build(node) if b"*" in data else self.tree(node)
+
+    def tree(self, node: Any) -> Any:
+        """:meth:`build` for a document without aliases."""
+        tag = node.tag
+        if tag == _NOT_PLAIN:
+            return node.value
+        if tag == _MAP:
+            result: Any = {}
+            tree = self.tree
+            for key_node, value_node in node.value:
+                key = tree(key_node)
+                hash(key)  # as build
+                result[key] = tree(value_node)
+            return result
+        if tag == _SEQ:
+            return list(map(self.tree, node.value))
+        if tag[0] == "=" and (self._tags.get(node.value) or self._resolve(node.value)) == _STD + "str":
+            return node.value  # a plain scalar Ansible's table leaves a string (keys, names)
+        return self._scalar(node, tag)
+
+    def build(self, node: Any) -> Any:
+        built = self.built
+        done = built.get(id(node), built)
+        if done is not built:
+            return done
+        tag = node.tag
+        if tag == _MAP:
+            result: Any = {}
+            built[id(node)] = result
+            build = self.build
+            for key_node, value_node in node.value:
+                key = build(key_node)
+                hash(key)  # TypeError: PyYAML refuses the key, load_fast falls back
+                result[key] = build(value_node)
+            return result
+        if tag == _SEQ:
+            items: list[Any] = []
+            built[id(node)] = items
+            items.extend(map(self.build, node.value))
+            return items
+        value = node.value if tag == _NOT_PLAIN else self._scalar(node, tag)
+        built[id(node)] = value
+        return value
+
+    def _scalar(self, node: Any, tag: str) -> Any:
+        text = node.value
+        if tag[0] == "=":  # a plain scalar: Ansible's table decides
+            return self._typed(node, self._tags.get(text) or self._resolve(text))
+        if tag == "!unsafe":
+            # As reading's loader: the text typed as if it were plain, by the table of planner.yamlio.text.
+            typed = self._unsafe_tags.get(text)
+            if typed is None:
+                from planner.yamlio.text import implicit_tag
+
+                if len(self._unsafe_tags) >= _KNOWN_MAX:
+                    self._unsafe_tags.clear()
+                typed = self._unsafe_tags[text] = implicit_tag(text)
+            if self.loader.yaml_constructors.get(typed) is None:
+                return str(text)
+            return self._typed(node, typed)
+        if tag.startswith("!") and not tag.startswith("!!"):
+            from planner.yamlio.text import Tagged
+
+            return Tagged(tag, str(text))
+        raise _Unsure
+
+    def _typed(self, node: Any, tag: str) -> Any:
+        """The scalar built as PyYAML's constructor for ``tag`` builds it."""
+        text = node.value
+        if tag == _STD + "str":
+            return text
+        if tag == _STD + "int" and _DECIMAL.match(text):
+            return int(text)  # what construct_yaml_int gives for a decimal without a leading zero
+        construct = self.loader.yaml_constructors.get(tag)
+        if construct is None or tag in (_STD + "value", _STD + "merge"):
+            raise _Unsure
+        return construct(self.loader, node)
+
+    def _resolve(self, text: str) -> str:
+        import yaml
+
+        if len(self._tags) >= _KNOWN_MAX:
+            self._tags.clear()
+        tag: str = self.loader.resolve(yaml.ScalarNode, text, (True, False))
+        self._tags[text] = tag
+        return tag

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -355,3 +356,25 @@ def test_the_topology_diagram_follows_facts_written_back(tmp_path: Path, monkeyp
     assert '-->|"enp4s0 2.5 Gbps found"| host_pumped_piglet' in after
     assert '-.->|"VM, follows 2.5 Gbps found"| host_k3s_vm_pumped_piglet' in after
     assert '-->|"enp1s0 1000 Mbps documented"| host_fun_bedbug' in after  # no facts there: as documented
+
+
+# -- cost ------------------------------------------------------------------------------------------------------
+
+def test_each_host_vars_file_is_read_once_per_generate(discovered_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1,000-host inventory is 1,000 files: each is read and parsed once, for its documentation and for its
+    discovered block alike (the block used to be read a second time, as Ansible reads it)."""
+    host_vars = discovered_copy / "inventory" / "host_vars"
+    reads: dict[str, int] = {}
+    original = Path.open
+
+    def opened(self: Path, *args: Any, **kwargs: Any) -> Any:  # read_bytes and read_text open through it too
+        if self.is_relative_to(host_vars):
+            reads[self.name] = reads.get(self.name, 0) + 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", opened)
+    docs = docsgen.generate(discovered_copy, discovered_copy / "inventory", TODAY)
+    monkeypatch.undo()
+    assert "| OS / kernel | — | Debian 12 / 6.8.12-4-pve |" in docs["docs/INFRASTRUCTURE.md"]  # facts were read
+    assert reads and set(reads) == {p.name for p in host_vars.glob("*.yml")}
+    assert all(count == 1 for count in reads.values()), reads

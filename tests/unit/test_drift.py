@@ -169,3 +169,36 @@ def test_one_hosts_odd_facts_cost_no_other_host_its_write_back(tmp_path) -> None
     text = (inv / "host_vars" / "bytes.yml").read_text(encoding="utf-8")
     data = AnsibleLoader(text).get_single_data()  # Ansible's own YAML reader accepts the file
     assert data["discovered"]["nics"][0]["name"] == "eth\ufffd0"
+
+
+def test_facts_come_from_the_file_ansible_reads_them_from(tmp_path) -> None:
+    """load_known takes each host's discovered block from the loader's own parse: the same file and the same
+    values read_discovered gives, whether the host keeps a file, a .yaml file, or a directory of vars files
+    (whose discovered.yml wins over a file beside it), and where the quick reading must defer to it."""
+    from planner.knowledge.drift import load_known
+    from planner.knowledge.facts import read_discovered
+
+    inv = tmp_path / "inventory"
+    host_vars = inv / "host_vars"
+    (host_vars / "dir").mkdir(parents=True)
+    hosts = ("plain", "yaml", "dir", "octal", "bool", "none")
+    (inv / "hosts.yml").write_text("all:\n  hosts:\n" + "".join(f"    {host}:\n" for host in hosts))
+
+    def block(version: str) -> str:
+        return f"discovered:\n  gathered_at: '2026-11-25T00:00:00+00:00'\n  os:\n    version: {version}\n"
+
+    (host_vars / "plain.yml").write_text("lan_ip: 192.168.4.9\n" + block("!unsafe '12.10'"))
+    (host_vars / "bool.yml").write_text(block("!unsafe 'yes'"))  # true as Ansible reads it: no version, no block
+    (host_vars / "yaml.yaml").write_text(block("'12'"))
+    (host_vars / "dir.yml").write_text(block("'from the file beside the directory'"))
+    (host_vars / "dir" / "main.yml").write_text("host_description: kept in a directory\n")
+    (host_vars / "dir" / "discovered.yml").write_text(block("'from the directory'"))
+    (host_vars / "octal.yml").write_text(block("0755"))  # YAML 1.1 and 1.2 part here: the quick reading defers
+    (host_vars / "none.yml").write_text("host_description: never gathered\n")
+    known = load_known(inv)
+    for host in hosts:
+        assert known.found.get(host) == read_discovered(inv, host), host
+    assert known.found["plain"].os.version == "12.1"  # !unsafe text is typed as Ansible types it (a float here)
+    assert known.found["dir"].os.version == "from the directory"
+    assert known.found["octal"].os.version == "493"
+    assert "none" not in known.found and "bool" not in known.found

@@ -135,3 +135,58 @@ def test_not_utf8_is_loads_error(tmp_path: Path) -> None:
     with pytest.raises(yamlio.YamlSyntaxError) as reference:
         yamlio.load(path)
     assert str(quick.value) == str(reference.value)
+
+
+# -- one parse, two readings: a host_vars file's documentation (above) and its discovered block as Ansible reads it
+
+def ansible_canon(value: Any) -> Any:
+    """Value and exact kind, for comparing with reading.load_fast (bool is not int, Tagged keeps its tag)."""
+    if isinstance(value, dict):
+        return ("map", [(ansible_canon(k), ansible_canon(v)) for k, v in value.items()])
+    if isinstance(value, list):
+        return ("seq", [ansible_canon(v) for v in value])
+    if isinstance(value, float) and math.isnan(value):
+        return ("float", "nan")
+    return (type(value).__name__, repr(value))
+
+
+# The value is written three times: an anchored one (`&a 1`) anchors again, which YAML allows (the latest counts).
+@pytest.mark.filterwarnings("ignore:\\s*found duplicate anchor")
+@pytest.mark.parametrize("value", [*CORNERS, "*a", "[*a, *a]", "!unsafe 'yes'", "!unsafe '0755'", "!unsafe ''",
+                                   "! 12", "! yes", "1:20", "12:30:00", "'on'"])
+def test_one_parse_gives_ansibles_reading_of_the_discovered_block(tmp_path: Path, value: str) -> None:
+    """load_data_and's second answer is exactly what load_fast (Ansible's YAML 1.1) reads for the key, or UNSURE;
+    its first is load_data's. YAML 1.1 and 1.2 differ on many of these, which is the point."""
+    from planner.yamlio.quick import UNSURE
+    from planner.yamlio.reading import load_fast
+
+    path = tmp_path / "host.yml"
+    path.write_text(f"anchor: &a 8\nkey: {value}\ndiscovered:\n  value: {value}\n  items:\n    - {value}\n"
+                    "  name: !unsafe 'eth0'\n")
+    try:
+        doc, discovered = yamlio.load_data_and(path, "discovered")
+    except yamlio.YamlSyntaxError:
+        with pytest.raises(yamlio.YamlSyntaxError):
+            yamlio.load_data(path)
+        return
+    assert canon(doc) == read_with(yamlio.load, path)
+    if discovered is not UNSURE:
+        assert ansible_canon(discovered) == ansible_canon(load_fast(path)["discovered"])
+
+
+def test_a_written_discovered_block_is_read_in_the_same_parse(tmp_path: Path) -> None:
+    """The shape `homelab facts` writes is answered by the quick reading itself, not left to a second read."""
+    from planner.yamlio.quick import UNSURE
+    from planner.yamlio.reading import load_fast
+
+    path = tmp_path / "host.yml"
+    path.write_text("lan_ip: 10.0.0.7\nhardware: {cpu: x, cores: 8, memory_gib: 64}\ndiscovered:\n"
+                    "  gathered_at: '2026-12-07T02:55:54+00:00'\n  reachable: true\n  os:\n"
+                    "    name: !unsafe 'Debian'\n    version: '12'\n  memory_mib: 63897\n  disks:\n"
+                    "    - name: !unsafe 'sda'\n      size_gib: 3727.4\n      rotational: true\n"
+                    "  services:\n    units:\n      - !unsafe 'ssh'\n")
+    doc, discovered = yamlio.load_data_and(path, "discovered")
+    assert discovered is not UNSURE
+    assert ansible_canon(discovered) == ansible_canon(load_fast(path)["discovered"])
+    assert discovered["os"]["name"] == "Debian" and type(discovered["os"]["name"]) is str
+    assert canon(doc) == read_with(yamlio.load, path)  # the documentation still reads as ruamel reads it
