@@ -96,33 +96,22 @@ def load_data(path: Path, display: str | None = None) -> Any:
     The same bounds are checked first, and every error is :func:`load`'s own, with its position.
     :func:`locate` on what this returns finds no positions (the containers are plain dicts and lists).
     """
-    from planner.yamlio.limits import _read_bounded, expanded_nodes
-    from planner.yamlio.quick import _Unsure, read
-
-    shown = display or str(path)
-    data = _read_bounded(path, shown)  # refuses an oversized file from its size, as load does
-    if data is not None:
-        expanded_nodes(data, shown)  # an alias bomb is refused before anything is built
-        try:
-            return read(data, shown)
-        except _Unsure:
-            pass
-    return load(path, display)
+    return load_data_and(path, None, display)[0]
 
 
-def load_data_and(path: Path, key: str, display: str | None = None) -> tuple[Any, Any]:
+def load_data_and(path: Path, key: str | None, display: str | None = None) -> tuple[Any, Any]:
     """:func:`load_data`'s document, and the value of its top-level ``key`` as
     :func:`planner.yamlio.reading.load_fast` would read the file (Ansible's YAML 1.1), from one read and one
-    parse where libyaml can promise both. The second is :data:`planner.yamlio.quick.UNSURE` where it cannot:
-    the caller reads the file the slow way for it.
+    parse where libyaml can promise both. The second is :data:`planner.yamlio.quick.UNSURE` where it cannot
+    (and without a ``key``): the caller reads the file the slow way for it.
     """
     from planner.yamlio.limits import _read_bounded, expanded_nodes
     from planner.yamlio.quick import UNSURE, _Unsure, read_both
 
     shown = display or str(path)
-    data = _read_bounded(path, shown)
+    data = _read_bounded(path, shown)  # refuses an oversized file from its size, as load does
     if data is not None:
-        expanded_nodes(data, shown)
+        expanded_nodes(data, shown)  # an alias bomb is refused before anything is built
         try:
             return read_both(data, shown, key)
         except _Unsure:

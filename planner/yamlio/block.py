@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from planner.yamlio.quick import _DECIMAL
 from planner.yamlio.reading import _same_value
 from planner.yamlio.text import _STD, Layout, YamlEditError, implicit_tag
 
@@ -180,9 +181,9 @@ class _RepeatingLayout(Layout):
 _SPELLED: dict[tuple[type, Any, bool], str | None] = {}
 
 
-# The numbers whose value int() or float() of the text gives exactly as PyYAML's constructor does; any other
-# spelling YAML 1.1 takes for a number (0o17, 0x1F, 1_000, 0777 as octal, 1:30 as sexagesimal) is Unsure.
-_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
+# The numbers whose value int() or float() of the text gives exactly as PyYAML's constructor does (decimals as
+# in quick's reading); any other spelling YAML 1.1 takes for a number (0o17, 0x1F, 1_000, 0777 as octal, 1:30
+# as sexagesimal) is Unsure.
 _FLOAT = re.compile(r"[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?\Z")
 _SPECIAL_FLOATS = {".inf": float("inf"), "+.inf": float("inf"), "-.inf": float("-inf"), ".nan": float("nan")}
 _BOOLS = {"yes": True, "true": True, "on": True, "no": False, "false": False, "off": False}

@@ -106,26 +106,21 @@ def _loader() -> Any:
 def read(data: bytes, display: str) -> Any:
     """``data`` (a file's bytes) as :func:`planner.yamlio.load` would give it, in plain types; :class:`_Unsure` where
     it cannot be sure. The caller has checked the bounds of :mod:`planner.yamlio.limits`."""
-    node = _compose(data)
-    if node is None:
-        return None
-    try:
-        return _Builder().start(node, data)
-    except RecursionError:
-        raise _Unsure from None
+    return read_both(data, display, None)[0]
 
 
 #: What :func:`read_both` gives for the key where it cannot promise Ansible's reading.
 UNSURE = object()
 
 
-def read_both(data: bytes, display: str, key: str) -> tuple[Any, Any]:
+def read_both(data: bytes, display: str, key: str | None) -> tuple[Any, Any]:
     """:func:`read`'s data, and the value of top-level ``key`` as :func:`planner.yamlio.reading.load_fast` reads
     the file (YAML 1.1, as Ansible: ``yes`` is true, ``!unsafe`` text typed as if plain), from one parse.
 
     A host_vars file is read for its documentation (this module's YAML 1.2) and for its discovered block
     (Ansible's reading); parsing it once serves both. The second is :data:`UNSURE` wherever the quick reading
     cannot promise load_fast's answer (the caller then asks load_fast); None when the document has no ``key``.
+    Without a ``key``, only the first is read.
     """
     node = _compose(data)
     if node is None:
@@ -134,6 +129,8 @@ def read_both(data: bytes, display: str, key: str) -> tuple[Any, Any]:
         doc = _Builder().start(node, data)  # first, whole: the reading below only accepts what this one did
     except RecursionError:
         raise _Unsure from None
+    if key is None:
+        return doc, UNSURE
     try:
         ansible = _AnsibleBuilder().start(node, data)
     except (_Unsure, RecursionError, ValueError, TypeError, ArithmeticError):
@@ -170,8 +167,14 @@ def _compose(data: bytes) -> Any:
         parsing.dispose()
 
 
-class _Builder:
-    """Plain data from composed nodes; an alias is the very object its anchor built (as ruamel shares it)."""
+class _Nodes:
+    """Plain data from composed nodes; an alias is the very object its anchor built (as ruamel shares it).
+
+    What both readings of a document share (:class:`_Builder`'s YAML 1.2, :class:`_AnsibleBuilder`'s 1.1): the
+    walk that remembers each built node for the aliases to it. Each reading says which keys it takes
+    (:meth:`_check_key`) and how it builds a scalar (:meth:`_leaf`), and walks an alias-free document its own
+    quicker way (:meth:`tree`).
+    """
 
     def __init__(self) -> None:
         self.built: dict[int, Any] = {}
@@ -179,6 +182,43 @@ class _Builder:
     def start(self, node: Any, data: bytes) -> Any:
         """The document's data; text with no ``*`` has no alias, so no node needs remembering."""
         return self.build(node) if b"*" in data else self.tree(node)
+
+    def tree(self, node: Any) -> Any:
+        raise NotImplementedError
+
+    def _check_key(self, key_node: Any, key: Any, result: dict[Any, Any]) -> None:
+        raise NotImplementedError
+
+    def _leaf(self, node: Any, tag: str) -> Any:
+        raise NotImplementedError
+
+    def build(self, node: Any) -> Any:
+        built = self.built
+        done = built.get(id(node), built)
+        if done is not built:
+            return done
+        tag = node.tag
+        if tag == _MAP:
+            result: Any = {}
+            built[id(node)] = result
+            build, check_key = self.build, self._check_key
+            for key_node, value_node in node.value:
+                key = build(key_node)
+                check_key(key_node, key, result)
+                result[key] = build(value_node)
+            return result
+        if tag == _SEQ:
+            items: list[Any] = []
+            built[id(node)] = items
+            items.extend(map(self.build, node.value))
+            return items
+        value = self._leaf(node, tag)
+        built[id(node)] = value
+        return value
+
+
+class _Builder(_Nodes):
+    """:func:`read`'s data: typed as ruamel types it (YAML 1.2)."""
 
     def tree(self, node: Any) -> Any:
         """:meth:`build` for a document without aliases: each node is built once, nothing is remembered."""
@@ -206,33 +246,14 @@ class _Builder:
             return list(map(self.tree, node.value))
         return self._scalar(node)
 
-    def build(self, node: Any) -> Any:
-        built = self.built
-        done = built.get(id(node), built)
-        if done is not built:
-            return done
-        tag = node.tag
-        if tag == _MAP:
-            result: Any = {}
-            built[id(node)] = result
-            build = self.build
-            for key_node, value_node in node.value:
-                if key_node.tag == _MERGE:
-                    raise _Unsure  # `<<`: ruamel merges into the round-trip mapping its own way
-                key = build(key_node)
-                if isinstance(key, (dict, list)) or key in result:
-                    raise _Unsure  # a complex key, or a duplicate key that ruamel refuses with its position
-                result[key] = build(value_node)
-            return result
-        if tag == _SEQ:
-            items: list[Any] = []
-            built[id(node)] = items
-            items.extend(map(self.build, node.value))
-            return items
-        # Most scalars are strings: they skip the call.
-        value = node.value if tag in _STRINGS else self._scalar(node)
-        built[id(node)] = value
-        return value
+    def _check_key(self, key_node: Any, key: Any, result: dict[Any, Any]) -> None:
+        if key_node.tag == _MERGE:
+            raise _Unsure  # `<<`: ruamel merges into the round-trip mapping its own way
+        if isinstance(key, (dict, list)) or key in result:
+            raise _Unsure  # a complex key, or a duplicate key that ruamel refuses with its position
+
+    def _leaf(self, node: Any, tag: str) -> Any:
+        return node.value if tag in _STRINGS else self._scalar(node)  # most scalars are strings: no call
 
     @staticmethod
     def _scalar(node: Any) -> Any:
@@ -266,7 +287,7 @@ def _tagged_scalar() -> Any:
     return TaggedScalar
 
 
-class _AnsibleBuilder:
+class _AnsibleBuilder(_Nodes):
     """Plain data from the same composed nodes as :func:`planner.yamlio.reading.load_fast` builds it: PyYAML's
     YAML 1.1 resolver types each plain scalar, PyYAML's constructors build the value, ``!unsafe`` and other
     local tags as reading's loader takes them. Run after :class:`_Builder`: it reads only nodes that one
@@ -284,11 +305,7 @@ class _AnsibleBuilder:
         if loader is None:
             raise _Unsure
         self.loader = loader("")  # its resolver and constructors only: nothing is parsed with it
-        self.built: dict[int, Any] = {}
-
-    def start(self, node: Any, data: bytes) -> Any:
-        """As :meth:`_Builder.start`."""
-        return self.build(node) if b"*" in data else self.tree(node)
+        super().__init__()
 
     def tree(self, node: Any) -> Any:
         """:meth:`build` for a document without aliases."""
@@ -309,29 +326,11 @@ class _AnsibleBuilder:
             return node.value  # a plain scalar Ansible's table leaves a string (keys, names)
         return self._scalar(node, tag)
 
-    def build(self, node: Any) -> Any:
-        built = self.built
-        done = built.get(id(node), built)
-        if done is not built:
-            return done
-        tag = node.tag
-        if tag == _MAP:
-            result: Any = {}
-            built[id(node)] = result
-            build = self.build
-            for key_node, value_node in node.value:
-                key = build(key_node)
-                hash(key)  # TypeError: PyYAML refuses the key, load_fast falls back
-                result[key] = build(value_node)
-            return result
-        if tag == _SEQ:
-            items: list[Any] = []
-            built[id(node)] = items
-            items.extend(map(self.build, node.value))
-            return items
-        value = node.value if tag == _NOT_PLAIN else self._scalar(node, tag)
-        built[id(node)] = value
-        return value
+    def _check_key(self, key_node: Any, key: Any, result: dict[Any, Any]) -> None:
+        hash(key)  # TypeError: PyYAML refuses the key, load_fast falls back
+
+    def _leaf(self, node: Any, tag: str) -> Any:
+        return node.value if tag == _NOT_PLAIN else self._scalar(node, tag)
 
     def _scalar(self, node: Any, tag: str) -> Any:
         text = node.value
