@@ -121,10 +121,7 @@ def _atomic_write(target: Path, text: str) -> None:
             _fill(fh, text, mode)
             os.fsync(fh.fileno())
             if not named:
-                try:
-                    _name(fh.fileno(), tmp)
-                except OSError:  # /proc will not name it (a restricted mount): the same bytes, named from the start
-                    _write_named(tmp, text, mode)
+                _give_name(fh.fileno(), tmp, text, mode)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -234,12 +231,7 @@ class Batch:
             for target, (fd, tmp, text, mode) in pending.items():
                 try:
                     if fd is not None:
-                        try:
-                            if proc is None:
-                                raise OSError("no /proc to name an unnamed file through")
-                            os.link(f"self/fd/{fd}", tmp, src_dir_fd=proc, follow_symlinks=True)
-                        except OSError:  # /proc will not name it (a restricted mount): the same bytes, named
-                            _write_named(tmp, text, mode)
+                        _give_name(fd, tmp, text, mode, proc)
                     os.replace(tmp, target)
                 except OSError as err:
                     self.failed[target] = err
@@ -376,14 +368,27 @@ def _write_named(tmp: Path, text: str, mode: int | None, sync: bool = True) -> N
             os.fsync(fh.fileno())
 
 
-def _name(fd: int, path: Path) -> None:
+def _give_name(fd: int, tmp: Path, text: str, mode: int | None, proc: int | None = None) -> None:
+    """Name the finished unnamed file ``fd`` ``tmp``; where /proc will not name it (a restricted mount), the same
+    bytes written to ``tmp`` named from the start, and synced."""
+    try:
+        _name(fd, tmp, proc)
+    except OSError:
+        _write_named(tmp, text, mode)
+
+
+def _name(fd: int, path: Path, proc: int | None = None) -> None:
     """Give the unnamed file ``fd`` the name ``path``: linkat(2) following /proc's link to it, which
-    ``os.link`` does only when handed a directory descriptor (without one it hard-links the link itself)."""
-    proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
+    ``os.link`` does only when handed a directory descriptor (without one it hard-links the link itself).
+    ``proc`` is an open descriptor of /proc to use (a batch names hundreds of files); else one is opened."""
+    own = proc is None
+    if proc is None:
+        proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.link(f"self/fd/{fd}", path, src_dir_fd=proc, follow_symlinks=True)
     finally:
-        os.close(proc)
+        if own:
+            os.close(proc)
 
 
 def _sweep(directory: Path, name: str | None = None) -> None:

@@ -212,7 +212,12 @@ def test_a_batch_that_cannot_make_its_bytes_durable_renames_nothing(
 def test_without_proc_the_batch_writes_named_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from planner.yamlio import files
 
-    monkeypatch.setattr(files, "_proc", lambda: None)  # a restricted /proc: unnamed files cannot be named
+    def restricted(*args: object) -> None:
+        raise PermissionError("a restricted /proc")
+
+    # A restricted /proc: it cannot be opened, and unnamed files cannot be named through it.
+    monkeypatch.setattr(files, "_proc", lambda: None)
+    monkeypatch.setattr(files, "_name", restricted)
     path = tmp_path / "h.yml"
     path.write_text(written(block("2026-01-01")))
     with batch() as written_files:
