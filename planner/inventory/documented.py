@@ -24,6 +24,8 @@ from pydantic import (
     StrictStr,
 )
 
+from planner.inventory.hosts import DISCOVERED_KEY
+
 Mbps = Annotated[StrictInt, Field(gt=0, description="link speed in Mbps")]
 Count = Annotated[StrictInt, Field(gt=0)]
 # int or float, never a string or a boolean ("64" and yes are mistakes, not sizes).
@@ -87,7 +89,7 @@ class HostDoc(BaseModel):
 
 #: A host's keys that are not its documentation: the block ``homelab facts`` writes (planner.knowledge.facts).
 #: HostDoc takes them as extra keys, whatever they hold, so readers of the documentation may leave them out.
-NOT_DOCUMENTED = frozenset({"discovered"})
+NOT_DOCUMENTED = frozenset({DISCOVERED_KEY})
 
 
 class NetworkDevice(_Strict):

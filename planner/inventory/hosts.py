@@ -21,7 +21,8 @@ YAML_SUFFIXES = (".yml", ".yaml")
 #: Groups Ansible always has.
 IMPLICIT_GROUPS = ("all", "ungrouped")
 _GROUP_KEYS = {"hosts", "children", "vars"}
-#: The block ``homelab facts`` writes into a host's vars (planner.knowledge.facts.DISCOVERED_KEY).
+#: The block ``homelab facts`` writes into a host's vars (planner.knowledge.facts), the one key of them that
+#: is not documentation.
 DISCOVERED_KEY = "discovered"
 
 

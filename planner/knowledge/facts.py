@@ -11,13 +11,14 @@ its last facts, marked stale since the first failed attempt.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from planner.errors import InventoryError
 from planner.inventory.discovered import Discovered, from_facts, refreshed, with_history
+from planner.inventory.hosts import DISCOVERED_KEY
 from planner.plans import planfile
 from planner.plans.digests import display_path
 from planner.workspace import Workspace
@@ -25,7 +26,6 @@ from planner.workspace import Workspace
 if TYPE_CHECKING:
     from planner.inventory.hosts import Inventory
 
-DISCOVERED_KEY = "discovered"
 _HEADER = ("Written by `homelab facts`: what discovery found on this host. "
            "The discovered: block is replaced on every gathering; edit the rest freely.")
 
@@ -73,14 +73,17 @@ class WriteBack:
     skipped: dict[str, str]  # host -> why nothing could be written
 
 
-def host_vars_file(inventory: Path, host: str) -> Path:
+def host_vars_file(inventory: Path, host: str, found: Collection[Path] | None = None) -> Path:
     """Where a host's discovered block lives: ``host_vars/<host>/discovered.yml`` when the host keeps a
-    directory of vars files, else its ``host_vars/<host>.yml`` (.yaml when that is what exists)."""
+    directory of vars files, else its ``host_vars/<host>.yml`` (.yaml when that is what exists).
+
+    ``found``: the host's vars files an inventory loader already listed, asked instead of the disk.
+    """
     base = inventory / "host_vars"
-    if (base / host).is_dir():
+    if (base / host).is_dir() if found is None else any(path.parent != base for path in found):
         return base / host / "discovered.yml"
     for ext in (".yml", ".yaml"):
-        if (base / f"{host}{ext}").exists():
+        if (base / f"{host}{ext}").exists() if found is None else base / f"{host}{ext}" in found:
             return base / f"{host}{ext}"
     return base / f"{host}.yml"
 
@@ -105,12 +108,7 @@ def loaded_discovered(inv: Inventory, host: str) -> Discovered | None:
     from planner.inventory.hosts import NOT_READ
 
     sources = {source.path: source for source in inv.host_vars.get(host, [])}
-    base = inv.root / "host_vars"
-    # host_vars_file's choice, made from the files the loader found rather than asked of the disk again.
-    if any(path.parent != base for path in sources):
-        source = sources.get(base / host / "discovered.yml")
-    else:
-        source = next((sources[p] for p in (base / f"{host}.yml", base / f"{host}.yaml") if p in sources), None)
+    source = sources.get(host_vars_file(inv.root, host, found=sources))
     if source is not None and source.discovered is not NOT_READ:
         return as_discovered(source.discovered)
     return read_discovered(inv.root, host)
