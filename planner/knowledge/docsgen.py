@@ -451,14 +451,9 @@ def _generate(root: Path, inventory: Path, today: dt.date | None, only: Iterable
     # neither the catalog nor every host's facts.
     known = load_known(inventory) if {INFRASTRUCTURE, SERVICES} & set(wanted) else None
 
-    read: list[Any] = []
-
-    def knowledge() -> Any:
-        """The knowledge base, which feeds two docs: read once, when the first of them asks (so a broken
-        catalog is still reported before it)."""
-        if not read:
-            read.append(kb.load(root))
-        return read[0]
+    # The knowledge base feeds two docs: read once, when the first of them asks (so a broken catalog is still
+    # reported before it).
+    knowledge = functools.cache(lambda: kb.load(root))
 
     def context(path: str) -> dict[str, Any]:
         if path == PROCEDURES:
