@@ -9,7 +9,6 @@ a memory figure that is the command's own (a forked child's peak counts the page
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -40,19 +39,6 @@ def _env(env: dict[str, str]) -> dict[str, str]:
 def _read(path: str) -> str:
     with open(path, "rb") as fh:
         return fh.read().decode("utf-8", "replace")
-
-
-def _status(pid: int, started: float, timeout: float) -> tuple[int, resource.struct_rusage, float]:
-    # Bounded: a child still running at the deadline is killed and reported as such (-9).
-    while True:
-        done, status, usage = os.wait4(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status), usage, time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            os.kill(pid, 9)
-            _, status, usage = os.wait4(pid, 0)
-            return -9, usage, time.monotonic() - started
-        time.sleep(0.005)
 
 
 def forked(*args: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 60) -> Measured:
@@ -90,8 +76,8 @@ def spawned(*args: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 
             proc = subprocess.Popen([sys.executable, "-c", _LAUNCH, *args], cwd=cwd,
                                     env={**_env(env), "HOMELAB_TEST_PEAK_FILE": peak},
                                     stdin=subprocess.DEVNULL, stdout=fout, stderr=ferr)
-            rc, usage, seconds = _status(proc.pid, started, timeout)
-            proc.returncode = rc  # reaped here, with its resource usage; Popen must not wait for it again
+            ended = forkserver.reap(proc.pid, started, timeout)
+            proc.returncode = ended["rc"]  # reaped here, with its resource usage; Popen must not wait for it again
         with open(peak) as fh:
             peak_mib = int(fh.read()) / 1024
-        return Measured(rc, _read(out), _read(err), seconds, peak_mib, usage.ru_utime + usage.ru_stime)
+        return Measured(ended["rc"], _read(out), _read(err), ended["seconds"], peak_mib, ended["cpu_s"])

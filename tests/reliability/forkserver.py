@@ -71,8 +71,10 @@ def _child(request: dict[str, Any]) -> None:
         os._exit(code)
 
 
-def _reap(pid: int, started: float, timeout: float, group: bool) -> dict[str, Any]:
-    # Bounded: a child still running at the deadline is killed (with its group) and reported as such (-9).
+def reap(pid: int, started: float, timeout: float, group: bool = False) -> dict[str, Any]:
+    """A child's end (of this process: the server's forks, or a test's own subprocess), as ``wait`` answers it.
+
+    Bounded: a child still running at the deadline is killed (with its group) and reported as such (-9)."""
     while True:
         done, status, usage = os.wait4(pid, os.WNOHANG)
         timed_out = False
@@ -117,7 +119,7 @@ def serve() -> None:
             reply: dict[str, Any] = {"pid": pid}
         else:
             at, group = started.pop(request["pid"])
-            reply = _reap(request["pid"], at, request["timeout"], group)
+            reply = reap(request["pid"], at, request["timeout"], group)
         replies.write(json.dumps(reply).encode() + b"\n")
         replies.flush()
 
