@@ -24,6 +24,9 @@ import pytest
 from tests.conftest import Result, copy_project, documented_only, run_homelab
 
 LAB_NET = os.environ.get("HOMELAB_TEST_LAB_NET", "127.0.3")
+# The tests' labs keep the code Ansible sends compiled (docs/LAB.md, "Speed"): their hosts share this
+# machine's two cores, and without it each task's compile is most of what the suite waits for.
+os.environ.setdefault("HOMELAB_LAB_BYTECODE_CACHE", "1")
 
 
 @dataclass(frozen=True)

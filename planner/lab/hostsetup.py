@@ -31,6 +31,11 @@ if TYPE_CHECKING:
     from planner.lab.runtime import HostState
 
 KEY_NAME = "id_ed25519"
+#: Set to 1 at `homelab lab up` for hosts that keep the code Ansible sends compiled (the test suite does).
+BYTECODE_CACHE_ENV = "HOMELAB_LAB_BYTECODE_CACHE"
+# Debian's version-independent site-packages: on every python3's path, and its .pth files are read.
+_BYTECODE_MODULE = "/usr/lib/python3/dist-packages/homelab_lab_bytecode.py"
+_BYTECODE_PTH = "/usr/lib/python3/dist-packages/homelab-lab-bytecode.pth"
 
 
 def _keygen(path: Path, comment: str) -> None:
@@ -139,12 +144,31 @@ def configure(config: LabConfig, host: LabHost, merged: Path, hdir: Path,
                                             "\"Package updates\").\n")
     # The busy loop `homelab lab plant HOST cpu-hog` runs: in every host, started only when planted.
     _write(merged, faults.HOG_SCRIPT, faults.HOG_SOURCE, 0o755)
+    _bytecode_cache(merged, os.environ.get(BYTECODE_CACHE_ENV) == "1")
     binds: list[tuple[Path, str]] = []
     if host.hardware.nics:
         sysnet = hdir / "sys-class-net"
         render_sys_class_net(host.hardware, sysnet)
         binds.append((sysnet, "/sys/class/net"))
     return binds
+
+
+def _bytecode_cache(merged: Path, wanted: bool) -> None:
+    """Install the cache of compiled module code (planner/lab/host_bytecode.py) in the host, or take it out:
+    each ``lab up`` leaves the host as the environment asks."""
+    from planner.lab import host_bytecode
+
+    module, pth = merged / _BYTECODE_MODULE.lstrip("/"), merged / _BYTECODE_PTH.lstrip("/")
+    cache = merged / host_bytecode.ROOT.lstrip("/")
+    if not wanted:
+        for path in (module, pth):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(cache, ignore_errors=True)
+        return
+    _write(merged, _BYTECODE_MODULE, Path(host_bytecode.__file__).read_bytes())
+    _write(merged, _BYTECODE_PTH, host_bytecode.PTH_LINE)
+    cache.mkdir(parents=True, exist_ok=True)
+    cache.chmod(0o1777)
 
 
 def _unit_path(merged: Path, unit: str) -> str:
