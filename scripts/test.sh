@@ -1,29 +1,43 @@
 #!/usr/bin/env bash
-# The pytest half of `make test`. The molecule scenarios (one lab per scenario, on
-# $HOMELAB_MOLECULE_LAB_NET) run in a second pytest beside the rest of the suite
-# (whose labs are on $HOMELAB_TEST_LAB_NET and nets derived from it): the labs were
-# made to run side by side, and most of a scenario's time is spent waiting on SSH
-# and on booting hosts, so two streams finish well before one would.
+# The pytest half of `make test`, in two streams side by side. The labs were made to run side by side, and a
+# test's time is not all CPU: a scheduled apply waits for its minute, a host boots, SSH connects. So the
+# second stream runs the molecule scenarios (one lab per scenario, on $HOMELAB_MOLECULE_LAB_NET) and then the
+# integration files listed in BESIDE, on a session lab of its own ($HOMELAB_TEST_LAB_NET_BESIDE, 127.0.4 by
+# default; the files that start labs of their own derive theirs from it, as the first stream's do from
+# $HOMELAB_TEST_LAB_NET). BESIDE is chosen so that both streams take about as long (README, "make test").
 # Both outputs are shown; the exit status is the first failure's.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=${VENV:-.venv}/bin
 work=$(mktemp -d "${TMPDIR:-/tmp}/homelab-test.XXXXXX")
-log="$work/molecule.log"
+log="$work/beside.log"
 
-"$BIN/pytest" -q -p no:cacheprovider --basetemp="$work/tmp" tests/integration/test_molecule.py "$@" >"$log" 2>&1 &
-molecule=$!
+BESIDE=(
+    tests/integration/test_molecule.py
+    tests/integration/test_schedule.py
+    tests/integration/test_network_upgrade_session.py
+    tests/integration/test_monitoring_session.py
+    tests/integration/test_address_loss_session.py
+    tests/integration/test_slow_host_session.py
+    tests/integration/test_reserve_addresses.py
+)
+ignored=()
+for file in "${BESIDE[@]}"; do ignored+=("--ignore=$file"); done
+
+HOMELAB_TEST_LAB_NET=${HOMELAB_TEST_LAB_NET_BESIDE:-127.0.4} \
+    "$BIN/pytest" -q -p no:cacheprovider --basetemp="$work/tmp" "${BESIDE[@]}" "$@" >"$log" 2>&1 &
+beside=$!
 # A Ctrl-C or a CI timeout stops both streams; each stops the labs it started.
-trap 'kill -INT "$molecule" 2>/dev/null; wait "$molecule"; exit 130' INT TERM
+trap 'kill -INT "$beside" 2>/dev/null; wait "$beside"; exit 130' INT TERM
 
-"$BIN/pytest" -q --ignore=tests/integration/test_molecule.py "$@"
+"$BIN/pytest" -q "${ignored[@]}" "$@"
 rest=$?
-wait "$molecule"
-mol=$?
+wait "$beside"
+second=$?
 trap - INT TERM
 
-echo "== the molecule scenarios (run beside the rest):"
+echo "== the second stream (the molecule scenarios and $(( ${#BESIDE[@]} - 1 )) integration files, run beside the rest):"
 cat "$log"
 rm -rf "$work"
 [ "$rest" -ne 0 ] && exit "$rest"
-exit "$mol"
+exit "$second"
