@@ -37,14 +37,32 @@ def _key(source: bytes) -> str:
     return f"{MAGIC_NUMBER.hex()}-{sys.flags.optimize}-{digest.hex()}"
 
 
+def _private_directory(path: str) -> bool:
+    """Make ``path`` if needed; true only when it is a real directory this user owns and no one else can
+    write to or read: a directory someone else made first (the root is shared) is not trusted."""
+    import stat
+
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        found = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISDIR(found.st_mode) and found.st_uid == os.getuid() and not found.st_mode & 0o077
+
+
 def install(root: str = ROOT) -> None:
     """Put the cache in front of zipimport's compile, for this interpreter only."""
     compile_source = getattr(zipimport, "_compile_source", None)
     if compile_source is None or getattr(compile_source, "homelab_cached", False):
         return  # another Python's zipimport, or already installed
     directory = os.path.join(root, str(os.getuid()))
+    usable: list[bool] = []  # decided at the first compile, then kept for the process
 
     def cached(pathname: str, source: bytes):
+        if not usable:
+            usable.append(_private_directory(directory))
+        if not usable[0]:
+            return compile_source(pathname, source)
         name = os.path.join(directory, _key(source))
         try:
             with open(name, "rb") as fh:
@@ -55,7 +73,6 @@ def install(root: str = ROOT) -> None:
             pass  # not cached yet, or unreadable: compile as zipimport would
         code = compile_source(pathname, source)
         try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
             temp = f"{name}.{os.getpid()}"
             with open(temp, "wb") as fh:
                 fh.write(marshal.dumps(code))

@@ -75,3 +75,12 @@ def test_an_unwritable_cache_still_runs_the_code(tmp_path: Path) -> None:
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("")
     assert _run(tmp_path, _task_zip(tmp_path / "e.zip", 7), blocked)["answer"] == 7
+
+
+def test_a_directory_another_user_could_write_is_not_used(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    mine = cache / str(os.getuid())
+    mine.mkdir(parents=True)
+    mine.chmod(0o777)  # as if someone else had made it first, open to all
+    planted = _run(tmp_path, _task_zip(tmp_path / "f.zip", 3), cache)
+    assert planted["answer"] == 3 and list(mine.iterdir()) == [], "code must not be cached where others can write"
