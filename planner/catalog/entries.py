@@ -11,6 +11,7 @@ schemas, validation and docs are built from them.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -297,7 +298,7 @@ def _problems(exc: PydanticValidationError, doc: Any, display: str) -> list[str]
 def _spec_names_used(playbook: Path, display: str) -> list[str]:
     """The argument spec names the playbook's plays validate against."""
     try:
-        plays = yamlio.load(playbook, display)
+        plays = yamlio.load_data(playbook, display)
     except yamlio.YamlSyntaxError as err:
         raise CatalogError(f"{err.location}: {err.problem}", "fix the playbook's YAML") from None
     names = []
@@ -336,11 +337,22 @@ def load_entry(meta_path: Path, root: Path) -> CatalogEntry:
 
 
 def _load_entry(meta_path: Path, root: Path) -> CatalogEntry:
+    """One entry, its sidecar read by libyaml (every plan and apply reads them all); read again with ruamel's
+    positions only when something is wrong in it, so that each problem names its line."""
+    try:
+        return _read_entry(meta_path, root, yamlio.load_data)
+    except CatalogError as err:
+        if not err.details:
+            raise  # a problem that names no line in the sidecar
+    return _read_entry(meta_path, root, yamlio.load)
+
+
+def _read_entry(meta_path: Path, root: Path, load: Callable[[Path, str], Any]) -> CatalogEntry:
     display = str(meta_path.relative_to(root)) if meta_path.is_relative_to(root) else str(meta_path)
     entry_id = meta_path.name.removesuffix(META_SUFFIX)
     playbook = meta_path.with_name(f"{entry_id}.yml")
     try:
-        doc = yamlio.load(meta_path, display)
+        doc = load(meta_path, display)
     except yamlio.YamlSyntaxError as err:
         raise CatalogError(f"{err.location}: {err.problem}", "fix the YAML of the catalog sidecar") from None
     try:
