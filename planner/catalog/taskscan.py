@@ -62,28 +62,51 @@ def _no_check_mode(action: str) -> bool:
         return False  # a collection's module (judged by its result, as before) or a command (see unseen_by_check)
     import importlib.util
 
-    from ansible.parsing.plugin_docs import read_docstring
-
     try:
         spec = importlib.util.find_spec(f"ansible.modules.{name}")
-        doc = (read_docstring(spec.origin) or {}).get("doc") or {} if spec and spec.origin else {}
+        doc = documentation(spec.origin) if spec and spec.origin else {}
     except Exception:  # an unreadable module is judged by its result, as before
         return False
-    support = ((doc.get("attributes") or {}).get("check_mode") or {}).get("support")
-    return support == "none"
+    attributes = doc.get("attributes") if isinstance(doc, dict) else None
+    check_mode = attributes.get("check_mode") if isinstance(attributes, dict) else None
+    return isinstance(check_mode, dict) and check_mode.get("support") == "none"
 
 
-@cache
-def _task_keywords() -> frozenset[str]:
-    from ansible.playbook.block import Block
-    from ansible.playbook.task import Task
+def documentation(module_file: str) -> Any:
+    """The module's own DOCUMENTATION (its fragments not merged in), as ansible-core's ``read_docstring`` reads
+    it: the string assigned at the top level, parsed as YAML. Read here with the standard library and libyaml
+    because importing ansible-core's documentation reader costs every plan and apply about half a second;
+    tests/unit/test_taskscan.py holds the two to the same answer for every module ansible-core ships."""
+    import ast
 
-    return frozenset(Task.fattributes) | frozenset(Block.fattributes) | {"local_action", "action"}
+    import yaml
+
+    tree = ast.parse(Path(module_file).read_bytes())
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "DOCUMENTATION"
+                                                 for t in node.targets)
+                and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+            return yaml.load(node.value.value, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return {}
+
+
+#: Every keyword a task or block may carry besides its action: ansible-core's Task and Block attributes, plus
+#: ``action`` and ``local_action``. Written out so that finding a task's action does not import
+#: ansible.playbook (half a second or more, paid by every plan and every apply);
+#: tests/unit/test_taskscan.py holds it to the installed ansible-core's own list.
+TASK_KEYWORDS = frozenset({
+    "action", "always", "any_errors_fatal", "args", "async", "async_val", "become", "become_exe", "become_flags",
+    "become_method", "become_user", "block", "changed_when", "check_mode", "collections", "connection",
+    "debugger", "delay", "delegate_facts", "delegate_to", "diff", "environment", "failed_when", "ignore_errors",
+    "ignore_unreachable", "local_action", "loop", "loop_control", "loop_with", "module_defaults", "name",
+    "no_log", "notify", "poll", "port", "register", "remote_user", "rescue", "retries", "run_once", "tags",
+    "throttle", "timeout", "until", "vars", "when",
+})
 
 
 def _action_of(task: dict[str, Any]) -> str:
     for key in task:
-        if key not in _task_keywords() and not str(key).startswith("with_"):
+        if key not in TASK_KEYWORDS and not str(key).startswith("with_"):
             return str(key)
     return str(task.get("action") or "")
 
