@@ -141,22 +141,28 @@ class KnownIssue(BaseModel):
     def sightings(self, host: str | None = None, symptom: str | None = None, plan: str | None = None,
                   with_person: bool = True) -> list[dt.date]:
         """When it was seen, oldest first: a person's ``seen`` dates, and each time the tool's diagnoses found
-        it on a host after it was fixed there (or the first time). Diagnosing again before any fix is the same
-        problem looked at twice; coming back after a fix, even on the same day, is a recurrence; a fix that
-        failed or never reached the host fixed nothing. ``host``, ``symptom`` and ``plan`` (left out: the
+        it on a host after it was fixed there (or the first time), once per diagnosis however many of its
+        symptoms that diagnosis found. Diagnosing again before any fix is the same problem looked at twice;
+        coming back after a fix, even on the same day, is a recurrence; a fix that failed or never reached the
+        host fixed nothing. ``host``, ``symptom`` and ``plan`` (left out: the
         diagnosis asking about its own problem) narrow what counts. A person's dates say no host: they count
         for a host only when ``affected`` names it itself (a group's other members were not seen)."""
         found = self.person_sightings(host) if with_person else []
         open_episodes: set[tuple[str, str]] = set()
-        for o in sorted(self.occurrences, key=lambda o: o.date):  # stable: the order written within a day
+        counted: set[tuple[str, object]] = set()
+        for index, o in enumerate(sorted(self.occurrences, key=lambda o: o.date)):  # stable within a day
             if (host and o.host != host) or (symptom and o.symptom != symptom) or (plan and o.plan == plan):
                 continue
             if o.kind == "fix":
                 if o.outcome in (None, "changed", "ok"):
                     open_episodes.discard((o.host, o.symptom))
             elif (o.host, o.symptom) not in open_episodes:
-                found.append(o.date)
                 open_episodes.add((o.host, o.symptom))
+                # One diagnosis that finds two of the problem's symptoms on a host (a runaway process and the
+                # load it makes) saw the problem once.
+                if (o.host, o.plan or index) not in counted:
+                    counted.add((o.host, o.plan or index))
+                    found.append(o.date)
         return sorted(found)
 
     def person_sightings(self, host: str | None = None) -> list[dt.date]:

@@ -162,6 +162,18 @@ def test_a_persons_dates_count_only_for_the_hosts_the_issue_names_itself(root: P
         "a member of the group was never seen with it"
 
 
+def test_one_diagnosis_that_finds_two_of_a_problems_symptoms_saw_it_once(root: Path) -> None:
+    load = {"id": "load-high", "severity": "warning", "summary": "load is 1.17 per core over 5 minutes"}
+    for plan, day in (("c1", "2026-12-04"), ("c2", "2026-12-05")):
+        kb.record_diagnosis(root, HOST, [CPU, load], plan, day, groups=GROUPS)
+        kb.record_fix(root, HOST, ["cpu-runaway", "load-high"], plan, "changed", "approved with --yes", day,
+                      groups=GROUPS)
+    issue = next(i for i in kb.load(root).issues if i.id == "runaway-process-k3s-vm")
+    assert len([o for o in issue.occurrences if o.kind == "diagnosis"]) == 4, "both symptoms are remembered"
+    assert issue.sightings(with_person=False) == [dt.date(2026, 12, 4), dt.date(2026, 12, 5)]
+    assert issue.sightings(symptom="load-high", with_person=False) == [dt.date(2026, 12, 4), dt.date(2026, 12, 5)]
+
+
 def test_a_fix_that_failed_fixed_nothing(root: Path) -> None:
     kb.record_diagnosis(root, "k3s-vm-chief-horse", [CPU], "b1", "2026-12-01", groups=GROUPS)
     kb.record_fix(root, "k3s-vm-chief-horse", ["cpu-runaway"], "b1", "failed", None, "2026-12-01", groups=GROUPS)
