@@ -20,6 +20,9 @@ BESIDE=(
     tests/integration/test_address_loss_session.py
     tests/integration/test_slow_host_session.py
     tests/integration/test_reserve_addresses.py
+    tests/integration/test_ollama_session.py
+    tests/integration/test_trial_service.py
+    tests/integration/test_deploy_monitoring.py
 )
 ignored=()
 for file in "${BESIDE[@]}"; do ignored+=("--ignore=$file"); done
