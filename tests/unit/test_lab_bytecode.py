@@ -84,3 +84,20 @@ def test_a_directory_another_user_could_write_is_not_used(tmp_path: Path) -> Non
     mine.chmod(0o777)  # as if someone else had made it first, open to all
     planted = _run(tmp_path, _task_zip(tmp_path / "f.zip", 3), cache)
     assert planted["answer"] == 3 and list(mine.iterdir()) == [], "code must not be cached where others can write"
+
+
+def test_lab_up_puts_the_cache_in_or_takes_it_out_as_the_variable_says(tmp_path: Path) -> None:
+    from planner.lab import hostsetup
+
+    merged = tmp_path / "merged"
+    hostsetup._bytecode_cache(merged, True)
+    site = merged / "usr" / "lib" / "python3" / "dist-packages"
+    assert (site / "homelab_lab_bytecode.py").read_bytes() == Path(host_bytecode.__file__).read_bytes()
+    assert (site / "homelab-lab-bytecode.pth").read_text() == host_bytecode.PTH_LINE
+    cache = merged / host_bytecode.ROOT.lstrip("/")
+    assert oct(cache.stat().st_mode & 0o7777) == "0o1777", "every user makes its own directory inside"
+    (cache / "0").mkdir()
+
+    hostsetup._bytecode_cache(merged, False)
+    assert not (site / "homelab_lab_bytecode.py").exists() and not (site / "homelab-lab-bytecode.pth").exists()
+    assert not cache.exists(), "a host without the cache keeps no code compiled by an earlier up"
