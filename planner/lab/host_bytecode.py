@@ -56,12 +56,13 @@ def install(root: str = ROOT) -> None:
     if compile_source is None or getattr(compile_source, "homelab_cached", False):
         return  # another Python's zipimport, or already installed
     directory = os.path.join(root, str(os.getuid()))
-    usable: list[bool] = []  # decided at the first compile, then kept for the process
+    usable: bool | None = None  # decided at the first compile, then kept for the process
 
     def cached(pathname: str, source: bytes):
+        nonlocal usable
+        if usable is None:
+            usable = _private_directory(directory)
         if not usable:
-            usable.append(_private_directory(directory))
-        if not usable[0]:
             return compile_source(pathname, source)
         name = os.path.join(directory, _key(source))
         try:
