@@ -67,9 +67,14 @@ def _no_check_mode(action: str) -> bool:
         doc = documentation(spec.origin) if spec and spec.origin else {}
     except Exception:  # an unreadable module is judged by its result, as before
         return False
+    return check_mode_support(doc) == "none"
+
+
+def check_mode_support(doc: Any) -> Any:
+    """What a module's documentation says of check mode (``attributes.check_mode.support``); None if nothing."""
     attributes = doc.get("attributes") if isinstance(doc, dict) else None
     check_mode = attributes.get("check_mode") if isinstance(attributes, dict) else None
-    return isinstance(check_mode, dict) and check_mode.get("support") == "none"
+    return check_mode.get("support") if isinstance(check_mode, dict) else None
 
 
 def documentation(module_file: str) -> Any:

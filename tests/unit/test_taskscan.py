@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from planner.catalog.taskscan import TASK_KEYWORDS, documentation
+from planner.catalog.taskscan import TASK_KEYWORDS, check_mode_support, documentation
 from tests.conftest import ROOT
 
 
@@ -23,15 +23,10 @@ def test_every_builtin_modules_check_mode_support_reads_as_ansible_core_reads_it
     import ansible.modules
     from ansible.parsing.plugin_docs import read_docstring
 
-    def support(doc: object) -> object:
-        attributes = doc.get("attributes") if isinstance(doc, dict) else None
-        check_mode = attributes.get("check_mode") if isinstance(attributes, dict) else None
-        return check_mode.get("support") if isinstance(check_mode, dict) else None
-
     modules = sorted(p for p in Path(ansible.modules.__file__).parent.glob("*.py") if p.name != "__init__.py")
     assert len(modules) > 60
-    ours = {p.stem: support(documentation(str(p))) for p in modules}
-    theirs = {p.stem: support((read_docstring(str(p)) or {}).get("doc")) for p in modules}
+    ours = {p.stem: check_mode_support(documentation(str(p))) for p in modules}
+    theirs = {p.stem: check_mode_support((read_docstring(str(p)) or {}).get("doc")) for p in modules}
     assert ours == theirs
     assert {"none", "full", "partial"} <= set(ours.values()), "the comparison would prove nothing"
 
