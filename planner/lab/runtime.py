@@ -122,23 +122,40 @@ def _children(pid: int) -> list[int]:
 
 
 def _stop_host(state: HostState) -> None:
-    """Power the host off (nspawn turns SIGTERM into a clean shutdown), then remove its mount."""
-    if is_ours(state):
-        os.kill(state.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while is_ours(state) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if is_ours(state):
-            # SIGKILL on nspawn alone would orphan the container's init (and its sshd): kill that first.
-            for child in _children(state.pid):
-                with suppress(ProcessLookupError):
-                    os.kill(child, signal.SIGKILL)
+    """Power one host off and remove its mount (see :func:`_stop_hosts`)."""
+    _stop_hosts([state])
+
+
+def _stop_hosts(states: list[HostState]) -> None:
+    """Power the hosts off (nspawn turns SIGTERM into a clean shutdown), then remove their mounts.
+
+    All are signalled before any is waited for: each host's systemd takes most of a second to shut down,
+    and one after the other that was most of `lab down` (9 hosts: 6.6 s, one at a time)."""
+    running = [s for s in states if is_ours(s)]
+    for state in running:
+        with suppress(ProcessLookupError):
+            os.kill(state.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while running and time.monotonic() < deadline:
+        time.sleep(0.1)
+        running = [s for s in running if is_ours(s)]
+    for state in running:
+        # SIGKILL on nspawn alone would orphan the container's init (and its sshd): kill that first.
+        for child in _children(state.pid):
+            with suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        with suppress(ProcessLookupError):
             os.kill(state.pid, signal.SIGKILL)
-            for _ in range(50):
-                if not is_ours(state):
-                    break
-                time.sleep(0.1)
-    merged = Path(state.merged)
+    for _ in range(50):
+        running = [s for s in running if is_ours(s)]
+        if not running:
+            break
+        time.sleep(0.1)
+    for state in states:
+        _unmount(Path(state.merged))
+
+
+def _unmount(merged: Path) -> None:
     for _ in range(20):
         if not _mounted(merged):
             break
@@ -226,8 +243,8 @@ def up(config: LabConfig, cache: Path, progress: Progress = print, scale: int | 
         states = read_state(config)
         wanted = {h.name for h in hosts}
         removed = [n for n in states if n not in wanted]
-        for name in removed:  # hosts taken out of the inventory leave the lab too
-            _stop_host(states.pop(name))
+        # Hosts taken out of the inventory leave the lab too.
+        _stop_hosts([states.pop(name) for name in removed])
         if removed:
             _write_state(config, states)
         started: list[HostState] = []
@@ -252,8 +269,8 @@ def up(config: LabConfig, cache: Path, progress: Progress = print, scale: int | 
                 kuma.ensure_ready(config, states[kuma.HOST].address, progress)
         except BaseException:
             # Leave nothing half-started behind: stop what this call started.
+            _stop_hosts(started)
             for state in started:
-                _stop_host(state)
                 states.pop(state.name, None)
             _write_state(config, states)
             raise
@@ -268,8 +285,7 @@ def down(config: LabConfig) -> list[str]:
                        "run it as root: sudo homelab lab down")
     with _locked(config):
         states = read_state(config)
-        for state in states.values():
-            _stop_host(state)
+        _stop_hosts(list(states.values()))
         leftover = [s.name for s in states.values() if is_ours(s) or _mounted(Path(s.merged))]
         if leftover:
             _write_state(config, {n: s for n, s in states.items() if n in leftover})
