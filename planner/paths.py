@@ -60,9 +60,14 @@ def private_dir(directory: Path) -> Path:
     return directory
 
 
-def private_file(path: Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_TRUNC) -> int:
-    """Open (creating) ``path`` owner-only (0600, whatever the umask) in an owner-only directory; a descriptor."""
-    private_dir(path.parent)
+def private_file(path: Path, flags: int = os.O_WRONLY | os.O_CREAT | os.O_TRUNC, *,
+                 in_private_dir: bool = False) -> int:
+    """Open (creating) ``path`` owner-only (0600, whatever the umask) in an owner-only directory; a descriptor.
+
+    ``in_private_dir``: the caller made ``path.parent`` with :func:`private_dir` already (a run writes
+    hundreds of event files into one directory; checking it again for each costs a stat per level)."""
+    if not in_private_dir:
+        private_dir(path.parent)
     fd = os.open(path, flags, 0o600)
     os.fchmod(fd, 0o600)  # an existing file keeps its mode through os.open, and the umask may be odd
     return fd

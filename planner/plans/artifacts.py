@@ -49,7 +49,7 @@ class MaskedArtifacts:
         self.stats: dict[str, dict[str, int]] | None = None
         self._tail: deque[str] = deque(maxlen=_TAIL_LINES)
         run_dir = artifact_dir.parent.parent
-        private_dir(artifact_dir / "job_events")
+        self._events = private_dir(artifact_dir / "job_events")
         # ansible-runner takes these settings from env/settings only (a settings= argument is dropped
         # when that file is missing). suppress_output_file: without it, it writes the whole display output
         # as well. pexpect_timeout: how often it looks at the cancel flag and the clock while
@@ -71,9 +71,9 @@ class MaskedArtifacts:
             self._stdout.flush()
             self._tail.extend(text.splitlines())
         if "uuid" in masked and "counter" in masked:
-            name = self.dir / "job_events" / f"{masked['counter']}-{masked['uuid']}.json"
-            with os.fdopen(private_file(name), "w", encoding="utf-8") as fh:
-                json.dump(masked, fh)
+            name = self._events / f"{masked['counter']}-{masked['uuid']}.json"
+            with os.fdopen(private_file(name, in_private_dir=True), "w", encoding="utf-8") as fh:
+                fh.write(json.dumps(masked))  # one C-encoded string: json.dump encodes in Python, piece by piece
         if masked.get("event") == "playbook_on_stats":
             data = masked.get("event_data") or {}
             self.stats = {key: data.get(key) or {} for key in ("skipped", "ok", "dark", "failures", "ignored",
