@@ -104,5 +104,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
                          else parts[1] if len(parts) > 2 else parts[0])
                 totals[suite] = totals.get(suite, 0.0) + report.duration
     if totals:
+        # Whole seconds first, then minutes and seconds of them: 179.6 s is "3 min 0 s", never "2 min 60 s".
         terminalreporter.write_line("time per suite: " + ", ".join(
-            f"{suite} {seconds // 60:.0f} min {seconds % 60:.0f} s" for suite, seconds in sorted(totals.items())))
+            "{} {} min {} s".format(suite, *divmod(round(seconds), 60)) for suite, seconds in sorted(totals.items())))
