@@ -130,7 +130,7 @@ def _stop_hosts(states: list[HostState]) -> None:
     """Power the hosts off (nspawn turns SIGTERM into a clean shutdown), then remove their mounts.
 
     All are signalled before any is waited for, so stopping them takes as long as the slowest one (the Uptime
-    Kuma host, about 4.4 s), not the sum (nine hosts one after the other: 6.6 s)."""
+    Kuma host, about 4.4 s), not the sum of all of them."""
     running = [s for s in states if is_ours(s)]
     for state in running:
         with suppress(ProcessLookupError):
