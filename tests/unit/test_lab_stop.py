@@ -8,6 +8,8 @@ it only after the first had ended.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -52,8 +54,10 @@ def _times(log: Path, what: str) -> float:
 
 
 def test_every_host_hears_sigterm_before_any_has_ended(tmp_path: Path) -> None:
-    hosts = [_start(tmp_path, name) for name in ("a", "b", "c")]
+    hosts: list[tuple[runtime.HostState, Path]] = []
     try:
+        for name in ("a", "b", "c"):  # one by one, so that the finally below stops any started before a failure
+            hosts.append(_start(tmp_path, name))
         runtime._stop_hosts([state for state, _ in hosts])
         assert not any(runtime.is_ours(state) for state, _ in hosts)
         last_term = max(_times(log, "term") for _, log in hosts)
@@ -62,4 +66,4 @@ def test_every_host_hears_sigterm_before_any_has_ended(tmp_path: Path) -> None:
     finally:
         for state, _ in hosts:
             if runtime.is_ours(state):
-                subprocess.run(["kill", "-9", str(state.pid)], check=False)
+                os.kill(state.pid, signal.SIGKILL)
