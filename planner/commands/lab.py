@@ -41,21 +41,41 @@ def lab() -> None:
 @click.option("--scale", type=int, default=None, metavar="N",
               help="Run N hosts in all: the inventory's, then generated k3s VMs (k3s-vm-gen-01, …) copied from "
                    "the reference ones, in the lab's inventory only. Kept by later `lab up` until `lab down`.")
-def up(scale: int | None) -> None:
+@click.option("--limit", "-l", "limit", default=None, metavar="PATTERN",
+              help="Start only the hosts this Ansible pattern selects (as a plan's --limit), and the maas host, "
+                   "whose DNS and DHCP every host uses. The inventory still lists every host; the others stay "
+                   "stopped until a `lab up` without --limit.")
+def up(scale: int | None, limit: str | None) -> None:
     """Start every inventory host (idempotent; the root filesystem is built once and cached).
 
     \b
     Examples:
       homelab lab up
       homelab lab up --scale 30
+      homelab lab up --limit 'proxmox[0],k3s'   # a smaller lab on a small machine
     """
     from planner.lab import runtime
 
     config = _config()
+    only = None
+    if limit is not None:
+        from planner.errors import HomelabError
+        from planner.lab.scale import read_size
+        from planner.plans.stepcheck import resolve_hosts
+
+        if scale is not None or read_size(config.lab_dir) is not None:
+            raise HomelabError("--limit picks hosts from the project inventory, and a scaled lab's generated hosts "
+                               "are not in it", "start a scaled lab whole (homelab lab up --scale N), or run "
+                               "`homelab lab down` first")
+        only = set(resolve_hosts(config.project / "inventory", limit))
     started = time.monotonic()
-    states = runtime.up(config, cache_dir(), progress=lambda msg: click.echo(msg, err=True), scale=scale)
-    click.echo(f"Lab up: {len(states)} hosts in {time.monotonic() - started:.1f} s; "
-               f"inventory {os.path.relpath(config.lab_dir / 'inventory')}", err=True)
+    states = runtime.up(config, cache_dir(), progress=lambda msg: click.echo(msg, err=True), scale=scale, only=only)
+    from planner.lab.spec import lab_hosts
+
+    total = len(lab_hosts(config)) if only is not None else len(states)
+    click.echo(f"Lab up: {len(states)} hosts in {time.monotonic() - started:.1f} s"
+               + (f" ({total - len(states)} of the inventory's {total} left stopped)" if len(states) < total else "")
+               + f"; inventory {os.path.relpath(config.lab_dir / 'inventory')}", err=True)
     from planner.lab import kuma
 
     where = next((s for s in states if s.name == kuma.HOST), None)

@@ -28,6 +28,8 @@ from planner.lab.spec import LabConfig, LabHost
 from planner.paths import private_dir, private_file
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from planner.lab.runtime import HostState
 
 KEY_NAME = "id_ed25519"
@@ -219,16 +221,21 @@ def _monitoring(config: LabConfig, hosts: list[LabHost]) -> dict:
     return {"homelab_monitoring": {**contract, "uptime_kuma": uptime}}
 
 
-def write_inventory(config: LabConfig, hosts: list[LabHost]) -> Path:
+def write_inventory(config: LabConfig, hosts: list[LabHost], running: Collection[str] | None = None) -> Path:
     """Write known_hosts and the lab inventory directory; returns the inventory path.
 
     The directory links the project's own inventory files and adds ``zz-lab.yml``,
     read last, with each host's loopback address and the lab's SSH settings, so
-    group_vars and documented facts apply unchanged.
+    group_vars and documented facts apply unchanged. Every host is in the inventory,
+    but only the ``running`` ones (by default all) have a pinned key: a host that
+    `lab up --limit` left out has none yet, and SSH refuses it, so a run names it
+    unreachable.
     """
     known = config.lab_dir / "known_hosts"
     lines = []
     for h in hosts:
+        if running is not None and h.name not in running:
+            continue
         target = h.address if h.port == 22 else f"[{h.address}]:{h.port}"
         lines.append(f"{target} {host_public_key(config, h.name)}")
     with os.fdopen(private_file(known), "w") as fh:

@@ -18,7 +18,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -229,13 +229,19 @@ def _wait_until_answering(config: LabConfig, states: list[HostState]) -> None:
                        f"see {config.lab_dir}/hosts/<host>/console.log; `homelab lab down` cleans up")
 
 
-def up(config: LabConfig, cache: Path, progress: Progress = print, scale: int | None = None) -> list[HostState]:
+def up(config: LabConfig, cache: Path, progress: Progress = print, scale: int | None = None,
+       only: Collection[str] | None = None) -> list[HostState]:
     """Bring every inventory host up (idempotent: running hosts are kept as they are); with ``scale``,
-    as many hosts in all, generated ones added (see ``lab.scale``), a size later calls keep."""
+    as many hosts in all, generated ones added (see ``lab.scale``), a size later calls keep.
+
+    With ``only``, just those hosts and the lab's DNS and DHCP host (every host's names and leases come
+    from it) are started; the others are left as they are, and the inventory still lists them, so a
+    pattern selects the same hosts as on the whole lab. Returns the running hosts, in inventory order."""
     preflight.check(config)
     hosts = lab_hosts(config, scale=scale)
+    chosen = [h for h in hosts if only is None or h.name in only or h.name == dns.DNS_HOST]
     rootfs = ensure_rootfs(cache, progress)
-    kuma_install = kuma.ensure_install(cache, progress) if kuma.wanted(hosts) else None
+    kuma_install = kuma.ensure_install(cache, progress) if kuma.wanted(chosen) else None
     with _locked(config):
         if scale is not None:
             write_size(config.lab_dir, scale if any(h.generated for h in hosts) else None)
@@ -249,7 +255,7 @@ def up(config: LabConfig, cache: Path, progress: Progress = print, scale: int | 
             _write_state(config, states)
         started: list[HostState] = []
         try:
-            for host in hosts:
+            for host in chosen:
                 old = states.get(host.name)
                 if old and is_ours(old) and old.address == host.address and answers(old.address, old.port):
                     continue
@@ -274,8 +280,8 @@ def up(config: LabConfig, cache: Path, progress: Progress = print, scale: int | 
                 states.pop(state.name, None)
             _write_state(config, states)
             raise
-        hostsetup.write_inventory(config, hosts)
-        return [states[h.name] for h in hosts]
+        hostsetup.write_inventory(config, hosts, running=set(states))
+        return [states[h.name] for h in hosts if h.name in states]
 
 
 def down(config: LabConfig) -> list[str]:
