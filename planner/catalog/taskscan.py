@@ -17,6 +17,7 @@ from typing import Any
 
 from planner import yamlio
 from planner.plans.digests import ROLE_ACTIONS, role_name
+from planner.yamlio.reading import NO_QUICK_READ, Lined, load_lined
 
 COMMAND_ACTIONS = {f"{p}{a}" for p in ("", "ansible.builtin.", "ansible.legacy.")
                    for a in ("command", "shell", "raw", "script")}
@@ -116,6 +117,20 @@ def _action_of(task: dict[str, Any]) -> str:
     return str(task.get("action") or "")
 
 
+def _load(path: Path) -> Any:
+    """A playbook's or role's YAML as Ansible reads it (YAML 1.1: ``check_mode: no`` is false), by libyaml,
+    each list with the line its items start on; ruamel's round-trip reader where libyaml cannot read it (its
+    lists carry the same lines in ``.lc``, and its errors say where the file is broken)."""
+    data = load_lined(path)
+    return yamlio.load(path) if data is NO_QUICK_READ else data
+
+
+def _line(tasks: Any, index: int) -> int:
+    if isinstance(tasks, Lined):
+        return tasks.lines[index]
+    return tasks.lc.item(index)[0] + 1 if hasattr(tasks, "lc") else 0
+
+
 def _walk(tasks: Any, file: Path, root: Path, out: list[TaskInfo]) -> None:
     for index, task in enumerate(tasks if isinstance(tasks, list) else []):
         if not isinstance(task, dict):
@@ -125,7 +140,7 @@ def _walk(tasks: Any, file: Path, root: Path, out: list[TaskInfo]) -> None:
                 _walk(task.get(key), file, root, out)
             continue
         action = _action_of(task)
-        line = tasks.lc.item(index)[0] + 1 if hasattr(tasks, "lc") else 0
+        line = _line(tasks, index)
         args = task.get(action)
         mode = task.get("check_mode")
         out.append(TaskInfo(
@@ -138,7 +153,7 @@ def _walk(tasks: Any, file: Path, root: Path, out: list[TaskInfo]) -> None:
         if action in _INCLUDE_TASKS:
             name = args.get("file") if isinstance(args, dict) else args
             if isinstance(name, str) and "{{" not in name and (file.parent / name).is_file():
-                _walk(yamlio.load(file.parent / name), file.parent / name, root, out)
+                _walk(_load(file.parent / name), file.parent / name, root, out)
         if action in ROLE_ACTIONS and isinstance(args, dict) and isinstance(args.get("name"), str):
             tasks_from = args.get("tasks_from")
             _scan_role(root, args["name"], out, str(tasks_from) if isinstance(tasks_from, str) else "main")
@@ -150,13 +165,13 @@ def _scan_role(root: Path, role: str, out: list[TaskInfo], tasks_from: str = "ma
     for part, name in (("tasks", stem), ("handlers", "main")):
         main = role_dir / part / f"{name}.yml"
         if main.is_file():
-            _walk(yamlio.load(main), main.resolve(), root, out)
+            _walk(_load(main), main.resolve(), root, out)
 
 
 def scan_playbook(root: Path, playbook: Path) -> list[TaskInfo]:
     """Every task a playbook would run, from the play and the roles it applies."""
     out: list[TaskInfo] = []
-    for play in yamlio.load(playbook) or []:
+    for play in _load(playbook) or []:
         if not isinstance(play, dict):
             continue
         for key in ("pre_tasks",):

@@ -21,7 +21,7 @@ from typing import Any
 from planner.yamlio import Location, YamlSyntaxError, vault_encrypted
 from planner.yamlio.text import _RESOLVERS, Tagged, YamlEditError, implicit_tag
 
-__all__ = ["load_fast", "load_text"]
+__all__ = ["NO_QUICK_READ", "Lined", "load_fast", "load_lined", "load_text"]
 
 
 @dataclass(eq=False)
@@ -159,7 +159,58 @@ def _libyaml_loader() -> Any:
     return Loader
 
 
+class Lined(list[Any]):
+    """A YAML sequence read by :func:`load_lined`, with the line (1-based) each of its items starts on."""
+
+    lines: list[int]
+
+
+@functools.cache
+def _lined_loader() -> Any:
+    """:func:`_libyaml_loader` whose sequences are :class:`Lined`; None without libyaml."""
+    base = _libyaml_loader()
+    if base is None:
+        return None
+
+    class Loader(base):  # type: ignore[misc,valid-type]
+        pass
+
+    def sequence(loader: Any, node: Any) -> Any:
+        data = Lined()
+        data.lines = [item.start_mark.line + 1 for item in node.value]
+        yield data  # first the empty list, then its items: how PyYAML builds a sequence an alias may repeat
+        data.extend(loader.construct_sequence(node))
+
+    Loader.add_constructor("tag:yaml.org,2002:seq", sequence)
+    return Loader
+
+
+def load_lined(path: Path) -> Any:
+    """A YAML file's data as Ansible reads it (:func:`load_fast`), each sequence a :class:`Lined`: the line
+    every item starts on is the one Ansible names a task by (``task_path``), where its own PyYAML loader
+    put the item's start. :data:`NO_QUICK_READ` where libyaml cannot read the text (not YAML, not UTF-8, a
+    vault-encrypted file): the caller reads it with ruamel's round-trip loader for its data and its error."""
+    from planner.yamlio.limits import check_text
+
+    loader = _lined_loader()
+    if loader is None:
+        return NO_QUICK_READ
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return NO_QUICK_READ
+    check_text(text, str(path))  # an alias bomb is refused before anything walks what it loads as
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader with three constructors added
+    except (yaml.YAMLError, ValueError, TypeError):
+        return NO_QUICK_READ
+
+
 _NO_QUICK_READ = object()
+#: What :func:`load_lined` answers for text it leaves to the round-trip reader.
+NO_QUICK_READ = _NO_QUICK_READ
 
 
 def _quick_plain(text: str, display: str) -> Any:
