@@ -29,7 +29,7 @@ from typing import Any
 
 from planner.yamlio import Location
 from planner.yamlio.patch import _DELETE, _Editor
-from planner.yamlio.reading import _NO_QUICK_READ, _load_plain, _quick_plain, _same_value, _unshare
+from planner.yamlio.reading import NO_QUICK_READ, _load_plain, _quick_plain, _same_value, _unshare
 from planner.yamlio.text import Tagged, YamlEditError
 
 __all__ = ["Tagged", "YamlEditError", "delete_text", "edit_text"]
@@ -119,7 +119,7 @@ def _verify(editor: _Editor, new: str, path: tuple, value: Any) -> None:
     # libyaml reads the new text first (most of a write's time is parsing): agreeing, it settles the check;
     # anything else is decided by the reference reading, as before.
     got = _quick_plain(new, display)
-    if got is not _NO_QUICK_READ and _same_value(got if got is not None else {}, expected):
+    if got is not NO_QUICK_READ and _same_value(got if got is not None else {}, expected):
         return
     got = _load_plain(new, display)
     if not _same_value(got if got is not None else {}, expected):

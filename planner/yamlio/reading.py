@@ -188,33 +188,22 @@ def _lined_loader() -> Any:
 def load_lined(path: Path) -> Any:
     """A YAML file's data as Ansible reads it (:func:`load_fast`), each sequence a :class:`Lined`: the line
     every item starts on is the one Ansible names a task by (``task_path``), where its own PyYAML loader
-    put the item's start. :data:`NO_QUICK_READ` where libyaml cannot read the text (not YAML, not UTF-8, a
-    vault-encrypted file): the caller reads it with ruamel's round-trip loader for its data and its error."""
-    from planner.yamlio.limits import check_text
-
-    loader = _lined_loader()
-    if loader is None:
-        return NO_QUICK_READ
+    put the item's start. :data:`NO_QUICK_READ` where libyaml cannot read the text (not YAML, not UTF-8):
+    the caller reads it with ruamel's round-trip loader for its data and its error."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
         return NO_QUICK_READ
-    check_text(text, str(path))  # an alias bomb is refused before anything walks what it loads as
-    import yaml
-
-    try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader with three constructors added
-    except (yaml.YAMLError, ValueError, TypeError):
-        return NO_QUICK_READ
+    return _quick_plain(text, str(path), _lined_loader())
 
 
-_NO_QUICK_READ = object()
-#: What :func:`load_lined` answers for text it leaves to the round-trip reader.
-NO_QUICK_READ = _NO_QUICK_READ
+#: What the libyaml readings answer for text they leave to the round-trip reader.
+NO_QUICK_READ = object()
 
 
-def _quick_plain(text: str, display: str) -> Any:
-    """:func:`_load_plain`'s data read by libyaml, or :data:`_NO_QUICK_READ` where it cannot say.
+def _quick_plain(text: str, display: str, loader: Any = None) -> Any:
+    """:func:`_load_plain`'s data read by libyaml (by ``loader``, :func:`_libyaml_loader`'s by default), or
+    :data:`NO_QUICK_READ` where it cannot say.
 
     Readers fall back to :func:`_load_plain` for text libyaml refuses, so its errors stay the ones people
     see; the writer's read-back, which has the expected data at hand, also asks it when the quick reading
@@ -222,16 +211,16 @@ def _quick_plain(text: str, display: str) -> Any:
     """
     from planner.yamlio.limits import check_text
 
-    loader = _libyaml_loader()
+    loader = loader or _libyaml_loader()
     if loader is None:
-        return _NO_QUICK_READ
+        return NO_QUICK_READ
     check_text(text, display)  # as _load_plain: an alias bomb is refused before anything walks what it loads as
     import yaml
 
     try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader with two constructors added
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader with constructors added
     except (yaml.YAMLError, ValueError, TypeError):
-        return _NO_QUICK_READ
+        return NO_QUICK_READ
 
 
 def load_fast(path: Path) -> Any:
@@ -257,7 +246,7 @@ def load_text(text: str, display: str) -> Any:
     with file:line:col.
     """
     data = _quick_plain(text, display)
-    return _load_plain(text, display) if data is _NO_QUICK_READ else data
+    return _load_plain(text, display) if data is NO_QUICK_READ else data
 
 
 def _unshare(value: Any) -> Any:
