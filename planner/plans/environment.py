@@ -24,10 +24,12 @@ of the caller's environment does, and the value is never recorded.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pwd
 import re
+import stat
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -111,12 +113,13 @@ def _env_names(data: object, secret_only: bool = False) -> Iterator[str]:
             yield from _env_names(item, secret_only)
 
 
+@functools.cache
 def _vars_loader() -> type:
-    """PyYAML's safe loader, taking Ansible's ``!unsafe`` and ``!vault`` tags as plain strings: a file with one
-    (the tool writes ``!unsafe`` into host_vars) still names its credentials."""
+    """PyYAML's safe loader (libyaml's where PyYAML has it), taking Ansible's ``!unsafe`` and ``!vault`` tags as
+    plain strings: a file with one (the tool writes ``!unsafe`` into host_vars) still names its credentials."""
     import yaml
 
-    class VarsLoader(yaml.SafeLoader):
+    class VarsLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
         pass
 
     def plain(loader: yaml.SafeLoader, node: yaml.Node) -> object:
@@ -127,12 +130,23 @@ def _vars_loader() -> type:
     return VarsLoader
 
 
+@functools.lru_cache(maxsize=1024)
+def _file_credentials(path: Path, size: int, mtime_ns: int) -> tuple[frozenset[str], frozenset[str]]:
+    """A variables file's named credentials, all then the secret ones. Cached by path, size and mtime: a plan
+    asks twice (its masking and its run's environment), and a file written in between is read again."""
+    import yaml
+
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8", errors="replace"),  # noqa: S506 - a SafeLoader
+                         Loader=_vars_loader())
+    except (OSError, yaml.YAMLError):
+        data = None  # a vaulted or broken file names nothing here; Ansible says what is wrong with it
+    return frozenset(_env_names(data)), frozenset(_env_names(data, secret_only=True))
+
+
 def named_credentials(inventory: Path, secret_only: bool = False) -> list[str]:
     """The environment variables the inventory's variables files name under a ``*_env`` key, sorted; with
     ``secret_only``, all but those naming a username (``*user_env``, ``*username_env``)."""
-    import yaml
-
-    loader = _vars_loader()
     top = inventory if inventory.is_dir() else inventory.parent
     names: set[str] = set()
     for sub in _VARS_DIRS:
@@ -140,13 +154,15 @@ def named_credentials(inventory: Path, secret_only: bool = False) -> list[str]:
         if not base.is_dir():
             continue
         for path in sorted(base.rglob("*")):
-            if path.suffix not in (".yml", ".yaml") or not path.is_file() or path.stat().st_size > _MAX_VARS_BYTES:
+            if path.suffix not in (".yml", ".yaml"):
                 continue
             try:
-                text = path.read_text(encoding="utf-8", errors="replace")
-                names.update(_env_names(yaml.load(text, Loader=loader), secret_only))  # noqa: S506 - a SafeLoader
-            except (OSError, yaml.YAMLError):
-                continue  # a vaulted or broken file names nothing here; Ansible says what is wrong with it
+                found = path.stat()
+            except OSError:
+                continue
+            if not stat.S_ISREG(found.st_mode) or found.st_size > _MAX_VARS_BYTES:
+                continue
+            names.update(_file_credentials(path, found.st_size, found.st_mtime_ns)[secret_only])
     return sorted(names)
 
 
