@@ -1,5 +1,10 @@
 """The one process ``homelab`` runs are forked from: single-threaded, with the CLI's modules imported.
 
+A run forked from it costs what its command does, not a Python start-up with the planner's imports (about
+0.3 s of CPU each; the integration tests make over a thousand runs). The child is the command exactly as
+``python -m planner`` runs it: ``planner.cli.main`` with the run's own arguments, environment, working
+directory and output files.
+
 Forking the test process itself would be as cheap, but by the reliability suite the test process runs threads
 (litellm's logging worker after an in-process model call, a test's own HTTP server), and a child forked from a
 threaded process inherits any lock a thread held at that instant: Python warns of deadlocks for good reason.
@@ -27,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 # -- the server -----------------------------------------------------------------------------------------------
@@ -128,7 +133,7 @@ def serve() -> None:
 
 @functools.cache
 def _server() -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-c", "from tests.reliability.forkserver import serve; serve()"],
+    proc = subprocess.Popen([sys.executable, "-c", "from tests.forkserver import serve; serve()"],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     atexit.register(_stop, proc)
@@ -173,3 +178,17 @@ def start(args: list[str], env: dict[str, str], cwd: Path, out: str | Path, err:
 def wait(pid: int, timeout: float) -> dict[str, Any]:
     """The child's end, bounded by ``timeout`` (see the module's docstring)."""
     return _ask({"op": "wait", "pid": pid, "timeout": timeout}, timeout + 60)
+
+
+def run(args: list[str], env: dict[str, str], cwd: Path, timeout: float) -> tuple[int, str, str]:
+    """``homelab ARGS`` in a forked child, to its end: exit code, stdout, stderr. A run past ``timeout`` is
+    killed and raises :class:`subprocess.TimeoutExpired`, as :func:`subprocess.run` would."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out, err = Path(tmp, "out"), Path(tmp, "err")
+        ended = wait(start(args, env, cwd, out, err), timeout)
+        stdout, stderr = (path.read_bytes().decode("utf-8", "replace") for path in (out, err))
+    if ended["timed_out"]:
+        raise subprocess.TimeoutExpired(["homelab", *args], timeout, stdout, stderr)
+    return ended["rc"], stdout, stderr

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import forkserver
 from tests.conftest import Result, copy_project, documented_only, run_homelab
 
 LAB_NET = os.environ.get("HOMELAB_TEST_LAB_NET", "127.0.3")
@@ -113,9 +114,12 @@ def project_on(lab: Lab, tmp_path: Path) -> Path:
     return copy
 
 
-def homelab_in(project: Path, *args: str, env: dict[str, str] | None = None) -> Result:
+def homelab_in(project: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> Result:
+    """``homelab ARGS`` in ``project`` against the session lab, as :func:`run_homelab` runs it but forked from
+    :mod:`tests.forkserver`, where the planner is imported already: the same command, less a Python start-up."""
     inv = str(project / ".homelab" / "lab-inventory")
-    return run_homelab(*args, cwd=project, env={"HOMELAB_INVENTORY": inv, **(env or {})})
+    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "HOMELAB_INVENTORY": inv, **(env or {})}
+    return Result(*forkserver.run(list(args), full_env, project, timeout))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """The real ``homelab`` CLI, run cheaply and measured: time, exit code, output and the child's peak memory.
 
-:func:`forked` runs it in a child forked from :mod:`tests.reliability.forkserver`, where the CLI's modules are
+:func:`forked` runs it in a child forked from :mod:`tests.forkserver`, where the CLI's modules are
 imported already: a case costs what the command does, not a Python start-up (about 0.3 s each). The child gets
 its own environment, working directory and output files. :func:`spawned` starts a fresh interpreter instead, for
 a memory figure that is the command's own (a forked child's peak counts the pages it shares with the server).
@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests import forkserver
 from tests.conftest import ROOT
-from tests.reliability import forkserver
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.reliability import forkserver
+from tests import forkserver
 
 
 def start(project: Path, out: Path, *args: str, env: dict[str, str] | None = None) -> int:
