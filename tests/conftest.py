@@ -50,11 +50,13 @@ class Result:
 
 
 def run_homelab(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 300) -> Result:
-    """Run ``homelab`` in a subprocess, as a person would (stdout and stderr kept apart)."""
+    """Run ``homelab`` as a person would (stdout and stderr kept apart): ``planner.cli.main`` in a child forked
+    from :mod:`tests.forkserver`, where the planner is imported already, so a run costs its command's work and
+    not a Python start-up."""
+    from tests import forkserver
+
     full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "planner", *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=timeout, check=False)
-    return Result(proc.returncode, proc.stdout, proc.stderr)
+    return Result(*forkserver.run(list(args), full_env, cwd, timeout))
 
 
 def planned(env: dict[str, str], *args: str) -> dict:

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 
-from tests import forkserver
 from tests.conftest import Result, copy_project, documented_only, run_homelab
 
 LAB_NET = os.environ.get("HOMELAB_TEST_LAB_NET", "127.0.3")
@@ -115,11 +114,9 @@ def project_on(lab: Lab, tmp_path: Path) -> Path:
 
 
 def homelab_in(project: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> Result:
-    """``homelab ARGS`` in ``project`` against the session lab, as :func:`run_homelab` runs it but forked from
-    :mod:`tests.forkserver`, where the planner is imported already: the same command, less a Python start-up."""
+    """``homelab ARGS`` in ``project``, against the session lab's inventory."""
     inv = str(project / ".homelab" / "lab-inventory")
-    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "HOMELAB_INVENTORY": inv, **(env or {})}
-    return Result(*forkserver.run(list(args), full_env, project, timeout))
+    return run_homelab(*args, cwd=project, env={"HOMELAB_INVENTORY": inv, **(env or {})}, timeout=timeout)
 
 
 @pytest.fixture(scope="session")
