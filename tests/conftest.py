@@ -56,7 +56,10 @@ def run_homelab(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None,
     from tests import forkserver
 
     full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
-    return Result(*forkserver.run(list(args), full_env, cwd, timeout))
+    ended, stdout, stderr = forkserver.run(list(args), full_env, cwd, timeout)
+    if ended["timed_out"]:  # killed at the deadline, and failing the test as subprocess.run's timeout did
+        raise subprocess.TimeoutExpired(["homelab", *args], timeout, stdout, stderr)
+    return Result(ended["rc"], stdout, stderr)
 
 
 def planned(env: dict[str, str], *args: str) -> dict:

@@ -43,11 +43,8 @@ def _read(path: str) -> str:
 
 def forked(*args: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 60) -> Measured:
     """``homelab ARGS`` in a forked child (see the module's docstring)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out, err = os.path.join(tmp, "out"), os.path.join(tmp, "err")
-        ended = forkserver.wait(forkserver.start(list(args), _env(env), cwd, out, err), timeout)
-        return Measured(ended["rc"], _read(out), _read(err), ended["seconds"], ended["peak_kib"] / 1024,
-                        ended["cpu_s"])
+    ended, stdout, stderr = forkserver.run(list(args), _env(env), cwd, timeout)
+    return Measured(ended["rc"], stdout, stderr, ended["seconds"], ended["peak_kib"] / 1024, ended["cpu_s"])
 
 
 # The child's own peak: VmHWM of the process after exec. getrusage's ru_maxrss would not do: the kernel carries the
