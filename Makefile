@@ -47,8 +47,8 @@ demo: setup  ## Start the sandbox lab and run the main job against it
 lab-down: setup
 	$(BIN)/homelab lab down
 
-test: setup lint  ## Everything CI checks
-	$(BIN)/homelab docs --check
+# The checks of `make lint` and the three pytest streams run side by side (scripts/test.sh says how).
+test: setup  ## Everything CI checks
 	VENV=$(VENV) scripts/test.sh
 
 unit: setup
@@ -62,12 +62,13 @@ integration: setup
 # imports a module may make, YAML, shebangs, runtime metadata. On the venv's Python, no container; its test
 # environments are made by `make setup` (scripts/sanity.sh says how). 27 s on this 2-core machine idle, ≈ 2½–4½ min
 # with other test runs beside it.
-lint: setup  ## ansible-lint, ruff (checks only; the code keeps its own layout), mypy over planner/, the incident reviews, ansible-test sanity
+lint: setup  ## ansible-lint, ruff (checks only; the code keeps its own layout), mypy over planner/, the incident reviews, ansible-test sanity, the docs current
 	$(BIN)/ansible-lint --offline -q
 	$(BIN)/ruff check --quiet .
 	$(BIN)/mypy
 	$(BIN)/pymarkdown scan docs/rca
 	VENV=$(VENV) scripts/sanity.sh
+	$(BIN)/homelab docs --check
 
 bench: setup  ## homelab against plain Ansible at 9 and 30 lab hosts, planner and scale figures: one markdown table (root; BENCH_ARGS="--quick")
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import functools
+import gc
 import json
 import os
 import select
@@ -41,6 +42,7 @@ def _child(request: dict[str, Any]) -> None:
     """In the forked child: become the command and never return."""
     code = 70
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a Ctrl-C stops the command, as in a terminal
         if request["group"]:
             os.setpgid(0, 0)  # its own group: a kill of the command reaches what it started in the group too
         os.environ.clear()
@@ -79,20 +81,22 @@ def _child(request: dict[str, Any]) -> None:
 def reap(pid: int, started: float, timeout: float, group: bool = False) -> dict[str, Any]:
     """A child's end (of this process: the server's forks, or a test's own subprocess), as ``wait`` answers it.
 
-    Bounded: a child still running at the deadline is killed (with its group) and reported as such (-9)."""
-    while True:
-        done, status, usage = os.wait4(pid, os.WNOHANG)
-        timed_out = False
-        if done:
-            rc = os.waitstatus_to_exitcode(status)
-            break
-        if time.monotonic() - started > timeout:
-            with contextlib.suppress(ProcessLookupError):
-                (os.killpg if group else os.kill)(pid, signal.SIGKILL)
-            _, status, usage = os.wait4(pid, 0)
-            rc, timed_out = -9, True
-            break
-        time.sleep(0.005)
+    Bounded: a child still running at the deadline is killed (with its group) and reported as such (-9). The
+    wait sleeps on the child's pidfd, which becomes readable when it ends: no polling while a run goes on."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        select.select([pidfd], [], [], max(0.0, started + timeout - time.monotonic()))
+    finally:
+        os.close(pidfd)
+    done, status, usage = os.wait4(pid, os.WNOHANG)
+    timed_out = False
+    if done:
+        rc = os.waitstatus_to_exitcode(status)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            (os.killpg if group else os.kill)(pid, signal.SIGKILL)
+        _, status, usage = os.wait4(pid, 0)
+        rc, timed_out = -9, True
     return {"rc": rc, "timed_out": timed_out, "seconds": time.monotonic() - started, "peak_kib": usage.ru_maxrss,
             "cpu_s": usage.ru_utime + usage.ru_stime}
 
@@ -109,6 +113,12 @@ def serve() -> None:
     for module, _attr, _help in COMMANDS.values():
         importlib.import_module(module)
     _ruamel()
+    # What is imported now is every child's too, shared copy-on-write. Frozen, it is out of the collector's
+    # reach, so a child's collections do not write to (and so copy) those pages.
+    gc.freeze()
+    # A Ctrl-C reaches every process of the terminal's group, this one too. The server outlives it, so that
+    # the tests' clean-up (a lab's teardown runs `homelab lab down`) can still fork the commands it needs.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     started: dict[int, tuple[float, bool]] = {}
     replies.write(b'{"ready": true}\n')
@@ -160,12 +170,24 @@ def _answer(proc: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
     return json.loads(line)
 
 
+#: Answers the server owes for requests whose answer was never read: a wait interrupted by a Ctrl-C, whose
+#: answer comes once the run has ended. Read first, so that each later request gets its own answer.
+_owed = 0
+
+
 def _ask(request: dict[str, Any], timeout: float) -> dict[str, Any]:
+    global _owed
     proc = _server()
     assert proc.stdin is not None
+    while _owed:
+        _answer(proc, 660)  # bounded: the longest wait a test asks for, with the server's margin
+        _owed -= 1
     proc.stdin.write(json.dumps(request).encode() + b"\n")
     proc.stdin.flush()
-    return _answer(proc, timeout)
+    _owed += 1
+    answer = _answer(proc, timeout)
+    _owed -= 1
+    return answer
 
 
 def start(args: list[str], env: dict[str, str], cwd: Path, out: str | Path, err: str | Path,

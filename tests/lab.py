@@ -68,7 +68,13 @@ def running_lab(lab_dir: Path, net: str) -> Iterator[Lab]:
     if os.geteuid() != 0:
         pytest.fail("the lab integration tests need root (overlayfs mounts, systemd-nspawn)")
     env = {"HOMELAB_LAB_DIR": str(lab_dir), "HOMELAB_LAB_NET": net}
-    result = run_homelab("lab", "up", env=env, timeout=600)
+    try:
+        result = run_homelab("lab", "up", env=env, timeout=600)
+    except BaseException:
+        # Interrupted (a Ctrl-C) or past its timeout: `lab down` waits for the lab's lock, so it stops what
+        # the start left once that has ended.
+        run_homelab("lab", "down", env=env, timeout=300)
+        raise
     assert result.rc == 0, f"lab up failed:\n{result.stderr}"
     lab = Lab(lab_dir, env)
     pids = [h["pid"] for h in lab.state()["hosts"].values()]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_homelab
 from tests.integration.conftest import mounts_under
 
 pytestmark = pytest.mark.lab
@@ -63,9 +63,17 @@ def test_scenario(scenario: str, tmp_path: Path) -> None:
     started = time.monotonic()
     # The base config is named, not left for molecule to find at the repository's root: a copy of the
     # project without .git would otherwise run with ~/.config/molecule/config.yml, or with none.
-    proc = subprocess.run([str(MOLECULE), "--base-config", str(BASE_CONFIG), "test", "--scenario-name", scenario],
-                          cwd=ROOT, env=molecule_env(scratch), capture_output=True, text=True, timeout=1200,
-                          check=False)
+    try:
+        proc = subprocess.run([str(MOLECULE), "--base-config", str(BASE_CONFIG), "test", "--scenario-name",
+                               scenario], cwd=ROOT, env=molecule_env(scratch), capture_output=True, text=True,
+                              timeout=1200, check=False)
+    except BaseException:
+        # Interrupted (a Ctrl-C) or past its timeout, molecule was killed before its destroy step: the
+        # scenario's lab is stopped here instead, so that nothing of it outlives the test run.
+        lab_env = {"HOMELAB_LAB_DIR": str(scratch / "lab"),
+                   "HOMELAB_LAB_NET": os.environ.get("HOMELAB_MOLECULE_LAB_NET", "127.0.6")}
+        run_homelab("lab", "down", env=lab_env, timeout=300)
+        raise
     took = time.monotonic() - started
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"molecule test -s {scenario} failed after {took:.0f} s:\n{output[-8000:]}"

@@ -199,25 +199,29 @@ def test_help_documents_exit_codes_and_examples() -> None:
     assert re.search(r"^\s+docs\s+Regenerate the markdown docs", run_homelab("--help").stdout, re.M)
 
 
-def test_make_test_checks_the_docs_after_lint() -> None:
+def test_make_test_runs_the_checks_and_the_whole_suite() -> None:
     makefile = (ROOT / "Makefile").read_text()
+    lint = re.search(r"^lint:[^\n]*\n(?P<recipe>(?:\t[^\n]*\n)+)", makefile, re.M)
+    assert lint, "the Makefile has a lint target"
+    assert lint.group("recipe").splitlines()[-1] == "\t$(BIN)/homelab docs --check"
     target = re.search(r"^test:(?P<prereqs>[^\n#]*).*?\n(?P<recipe>(?:\t[^\n]*\n)+)", makefile, re.M)
     assert target, "the Makefile has a test target"
-    assert "lint" in target.group("prereqs").split()
-    recipe = target.group("recipe").splitlines()
-    assert "\t$(BIN)/homelab docs --check" in recipe
-    runner = next(i for i, line in enumerate(recipe) if "scripts/test.sh" in line)
-    assert recipe.index("\t$(BIN)/homelab docs --check") < runner
-    # The runner's two pytest streams together cover the whole suite: the files run beside (the molecule file
-    # among them), each of which the first stream ignores, and everything else.
+    assert "scripts/test.sh" in target.group("recipe")
+    # The runner starts `make lint` beside its three pytest streams, which together cover the whole suite: the
+    # files run beside (the molecule file among them) and those that mostly wait, each of which the first
+    # stream ignores, and everything else.
     script = (ROOT / "scripts" / "test.sh").read_text()
-    beside = re.search(r"^BESIDE=\((?P<files>[^)]*)\)", script, re.M)
-    assert beside, "scripts/test.sh lists the files of its second stream"
-    files = beside.group("files").split()
-    assert "tests/integration/test_molecule.py" in files
-    assert all((ROOT / f).is_file() for f in files), files
-    assert 'for file in "${BESIDE[@]}"; do ignored+=("--ignore=$file"); done' in script
-    assert '"$BIN/pytest" -q "${ignored[@]}" "$@"' in script
+    assert "exec make --no-print-directory lint" in script
+    listed = []
+    for name in ("BESIDE", "WAITS"):
+        found = re.search(rf"^{name}=\((?P<files>[^)]*)\)", script, re.M)
+        assert found, f"scripts/test.sh lists the files of its {name} stream"
+        listed += found.group("files").split()
+    assert "tests/integration/test_molecule.py" in listed
+    assert all((ROOT / f).is_file() for f in listed), listed
+    assert len(set(listed)) == len(listed), listed
+    assert 'for file in "${BESIDE[@]}" "${WAITS[@]}"; do ignored+=("--ignore=$file"); done' in script
+    assert 'exec "$BIN/pytest" -q "${ignored[@]}" "$@"' in script
 
 
 # -- what the docs show ----------------------------------------------------------------------------------------
