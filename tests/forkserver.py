@@ -34,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Modules the commands import where they are used, imported by the server up front (see ``serve``).
+LATER = ("ansible_runner.interface", "ansible.inventory.manager", "ansible.vars.manager", "pydantic",
+         "rich.console")
 
 
 # -- the server -----------------------------------------------------------------------------------------------
@@ -113,6 +116,21 @@ def serve() -> None:
     for module, _attr, _help in COMMANDS.values():
         importlib.import_module(module)
     _ruamel()
+    # And what the commands import only when they run: every planner module (a plan reaches some fifty that
+    # `homelab --help` must not), and the libraries they import where used (ansible-runner, Ansible's
+    # inventory, the variables' types, the progress console). Each run would spend that again: the unit
+    # suite took 123 CPU-seconds without them, 95 with the libraries alone.
+    import pkgutil
+    import threading
+
+    import planner
+
+    for found in pkgutil.walk_packages(planner.__path__, "planner."):
+        if not found.name.endswith("__main__"):
+            importlib.import_module(found.name)
+    for module in LATER:
+        importlib.import_module(module)
+    assert threading.active_count() == 1, "an import started a thread: forking from here would not be safe"
     # What is imported now is every child's too, shared copy-on-write. Frozen, it is out of the collector's
     # reach, so a child's collections do not write to (and so copy) those pages.
     gc.freeze()
