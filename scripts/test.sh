@@ -45,6 +45,7 @@ for file in "${BESIDE[@]}" "${WAITS[@]}"; do ignored+=("--ignore=$file"); done
 # each job puts SIGINT back first, so that a Ctrl-C on the terminal (which reaches every process of the
 # foreground group, each job too) or a TERM to this script (turned into the same, below) stops them all,
 # and each pytest stops the labs it started.
+began=$SECONDS
 ( trap - INT; exec make --no-print-directory lint ) >"$work/checks.log" 2>&1 &
 checks=$!
 ( trap - INT; exec "$BIN/pytest" -q "${ignored[@]}" "$@" ) &
@@ -77,6 +78,7 @@ trap 'stop TERM; exit 143' TERM
 
 wait "$checks"
 checked=$?
+checks_took=$(( SECONDS - began ))
 if [ "$checked" -ne 0 ]; then
     stop checks
     shown "the checks failed (make lint); the tests were stopped" "$work/checks.log"
@@ -91,7 +93,7 @@ wait "$waits"
 rc_waits=$?
 trap - INT TERM
 
-shown "the checks (make lint), run beside the tests" "$work/checks.log"
+shown "the checks (make lint, $checks_took s beside the tests)" "$work/checks.log"
 shown "the second stream (the molecule scenarios and $(( ${#BESIDE[@]} - 1 )) integration files)" "$work/beside.log"
 shown "the third stream (${#WAITS[@]} integration files that mostly wait for a clock)" "$work/waits.log"
 rm -rf "$work"
