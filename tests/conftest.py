@@ -49,14 +49,18 @@ class Result:
     stderr: str
 
 
+def homelab_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a tests' ``homelab`` run: this one, no colour, a wide terminal, then ``env`` over it."""
+    return {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+
+
 def run_homelab(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = 300) -> Result:
     """Run ``homelab`` as a person would (stdout and stderr kept apart): ``planner.cli.main`` in a child forked
     from :mod:`tests.forkserver`, where the planner is imported already, so a run costs its command's work and
     not a Python start-up."""
     from tests import forkserver
 
-    full_env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
-    ended, stdout, stderr = forkserver.run(list(args), full_env, cwd, timeout)
+    ended, stdout, stderr = forkserver.run(list(args), homelab_env(env), cwd, timeout)
     if ended["timed_out"]:  # killed at the deadline, and failing the test as subprocess.run's timeout did
         raise subprocess.TimeoutExpired(["homelab", *args], timeout, stdout, stderr)
     return Result(ended["rc"], stdout, stderr)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests import forkserver
-from tests.conftest import ROOT
+from tests.conftest import ROOT, homelab_env
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,6 @@ class Measured:
     cpu_s: float = 0.0  # user and system time: what the command cost, whatever else the machine was doing
 
 
-def _env(env: dict[str, str]) -> dict[str, str]:
-    return {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **env}
-
-
 def _read(path: str) -> str:
     with open(path, "rb") as fh:
         return fh.read().decode("utf-8", "replace")
@@ -43,7 +39,7 @@ def _read(path: str) -> str:
 
 def forked(*args: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 60) -> Measured:
     """``homelab ARGS`` in a forked child (see the module's docstring)."""
-    ended, stdout, stderr = forkserver.run(list(args), _env(env), cwd, timeout)
+    ended, stdout, stderr = forkserver.run(list(args), homelab_env(env), cwd, timeout)
     return Measured(ended["rc"], stdout, stderr, ended["seconds"], ended["peak_kib"] / 1024, ended["cpu_s"])
 
 
@@ -71,7 +67,7 @@ def spawned(*args: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 
         with open(out, "wb") as fout, open(err, "wb") as ferr:
             started = time.monotonic()
             proc = subprocess.Popen([sys.executable, "-c", _LAUNCH, *args], cwd=cwd,
-                                    env={**_env(env), "HOMELAB_TEST_PEAK_FILE": peak},
+                                    env={**homelab_env(env), "HOMELAB_TEST_PEAK_FILE": peak},
                                     stdin=subprocess.DEVNULL, stdout=fout, stderr=ferr)
             ended = forkserver.reap(proc.pid, started, timeout)
             proc.returncode = ended["rc"]  # reaped here, with its resource usage; Popen must not wait for it again
