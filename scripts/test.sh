@@ -50,11 +50,16 @@ began=$SECONDS
 checks=$!
 ( trap - INT; exec "$BIN/pytest" -q "${ignored[@]}" "$@" ) &
 first=$!
-( trap - INT; export HOMELAB_TEST_LAB_NET=${HOMELAB_TEST_LAB_NET_BESIDE:-127.0.4}
-  exec "$BIN/pytest" -q -p no:cacheprovider --basetemp="$work/beside" "${BESIDE[@]}" "$@" ) >"$work/beside.log" 2>&1 &
+# Another pytest stream: NAME on a session lab of its own at NET, with its own temporary directory and log.
+stream() {
+    local name=$1 net=$2
+    shift 2
+    ( trap - INT; export HOMELAB_TEST_LAB_NET=$net
+      exec "$BIN/pytest" -q -p no:cacheprovider --basetemp="$work/$name" "$@" ) >"$work/$name.log" 2>&1 &
+}
+stream beside "${HOMELAB_TEST_LAB_NET_BESIDE:-127.0.4}" "${BESIDE[@]}" "$@"
 beside=$!
-( trap - INT; export HOMELAB_TEST_LAB_NET=${HOMELAB_TEST_LAB_NET_WAITS:-127.0.5}
-  exec "$BIN/pytest" -q -p no:cacheprovider --basetemp="$work/waits" "${WAITS[@]}" "$@" ) >"$work/waits.log" 2>&1 &
+stream waits "${HOMELAB_TEST_LAB_NET_WAITS:-127.0.5}" "${WAITS[@]}" "$@"
 waits=$!
 jobs_=("$checks" "$first" "$beside" "$waits")
 
