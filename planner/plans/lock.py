@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,7 +56,7 @@ def apply_lock(state: Path, inventory: Path, plan_id: str, notice=lambda msg: No
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _read(fh)
+            holder = _holder(fh)
             raise LockHeldError(
                 f"another apply is running on this inventory: pid {holder.get('pid', '?')}, plan "
                 f"{holder.get('plan', '?')}, since {holder.get('started_at', '?')}",
@@ -75,6 +76,22 @@ def apply_lock(state: Path, inventory: Path, plan_id: str, notice=lambda msg: No
             fh.truncate()
             fh.flush()
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _holder(fh, wait: float = 2.0) -> dict:
+    """The holder's record, given ``wait`` seconds to appear.
+
+    The holder writes it just after taking the lock, so an apply refused in between would
+    read an empty file and could not name the holder; a busy machine can stretch that gap to
+    a noticeable fraction of a second. Bounded, so a record that never comes (a holder
+    killed right after locking) still ends in a refusal.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        holder = _read(fh)
+        if holder.get("pid") or time.monotonic() >= deadline:
+            return holder
+        time.sleep(0.02)
 
 
 def _read(fh) -> dict:

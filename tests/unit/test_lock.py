@@ -79,3 +79,39 @@ def test_lock_is_per_inventory(tmp_path: Path) -> None:
         assert _try_from_another_process(tmp_path, tmp_path / "c") == "acquired"
     # Released on leaving the block: the next apply gets it.
     assert _try_from_another_process(tmp_path, a) == "acquired"
+
+
+LATE = """
+import fcntl, json, os, sys, time
+from pathlib import Path
+from planner.plans.lock import lock_path
+path = lock_path(Path(sys.argv[1]), Path(sys.argv[2]))
+path.parent.mkdir(parents=True, exist_ok=True)
+with open(path, "r+" if path.exists() else "w+") as fh:
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[3]))
+    if float(sys.argv[3]) < 10:
+        fh.write(json.dumps({"pid": os.getpid(), "plan": "late-plan", "started_at": "now"}))
+        fh.flush()
+    time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.5, 30.0], ids=["at-once", "half-a-second-late", "never"])
+def test_a_holder_refused_before_it_wrote_its_record_is_still_named(tmp_path: Path, delay: float) -> None:
+    # The holder writes its record just after taking the lock; an apply refused in that gap
+    # once read an empty file and said "pid ?". It now waits a bounded moment for the record.
+    inv = tmp_path / "inventory"
+    inv.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", LATE, str(tmp_path), str(inv), str(delay)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(LockHeldError) as info, apply_lock(tmp_path, inv, "mine"):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    named = f"pid {holder.pid}, plan late-plan" in info.value.message
+    assert named if delay < 10 else "pid ?, plan ?" in info.value.message
