@@ -14,7 +14,9 @@ package may import litellm.
 After the import: ``suppress_debug_info`` (litellm prints hints to stdout,
 which would corrupt ``--format json``), no telemetry, and no callbacks (a
 logging integration configured through the environment would ship prompts
-somewhere else). Time is bounded here, not by litellm: one request per call,
+somewhere else), so litellm's logging after a request runs in that request's
+thread rather than in a pool whose thread would stay alive beside the forks
+of the check run that follows. Time is bounded here, not by litellm: one request per call,
 ``timeout`` on it, and no retries inside litellm or the OpenAI client
 (``num_retries`` also needs ``tenacity``, which litellm does not declare).
 That ``timeout`` bounds each read, not the request: a server that sends an
@@ -129,8 +131,29 @@ def _litellm() -> Any:
     for name in _CALLBACK_LISTS:
         if isinstance(getattr(litellm, name, None), list):
             setattr(litellm, name, [])
+    # A finished request hands its success logging to litellm.utils.executor, a pool whose thread then stays
+    # alive, idle, for the rest of the process; the check run that follows a draft forks ansible-playbook
+    # (ansible-runner's pty), and a fork beside another thread may deadlock in the child. With no callbacks
+    # (above) that logging is quick, so it runs in the request's own thread instead.
+    utils = sys.modules.get("litellm.utils")
+    if utils is not None:
+        setattr(utils, "executor", _InlineExecutor())  # noqa: B010 - litellm types it as its own pool
     _loaded = litellm
     return litellm
+
+
+class _InlineExecutor:
+    """An executor that runs what it is given at once, in the caller's thread (for litellm's logging)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        from concurrent.futures import Future
+
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as err:  # noqa: BLE001 - a pool keeps a task's error in its future; so does this
+            future.set_exception(err)
+        return future
 
 
 def request_options(response_format_mode: str, schema: dict[str, Any], tool: str = TOOL_NAME) -> dict[str, Any]:

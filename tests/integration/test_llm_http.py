@@ -158,6 +158,10 @@ def test_good_plan_with_json_schema(server: FakeLLM, ws: Workspace, pack: contex
     assert_sent_no_secret(server)
     # litellm prints hints to stdout unless told not to; --format json depends on it staying quiet.
     assert capfd.readouterr().out == ""
+    # Its logging ran in the request's thread: no pool thread stays beside the forks of the check run after it.
+    import threading
+
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("litellm")]
 
 
 def test_tool_calling_mode(server: FakeLLM, ws: Workspace, pack: context.ContextPack) -> None:
