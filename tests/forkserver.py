@@ -107,27 +107,22 @@ def reap(pid: int, started: float, timeout: float, group: bool = False) -> dict[
 def serve() -> None:
     """Answer requests on stdin until it closes."""
     import importlib
-
-    from planner.cli import COMMANDS
-    from planner.yamlio.reading import _ruamel
-
-    # Every command module (and the YAML reader they share) imported once, so that a child's time is its
-    # command's work alone; litellm stays out (only a model's call imports it).
-    for module, _attr, _help in COMMANDS.values():
-        importlib.import_module(module)
-    _ruamel()
-    # And what the commands import only when they run: every planner module (a plan reaches some fifty that
-    # `homelab --help` must not), and the libraries they import where used (ansible-runner, Ansible's
-    # inventory, the variables' types, the progress console). Each run would spend that again: the unit
-    # suite took 123 CPU-seconds without them, 95 with the libraries alone, 90 with both.
     import pkgutil
     import threading
 
     import planner
+    from planner.yamlio.reading import _ruamel
 
+    # Every planner module (the command modules, and the some fifty a plan reaches that `homelab --help` must
+    # not), the YAML reader they share, and the libraries the commands import where used (ansible-runner,
+    # Ansible's inventory, the variables' types, the progress console), imported once, so that a child's time
+    # is its command's work alone; litellm stays out (only a model's call imports it). Each run would spend
+    # that again: the unit suite took 123 CPU-seconds without the planner's later modules and the libraries,
+    # 95 with the libraries alone, 90 with both.
     for found in pkgutil.walk_packages(planner.__path__, "planner."):
         if not found.name.endswith("__main__"):
             importlib.import_module(found.name)
+    _ruamel()
     for module in LATER:
         importlib.import_module(module)
     assert threading.active_count() == 1, "an import started a thread: forking from here would not be safe"
