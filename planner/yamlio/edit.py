@@ -14,8 +14,9 @@ with a dot) so that YAML 1.1 and 1.2 readers agree on them. Before the new text
 is handed back it is read again and compared with what was meant; a splice that
 would change any other value raises instead of writing.
 
-This module is the entry point and the final check. The parts: where a node's
-text lies in :mod:`planner.yamlio.spans`; reading nodes and comparing them with
+This module is the entry point and the final check. The parts: the nodes, built
+from libyaml's events, in :mod:`planner.yamlio.compose`; where a node's text lies
+in :mod:`planner.yamlio.spans`; reading nodes and comparing them with
 values in :mod:`planner.yamlio.compare`; planning the splices in
 :mod:`planner.yamlio.patch`; spelling and laying out new values in
 :mod:`planner.yamlio.text`. Reading plain data lives in

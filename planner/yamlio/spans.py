@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from planner.yamlio import Location
+from planner.yamlio.compose import Composed, compose
 from planner.yamlio.reading import _Alias, _marked, _refuse_vault_file, _ruamel
 from planner.yamlio.text import YamlEditError
 
@@ -30,6 +31,20 @@ class _Document:
         self.r = _ruamel()
         yaml = self.r.YAML(typ="safe", pure=True)
         yaml.Composer, yaml.Resolver = self.r.Composer, self.r.Resolver
+        self.yaml = yaml
+        # libyaml's events make the nodes where it reads the text as ruamel would; ruamel composes the rest
+        composed = compose(text, yaml.resolver)
+        if composed is None:
+            composed = self._compose(text, display)
+        self.root: Any = composed.root
+        self.uses: dict[int, list[_Alias]] = {}
+        for ref in composed.aliases:
+            self.uses.setdefault(id(ref.target), []).append(ref)
+        self.vaults = composed.vaults
+
+    def _compose(self, text: str, display: str) -> Composed:
+        """ruamel's composition of the text, with its errors."""
+        yaml = self.yaml
         yaml.span_aliases, yaml.span_vaults = [], []
         try:
             docs = list(yaml.compose_all(text))
@@ -39,12 +54,7 @@ class _Document:
         if len(docs) > 1:
             raise YamlEditError(f"the file holds {len(docs)} YAML documents; only a single one can be edited",
                                 self._loc(docs[1]), "split it into one file per document")
-        self.root: Any = docs[0] if docs else None
-        self.yaml = yaml
-        self.uses: dict[int, list[_Alias]] = {}
-        for ref in yaml.span_aliases:
-            self.uses.setdefault(id(ref.target), []).append(ref)
-        self.vaults = yaml.span_vaults
+        return Composed(docs[0] if docs else None, yaml.span_aliases, yaml.span_vaults)
 
     def _loc(self, node: Any) -> Location:
         if isinstance(node, _Alias):
