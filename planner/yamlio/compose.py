@@ -80,9 +80,11 @@ def compose(text: str, resolver: Any) -> Composed | None:
                 start = end = events[at + 1].start_mark
                 if start.index == len(text) and not text.endswith(("\n", "\r")):
                     # the end of a text with no final break: libyaml counts a line more, ruamel does not
-                    line_start = max(text.rfind("\n"), text.rfind("\r")) + 1
-                    start = end = StreamMark(None, start.index, text.count("\n", 0, line_start) if "\n" in text
-                                             else text.count("\r", 0, line_start), start.index - line_start)
+                    line_start = text.rfind("\n") + 1
+                    if "\r" in text[line_start:]:
+                        return None  # a lone CR breaks a line for both parsers, not for the count below
+                    start = end = StreamMark(None, start.index, text.count("\n", 0, line_start),
+                                             start.index - line_start)
             tag = event.tag
             if tag is None or tag == "!":
                 memo = (event.value, event.implicit)
@@ -90,8 +92,7 @@ def compose(text: str, resolver: Any) -> Composed | None:
                 if tag is None:
                     tag = resolved[memo] = resolve(ScalarNode, event.value, event.implicit)
             # ruamel's plain style is None, libyaml's ''
-            node = ScalarNode(tag, event.value, start, end, style=event.style or None,
-                              anchor=event.anchor)
+            node = ScalarNode(tag, event.value, start, end, style=event.style or None, anchor=event.anchor)
             if event.anchor is not None:
                 anchors[event.anchor] = node
         elif kind is alias_event:

@@ -99,6 +99,7 @@ def test_edge_cases_compose_alike(text: str) -> None:
     "? a\n: b\n",                 # an explicit key
     "a: {b: , c: 1}\n",           # an absent value in a flow mapping is marked differently
     "a: 'one\u2028two'\n",        # YAML 1.1's extra line breaks
+    "a: 1\rb:",                   # an absent value at the end, after a lone CR
     "a: " + "[" * 300 + "]" * 300 + "\n",  # deeper than MAX_DEPTH
 ])
 def test_what_may_read_differently_is_left_to_ruamel(text: str) -> None:
