@@ -99,8 +99,7 @@ def compose(text: str, resolver: Any) -> Composed | None:
             target = anchors.get(event.anchor)
             if target is None:
                 return None  # ruamel's composer says "found undefined alias" with its position
-            node = _Alias(target, event.anchor, event.start_mark.index, event.end_mark.index,
-                          event.start_mark.line, event.start_mark.column)
+            node = _Alias.at(target, event)
             aliases.append(node)
         elif kind is mapping_start or kind is sequence_start:
             if len(stack) >= MAX_DEPTH:

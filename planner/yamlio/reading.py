@@ -35,6 +35,12 @@ class _Alias:
     line: int
     column: int
 
+    @classmethod
+    def at(cls, target: Any, event: Any) -> _Alias:
+        """The alias ``event`` (ruamel's or libyaml's: both mark it alike) to the node ``target``."""
+        return cls(target, event.anchor, event.start_mark.index, event.end_mark.index, event.start_mark.line,
+                   event.start_mark.column)
+
 
 @functools.cache
 def _ruamel() -> Any:
@@ -64,8 +70,7 @@ def _ruamel() -> Any:
                 event = self.parser.peek_event()
                 if event.anchor in self.anchors:
                     self.parser.get_event()
-                    ref = _Alias(self.anchors[event.anchor], event.anchor, event.start_mark.index,
-                                 event.end_mark.index, event.start_mark.line, event.start_mark.column)
+                    ref = _Alias.at(self.anchors[event.anchor], event)
                     self.loader.span_aliases.append(ref)
                     return ref
             node = super().compose_node(parent, index)
