@@ -8,10 +8,13 @@ events with the same marks (offsets in characters, lines, columns) about twenty 
 built from them here and their tags resolved by the writer's own ruamel resolver, so the writer sees exactly
 what ruamel's composer would have given it.
 
-Whatever this cannot be sure reads alike in both returns None, and ruamel composes the text as before, with
-its own error messages: no libyaml, text libyaml refuses, several documents, an alias to an unknown anchor,
-YAML 1.1's extra line breaks (NEL, LS, PS: libyaml reads them as breaks, ruamel's YAML 1.2 as text), nesting
-deeper than :data:`MAX_DEPTH`. The writer reads its new text back either way (:func:`planner.yamlio.edit._verify`).
+Where the two mark the same text differently, libyaml's mark is moved to ruamel's (an absent value in a block
+mapping). Whatever this cannot be sure reads or marks alike in both returns None, and ruamel composes the text
+as before, with its own error messages: no libyaml, text libyaml refuses, several documents, an alias to an
+unknown anchor, a '?' that may start an explicit key, an absent key or an absent value in a flow mapping,
+YAML 1.1's extra line breaks (NEL, LS, PS: libyaml reads them as breaks, ruamel's YAML 1.2 as text), a lone CR
+before an absent value that ends the text, nesting deeper than :data:`MAX_DEPTH`. The writer reads its new text
+back either way (:func:`planner.yamlio.edit._verify`).
 """
 
 from __future__ import annotations
@@ -95,6 +98,8 @@ def compose(text: str, resolver: Any) -> Composed | None:
             node = ScalarNode(tag, event.value, start, end, style=event.style or None, anchor=event.anchor)
             if event.anchor is not None:
                 anchors[event.anchor] = node
+            if event.tag == "!vault":  # the event's own text: no tag is resolved to it, and node.tag builds one
+                vaults.append(node)
         elif kind is alias_event:
             target = anchors.get(event.anchor)
             if target is None:
@@ -116,8 +121,8 @@ def compose(text: str, resolver: Any) -> Composed | None:
         else:  # the end of the collection on top
             node = stack.pop()[0]
             node.end_mark = event.end_mark
-        if kind is not alias_event and node.tag == "!vault":
-            vaults.append(node)
+            if node.tag == "!vault":
+                vaults.append(node)
         if not stack:
             root = node
             continue
